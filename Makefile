@@ -1,0 +1,87 @@
+# Makefile — entry points for building and testing the lowcode extension.
+# The work is done by scripts/*.sh (see the comment on top of each).
+#
+#   make setup           install apt packages, cargo-pgrx 0.18.0, pgrx init
+#   make build           cargo build
+#   make install         cargo pgrx install --release into the system PostgreSQL 15
+#   make test            setup, unit, pgtest, regress, examples (if present)
+#   make unit            pure Rust unit tests (cargo test --lib, no #[pg_test])
+#   make pgtest          #[pg_test] tests (cargo pgrx test pg15, as postgres)
+#   make regress         SQL regression tests (pg_regress); TESTS="a b" for some
+#   make regress-accept  copy the last failed results over the expected files
+#   make demo            run examples/inspection.sql against a fresh cluster
+#   make bench           scripts/bench.sh
+#   make fmt / lint      cargo fmt / fmt --check + clippy -D warnings (+ shellcheck)
+#   make clean-clusters  stop every PostgreSQL cluster our scripts started
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+PG_CONFIG ?= /usr/bin/pg_config
+TESTS ?=
+
+.PHONY: setup build install test unit pgtest regress regress-accept demo bench \
+        fmt lint clean-clusters
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	cargo build
+
+install: setup
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
+
+# Stages run in order and stop at the first failure; a summary ends the run.
+test: setup
+	@export LOWCODE_SKIP_SETUP=1; \
+	passed=0; failed=0; summary=""; \
+	stop=0; \
+	for stage in unit pgtest regress examples; do \
+	    script=scripts/$$stage.sh; \
+	    if [ $$stop = 1 ]; then summary+="  $$stage: not run"$$'\n'; continue; fi; \
+	    if [ ! -f $$script ]; then \
+	        summary+="  $$stage: skipped ($$script not present)"$$'\n'; continue; \
+	    fi; \
+	    echo "==> make test: $$stage (bash $$script)"; \
+	    if bash $$script; then \
+	        passed=$$((passed+1)); summary+="  $$stage: ok"$$'\n'; \
+	    else \
+	        failed=$$((failed+1)); summary+="  $$stage: FAILED"$$'\n'; stop=1; \
+	    fi; \
+	done; \
+	echo; echo "==> make test summary"; printf '%s' "$$summary"; \
+	echo "stages: $$passed passed, $$failed failed"; \
+	[ $$failed -eq 0 ]
+
+unit: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/unit.sh
+
+pgtest: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/pgtest.sh
+
+regress: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/regress.sh $(TESTS)
+
+regress-accept:
+	@bash scripts/regress.sh --accept
+
+demo: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/demo.sh
+
+bench: setup
+	@if [ -f scripts/bench.sh ]; then LOWCODE_SKIP_SETUP=1 bash scripts/bench.sh; \
+	else echo "bench: not yet (scripts/bench.sh does not exist)" >&2; exit 1; fi
+
+fmt:
+	cargo fmt
+
+lint: setup
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	@if command -v shellcheck >/dev/null; then \
+	    shellcheck -x -P SCRIPTDIR/.. scripts/*.sh .ci/run && echo "shellcheck: ok"; \
+	else echo "shellcheck not installed; skipping script lint"; fi
+
+clean-clusters:
+	@bash scripts/cluster.sh stop-all

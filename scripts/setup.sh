@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — install what lowcode needs to build and test (idempotent).
+# Debian packages (PostgreSQL 15 server + dev headers, libclang, sudo),
+# cargo-pgrx 0.18.0, and `cargo pgrx init` against the system PostgreSQL 15.
+# Each step prints one line and is skipped when already done.
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PGRX_VERSION=0.18.0
+APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo)
+
+# 1. Debian packages --------------------------------------------------------------
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    lc_log "apt packages: already installed (${APT_PACKAGES[*]})"
+else
+    lc_log "apt packages: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. cargo-pgrx -----------------------------------------------------------------
+command -v cargo >/dev/null || lc_die "cargo not found (expected in \$HOME/.cargo/bin)"
+have="$(cargo pgrx --version 2>/dev/null || true)"
+if [[ "$have" == *" $PGRX_VERSION" ]]; then
+    lc_log "cargo-pgrx: $PGRX_VERSION already installed"
+else
+    lc_log "cargo-pgrx: installing $PGRX_VERSION (found: ${have:-none}; this takes several minutes)"
+    cargo install cargo-pgrx --version "$PGRX_VERSION" --locked --quiet
+fi
+
+# 3. cargo pgrx init --------------------------------------------------------------
+pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+if [ -f "$pgrx_config" ] && grep -qE '^[[:space:]]*pg15[[:space:]]*=' "$pgrx_config"; then
+    lc_log "pgrx init: pg15 already configured in $pgrx_config"
+else
+    lc_log "pgrx init: cargo pgrx init --pg15 $PG_CONFIG"
+    cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+fi

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# scripts/unit.sh — pure Rust unit tests: `cargo test --lib`, without the
+# #[pg_test] tests.
+#
+# #[pg_test] fns also become ordinary #[test] fns named `pg_<name>` under
+# cfg(test); run by plain `cargo test` they would try to start PostgreSQL as
+# root and fail. They belong to scripts/pgtest.sh, so we list the tests and
+# --skip every one whose last path segment starts with `pg_`. (A pure unit
+# test must therefore not be named pg_*.)
+#
+#   scripts/unit.sh [extra cargo test args...]
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+cd "$LC_ROOT" || exit 1
+list="$(cargo test --lib "$@" -- --list --format terse)"
+skip=()
+while IFS= read -r line; do
+    name="${line%: test}"
+    [ "$name" != "$line" ] || continue
+    case "${name##*::}" in
+        pg_*) skip+=(--skip "$name") ;;
+    esac
+done <<<"$list"
+lc_log "cargo test --lib (skipping $((${#skip[@]} / 2)) #[pg_test] tests, run by scripts/pgtest.sh)"
+cargo test --lib "$@" -- "${skip[@]+"${skip[@]}"}"
