@@ -1,0 +1,110 @@
+-- lowcode catalog: apps, forms, immutable form versions, shared schemas, records and their
+-- history. Every table that holds user data is registered with pg_extension_config_dump,
+-- so pg_dump carries it.
+
+CREATE TABLE lowcode.apps (
+    name        text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+    title       text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  text NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE lowcode.apps IS 'lowcode apps: each app is a namespace of forms and, once published, a schema of typed views.';
+
+CREATE TABLE lowcode.form_versions (
+    id            bigserial PRIMARY KEY,
+    app           text NOT NULL,
+    form          text NOT NULL,
+    version       int NOT NULL CHECK (version > 0),
+    schema        jsonb NOT NULL,
+    bundled       jsonb NOT NULL,
+    draft         text NOT NULL,
+    published_at  timestamptz NOT NULL DEFAULT now(),
+    published_by  text NOT NULL DEFAULT current_user,
+    UNIQUE (app, form, version)
+);
+COMMENT ON TABLE lowcode.form_versions IS 'Immutable published versions of each form: the JSON Schema as given, the same schema with registered $refs embedded (what validates), and its draft.';
+
+CREATE TABLE lowcode.forms (
+    app                 text NOT NULL REFERENCES lowcode.apps (name) ON DELETE CASCADE,
+    name                text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+    title               text NOT NULL DEFAULT '',
+    current_version_id  bigint REFERENCES lowcode.form_versions (id),
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (app, name)
+);
+COMMENT ON TABLE lowcode.forms IS 'Forms of each app and the version new submissions are validated against.';
+
+ALTER TABLE lowcode.form_versions
+    ADD FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name) ON DELETE CASCADE
+    DEFERRABLE INITIALLY DEFERRED;
+
+CREATE TABLE lowcode.schemas (
+    uri            text PRIMARY KEY CHECK (uri <> '' AND position('#' IN uri) = 0),
+    schema         jsonb NOT NULL,
+    registered_at  timestamptz NOT NULL DEFAULT now(),
+    registered_by  text NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE lowcode.schemas IS 'Shared schemas (a phone number, an address) that forms reference with $ref by URI. Immutable once registered; nothing is ever fetched from the network.';
+
+CREATE TABLE lowcode.records (
+    id               bigserial PRIMARY KEY,
+    app              text NOT NULL,
+    form             text NOT NULL,
+    form_version_id  bigint NOT NULL REFERENCES lowcode.form_versions (id),
+    data             jsonb NOT NULL,
+    state            text NOT NULL DEFAULT 'submitted',
+    revision         int NOT NULL DEFAULT 1,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    created_by       text NOT NULL DEFAULT current_user,
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    updated_by       text NOT NULL DEFAULT current_user,
+    FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name)
+);
+CREATE INDEX records_app_form_idx ON lowcode.records (app, form, id);
+COMMENT ON TABLE lowcode.records IS 'Every submission of every form. data is validated against the form version it names on every insert and update (trigger records_check).';
+
+CREATE TABLE lowcode.history (
+    id          bigserial PRIMARY KEY,
+    record_id   bigint NOT NULL,
+    app         text NOT NULL,
+    form        text NOT NULL,
+    action      text NOT NULL,
+    revision    int,
+    actor       text NOT NULL,
+    at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    from_state  text,
+    to_state    text,
+    before      jsonb,
+    after       jsonb,
+    detail      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX history_record_idx ON lowcode.history (record_id, id);
+COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor setting, else current_user), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
+
+SELECT pg_catalog.pg_extension_config_dump('lowcode.apps', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.forms', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.form_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.schemas', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.records', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.history', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.form_versions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.records_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.history_id_seq', '');
+
+-- The actor of every change: the app server's per-request setting, else the SQL user.
+CREATE FUNCTION lowcode.actor() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT coalesce(nullif(current_setting('lowcode.actor', true), ''), current_user::text) $$;
+COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request) or else current_user.';
+
+-- Form versions never change once published.
+CREATE FUNCTION lowcode.form_versions_immutable() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'lowcode: %.% version % is immutable', OLD.app, OLD.form, OLD.version
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'publish a new version with lowcode.define_form';
+END $$;
+COMMENT ON FUNCTION lowcode.form_versions_immutable() IS 'Trigger: refuses UPDATE of a published form version.';
+CREATE TRIGGER form_versions_immutable BEFORE UPDATE ON lowcode.form_versions
+    FOR EACH ROW EXECUTE FUNCTION lowcode.form_versions_immutable();

@@ -1,0 +1,111 @@
+-- The typed SQL surface: lowcode.publish(app) makes a schema named after the app with one
+-- view per form. Reads give typed columns; INSERT / UPDATE / DELETE (and COPY) go through
+-- submit / update_record / delete_record, with the same validation and errors.
+
+CREATE FUNCTION lowcode.view_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    app      text := TG_ARGV[0];
+    form     text := TG_ARGV[1];
+    own      text[] := ARRAY['id', 'state', 'revision', 'created_at', 'updated_at'];
+    new_row  jsonb;
+    old_row  jsonb;
+    data     jsonb;
+    rec_id   bigint;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM lowcode.delete_record(OLD.id);
+        RETURN OLD;
+    END IF;
+    new_row := to_jsonb(NEW);
+    IF TG_OP = 'INSERT' THEN
+        SELECT coalesce(jsonb_object_agg(key, value), '{}') INTO data
+          FROM jsonb_each(new_row)
+         WHERE key <> ALL (own) AND value <> 'null';
+        rec_id := lowcode.submit(app, form, data);
+    ELSE
+        old_row := to_jsonb(OLD);
+        IF NEW.id IS DISTINCT FROM OLD.id OR NEW.state IS DISTINCT FROM OLD.state
+           OR NEW.revision IS DISTINCT FROM OLD.revision THEN
+            RAISE EXCEPTION 'lowcode: %.%: id, state and revision cannot be set through the view', app, form
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'change state with lowcode.transition; revision counts itself';
+        END IF;
+        SELECT r.data INTO data FROM lowcode.records r WHERE r.id = OLD.id;
+        -- Apply only the columns that changed, so fields the view does not show are kept.
+        SELECT coalesce(
+                 (SELECT jsonb_object_agg(k, v) FROM jsonb_each(data) AS d(k, v)
+                   WHERE k NOT IN (SELECT key FROM jsonb_each(new_row)
+                                    WHERE key <> ALL (own)
+                                      AND value IS DISTINCT FROM old_row -> key)),
+                 '{}')
+               || coalesce(
+                 (SELECT jsonb_object_agg(key, value) FROM jsonb_each(new_row)
+                   WHERE key <> ALL (own) AND value <> 'null'
+                     AND value IS DISTINCT FROM old_row -> key),
+                 '{}')
+          INTO data;
+        PERFORM lowcode.update_record(OLD.id, data);
+        rec_id := OLD.id;
+    END IF;
+    -- RETURNING shows what was stored.
+    EXECUTE format('SELECT * FROM %I.%I WHERE id = $1', app, form) INTO NEW USING rec_id;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.view_write() IS 'INSTEAD OF trigger of published views: INSERT submits, UPDATE applies the changed columns with update_record, DELETE deletes the record.';
+
+CREATE FUNCTION lowcode.publish(app text) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    f        record;
+    c        record;
+    columns  text;
+    views    int := 0;
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM FROM lowcode.apps a WHERE a.name = app;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: unknown app "%"', app
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = app) THEN
+        EXECUTE format('CREATE SCHEMA %I', app);
+    END IF;
+    EXECUTE format('COMMENT ON SCHEMA %I IS %L', app,
+                   format('Typed views of lowcode app %s (made by lowcode.publish)', app));
+    FOR f IN
+        SELECT fo.name, v.version, v.bundled
+          FROM lowcode.forms fo JOIN lowcode.form_versions v ON v.id = fo.current_version_id
+         WHERE fo.app = app
+         ORDER BY fo.name
+    LOOP
+        columns := '';
+        FOR c IN SELECT * FROM lowcode.view_columns(app || '.' || f.name, f.bundled) LOOP
+            columns := columns || ', ' || CASE c.sql_type
+                WHEN 'jsonb' THEN format('r.data -> %L', c.name)
+                WHEN 'text' THEN format('r.data ->> %L', c.name)
+                ELSE format('CASE WHEN jsonb_typeof(r.data -> %L) = %L THEN (r.data ->> %L)::%s END',
+                            c.name, c.json_type, c.name, c.sql_type)
+            END || format(' AS %I', c.name);
+        END LOOP;
+        IF to_regclass(format('%I.%I', app, f.name)) IS NOT NULL THEN
+            EXECUTE format('DROP VIEW %I.%I', app, f.name);  -- column types may have changed
+        END IF;
+        EXECUTE format(
+            'CREATE VIEW %I.%I AS SELECT r.id%s, r.state, r.revision, r.created_at, r.updated_at '
+            'FROM lowcode.records r WHERE r.app = %L AND r.form = %L',
+            app, f.name, columns, app, f.name);
+        EXECUTE format(
+            'CREATE TRIGGER lowcode_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %I.%I '
+            'FOR EACH ROW EXECUTE FUNCTION lowcode.view_write(%L, %L)',
+            app, f.name, app, f.name);
+        EXECUTE format('COMMENT ON VIEW %I.%I IS %L', app, f.name,
+            format('lowcode form %s.%s, version %s: typed columns; INSERT/UPDATE/DELETE validate like lowcode.submit',
+                   app, f.name, f.version));
+        views := views + 1;
+    END LOOP;
+    RETURN views;
+END $$;
+COMMENT ON FUNCTION lowcode.publish(text) IS 'Create or refresh the schema named after the app with one typed view per form (current version). Run it again after a form changes. Returns the number of views.';

@@ -1,0 +1,203 @@
+-- Definitions and the record write path, in SQL where SQL is the natural language.
+-- Validation itself is Rust (lowcode.check_record, lowcode.compile_schema).
+
+-- ---------------------------------------------------------------- definitions
+
+CREATE FUNCTION lowcode.create_app(app text, title text DEFAULT '') RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    IF EXISTS (SELECT FROM lowcode.apps a WHERE a.name = create_app.app) THEN
+        RAISE EXCEPTION 'lowcode: app "%" already exists', app
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'define forms in it with lowcode.define_form';
+    END IF;
+    INSERT INTO lowcode.apps (name, title, created_by)
+    VALUES (app, coalesce(title, ''), lowcode.actor());
+    RETURN app;
+END $$;
+COMMENT ON FUNCTION lowcode.create_app(text, text) IS 'Create an app: a namespace of forms (and, once published, a schema of typed views). Names: lowercase letters, digits and _, up to 63 characters.';
+
+CREATE FUNCTION lowcode.define_form(app text, form text, schema jsonb) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    checked  jsonb;
+    current  lowcode.form_versions;
+    new_version  int;
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.check_name('form', form);
+    IF schema IS NULL THEN
+        RAISE EXCEPTION 'lowcode: %.%: argument "schema" must not be NULL', app, form
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM FROM lowcode.apps a WHERE a.name = app FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: unknown app "%"', app
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
+    END IF;
+    checked := lowcode.compile_schema(app || '.' || form, schema);
+
+    -- One definer at a time per form: the row lock orders concurrent define_form calls.
+    INSERT INTO lowcode.forms (app, name) VALUES (app, form) ON CONFLICT DO NOTHING;
+    PERFORM FROM lowcode.forms f WHERE f.app = app AND f.name = form FOR UPDATE;
+    SELECT v.* INTO current
+      FROM lowcode.forms f JOIN lowcode.form_versions v ON v.id = f.current_version_id
+     WHERE f.app = app AND f.name = form;
+    IF FOUND AND current.schema = schema THEN
+        RETURN current.version;            -- identical schema: nothing to publish
+    END IF;
+    new_version := coalesce(current.version, 0) + 1;
+    INSERT INTO lowcode.form_versions (app, form, version, schema, bundled, draft, published_by)
+    VALUES (app, form, new_version, schema, checked -> 'bundled', checked ->> 'draft', lowcode.actor())
+    RETURNING * INTO current;
+    UPDATE lowcode.forms f SET current_version_id = current.id
+     WHERE f.app = app AND f.name = form;
+    PERFORM lowcode.forms_changed();
+    RETURN new_version;
+END $$;
+COMMENT ON FUNCTION lowcode.define_form(text, text, jsonb) IS 'Define or change a form with a JSON Schema (drafts 4, 6, 7, 2019-09, 2020-12; default 2020-12). Returns the version new submissions are validated against: the current one when the schema is unchanged, else a new one. Every session enforces it from its next statement.';
+
+CREATE FUNCTION lowcode.register_schema(uri text, schema jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    existing jsonb;
+BEGIN
+    IF uri IS NULL OR schema IS NULL THEN
+        RAISE EXCEPTION 'lowcode: register_schema: arguments "uri" and "schema" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF uri = '' OR position('#' IN uri) > 0 THEN
+        RAISE EXCEPTION 'lowcode: invalid schema URI "%": it must be non-empty and have no fragment', uri
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT s.schema INTO existing FROM lowcode.schemas s WHERE s.uri = uri;
+    IF FOUND THEN
+        IF existing = schema THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'lowcode: schema "%" is already registered with different content', uri
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'registered schemas are immutable so published forms never change meaning; register the new one under a new URI (e.g. with a version in it)';
+    END IF;
+    PERFORM lowcode.compile_schema(format('schema "%s"', uri), schema);
+    INSERT INTO lowcode.schemas (uri, schema, registered_by) VALUES (uri, schema, lowcode.actor());
+END $$;
+COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared schema (a phone number, an address) that forms reference with {"$ref": uri}. Immutable once registered; re-registering identical content is a no-op.';
+
+-- ---------------------------------------------------------------- records
+
+CREATE FUNCTION lowcode.records_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
+        NEW.revision := 1;
+        NEW.created_at := now();
+        NEW.created_by := lowcode.actor();
+        NEW.updated_at := NEW.created_at;
+        NEW.updated_by := NEW.created_by;
+        RETURN NEW;
+    END IF;
+    IF NEW.id <> OLD.id OR NEW.app <> OLD.app OR NEW.form <> OLD.form THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % cannot change its id, app or form', OLD.app, OLD.form, OLD.id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'submit a new record to the other form instead';
+    END IF;
+    IF NEW.data IS DISTINCT FROM OLD.data THEN
+        NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
+    ELSIF NEW.form_version_id IS DISTINCT FROM OLD.form_version_id THEN
+        NEW.form_version_id := OLD.form_version_id;   -- versions change only by validating
+    END IF;
+    NEW.revision := OLD.revision + 1;
+    NEW.created_at := OLD.created_at;
+    NEW.created_by := OLD.created_by;
+    NEW.updated_at := now();
+    NEW.updated_by := lowcode.actor();
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.records_check() IS 'Trigger: validates every insert and data change of lowcode.records against the form''s current version, and keeps revision and created/updated columns honest.';
+CREATE TRIGGER records_check BEFORE INSERT OR UPDATE ON lowcode.records
+    FOR EACH ROW EXECUTE FUNCTION lowcode.records_check();
+
+CREATE FUNCTION lowcode.records_history() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, to_state, after)
+        VALUES (NEW.id, NEW.app, NEW.form, 'created', NEW.revision, lowcode.actor(), NEW.state, NEW.data);
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor,
+                                     from_state, to_state, before, after)
+        VALUES (NEW.id, NEW.app, NEW.form,
+                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated' ELSE 'state_changed' END,
+                NEW.revision, lowcode.actor(), OLD.state, NEW.state,
+                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN OLD.data END,
+                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN NEW.data END);
+    ELSE
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, before)
+        VALUES (OLD.id, OLD.app, OLD.form, 'deleted', OLD.revision, lowcode.actor(), OLD.state, OLD.data);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION lowcode.records_history() IS 'Trigger: writes every insert, update and delete of lowcode.records to lowcode.history.';
+CREATE TRIGGER records_history AFTER INSERT OR UPDATE OR DELETE ON lowcode.records
+    FOR EACH ROW EXECUTE FUNCTION lowcode.records_history();
+
+CREATE FUNCTION lowcode.submit(app text, form text, data jsonb) RETURNS bigint
+LANGUAGE sql AS $$
+    INSERT INTO lowcode.records (app, form, data, form_version_id)
+    VALUES (submit.app, submit.form, submit.data, 0)
+    RETURNING id
+$$;
+COMMENT ON FUNCTION lowcode.submit(text, text, jsonb) IS 'Submit data to a form: validated against the form''s current version (SQLSTATE 23514 with every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the record id.';
+
+CREATE FUNCTION lowcode.update_record(id bigint, data jsonb, expected_revision int DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r lowcode.records;
+BEGIN
+    IF id IS NULL OR data IS NULL THEN
+        RAISE EXCEPTION 'lowcode: update_record: arguments "id" and "data" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
+    END IF;
+    IF expected_revision IS NOT NULL AND r.revision <> expected_revision THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % is at revision %, not %', r.app, r.form, id, r.revision, expected_revision
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'someone changed it since you read it: read it again and re-apply your change';
+    END IF;
+    UPDATE lowcode.records x SET data = update_record.data WHERE x.id = id
+    RETURNING x.revision INTO r.revision;
+    RETURN r.revision;
+END $$;
+COMMENT ON FUNCTION lowcode.update_record(bigint, jsonb, int) IS 'Replace a record''s data (validated like submit). With expected_revision, refuses (SQLSTATE 40001) when someone else changed it first. Returns the new revision.';
+
+CREATE FUNCTION lowcode.delete_record(id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'lowcode: delete_record: argument "id" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    DELETE FROM lowcode.records x WHERE x.id = id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.delete_record(bigint) IS 'Delete a record; its history stays.';
+
+CREATE FUNCTION lowcode.record_history(record bigint) RETURNS SETOF lowcode.history
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id
+$$;
+COMMENT ON FUNCTION lowcode.record_history(bigint) IS 'A record''s history, oldest first.';

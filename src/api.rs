@@ -1,0 +1,192 @@
+//! The SQL surface implemented in Rust. Each function is thin: arguments in, one call into
+//! the pipeline, errors out through `report::raise`.
+
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgSqlErrorCode};
+
+use crate::catalog;
+use crate::definitions::{self, Registered};
+use crate::jsonb::JsonbBytes;
+use crate::records;
+use crate::report::{raise, Reportable};
+use crate::validation;
+
+/// Misuse of an argument.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("argument \"{0}\" must not be NULL")]
+    Null(&'static str),
+}
+
+impl Reportable for ApiError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
+    }
+}
+
+fn required<T>(value: Option<T>, name: &'static str) -> T {
+    value.unwrap_or_else(|| raise("", ApiError::Null(name)))
+}
+
+/// Raises unless `name` is a valid `kind` name (app, form, state, role, pool ...).
+#[pg_extern(immutable, parallel_safe)]
+fn check_name(kind: Option<&str>, name: Option<&str>) {
+    let kind = required(kind, "kind");
+    let name = required(name, kind_static(kind));
+    if let Err(error) = definitions::check_name(kind_static(kind), name) {
+        raise("", error);
+    }
+}
+
+fn kind_static(kind: &str) -> &'static str {
+    match kind {
+        "app" => "app",
+        "form" => "form",
+        "state" => "state",
+        "role" => "role",
+        "pool" => "pool",
+        "transition" => "transition",
+        _ => "name",
+    }
+}
+
+/// Check a schema for `subject` (e.g. `inspection.fault_report`) and bundle its registered
+/// `$ref`s: `{"draft": "2020-12", "bundled": {...}}`.
+#[pg_extern(stable)]
+fn compile_schema(subject: &str, schema: Option<JsonB>) -> JsonB {
+    let schema = required(schema, "schema");
+    let registered = registered_schemas();
+    match definitions::check_schema(&schema.0, &registered) {
+        Ok(checked) => {
+            JsonB(serde_json::json!({"draft": checked.draft, "bundled": checked.bundled}))
+        }
+        Err(error) => raise(subject, error),
+    }
+}
+
+fn registered_schemas() -> Registered {
+    let rows = Spi::connect(|client| {
+        client
+            .select("SELECT uri, schema FROM lowcode.schemas", None, &[])?
+            .map(|row| Ok((row.get::<String>(1)?, row.get::<JsonB>(2)?)))
+            .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
+    })
+    .unwrap_or_else(|error| raise("", catalog::CatalogError::from(error)));
+    Registered(
+        rows.into_iter()
+            .filter_map(|(uri, schema)| Some((uri?, schema?.0)))
+            .collect(),
+    )
+}
+
+/// The typed columns a form's view gets: (name, SQL type, jsonb type the value must have).
+#[pg_extern(immutable, parallel_safe)]
+fn view_columns(
+    subject: &str,
+    schema: JsonB,
+) -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(sql_type, String),
+        name!(json_type, Option<String>),
+    ),
+> {
+    match definitions::view_columns(&schema.0) {
+        Ok(columns) => TableIterator::new(columns.into_iter().map(|(name, kind)| {
+            (
+                name,
+                kind.sql().to_owned(),
+                kind.json_type().map(str::to_owned),
+            )
+        })),
+        Err(error) => raise(subject, error),
+    }
+}
+
+/// Tell every backend that form definitions changed (called by `define_form`).
+#[pg_extern(volatile)]
+fn forms_changed() {
+    if let Err(error) = catalog::forms_changed() {
+        raise("", error);
+    }
+}
+
+/// Every reason `data` does not conform to the current version of `app.form`; no rows when
+/// it does. Never raises for invalid data.
+#[pg_extern(stable, parallel_safe)]
+fn validate(
+    app: Option<&str>,
+    form: Option<&str>,
+    data: Option<JsonbBytes>,
+) -> TableIterator<
+    'static,
+    (
+        name!(path, String),
+        name!(keyword, String),
+        name!(message, String),
+    ),
+> {
+    let (app, form, data) = (
+        required(app, "app"),
+        required(form, "form"),
+        required(data, "data"),
+    );
+    let validator = current_validator(app, form);
+    TableIterator::new(
+        validation::issues(&validator, data.container())
+            .into_iter()
+            .map(|issue| (issue.path, issue.keyword, issue.message)),
+    )
+}
+
+/// Whether `data` conforms to the current version of `app.form`. NULL data is an error.
+#[pg_extern(stable, parallel_safe)]
+fn is_valid(app: Option<&str>, form: Option<&str>, data: Option<JsonbBytes>) -> bool {
+    let (app, form, data) = (
+        required(app, "app"),
+        required(form, "form"),
+        required(data, "data"),
+    );
+    current_validator(app, form).is_valid(jsonschema::json::Jsonb::root(data.container()))
+}
+
+/// Like `is_valid`, for CHECK constraints on your own tables: NULL data gives NULL (so the
+/// constraint passes, as SQL's CHECK does for NULL).
+#[pg_extern(stable, parallel_safe, strict)]
+fn conforms(app: &str, form: &str, data: JsonbBytes) -> bool {
+    current_validator(app, form).is_valid(jsonschema::json::Jsonb::root(data.container()))
+}
+
+fn current_validator(app: &str, form: &str) -> std::rc::Rc<validation::Validator> {
+    catalog::current_form(app, form)
+        .and_then(|current| catalog::validator(current.version_id))
+        .unwrap_or_else(|error| raise("", error))
+}
+
+/// The write path's check (used by the records trigger): the id of the current form version
+/// `data` conforms to; raises 23514 with every issue in DETAIL otherwise.
+#[pg_extern(stable)]
+fn check_record(app: Option<&str>, form: Option<&str>, data: Option<JsonbBytes>) -> i64 {
+    let (app, form, data) = (
+        required(app, "app"),
+        required(form, "form"),
+        required(data, "data"),
+    );
+    records::check(app, form, data.container()).unwrap_or_else(|error| match error {
+        records::RecordError::Catalog(error) => raise("", error),
+        rejected => raise(&format!("{app}.{form}"), rejected),
+    })
+}
+
+/// This backend's validator cache: how many are compiled, the capacity, the generation.
+#[pg_extern(volatile)]
+fn cache_stats() -> JsonB {
+    JsonB(catalog::stats())
+}
+
+/// Empty this backend's validator cache (to measure cold paths).
+#[pg_extern(volatile)]
+fn cache_clear() {
+    catalog::clear();
+}

@@ -1,0 +1,262 @@
+//! Each backend's view of the definitions: which version of a form is current, and its
+//! compiled validator.
+//!
+//! Freshness: `define_form` sends a relcache invalidation for `lowcode.forms`; every backend
+//! processes invalidations at least once per statement (we call `AcceptInvalidationMessages`
+//! when a new statement starts), and the callback bumps a generation counter that empties the
+//! current-version map. A bulk statement therefore costs no catalog query per row, and a new
+//! version is enforced everywhere from the next statement on.
+//!
+//! Compiled validators are keyed by version id (immutable) in a bounded LRU whose size is the
+//! `lowcode.validator_cache_size` setting.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, JsonB, PgSqlErrorCode};
+
+use crate::report::Reportable;
+use crate::validation::{self, ValidatorCache};
+
+/// `lowcode.validator_cache_size`: compiled validators kept per backend.
+pub static VALIDATOR_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(512);
+
+/// Why a definition could not be found or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("unknown app \"{0}\"")]
+    UnknownApp(String),
+    #[error("unknown form \"{0}.{1}\"")]
+    UnknownForm(String, String),
+    #[error("form version {0} does not compile: {1}")]
+    Corrupt(i64, String),
+    #[error("catalog query failed: {0}")]
+    Spi(#[from] pgrx::spi::SpiError),
+}
+
+impl Reportable for CatalogError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            CatalogError::UnknownApp(_) | CatalogError::UnknownForm(..) => {
+                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT
+            }
+            CatalogError::Corrupt(..) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            CatalogError::Spi(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            CatalogError::UnknownApp(app) => Some(format!(
+                "create it with lowcode.create_app('{app}', 'a title')"
+            )),
+            CatalogError::UnknownForm(app, form) => Some(format!(
+                "define it with lowcode.define_form('{app}', '{form}', '<json schema>')"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The version of a form that new writes are validated against.
+#[derive(Clone, Copy, Debug)]
+pub struct CurrentForm {
+    pub version_id: i64,
+}
+
+thread_local! {
+    // Touched by PostgreSQL callbacks: plain cells only, never borrowed.
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    static FORMS_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    static XACT_SCOPED_FILL: Cell<bool> = const { Cell::new(false) };
+    static LAST_STATEMENT: Cell<i64> = const { Cell::new(i64::MIN) };
+
+    static SEEN_GENERATION: Cell<u64> = const { Cell::new(0) };
+    static CURRENT: RefCell<HashMap<String, HashMap<String, CurrentForm>>> =
+        RefCell::new(HashMap::new());
+    static VALIDATORS: RefCell<ValidatorCache> = RefCell::new(ValidatorCache::new(512));
+}
+
+/// Register the setting and the invalidation callbacks (from `_PG_init`).
+pub fn init() {
+    GucRegistry::define_int_guc(
+        c"lowcode.validator_cache_size",
+        c"Compiled form validators each backend keeps (least recently used are dropped).",
+        c"Each cached validator costs memory in every backend that used it; raise this when \
+          one session validates against more forms than this.",
+        &VALIDATOR_CACHE_SIZE,
+        1,
+        1_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        );
+        pg_sys::RegisterXactCallback(Some(on_xact_end), std::ptr::null_mut());
+    }
+}
+
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let forms = FORMS_OID.with(Cell::get);
+    if relid == pg_sys::InvalidOid || (forms != pg_sys::InvalidOid && relid == forms) {
+        bump();
+    }
+}
+
+unsafe extern "C-unwind" fn on_xact_end(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    if matches!(
+        event,
+        pg_sys::XactEvent::XACT_EVENT_COMMIT
+            | pg_sys::XactEvent::XACT_EVENT_ABORT
+            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
+            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+    ) && XACT_SCOPED_FILL.with(Cell::get)
+    {
+        // Entries read under a REPEATABLE READ / SERIALIZABLE snapshot are only good
+        // for that transaction.
+        XACT_SCOPED_FILL.with(|c| c.set(false));
+        bump();
+    }
+}
+
+fn bump() {
+    GENERATION.with(|g| g.set(g.get().wrapping_add(1)));
+    FORMS_OID.with(|o| o.set(pg_sys::InvalidOid));
+}
+
+/// Forget every cached current version, here and (at commit) in every other backend.
+pub fn forms_changed() -> Result<(), CatalogError> {
+    let oid = forms_oid()?;
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
+    bump();
+    Ok(())
+}
+
+fn forms_oid() -> Result<pg_sys::Oid, CatalogError> {
+    let cached = FORMS_OID.with(Cell::get);
+    if cached != pg_sys::InvalidOid {
+        return Ok(cached);
+    }
+    let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'lowcode.forms'::regclass::oid")?
+        .unwrap_or(pg_sys::InvalidOid);
+    FORMS_OID.with(|o| o.set(oid));
+    Ok(oid)
+}
+
+/// Once per statement: take in other sessions' invalidations, and drop the current-version
+/// map if anything changed.
+fn refresh() {
+    let started = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    if LAST_STATEMENT.with(|s| s.replace(started)) != started {
+        unsafe { pg_sys::AcceptInvalidationMessages() };
+    }
+    let generation = GENERATION.with(Cell::get);
+    if SEEN_GENERATION.with(|s| s.replace(generation)) != generation {
+        CURRENT.with(|c| c.borrow_mut().clear());
+    }
+}
+
+/// The current version of `app.form`: one catalog query per backend per change, not per row.
+pub fn current_form(app: &str, form: &str) -> Result<CurrentForm, CatalogError> {
+    refresh();
+    let cached = CURRENT.with(|c| {
+        c.borrow()
+            .get(app)
+            .and_then(|forms| forms.get(form))
+            .copied()
+    });
+    if let Some(current) = cached {
+        return Ok(current);
+    }
+    // Learn the table's oid first, so an invalidation racing with this read is not missed.
+    forms_oid()?;
+    let generation = GENERATION.with(Cell::get);
+    let found = Spi::get_one_with_args::<i64>(
+        "SELECT f.current_version_id FROM lowcode.forms f WHERE f.app = $1 AND f.name = $2",
+        &[app.into(), form.into()],
+    );
+    let version_id = match found {
+        Ok(Some(id)) => id,
+        Ok(_) | Err(pgrx::spi::SpiError::InvalidPosition) => {
+            let app_exists = Spi::get_one_with_args::<bool>(
+                "SELECT EXISTS (SELECT FROM lowcode.apps WHERE name = $1)",
+                &[app.into()],
+            )?
+            .unwrap_or(false);
+            return Err(if app_exists {
+                CatalogError::UnknownForm(app.to_owned(), form.to_owned())
+            } else {
+                CatalogError::UnknownApp(app.to_owned())
+            });
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let current = CurrentForm { version_id };
+    if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        XACT_SCOPED_FILL.with(|c| c.set(true));
+    }
+    // Keep it only if nothing was invalidated while we read.
+    if GENERATION.with(Cell::get) == generation {
+        CURRENT.with(|c| {
+            c.borrow_mut()
+                .entry(app.to_owned())
+                .or_default()
+                .insert(form.to_owned(), current)
+        });
+    }
+    Ok(current)
+}
+
+/// The compiled validator of a form version, compiled at most once per backend while it
+/// stays in the LRU.
+pub fn validator(version_id: i64) -> Result<Rc<validation::Validator>, CatalogError> {
+    let capacity = VALIDATOR_CACHE_SIZE.get().max(1) as usize;
+    // Version ids restart when the extension is dropped and created again; the table's
+    // oid does not come back, so it makes the key unique.
+    let key = (forms_oid()?.to_u32(), version_id);
+    let cached = VALIDATORS.with(|v| {
+        let mut cache = v.borrow_mut();
+        cache.resize(capacity);
+        cache.get(&key)
+    });
+    if let Some(validator) = cached {
+        return Ok(validator);
+    }
+    let schema = Spi::get_one_with_args::<JsonB>(
+        "SELECT bundled FROM lowcode.form_versions WHERE id = $1",
+        &[version_id.into()],
+    )?
+    .ok_or_else(|| CatalogError::Corrupt(version_id, "the version does not exist".into()))?;
+    let compiled = validation::compile(&schema.0)
+        .map_err(|error| CatalogError::Corrupt(version_id, error.to_string()))?;
+    let compiled = Rc::new(compiled);
+    VALIDATORS.with(|v| v.borrow_mut().insert(key, compiled.clone()));
+    Ok(compiled)
+}
+
+/// Numbers for tests and benchmarks: cached validators, capacity, generation.
+pub fn stats() -> serde_json::Value {
+    let (cached, current) = (
+        VALIDATORS.with(|v| v.borrow().len()),
+        CURRENT.with(|c| c.borrow().values().map(HashMap::len).sum::<usize>()),
+    );
+    serde_json::json!({
+        "validators": cached,
+        "capacity": VALIDATOR_CACHE_SIZE.get(),
+        "current_forms": current,
+        "generation": GENERATION.with(Cell::get),
+    })
+}
+
+/// Drop every compiled validator (tests and benchmarks measure cold paths with it).
+pub fn clear() {
+    VALIDATORS.with(|v| v.borrow_mut().clear());
+    CURRENT.with(|c| c.borrow_mut().clear());
+}

@@ -1,0 +1,48 @@
+//! A `jsonb` argument read as its stored bytes: no parsing, no conversion to serde_json.
+
+use pgrx::callconv::{Arg, ArgAbi};
+use pgrx::nullable::Nullable;
+use pgrx::{impl_sql_translatable, pg_sys, FromDatum};
+
+/// A detoasted `jsonb` value; lives as long as the function call's memory context.
+pub struct JsonbBytes {
+    varlena: *const pg_sys::varlena,
+}
+
+impl JsonbBytes {
+    /// The `JsonbContainer` bytes, without the varlena header, as `Jsonb::root` expects.
+    pub fn container(&self) -> &[u8] {
+        // SAFETY: `varlena` was detoasted in `from_polymorphic_datum` and lives in the
+        // call's memory context, which outlives `self`.
+        unsafe { pgrx::varlena_to_byte_slice(self.varlena) }
+    }
+}
+
+impl FromDatum for JsonbBytes {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        // SAFETY: the caller guarantees `datum` is a non-null jsonb.
+        let varlena = unsafe { pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr()) };
+        Some(JsonbBytes { varlena })
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for JsonbBytes {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+
+    unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+        unsafe { arg.unbox_arg_using_from_datum() }.into()
+    }
+}
+
+impl_sql_translatable!(JsonbBytes, arg_only = "jsonb");

@@ -1,0 +1,56 @@
+//! lowcode: a low-code application backend inside PostgreSQL.
+//!
+//! The pipeline, one module each:
+//! `definitions` (names, schemas) → `validation` (compiled validators over jsonb bytes)
+//! → `records` (the write path) → `workflow` → `events`.
+//! Around it: `catalog` keeps each backend's view of the definitions fresh, `api` is the
+//! SQL surface, `report` turns each module's errors into ereports with a SQLSTATE.
+//!
+//! `definitions` and `validation` are plain Rust (no pgrx) and tested with `cargo test`.
+//! Tables, views, triggers and plain SQL functions are hand-written in `sql/*.sql`.
+
+pub mod definitions;
+pub mod validation;
+
+mod api;
+mod catalog;
+mod jsonb;
+mod records;
+mod report;
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+pgrx::pg_module_magic!(name, version);
+
+pgrx::extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
+pgrx::extension_sql_file!(
+    "../sql/records.sql",
+    name = "records",
+    requires = [
+        "catalog",
+        api::check_record,
+        api::compile_schema,
+        api::check_name,
+        api::forms_changed
+    ]
+);
+pgrx::extension_sql_file!(
+    "../sql/publish.sql",
+    name = "publish",
+    requires = ["records", api::view_columns]
+);
+
+/// Called once per backend when the library loads.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    catalog::init();
+}
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

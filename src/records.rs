@@ -1,0 +1,52 @@
+//! Records: the write path's check. Every insert or update of `lowcode.records` (from
+//! `submit`, `update_record`, a typed view, COPY or a plain UPDATE) passes through the
+//! trigger in `sql/records.sql`, which calls [`check`].
+
+use pgrx::PgSqlErrorCode;
+
+use crate::catalog::{self, CatalogError};
+use crate::report::Reportable;
+use crate::validation::{self, Issue};
+
+/// Why a write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("{} validation error{}", .0.len(), if .0.len() == 1 { "" } else { "s" })]
+    Rejected(Vec<Issue>),
+}
+
+impl Reportable for RecordError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            RecordError::Catalog(error) => error.sqlstate(),
+            RecordError::Rejected(_) => PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+        }
+    }
+    fn detail(&self) -> Option<String> {
+        match self {
+            RecordError::Catalog(error) => error.detail(),
+            RecordError::Rejected(issues) => serde_json::to_string(issues).ok(),
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            RecordError::Catalog(error) => error.hint(),
+            RecordError::Rejected(_) => None,
+        }
+    }
+}
+
+/// Validate `container` against the current version of `app.form`; the version id it
+/// conforms to, or every reason it does not.
+pub fn check(app: &str, form: &str, container: &[u8]) -> Result<i64, RecordError> {
+    let current = catalog::current_form(app, form)?;
+    let validator = catalog::validator(current.version_id)?;
+    if validator.is_valid(jsonschema::json::Jsonb::root(container)) {
+        return Ok(current.version_id);
+    }
+    Err(RecordError::Rejected(validation::issues(
+        &validator, container,
+    )))
+}

@@ -1,0 +1,91 @@
+//! `#[pg_test]`s: internals that need a running PostgreSQL (`make pgtest`).
+
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn setup_form() {
+        Spi::run("SELECT lowcode.create_app('t', 'test')").unwrap();
+        Spi::run(
+            r#"SELECT lowcode.define_form('t', 'f', '{"properties": {"n": {"type": "integer", "minimum": 1}}}')"#,
+        )
+        .unwrap();
+    }
+
+    #[pg_test]
+    fn current_version_is_cached_per_backend() {
+        setup_form();
+        crate::catalog::clear();
+        let first = crate::catalog::current_form("t", "f").unwrap();
+        let again = crate::catalog::current_form("t", "f").unwrap();
+        assert_eq!(first.version_id, again.version_id);
+        assert_eq!(crate::catalog::stats()["current_forms"], 1);
+    }
+
+    #[pg_test]
+    fn validators_compile_once_per_version() {
+        setup_form();
+        crate::catalog::clear();
+        let id = crate::catalog::current_form("t", "f").unwrap().version_id;
+        let a = crate::catalog::validator(id).unwrap();
+        let b = crate::catalog::validator(id).unwrap();
+        assert!(std::rc::Rc::ptr_eq(&a, &b));
+        assert_eq!(crate::catalog::stats()["validators"], 1);
+    }
+
+    #[pg_test]
+    fn define_form_invalidates_this_backend_at_once() {
+        setup_form();
+        let before = crate::catalog::current_form("t", "f").unwrap().version_id;
+        Spi::run(
+            r#"SELECT lowcode.define_form('t', 'f', '{"properties": {"n": {"type": "integer", "minimum": 2}}}')"#,
+        )
+        .unwrap();
+        let after = crate::catalog::current_form("t", "f").unwrap().version_id;
+        assert_ne!(before, after);
+    }
+
+    #[pg_test]
+    fn unknown_forms_and_apps_are_told_apart() {
+        setup_form();
+        assert!(matches!(
+            crate::catalog::current_form("t", "nope"),
+            Err(crate::catalog::CatalogError::UnknownForm(..))
+        ));
+        assert!(matches!(
+            crate::catalog::current_form("nope", "f"),
+            Err(crate::catalog::CatalogError::UnknownApp(_))
+        ));
+    }
+
+    #[pg_test]
+    fn check_record_returns_the_version_it_validated_against() {
+        setup_form();
+        let version: i64 = Spi::get_one(r#"SELECT lowcode.check_record('t', 'f', '{"n": 3}')"#)
+            .unwrap()
+            .unwrap();
+        let current: i64 = Spi::get_one(
+            "SELECT current_version_id FROM lowcode.forms WHERE app = 't' AND name = 'f'",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(version, current);
+    }
+
+    #[pg_test(error = "lowcode: t.f: 1 validation error")]
+    fn check_record_raises_for_invalid_data() {
+        setup_form();
+        Spi::run(r#"SELECT lowcode.check_record('t', 'f', '{"n": 0}')"#).unwrap();
+    }
+
+    #[pg_test]
+    fn toasted_documents_are_read_in_place() {
+        setup_form();
+        // A document large enough to be compressed/toasted when stored.
+        Spi::run("CREATE TABLE docs AS SELECT jsonb_build_object('n', 5, 'pad', repeat('x', 100000)) AS d").unwrap();
+        let ok: bool = Spi::get_one("SELECT lowcode.conforms('t', 'f', d) FROM docs")
+            .unwrap()
+            .unwrap();
+        assert!(ok);
+    }
+}
