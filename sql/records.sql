@@ -95,6 +95,10 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
+        -- With a workflow, every record starts in its initial state.
+        NEW.state := coalesce((SELECT w.initial_state FROM lowcode.forms f
+                                 JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+                                WHERE f.app = NEW.app AND f.name = NEW.form), NEW.state);
         NEW.revision := 1;
         NEW.created_at := now();
         NEW.created_by := lowcode.actor();
@@ -106,6 +110,13 @@ BEGIN
         RAISE EXCEPTION 'lowcode: %.%: record % cannot change its id, app or form', OLD.app, OLD.form, OLD.id
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'submit a new record to the other form instead';
+    END IF;
+    IF NEW.state IS DISTINCT FROM OLD.state AND EXISTS (
+        SELECT FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+         WHERE f.app = NEW.app AND f.name = NEW.form AND NOT (w.definition -> 'states') ? NEW.state) THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % cannot move to unknown state "%"', OLD.app, OLD.form, OLD.id, NEW.state
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'move records with lowcode.transition';
     END IF;
     IF NEW.data IS DISTINCT FROM OLD.data THEN
         NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
@@ -125,18 +136,26 @@ CREATE TRIGGER records_check BEFORE INSERT OR UPDATE ON lowcode.records
 
 CREATE FUNCTION lowcode.records_history() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    -- What caused the change (a transition, a rule, an approval), set by the workflow engine.
+    cause jsonb := coalesce(nullif(current_setting('lowcode.cause', true), ''), '{}')::jsonb;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, to_state, after)
-        VALUES (NEW.id, NEW.app, NEW.form, 'created', NEW.revision, lowcode.actor(), NEW.state, NEW.data);
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, to_state, after, detail)
+        VALUES (NEW.id, NEW.app, NEW.form, 'created', NEW.revision, lowcode.actor(), NEW.state, NEW.data, cause);
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor,
-                                     from_state, to_state, before, after)
+                                     from_state, to_state, before, after, detail)
         VALUES (NEW.id, NEW.app, NEW.form,
-                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated' ELSE 'state_changed' END,
+                CASE WHEN cause ? 'transition' THEN 'transition'
+                     WHEN cause ? 'approval' THEN 'approval'
+                     WHEN cause ? 'rule' THEN 'rule'
+                     WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated'
+                     ELSE 'state_changed' END,
                 NEW.revision, lowcode.actor(), OLD.state, NEW.state,
                 CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN OLD.data END,
-                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN NEW.data END);
+                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN NEW.data END,
+                cause);
     ELSE
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, before)
         VALUES (OLD.id, OLD.app, OLD.form, 'deleted', OLD.revision, lowcode.actor(), OLD.state, OLD.data);

@@ -10,6 +10,7 @@ use crate::jsonb::JsonbBytes;
 use crate::records;
 use crate::report::{raise, Reportable};
 use crate::validation;
+use crate::workflow;
 
 /// Misuse of an argument.
 #[derive(Debug, thiserror::Error)]
@@ -189,4 +190,46 @@ fn cache_stats() -> JsonB {
 #[pg_extern(volatile)]
 fn cache_clear() {
     catalog::clear();
+}
+
+/// Check a workflow definition for `subject`: `{"initial": ..., "finals": [...], "diagram": ...}`.
+#[pg_extern(immutable, parallel_safe)]
+fn check_workflow(subject: &str, definition: Option<JsonB>) -> JsonB {
+    let definition = required(definition, "definition");
+    match workflow::check(&definition.0) {
+        Ok((parsed, checked)) => JsonB(serde_json::json!({
+            "initial": checked.initial,
+            "finals": checked.finals,
+            "diagram": workflow::mermaid(&parsed),
+        })),
+        Err(error) => raise(subject, error),
+    }
+}
+
+/// Whether `data` satisfies a workflow condition (a JSON Schema); compiled once per backend.
+#[pg_extern(stable, parallel_safe, strict)]
+fn matches(condition: JsonbBytes, data: JsonbBytes) -> bool {
+    condition_validator(&condition).is_valid(jsonschema::json::Jsonb::root(data.container()))
+}
+
+/// Why `data` does not satisfy a condition: a JSON array of `{path, keyword, message}`.
+#[pg_extern(stable, parallel_safe, strict)]
+fn condition_issues(condition: JsonbBytes, data: JsonbBytes) -> JsonB {
+    let validator = condition_validator(&condition);
+    JsonB(
+        serde_json::to_value(validation::issues(&validator, data.container())).unwrap_or_default(),
+    )
+}
+
+fn condition_validator(condition: &JsonbBytes) -> std::rc::Rc<validation::Validator> {
+    catalog::condition(condition.container(), || condition.to_json()).unwrap_or_else(|error| {
+        raise(
+            "",
+            definitions::DefinitionError::Invalid {
+                pointer: String::new(),
+                keyword: "when".into(),
+                message: error.to_string(),
+            },
+        )
+    })
 }

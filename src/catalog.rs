@@ -76,7 +76,12 @@ thread_local! {
     static CURRENT: RefCell<HashMap<String, HashMap<String, CurrentForm>>> =
         RefCell::new(HashMap::new());
     static VALIDATORS: RefCell<ValidatorCache> = RefCell::new(ValidatorCache::new(512));
+    static CONDITIONS: RefCell<ConditionCache> = RefCell::new(ConditionCache::new(1024));
 }
+
+/// Compiled workflow conditions keyed by a hash of their jsonb bytes (the bytes are kept and
+/// compared, so a collision only costs a compile).
+type ConditionCache = validation::Lru<u64, (Rc<Vec<u8>>, Rc<validation::Validator>)>;
 
 /// Register the setting and the invalidation callbacks (from `_PG_init`).
 pub fn init() {
@@ -241,6 +246,30 @@ pub fn validator(version_id: i64) -> Result<Rc<validation::Validator>, CatalogEr
     Ok(compiled)
 }
 
+/// The compiled validator of a workflow condition (`when`), given as jsonb container bytes;
+/// `to_json` turns them into a schema on a cache miss.
+pub fn condition(
+    container: &[u8],
+    to_json: impl FnOnce() -> serde_json::Value,
+) -> Result<Rc<validation::Validator>, validation::CompileError> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    container.hash(&mut hasher);
+    let key = hasher.finish();
+    let hit = CONDITIONS.with(|c| c.borrow_mut().get(&key));
+    if let Some((bytes, validator)) = hit {
+        if bytes.as_slice() == container {
+            return Ok(validator);
+        }
+    }
+    let compiled = Rc::new(validation::compile(&to_json())?);
+    CONDITIONS.with(|c| {
+        c.borrow_mut()
+            .insert(key, (Rc::new(container.to_vec()), compiled.clone()))
+    });
+    Ok(compiled)
+}
+
 /// Numbers for tests and benchmarks: cached validators, capacity, generation.
 pub fn stats() -> serde_json::Value {
     let (cached, current) = (
@@ -258,5 +287,6 @@ pub fn stats() -> serde_json::Value {
 /// Drop every compiled validator (tests and benchmarks measure cold paths with it).
 pub fn clear() {
     VALIDATORS.with(|v| v.borrow_mut().clear());
+    CONDITIONS.with(|c| c.borrow_mut().clear());
     CURRENT.with(|c| c.borrow_mut().clear());
 }

@@ -18,6 +18,24 @@ impl JsonbBytes {
     }
 }
 
+impl JsonbBytes {
+    /// The value as serde_json (slow path only: compiling a schema on a cache miss).
+    pub fn to_json(&self) -> serde_json::Value {
+        // SAFETY: the container is a valid jsonb written by PostgreSQL; JsonbToCString
+        // pallocs the text in the current memory context.
+        let text = unsafe {
+            let container = pgrx::varlena::vardata_any(self.varlena) as *mut pg_sys::JsonbContainer;
+            let cstr = pg_sys::JsonbToCString(
+                std::ptr::null_mut(),
+                container,
+                self.container().len() as i32,
+            );
+            std::ffi::CStr::from_ptr(cstr)
+        };
+        serde_json::from_slice(text.to_bytes()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
 impl FromDatum for JsonbBytes {
     unsafe fn from_polymorphic_datum(
         datum: pg_sys::Datum,

@@ -11,6 +11,7 @@
 
 pub mod definitions;
 pub mod validation;
+pub mod workflow;
 
 mod api;
 mod catalog;
@@ -39,6 +40,18 @@ pgrx::extension_sql_file!(
     name = "publish",
     requires = ["records", api::view_columns]
 );
+pgrx::extension_sql_file!(
+    "../sql/workflow.sql",
+    name = "workflow",
+    requires = [
+        "records",
+        api::check_workflow,
+        api::matches,
+        api::condition_issues
+    ]
+);
+pgrx::extension_sql_file!("../sql/tasks.sql", name = "tasks", requires = ["workflow"]);
+pgrx::extension_sql_file!("../sql/events.sql", name = "events", requires = ["tasks"]);
 
 /// Called once per backend when the library loads.
 #[pgrx::pg_guard]

@@ -50,3 +50,12 @@ impl Reportable for crate::definitions::DefinitionError {
         crate::definitions::DefinitionError::hint(self).map(str::to_owned)
     }
 }
+
+impl Reportable for crate::workflow::WorkflowError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+    }
+    fn detail(&self) -> Option<String> {
+        Some(serde_json::json!({"path": self.path()}).to_string())
+    }
+}

@@ -1,0 +1,262 @@
+-- People's side of the workflow: claiming and completing tasks, approval decisions,
+-- withdrawing, and the timer runner.
+
+CREATE FUNCTION lowcode.task_for_update(task bigint) RETURNS lowcode.tasks
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t lowcode.tasks;
+BEGIN
+    IF task IS NULL THEN
+        RAISE EXCEPTION 'lowcode: argument "task" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO t FROM lowcode.tasks x WHERE x.id = task FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: task % does not exist', task USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN t;
+END $$;
+COMMENT ON FUNCTION lowcode.task_for_update(bigint) IS 'Internal: locks a task, or raises when it does not exist.';
+
+CREATE FUNCTION lowcode.require_claimer(t lowcode.tasks, doing text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF t.status <> 'claimed' THEN
+        RAISE EXCEPTION 'lowcode: task % ("%", record %) is %, so it cannot be %', t.id, t.name, t.record_id, t.status, doing
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF t.claimed_by IS DISTINCT FROM lowcode.actor() THEN
+        RAISE EXCEPTION 'lowcode: task % ("%", record %) belongs to %, not %', t.id, t.name, t.record_id, t.claimed_by, lowcode.actor()
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'the worker who claimed it (SET lowcode.actor) completes, releases or decides it';
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the task is claimed by the current actor.';
+
+CREATE FUNCTION lowcode.claim_task(pool text, worker text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    claimed  bigint;
+    who      text := coalesce(worker, lowcode.actor());
+BEGIN
+    IF pool IS NULL THEN
+        RAISE EXCEPTION 'lowcode: claim_task: argument "pool" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- First claim wins: skip rows another claimer holds, never wait for them.
+    UPDATE lowcode.tasks x
+       SET status = 'claimed', claimed_by = who, claimed_at = now()
+     WHERE x.id = (
+           SELECT c.id FROM lowcode.tasks c
+            WHERE c.pool = pool AND c.status = 'open'
+              AND (c.role IS NULL OR EXISTS (SELECT FROM pg_roles pr WHERE pr.rolname = c.role
+                                              AND pg_has_role(current_user, pr.oid, 'MEMBER')))
+            ORDER BY c.id
+            LIMIT 1
+              FOR UPDATE SKIP LOCKED)
+    RETURNING x.id INTO claimed;
+    IF claimed IS NOT NULL THEN
+        PERFORM lowcode.log(t.record_id, 'task_claimed', jsonb_build_object('task', t.id, 'name', t.name, 'worker', who))
+           FROM lowcode.tasks t WHERE t.id = claimed;
+    END IF;
+    RETURN claimed;
+END $$;
+COMMENT ON FUNCTION lowcode.claim_task(text, text) IS 'Claim the oldest open task of a pool (or of a role you are a member of) for worker (default: lowcode.actor()). First claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.';
+
+CREATE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t lowcode.tasks := lowcode.task_for_update(task);
+BEGIN
+    IF t.kind = 'approval' THEN
+        RAISE EXCEPTION 'lowcode: task % is an approval: decide it with lowcode.decide', t.id
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    PERFORM lowcode.require_claimer(t, 'completed');
+    UPDATE lowcode.tasks x
+       SET status = 'completed', outcome = complete_task.outcome, result = coalesce(data, '{}'),
+           completed_by = lowcode.actor(), completed_at = now(),
+           met_deadline = (x.due_at IS NULL OR now() <= x.due_at)
+     WHERE x.id = t.id;
+    UPDATE lowcode.timers x SET status = 'cancelled' WHERE x.task_id = t.id AND x.status = 'pending';
+    PERFORM lowcode.log(t.record_id, 'task_completed',
+        jsonb_build_object('task', t.id, 'name', t.name, 'outcome', outcome, 'data', coalesce(data, '{}'),
+                           'met_deadline', t.due_at IS NULL OR now() <= t.due_at));
+    PERFORM lowcode.fire(t.record_id, 'task_completed:' || t.name,
+        jsonb_build_object('task', t.id, 'outcome', outcome, 'data', coalesce(data, '{}')));
+END $$;
+COMMENT ON FUNCTION lowcode.complete_task(bigint, text, jsonb) IS 'Complete a task you claimed with an outcome (and result data): records whether the deadline was met and fires task_completed:<task>.';
+
+CREATE FUNCTION lowcode.release_task(task bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    t lowcode.tasks := lowcode.task_for_update(task);
+BEGIN
+    PERFORM lowcode.require_claimer(t, 'released');
+    IF t.pool IS NULL THEN
+        RAISE EXCEPTION 'lowcode: task % is assigned to %, not in a pool: reassign it instead', t.id, t.assignee
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE lowcode.tasks x SET status = 'open', claimed_by = NULL, claimed_at = NULL WHERE x.id = t.id;
+    PERFORM lowcode.log(t.record_id, 'task_released', jsonb_build_object('task', t.id, 'name', t.name));
+END $$;
+COMMENT ON FUNCTION lowcode.release_task(bigint) IS 'Give a claimed pool task back to its pool.';
+
+CREATE FUNCTION lowcode.reassign_task(task bigint, to_worker text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    t lowcode.tasks := lowcode.task_for_update(task);
+BEGIN
+    IF to_worker IS NULL OR to_worker = '' THEN
+        RAISE EXCEPTION 'lowcode: reassign_task: argument "to_worker" must not be empty' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF t.status NOT IN ('open', 'claimed') THEN
+        RAISE EXCEPTION 'lowcode: task % ("%", record %) is %, so it cannot be reassigned', t.id, t.name, t.record_id, t.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE lowcode.tasks x SET status = 'claimed', claimed_by = to_worker, claimed_at = now(),
+                               assignee = CASE WHEN x.kind = 'approval' THEN to_worker ELSE x.assignee END
+     WHERE x.id = t.id;
+    PERFORM lowcode.log(t.record_id, 'task_reassigned',
+        jsonb_build_object('task', t.id, 'name', t.name, 'from', t.claimed_by, 'to', to_worker));
+END $$;
+COMMENT ON FUNCTION lowcode.reassign_task(bigint, text) IS 'Hand an open or claimed task (or an approval decision) to another worker.';
+
+-- ---------------------------------------------------------------- approvals
+
+CREATE FUNCTION lowcode.decide(task bigint, decision text, comment text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t        lowcode.tasks := lowcode.task_for_update(task);
+    a        lowcode.approvals;
+    verdict  text;
+    previous jsonb;
+BEGIN
+    IF decision IS NULL OR decision NOT IN ('approve', 'reject') THEN
+        RAISE EXCEPTION 'lowcode: decide: decision must be ''approve'' or ''reject'', not %', coalesce(quote_literal(decision), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF t.kind <> 'approval' THEN
+        RAISE EXCEPTION 'lowcode: task % is not an approval: complete it with lowcode.complete_task', t.id
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    -- Decisions on one approval are serialized by its row lock.
+    SELECT * INTO a FROM lowcode.approvals x WHERE x.id = t.approval_id FOR UPDATE;
+    SELECT * INTO t FROM lowcode.tasks x WHERE x.id = t.id;
+    PERFORM lowcode.require_claimer(t, 'decided');
+    IF a.status <> 'pending' THEN
+        RAISE EXCEPTION 'lowcode: approval "%" of record % is already %', a.name, a.record_id, a.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    INSERT INTO lowcode.decisions (approval_id, task_id, approver, decision, comment)
+    VALUES (a.id, t.id, lowcode.actor(), decision, comment);
+    UPDATE lowcode.tasks x SET status = 'completed', outcome = decision, result = jsonb_build_object('comment', comment),
+                               completed_by = lowcode.actor(), completed_at = now(),
+                               met_deadline = (x.due_at IS NULL OR now() <= x.due_at)
+     WHERE x.id = t.id;
+    UPDATE lowcode.timers x SET status = 'cancelled' WHERE x.task_id = t.id AND x.status = 'pending';
+    IF decision = 'approve' THEN
+        a.approved := a.approved + 1;
+    ELSE
+        a.rejected := a.rejected + 1;
+    END IF;
+    verdict := CASE
+        WHEN a.approved >= a.required THEN 'approved'
+        WHEN a.mode IN ('sequential', 'all', 'any') AND a.rejected > 0 THEN 'rejected'
+        WHEN a.mode = 'ratio' AND a.rejected > cardinality(a.approvers) - a.required THEN 'rejected'
+        ELSE 'pending' END;
+    UPDATE lowcode.approvals x SET approved = a.approved, rejected = a.rejected, status = verdict,
+                                   decided_at = CASE WHEN verdict <> 'pending' THEN now() END
+     WHERE x.id = a.id;
+    PERFORM lowcode.log(a.record_id, 'approval_decision',
+        jsonb_build_object('approval', a.id, 'name', a.name, 'decision', decision, 'comment', comment, 'verdict', verdict));
+    IF verdict = 'pending' THEN
+        IF a.mode = 'sequential' THEN
+            PERFORM lowcode.approval_task(a, a.approvers[a.approved + 1]);
+        END IF;
+        RETURN verdict;
+    END IF;
+    UPDATE lowcode.tasks x SET status = 'cancelled' WHERE x.approval_id = a.id AND x.status IN ('open', 'claimed');
+    UPDATE lowcode.timers x SET status = 'cancelled'
+      FROM lowcode.tasks y WHERE x.task_id = y.id AND y.approval_id = a.id AND x.status = 'pending';
+    previous := lowcode.with_cause(jsonb_build_object('approval', a.name, 'verdict', verdict));
+    UPDATE lowcode.records x SET state = CASE verdict WHEN 'approved' THEN a.on_approve ELSE a.on_reject END
+     WHERE x.id = a.record_id AND x.state IS DISTINCT FROM CASE verdict WHEN 'approved' THEN a.on_approve ELSE a.on_reject END;
+    PERFORM lowcode.with_cause(previous);
+    PERFORM lowcode.fire(a.record_id, verdict || ':' || a.name,
+                         jsonb_build_object('approval', a.id, 'outcome', verdict));
+    RETURN verdict;
+END $$;
+COMMENT ON FUNCTION lowcode.decide(bigint, text, text) IS 'Approve or reject an approval task you hold. Returns the approval''s verdict so far: pending, approved (record moves to on_approve) or rejected (record is sent back to on_reject).';
+
+CREATE FUNCTION lowcode.withdraw(record bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r         lowcode.records;
+    a         lowcode.approvals;
+    back_to   text;
+    previous  jsonb;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = record FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+    END IF;
+    IF r.created_by IS DISTINCT FROM lowcode.actor() THEN
+        RAISE EXCEPTION 'lowcode: %.%: only the submitter (%) can withdraw record %', r.app, r.form, r.created_by, r.id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT * INTO a FROM lowcode.approvals x WHERE x.record_id = record AND x.status = 'pending' FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % has no pending approval to withdraw from', r.app, r.form, r.id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE lowcode.approvals x SET status = 'withdrawn', decided_at = now() WHERE x.id = a.id;
+    UPDATE lowcode.tasks x SET status = 'cancelled' WHERE x.approval_id = a.id AND x.status IN ('open', 'claimed');
+    back_to := coalesce(a.on_withdraw, (SELECT w.initial_state FROM lowcode.forms f
+                                          JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+                                         WHERE f.app = r.app AND f.name = r.form));
+    previous := lowcode.with_cause(jsonb_build_object('approval', a.name, 'verdict', 'withdrawn'));
+    UPDATE lowcode.records x SET state = back_to WHERE x.id = record AND x.state IS DISTINCT FROM back_to;
+    PERFORM lowcode.with_cause(previous);
+    PERFORM lowcode.fire(record, 'withdrawn:' || a.name, jsonb_build_object('approval', a.id));
+    RETURN (SELECT x.state FROM lowcode.records x WHERE x.id = record);
+END $$;
+COMMENT ON FUNCTION lowcode.withdraw(bigint) IS 'The submitter takes a record back out of its pending approval: tasks are cancelled and the record returns to on_withdraw (default: the initial state).';
+
+-- ---------------------------------------------------------------- timers
+
+CREATE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t        lowcode.timers;
+    fired    int := 0;
+    message  text;
+BEGIN
+    FOR t IN
+        SELECT * FROM lowcode.timers x
+         WHERE x.status = 'pending' AND x.fire_at <= now()
+         ORDER BY x.fire_at, x.id
+         LIMIT max
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        BEGIN
+            UPDATE lowcode.timers x SET status = 'fired', fired_at = now() WHERE x.id = t.id;
+            -- A deadline only matters while its task is still open.
+            IF t.task_id IS NULL OR EXISTS (SELECT FROM lowcode.tasks y WHERE y.id = t.task_id AND y.status IN ('open', 'claimed')) THEN
+                PERFORM lowcode.log(t.record_id, 'timer_fired', jsonb_build_object('timer', t.id, 'name', t.name, 'event', t.event));
+                PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
+            END IF;
+            fired := fired + 1;
+        EXCEPTION WHEN OTHERS THEN
+            -- One failing rule must not stop the others: the timer is marked failed, its effects undone.
+            GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+            UPDATE lowcode.timers x SET status = 'failed', fired_at = now(), error = message WHERE x.id = t.id;
+        END;
+    END LOOP;
+    RETURN fired;
+END $$;
+COMMENT ON FUNCTION lowcode.run_due_timers(int) IS 'Fire up to max due timers and deadlines. Safe to run from several schedulers at once (SKIP LOCKED), e.g. SELECT cron.schedule(''lowcode-timers'', ''* * * * *'', ''SELECT lowcode.run_due_timers()''). A timer whose rules fail is marked failed with the error; the others still fire.';

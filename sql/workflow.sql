@@ -1,0 +1,464 @@
+-- The workflow engine: state machines, rules, tasks, approvals and timers, run inside the
+-- transaction of the write that caused them. Definitions are checked in Rust
+-- (lowcode.check_workflow); everything here trusts what it accepted.
+--
+-- Events reach rules from the records trigger, whatever the entry point (submit, a typed
+-- view, COPY, a plain UPDATE): created, updated, entered:<state>, left:<state>; and from the
+-- runtime: task_completed:<task>, deadline_passed:<task>, timer:<name>,
+-- approved:<approval>, rejected:<approval>, withdrawn:<approval>.
+
+-- ---------------------------------------------------------------- tables
+
+CREATE TABLE lowcode.workflow_versions (
+    id             bigserial PRIMARY KEY,
+    app            text NOT NULL,
+    form           text NOT NULL,
+    version        int NOT NULL CHECK (version > 0),
+    definition     jsonb NOT NULL,
+    initial_state  text NOT NULL,
+    final_states   text[] NOT NULL,
+    diagram        text NOT NULL,
+    published_at   timestamptz NOT NULL DEFAULT now(),
+    published_by   text NOT NULL DEFAULT current_user,
+    UNIQUE (app, form, version),
+    FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name) ON DELETE CASCADE
+);
+COMMENT ON TABLE lowcode.workflow_versions IS 'Immutable versions of each form''s workflow definition, with its initial and final states and its Mermaid diagram.';
+
+ALTER TABLE lowcode.forms ADD COLUMN workflow_version_id bigint REFERENCES lowcode.workflow_versions (id);
+
+CREATE TABLE lowcode.transitions (
+    workflow_version_id  bigint NOT NULL REFERENCES lowcode.workflow_versions (id) ON DELETE CASCADE,
+    name                 text NOT NULL,
+    from_states          text[] NOT NULL,
+    to_state             text NOT NULL,
+    roles                text[] NOT NULL DEFAULT '{}',
+    condition            jsonb,
+    PRIMARY KEY (workflow_version_id, name)
+);
+COMMENT ON TABLE lowcode.transitions IS 'The named transitions of each workflow version (derived from its definition).';
+
+CREATE TABLE lowcode.rules (
+    workflow_version_id  bigint NOT NULL REFERENCES lowcode.workflow_versions (id) ON DELETE CASCADE,
+    position             int NOT NULL,
+    name                 text NOT NULL,
+    event                text NOT NULL,
+    condition            jsonb,
+    outcome              text,
+    actions              jsonb NOT NULL,
+    PRIMARY KEY (workflow_version_id, position)
+);
+CREATE INDEX rules_event_idx ON lowcode.rules (workflow_version_id, event);
+COMMENT ON TABLE lowcode.rules IS 'The rules of each workflow version, indexed by the event they listen to (derived from its definition).';
+
+CREATE TABLE lowcode.approvals (
+    id           bigserial PRIMARY KEY,
+    record_id    bigint NOT NULL REFERENCES lowcode.records (id) ON DELETE CASCADE,
+    name         text NOT NULL,
+    mode         text NOT NULL CHECK (mode IN ('sequential', 'all', 'any', 'ratio')),
+    approvers    text[] NOT NULL,
+    required     int NOT NULL,
+    on_approve   text NOT NULL,
+    on_reject    text NOT NULL,
+    on_withdraw  text,
+    due          interval,
+    status       text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected', 'withdrawn')),
+    approved     int NOT NULL DEFAULT 0,
+    rejected     int NOT NULL DEFAULT 0,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    decided_at   timestamptz
+);
+CREATE INDEX approvals_record_idx ON lowcode.approvals (record_id) WHERE status = 'pending';
+COMMENT ON TABLE lowcode.approvals IS 'Approval steps: sequential, all (会签), any (或签) or ratio (required of approvers); rejection sends the record back.';
+
+CREATE TABLE lowcode.tasks (
+    id            bigserial PRIMARY KEY,
+    record_id     bigint NOT NULL REFERENCES lowcode.records (id) ON DELETE CASCADE,
+    name          text NOT NULL,
+    kind          text NOT NULL DEFAULT 'task' CHECK (kind IN ('task', 'approval')),
+    approval_id   bigint REFERENCES lowcode.approvals (id) ON DELETE CASCADE,
+    pool          text,
+    role          text,
+    assignee      text,
+    title         text,
+    status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'claimed', 'completed', 'cancelled')),
+    due_at        timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    claimed_by    text,
+    claimed_at    timestamptz,
+    completed_by  text,
+    completed_at  timestamptz,
+    outcome       text,
+    result        jsonb,
+    met_deadline  boolean
+);
+CREATE INDEX tasks_claimable_idx ON lowcode.tasks (pool, id) WHERE status = 'open';
+CREATE INDEX tasks_record_idx ON lowcode.tasks (record_id);
+COMMENT ON TABLE lowcode.tasks IS 'Work for people: assigned to a user, offered to a role, or put in a claim pool (first claim wins). Completing records whether the deadline was met.';
+
+CREATE TABLE lowcode.decisions (
+    id           bigserial PRIMARY KEY,
+    approval_id  bigint NOT NULL REFERENCES lowcode.approvals (id) ON DELETE CASCADE,
+    task_id      bigint NOT NULL REFERENCES lowcode.tasks (id) ON DELETE CASCADE,
+    approver     text NOT NULL,
+    decision     text NOT NULL CHECK (decision IN ('approve', 'reject')),
+    comment      text,
+    decided_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE lowcode.decisions IS 'Every approve / reject decision with its approver and comment.';
+
+CREATE TABLE lowcode.timers (
+    id         bigserial PRIMARY KEY,
+    record_id  bigint NOT NULL REFERENCES lowcode.records (id) ON DELETE CASCADE,
+    name       text NOT NULL,
+    event      text NOT NULL,
+    task_id    bigint REFERENCES lowcode.tasks (id) ON DELETE CASCADE,
+    in_state   text,
+    fire_at    timestamptz NOT NULL,
+    status     text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'fired', 'cancelled', 'failed')),
+    fired_at   timestamptz,
+    error      text
+);
+CREATE INDEX timers_due_idx ON lowcode.timers (fire_at) WHERE status = 'pending';
+CREATE INDEX timers_record_idx ON lowcode.timers (record_id) WHERE status = 'pending';
+COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at fire_at (lowcode.run_due_timers); a timer set in a state is cancelled when the record leaves it.';
+
+SELECT pg_catalog.pg_extension_config_dump('lowcode.workflow_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.transitions', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.rules', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.approvals', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.tasks', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.decisions', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.timers', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.workflow_versions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.approvals_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.tasks_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.decisions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.timers_id_seq', '');
+
+-- ---------------------------------------------------------------- definitions
+
+CREATE FUNCTION lowcode.define_workflow(app text, form text, definition jsonb) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    checked      jsonb;
+    current      lowcode.workflow_versions;
+    new_version  int;
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.check_name('form', form);
+    PERFORM FROM lowcode.forms f WHERE f.app = app AND f.name = form FOR UPDATE;
+    IF NOT FOUND THEN
+        IF NOT EXISTS (SELECT FROM lowcode.apps a WHERE a.name = app) THEN
+            RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object',
+                HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
+        END IF;
+        RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object',
+            HINT = format('define it first with lowcode.define_form(%L, %L, ''<json schema>'')', app, form);
+    END IF;
+    checked := lowcode.check_workflow(app || '.' || form, definition);
+    SELECT w.* INTO current
+      FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+     WHERE f.app = app AND f.name = form;
+    IF FOUND AND current.definition = definition THEN
+        RETURN current.version;
+    END IF;
+    SELECT coalesce(max(w.version), 0) + 1 INTO new_version
+      FROM lowcode.workflow_versions w WHERE w.app = app AND w.form = form;
+    INSERT INTO lowcode.workflow_versions (app, form, version, definition, initial_state, final_states, diagram, published_by)
+    VALUES (app, form, new_version, definition, checked ->> 'initial',
+            ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals')), checked ->> 'diagram', lowcode.actor())
+    RETURNING * INTO current;
+    INSERT INTO lowcode.transitions (workflow_version_id, name, from_states, to_state, roles, condition)
+    SELECT current.id, t ->> 'name',
+           CASE jsonb_typeof(t -> 'from') WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(t -> 'from'))
+                ELSE ARRAY[t ->> 'from'] END,
+           t ->> 'to',
+           coalesce(ARRAY(SELECT jsonb_array_elements_text(t -> 'roles')), '{}'),
+           t -> 'when'
+      FROM jsonb_array_elements(coalesce(definition -> 'transitions', '[]')) t;
+    INSERT INTO lowcode.rules (workflow_version_id, position, name, event, condition, outcome, actions)
+    SELECT current.id, ord, r ->> 'name', r ->> 'on', r -> 'when', r ->> 'outcome', r -> 'then'
+      FROM jsonb_array_elements(coalesce(definition -> 'rules', '[]')) WITH ORDINALITY AS x(r, ord);
+    UPDATE lowcode.forms f SET workflow_version_id = current.id WHERE f.app = app AND f.name = form;
+    RETURN new_version;
+END $$;
+COMMENT ON FUNCTION lowcode.define_workflow(text, text, jsonb) IS 'Attach a workflow (states, transitions, rules) to a form. The definition is checked (see README: workflow format); a bad one is refused with the path of the problem. Returns the workflow version.';
+
+CREATE FUNCTION lowcode.workflow_diagram(app text, form text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    diagram text;
+BEGIN
+    SELECT w.diagram INTO diagram
+      FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+     WHERE f.app = app AND f.name = form;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: %.% has no workflow', app, form USING ERRCODE = 'undefined_object',
+            HINT = 'attach one with lowcode.define_workflow';
+    END IF;
+    RETURN diagram;
+END $$;
+COMMENT ON FUNCTION lowcode.workflow_diagram(text, text) IS 'The form''s current workflow as a Mermaid stateDiagram-v2.';
+
+-- ---------------------------------------------------------------- engine
+
+-- Run a change to a record with a cause that its history row will carry.
+CREATE FUNCTION lowcode.with_cause(cause jsonb) RETURNS jsonb
+LANGUAGE sql AS $$
+    SELECT coalesce(nullif(current_setting('lowcode.cause', true), ''), 'null')::jsonb
+      FROM (SELECT set_config('lowcode.cause', coalesce(cause::text, ''), true)) s
+$$;
+COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (e.g. {"transition": "resolve"}) and returns the previous one, to restore after.';
+
+CREATE FUNCTION lowcode.log(record bigint, action text, detail jsonb) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+    SELECT r.id, r.app, r.form, action, r.revision, lowcode.actor(), r.state, r.state, coalesce(detail, '{}')
+      FROM lowcode.records r WHERE r.id = record
+$$;
+COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';
+
+CREATE FUNCTION lowcode.fire(record bigint, event text, context jsonb DEFAULT '{}') RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r        lowcode.records;
+    wf       bigint;
+    rule     lowcode.rules;
+    action   jsonb;
+    chain    text;
+    limit_   int := coalesce(nullif(current_setting('lowcode.max_cascade', true), ''), '32')::int;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    SELECT f.workflow_version_id INTO wf FROM lowcode.forms f WHERE f.app = r.app AND f.name = r.form;
+    IF wf IS NULL THEN
+        RETURN;
+    END IF;
+    FOR rule IN
+        SELECT * FROM lowcode.rules x
+         WHERE x.workflow_version_id = wf
+           AND (x.event = event OR x.event = split_part(event, ':', 1) || ':*')
+         ORDER BY x.position
+    LOOP
+        IF rule.outcome IS NOT NULL AND rule.outcome IS DISTINCT FROM context ->> 'outcome' THEN
+            CONTINUE;
+        END IF;
+        IF rule.condition IS NOT NULL AND NOT lowcode.matches(rule.condition, r.data) THEN
+            CONTINUE;
+        END IF;
+        chain := coalesce(nullif(current_setting('lowcode.rule_chain', true), ''), '');
+        IF array_length(string_to_array(chain, ' → '), 1) >= limit_ THEN
+            RAISE EXCEPTION 'lowcode: %.%: rules cascade more than % deep on record %', r.app, r.form, limit_, r.id
+                USING ERRCODE = 'program_limit_exceeded',
+                      DETAIL = format('rules in the loop: %s → %s', chain, rule.name),
+                      HINT = 'a rule''s actions trigger the rule again; add a "when" condition that stops it (lowcode.max_cascade sets the limit)';
+        END IF;
+        PERFORM set_config('lowcode.rule_chain', CASE WHEN chain = '' THEN rule.name ELSE chain || ' → ' || rule.name END, true);
+        FOR action IN SELECT a FROM jsonb_array_elements(rule.actions) a LOOP
+            PERFORM lowcode.run_action(record, rule.name, event, action, context);
+            EXIT WHEN NOT EXISTS (SELECT FROM lowcode.records x WHERE x.id = record);
+        END LOOP;
+        PERFORM set_config('lowcode.rule_chain', chain, true);
+        SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+        EXIT WHEN NOT FOUND;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION lowcode.fire(bigint, text, jsonb) IS 'Internal: runs the rules of the record''s workflow that listen to event (and whose when / outcome match), in definition order. Cascades are bounded by lowcode.max_cascade (default 32).';
+
+CREATE FUNCTION lowcode.run_action(record bigint, rule text, event text, action jsonb, context jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r        lowcode.records;
+    kind     text := (SELECT k FROM jsonb_object_keys(action) k LIMIT 1);
+    arg      jsonb := action -> kind;
+    previous jsonb;
+    task_id  bigint;
+    appr     lowcode.approvals;
+    fn       regprocedure;
+    result   jsonb;
+    payload  jsonb;
+    fire_at  timestamptz;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+    payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
+                                  'event', event, 'rule', rule);
+    previous := lowcode.with_cause(jsonb_build_object('rule', rule, 'action', kind));
+    CASE kind
+    WHEN 'set' THEN
+        UPDATE lowcode.records x SET data = x.data || arg WHERE x.id = record;
+    WHEN 'transition' THEN
+        IF r.state IS DISTINCT FROM arg #>> '{}' THEN
+            UPDATE lowcode.records x SET state = arg #>> '{}' WHERE x.id = record;
+        END IF;
+    WHEN 'task' THEN
+        INSERT INTO lowcode.tasks (record_id, name, pool, role, assignee, title, status, claimed_by, claimed_at, due_at)
+        VALUES (record, arg ->> 'name', coalesce(arg ->> 'pool', arg ->> 'role'), arg ->> 'role', arg ->> 'assignee',
+                coalesce(arg ->> 'title', arg ->> 'name'),
+                CASE WHEN arg ? 'assignee' THEN 'claimed' ELSE 'open' END,
+                arg ->> 'assignee', CASE WHEN arg ? 'assignee' THEN now() END,
+                now() + (arg ->> 'due')::interval)
+        RETURNING id INTO task_id;
+        IF arg ? 'due' THEN
+            INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
+            VALUES (record, arg ->> 'name', 'deadline_passed:' || (arg ->> 'name'), task_id,
+                    now() + (arg ->> 'due')::interval);
+        END IF;
+        PERFORM lowcode.log(record, 'task_created', jsonb_build_object('task', task_id, 'name', arg ->> 'name', 'rule', rule));
+    WHEN 'approval' THEN
+        INSERT INTO lowcode.approvals (record_id, name, mode, approvers, required, on_approve, on_reject, on_withdraw, due)
+        VALUES (record, arg ->> 'name', arg ->> 'mode', ARRAY(SELECT jsonb_array_elements_text(arg -> 'approvers')),
+                CASE arg ->> 'mode' WHEN 'ratio' THEN (arg ->> 'required')::int
+                                    WHEN 'any' THEN 1
+                                    ELSE jsonb_array_length(arg -> 'approvers') END,
+                arg ->> 'on_approve', arg ->> 'on_reject', arg ->> 'on_withdraw', (arg ->> 'due')::interval)
+        RETURNING * INTO appr;
+        IF appr.mode = 'sequential' THEN
+            PERFORM lowcode.approval_task(appr, appr.approvers[1]);
+        ELSE
+            PERFORM lowcode.approval_task(appr, a) FROM unnest(appr.approvers) a;
+        END IF;
+        PERFORM lowcode.log(record, 'approval_requested', jsonb_build_object('approval', appr.id, 'name', appr.name,
+                            'mode', appr.mode, 'approvers', to_jsonb(appr.approvers), 'rule', rule));
+    WHEN 'notify' THEN
+        PERFORM pg_notify(arg ->> 'channel', (payload || coalesce(arg -> 'payload', '{}'))::text);
+    WHEN 'emit' THEN
+        PERFORM lowcode.emit(arg ->> 'topic', payload || jsonb_build_object('data', r.data) || coalesce(arg -> 'payload', '{}'), record);
+    WHEN 'timer' THEN
+        fire_at := CASE WHEN arg ? 'after' THEN now() + (arg ->> 'after')::interval
+                        ELSE (r.data ->> (arg ->> 'at_field'))::timestamptz END;
+        IF fire_at IS NULL THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%": timer "%" needs field "%" to hold a date-time', r.app, r.form, rule, arg ->> 'name', arg ->> 'at_field'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        UPDATE lowcode.timers t SET status = 'cancelled'
+         WHERE t.record_id = record AND t.name = arg ->> 'name' AND t.status = 'pending' AND t.task_id IS NULL;
+        INSERT INTO lowcode.timers (record_id, name, event, in_state, fire_at)
+        VALUES (record, arg ->> 'name', 'timer:' || (arg ->> 'name'), r.state, fire_at);
+    WHEN 'call' THEN
+        fn := to_regprocedure((arg #>> '{}') || '(jsonb)');
+        IF fn IS NULL THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', r.app, r.form, rule, arg #>> '{}'
+                USING ERRCODE = 'undefined_function';
+        END IF;
+        IF (SELECT prorettype FROM pg_proc WHERE oid = fn) = 'jsonb'::regtype THEN
+            EXECUTE format('SELECT %s($1)', fn::regproc) INTO result USING to_jsonb(r);
+            IF jsonb_typeof(result) = 'object' THEN
+                UPDATE lowcode.records x SET data = x.data || result WHERE x.id = record;
+            END IF;
+        ELSE
+            EXECUTE format('SELECT %s($1)', fn::regproc) USING to_jsonb(r);
+        END IF;
+    END CASE;
+    IF kind IN ('notify', 'emit', 'timer', 'call') THEN
+        PERFORM lowcode.log(record, 'rule_action', jsonb_build_object('rule', rule, 'action', action));
+    END IF;
+    PERFORM lowcode.with_cause(previous);
+END $$;
+COMMENT ON FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb) IS 'Internal: runs one rule action (set, transition, task, approval, notify, emit, timer, call) on a record.';
+
+CREATE FUNCTION lowcode.approval_task(appr lowcode.approvals, approver text) RETURNS bigint
+LANGUAGE sql AS $$
+    WITH t AS (
+        INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at)
+        VALUES (appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(),
+                now() + appr.due)
+        RETURNING id, due_at
+    ), d AS (
+        INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
+        SELECT appr.record_id, appr.name, 'deadline_passed:' || appr.name, t.id, t.due_at FROM t WHERE t.due_at IS NOT NULL
+    )
+    SELECT id FROM t
+$$;
+COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
+
+-- The records trigger that turns writes into workflow events.
+CREATE FUNCTION lowcode.records_workflow() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = NEW.app AND f.name = NEW.form
+                                                 AND f.workflow_version_id IS NOT NULL) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM lowcode.fire(NEW.id, 'created');
+        PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        RETURN NULL;
+    END IF;
+    IF NEW.state IS DISTINCT FROM OLD.state THEN
+        UPDATE lowcode.timers t SET status = 'cancelled'
+         WHERE t.record_id = NEW.id AND t.status = 'pending' AND t.in_state = OLD.state;
+    END IF;
+    IF NEW.data IS DISTINCT FROM OLD.data THEN
+        PERFORM lowcode.fire(NEW.id, 'updated');
+    END IF;
+    IF NEW.state IS DISTINCT FROM OLD.state THEN
+        PERFORM lowcode.fire(NEW.id, 'left:' || OLD.state);
+        PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION lowcode.records_workflow() IS 'Trigger: fires created / updated / left:<state> / entered:<state> for records of forms with a workflow, and cancels timers of the state a record leaves.';
+CREATE TRIGGER records_workflow AFTER INSERT OR UPDATE ON lowcode.records
+    FOR EACH ROW EXECUTE FUNCTION lowcode.records_workflow();
+
+-- ---------------------------------------------------------------- transitions
+
+CREATE FUNCTION lowcode.transition(record bigint, name text, payload jsonb DEFAULT '{}') RETURNS text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r         lowcode.records;
+    t         lowcode.transitions;
+    wf        bigint;
+    new_data  jsonb;
+    previous  jsonb;
+BEGIN
+    IF record IS NULL OR name IS NULL THEN
+        RAISE EXCEPTION 'lowcode: transition: arguments "record" and "name" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = record FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT f.workflow_version_id INTO wf FROM lowcode.forms f WHERE f.app = r.app AND f.name = r.form;
+    SELECT * INTO t FROM lowcode.transitions x WHERE x.workflow_version_id = wf AND x.name = name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: %.%: no transition "%"', r.app, r.form, name
+            USING ERRCODE = 'undefined_object',
+                  HINT = coalesce('transitions: ' || (SELECT string_agg(x.name, ', ' ORDER BY x.name)
+                                   FROM lowcode.transitions x WHERE x.workflow_version_id = wf),
+                                  'the form has no workflow; attach one with lowcode.define_workflow');
+    END IF;
+    IF r.state <> ALL (t.from_states) THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % is in state "%", and transition "%" starts from %', r.app, r.form, r.id, r.state, name,
+                        (SELECT string_agg(format('"%s"', s), ' or ') FROM unnest(t.from_states) s)
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF cardinality(t.roles) > 0 AND NOT EXISTS (
+        SELECT FROM unnest(t.roles) ro JOIN pg_roles pr ON pr.rolname = ro
+         WHERE pg_has_role(current_user, pr.oid, 'MEMBER')) THEN
+        RAISE EXCEPTION 'lowcode: %.%: transition "%" of record % needs role %', r.app, r.form, name, r.id, array_to_string(t.roles, ' or ')
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('GRANT %s TO %I', t.roles[1], current_user);
+    END IF;
+    new_data := r.data || coalesce(payload, '{}');
+    IF t.condition IS NOT NULL AND NOT lowcode.matches(t.condition, new_data) THEN
+        RAISE EXCEPTION 'lowcode: %.%: transition "%" of record % is not allowed: its condition is not met', r.app, r.form, name, r.id
+            USING ERRCODE = 'check_violation',
+                  DETAIL = lowcode.condition_issues(t.condition, new_data)::text;
+    END IF;
+    previous := lowcode.with_cause(jsonb_build_object('transition', name));
+    UPDATE lowcode.records x SET data = new_data, state = t.to_state WHERE x.id = record;
+    PERFORM lowcode.with_cause(previous);
+    RETURN (SELECT x.state FROM lowcode.records x WHERE x.id = record);
+END $$;
+COMMENT ON FUNCTION lowcode.transition(bigint, text, jsonb) IS 'Fire a named transition on a record: checks the state it starts from, the roles allowed to fire it and its condition (on the data merged with payload), then moves the record. Returns the record''s state after the rules it triggered.';
