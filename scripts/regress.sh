@@ -22,13 +22,15 @@
 #   LOWCODE_REGRESS_EXTENSION=X  extension to auto-load (default lowcode;
 #                                empty = never)
 #   LOWCODE_PGPORT               cluster port
+#   LOWCODE_CLUSTER=NAME         use cluster NAME instead of "test" (with its own
+#                                results dir), so two runs can go side by side
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 regress_dir="${LOWCODE_REGRESS_DIR:-$LC_ROOT/tests/pg_regress}"
 regress_dir="$(cd "$regress_dir" 2>/dev/null && pwd -P)" ||
     lc_die "no test directory ${LOWCODE_REGRESS_DIR:-$LC_ROOT/tests/pg_regress}"
-saved="$LC_ROOT/target/pg_regress-results"
+saved="$LC_ROOT/target/pg_regress-results${LOWCODE_CLUSTER:+-$LOWCODE_CLUSTER}"
 extension="${LOWCODE_REGRESS_EXTENSION-lowcode}"
 
 # --- regress-accept -----------------------------------------------------------
@@ -68,7 +70,7 @@ if [ "${LOWCODE_SKIP_INSTALL:-0}" != 1 ]; then
 fi
 
 [ "${LOWCODE_REGRESS_KEEP:-0}" = 1 ] && LC_KEEP_CLUSTERS=1
-lc_cluster_start test
+lc_cluster_start "${LOWCODE_CLUSTER:-test}"
 
 # pg_regress runs as postgres: give it a copy of the test directory and an
 # output directory it can write.
