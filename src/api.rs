@@ -159,6 +159,15 @@ fn conforms(app: &str, form: &str, data: JsonbBytes) -> bool {
     current_validator(app, form).is_valid(jsonschema::json::Jsonb::root(data.container()))
 }
 
+/// Whether `data` conforms to one particular form version (by `lowcode.form_versions.id`),
+/// e.g. to check that a record still satisfies the version it was validated against.
+#[pg_extern(stable, parallel_safe, strict)]
+fn conforms_to_version(version_id: i64, data: JsonbBytes) -> bool {
+    catalog::validator(version_id)
+        .unwrap_or_else(|error| raise("", error))
+        .is_valid(jsonschema::json::Jsonb::root(data.container()))
+}
+
 fn current_validator(app: &str, form: &str) -> std::rc::Rc<validation::Validator> {
     catalog::current_form(app, form)
         .and_then(|current| catalog::validator(current.version_id))
