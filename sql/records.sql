@@ -118,10 +118,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'move records with lowcode.transition';
     END IF;
-    IF NEW.data IS DISTINCT FROM OLD.data THEN
+    -- New data, or a request to move to the current version (a migration sets
+    -- form_version_id to anything else), is validated; the version is never set by hand.
+    IF NEW.data IS DISTINCT FROM OLD.data OR NEW.form_version_id IS DISTINCT FROM OLD.form_version_id THEN
         NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
-    ELSIF NEW.form_version_id IS DISTINCT FROM OLD.form_version_id THEN
-        NEW.form_version_id := OLD.form_version_id;   -- versions change only by validating
     END IF;
     NEW.revision := OLD.revision + 1;
     NEW.created_at := OLD.created_at;
@@ -147,7 +147,8 @@ BEGIN
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor,
                                      from_state, to_state, before, after, detail)
         VALUES (NEW.id, NEW.app, NEW.form,
-                CASE WHEN cause ? 'transition' THEN 'transition'
+                CASE WHEN cause ? 'migration' THEN 'migrated'
+                     WHEN cause ? 'transition' THEN 'transition'
                      WHEN cause ? 'approval' THEN 'approval'
                      WHEN cause ? 'rule' THEN 'rule'
                      WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated'

@@ -384,7 +384,9 @@ CREATE FUNCTION lowcode.records_workflow() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = NEW.app AND f.name = NEW.form
-                                                 AND f.workflow_version_id IS NOT NULL) THEN
+                                                 AND f.workflow_version_id IS NOT NULL)
+       -- Migrations rewrite records; they are not events of the app's process.
+       OR current_setting('lowcode.cause', true) LIKE '{"migration"%' THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN

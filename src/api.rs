@@ -6,6 +6,7 @@ use pgrx::{JsonB, PgSqlErrorCode};
 
 use crate::catalog;
 use crate::definitions::{self, Registered};
+use crate::diff;
 use crate::jsonb::JsonbBytes;
 use crate::records;
 use crate::report::{raise, Reportable};
@@ -241,4 +242,29 @@ fn condition_validator(condition: &JsonbBytes) -> std::rc::Rc<validation::Valida
             },
         )
     })
+}
+
+/// The changes from `current` to `wanted` (both in `export_app`'s format), each marked
+/// breaking or not. `lowcode.diff_app` calls this with the app's current export.
+#[pg_extern(immutable, parallel_safe)]
+fn diff_definitions(
+    current: JsonB,
+    wanted: JsonB,
+) -> TableIterator<
+    'static,
+    (
+        name!(kind, String),
+        name!(path, String),
+        name!(change, String),
+        name!(detail, JsonB),
+    ),
+> {
+    TableIterator::new(diff::diff_app(&current.0, &wanted.0).into_iter().map(|c| {
+        (
+            c.kind.to_owned(),
+            c.path,
+            c.change.to_owned(),
+            JsonB(c.detail),
+        )
+    }))
 }

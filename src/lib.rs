@@ -10,6 +10,7 @@
 //! Tables, views, triggers and plain SQL functions are hand-written in `sql/*.sql`.
 
 pub mod definitions;
+pub mod diff;
 pub mod validation;
 pub mod workflow;
 
@@ -52,6 +53,11 @@ pgrx::extension_sql_file!(
 );
 pgrx::extension_sql_file!("../sql/tasks.sql", name = "tasks", requires = ["workflow"]);
 pgrx::extension_sql_file!("../sql/events.sql", name = "events", requires = ["tasks"]);
+pgrx::extension_sql_file!(
+    "../sql/migrations.sql",
+    name = "migrations",
+    requires = ["events", "publish", api::diff_definitions]
+);
 
 /// Called once per backend when the library loads.
 #[pgrx::pg_guard]

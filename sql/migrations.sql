@@ -1,0 +1,303 @@
+-- Apps as code and DBA-run migrations: export an app to JSON, import it elsewhere
+-- (idempotent, dry-runnable), diff a definition against an app, plan and apply a form change
+-- that rewrites existing records in batches.
+
+-- The export format's major version. Imports refuse definitions from a newer major version.
+CREATE FUNCTION lowcode.definition_format() RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 1 $$;
+COMMENT ON FUNCTION lowcode.definition_format() IS 'The major version of export_app''s format (its "lowcode" key); import_app refuses newer ones.';
+
+CREATE FUNCTION lowcode.export_app(app text, options jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    a        lowcode.apps;
+    all_versions boolean := coalesce(options ->> 'versions', 'current') = 'all';
+    forms    jsonb;
+    refs     text[];
+BEGIN
+    SELECT * INTO a FROM lowcode.apps x WHERE x.name = app;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object';
+    END IF;
+    IF coalesce(options ->> 'versions', 'current') NOT IN ('current', 'all') THEN
+        RAISE EXCEPTION 'lowcode: export_app: "versions" must be "current" or "all", not "%"', options ->> 'versions'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT coalesce(jsonb_agg(
+             jsonb_build_object('name', f.name, 'title', f.title, 'schema', v.schema, 'workflow', w.definition)
+             || CASE WHEN all_versions THEN jsonb_build_object('versions',
+                    (SELECT jsonb_agg(jsonb_build_object('version', x.version, 'schema', x.schema) ORDER BY x.version)
+                       FROM lowcode.form_versions x WHERE x.app = f.app AND x.form = f.name))
+                ELSE '{}' END
+             ORDER BY f.name), '[]')
+      INTO forms
+      FROM lowcode.forms f
+      JOIN lowcode.form_versions v ON v.id = f.current_version_id
+      LEFT JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+     WHERE f.app = app;
+    -- Registered schemas the forms reference (by URI, anywhere in their schemas).
+    SELECT array_agg(DISTINCT s.uri ORDER BY s.uri) INTO refs
+      FROM lowcode.schemas s
+     WHERE EXISTS (SELECT FROM lowcode.form_versions x
+                    WHERE x.app = app AND position(s.uri IN x.schema::text) > 0
+                      AND (all_versions OR x.id IN (SELECT y.current_version_id FROM lowcode.forms y WHERE y.app = app)));
+    RETURN jsonb_build_object(
+        'lowcode', lowcode.definition_format(),
+        'app', a.name,
+        'title', a.title,
+        'forms', forms,
+        'schemas', coalesce((SELECT jsonb_agg(jsonb_build_object('uri', s.uri, 'schema', s.schema) ORDER BY s.uri)
+                               FROM lowcode.schemas s WHERE s.uri = ANY (refs)), '[]'));
+END $$;
+COMMENT ON FUNCTION lowcode.export_app(text, jsonb) IS 'The app as a JSON definition: forms (current schema, or every version with {"versions": "all"}), workflows and the registered schemas they reference. Deterministic: the same app exports byte-identical JSON (jsonb_pretty it for git).';
+
+CREATE FUNCTION lowcode.diff_app(app text, definition jsonb)
+RETURNS TABLE (kind text, path text, change text, detail jsonb)
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM lowcode.diff_definitions(lowcode.export_app(app), definition)
+$$;
+COMMENT ON FUNCTION lowcode.diff_app(text, jsonb) IS 'What importing definition would change in the app: forms, fields (added, removed, retyped), required, enums (narrowed / widened), constraints, states, transitions, rules; detail->breaking says whether existing records or in-flight workflows are affected.';
+
+CREATE FUNCTION lowcode.import_app(definition jsonb, options jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    app      text := definition ->> 'app';
+    format   int;
+    summary  jsonb := '[]';
+    f        jsonb;
+    v        jsonb;
+    s        jsonb;
+    before   int;
+    after    int;
+    dry      boolean := coalesce((options ->> 'dry_run')::boolean, false);
+BEGIN
+    IF definition IS NULL OR jsonb_typeof(definition) <> 'object' OR app IS NULL THEN
+        RAISE EXCEPTION 'lowcode: import_app: the definition must be an object made by lowcode.export_app'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    format := CASE WHEN jsonb_typeof(definition -> 'lowcode') = 'number' THEN (definition ->> 'lowcode')::numeric::int END;
+    IF format IS NULL THEN
+        RAISE EXCEPTION 'lowcode: import_app: the definition has no "lowcode" format version'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF format > lowcode.definition_format() THEN
+        RAISE EXCEPTION 'lowcode: import_app: definition format % is newer than this lowcode understands (%)', format, lowcode.definition_format()
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'upgrade lowcode (ALTER EXTENSION lowcode UPDATE) on this database first';
+    END IF;
+    BEGIN
+        IF NOT EXISTS (SELECT FROM lowcode.apps a WHERE a.name = app) THEN
+            PERFORM lowcode.create_app(app, coalesce(definition ->> 'title', ''));
+            summary := summary || jsonb_build_object('kind', 'app', 'name', app, 'change', 'created');
+        END IF;
+        FOR s IN SELECT x FROM jsonb_array_elements(coalesce(definition -> 'schemas', '[]')) x LOOP
+            IF NOT EXISTS (SELECT FROM lowcode.schemas y WHERE y.uri = s ->> 'uri') THEN
+                PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');
+                summary := summary || jsonb_build_object('kind', 'schema', 'name', s ->> 'uri', 'change', 'registered');
+            ELSE
+                PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');   -- identical, or a clear error
+            END IF;
+        END LOOP;
+        FOR f IN SELECT x FROM jsonb_array_elements(coalesce(definition -> 'forms', '[]')) x LOOP
+            SELECT v2.version INTO before FROM lowcode.forms y JOIN lowcode.form_versions v2 ON v2.id = y.current_version_id
+             WHERE y.app = app AND y.name = f ->> 'name';
+            IF f ? 'versions' THEN
+                FOR v IN SELECT x FROM jsonb_array_elements(f -> 'versions') x ORDER BY (x ->> 'version')::int LOOP
+                    IF NOT EXISTS (SELECT FROM lowcode.form_versions y WHERE y.app = app AND y.form = f ->> 'name'
+                                                                          AND y.schema = v -> 'schema') THEN
+                        after := lowcode.define_form(app, f ->> 'name', v -> 'schema');
+                    END IF;
+                END LOOP;
+            END IF;
+            after := lowcode.define_form(app, f ->> 'name', f -> 'schema');
+            IF before IS DISTINCT FROM after THEN
+                summary := summary || jsonb_build_object('kind', 'form', 'name', f ->> 'name',
+                    'change', CASE WHEN before IS NULL THEN 'created' ELSE 'new version' END, 'version', after);
+            END IF;
+            UPDATE lowcode.forms y SET title = coalesce(f ->> 'title', '') WHERE y.app = app AND y.name = f ->> 'name'
+               AND y.title IS DISTINCT FROM coalesce(f ->> 'title', '');
+            IF jsonb_typeof(f -> 'workflow') = 'object' THEN
+                SELECT w.version INTO before FROM lowcode.forms y JOIN lowcode.workflow_versions w ON w.id = y.workflow_version_id
+                 WHERE y.app = app AND y.name = f ->> 'name';
+                after := lowcode.define_workflow(app, f ->> 'name', f -> 'workflow');
+                IF before IS DISTINCT FROM after THEN
+                    summary := summary || jsonb_build_object('kind', 'workflow', 'name', f ->> 'name',
+                        'change', CASE WHEN before IS NULL THEN 'created' ELSE 'new version' END, 'version', after);
+                END IF;
+            END IF;
+        END LOOP;
+        IF dry THEN
+            -- Undo everything: a dry run only reports.
+            RAISE EXCEPTION USING ERRCODE = 'LC001', MESSAGE = summary::text;
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'LC001' THEN
+        summary := SQLERRM::jsonb;
+    END;
+    RETURN jsonb_build_object('app', app, 'dry_run', dry, 'changed', jsonb_array_length(summary) > 0, 'changes', summary);
+END $$;
+COMMENT ON FUNCTION lowcode.import_app(jsonb, jsonb) IS 'Create the app or bring it to the definition (from export_app): publishes new form / workflow versions only where something changed, never deletes anything; idempotent. {"dry_run": true} reports the changes and makes none. Returns {"changed", "changes": [...]}.';
+
+-- ---------------------------------------------------------------- record migrations
+
+-- The SQL expression that turns `data` into the migrated data: a function name (jsonb → jsonb)
+-- or an expression over `data`.
+CREATE FUNCTION lowcode.transform_expression(transform text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    fn regprocedure;
+BEGIN
+    IF transform IS NULL OR btrim(transform) = '' THEN
+        RETURN 'data';
+    END IF;
+    IF transform ~ '^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$' THEN
+        fn := to_regprocedure(transform || '(jsonb)');
+        IF fn IS NOT NULL THEN
+            RETURN format('%s(data)', fn::regproc);
+        END IF;
+    END IF;
+    RETURN '(' || transform || ')';
+END $$;
+COMMENT ON FUNCTION lowcode.transform_expression(text) IS 'Internal: a migration transform as SQL over the column data (a function name jsonb → jsonb, or an expression such as data || ''{"priority": "normal"}'').';
+
+CREATE FUNCTION lowcode.plan_migration(app text, form text, new_schema jsonb, transform text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    bundled  jsonb;
+    expr     text := lowcode.transform_expression(transform);
+    plan     jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = app AND f.name = form) THEN
+        RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object';
+    END IF;
+    bundled := lowcode.compile_schema(app || '.' || form, new_schema) -> 'bundled';
+    EXECUTE format($q$
+        WITH r AS (
+            SELECT id, state, data AS old, %s AS new FROM lowcode.records WHERE app = $1 AND form = $2
+        ), checked AS (
+            SELECT id, state, old, new, lowcode.matches($3, old) AS as_is, lowcode.matches($3, new) AS after
+              FROM r
+        )
+        SELECT jsonb_build_object(
+            'records', count(*),
+            'pass_as_is', count(*) FILTER (WHERE as_is),
+            'pass_after_transform', count(*) FILTER (WHERE after),
+            'fail_after_transform', count(*) FILTER (WHERE NOT after),
+            'changed_by_transform', count(*) FILTER (WHERE old IS DISTINCT FROM new),
+            'states', coalesce((SELECT jsonb_object_agg(state, n) FROM (SELECT state, count(*) AS n FROM checked GROUP BY state) s), '{}'),
+            'failures', coalesce((SELECT jsonb_agg(jsonb_build_object('record', id, 'errors', lowcode.condition_issues($3, new)) ORDER BY id)
+                                    FROM (SELECT id, new FROM checked WHERE NOT after ORDER BY id LIMIT 10) f), '[]'))
+          FROM checked
+    $q$, expr) INTO plan USING app, form, bundled;
+    RETURN plan;
+EXCEPTION WHEN undefined_column OR syntax_error OR undefined_function THEN
+    RAISE EXCEPTION 'lowcode: %.%: the transform % is not a SQL expression over data or a function name (jsonb → jsonb): %', app, form, quote_literal(transform), SQLERRM
+        USING ERRCODE = 'invalid_parameter_value';
+END $$;
+COMMENT ON FUNCTION lowcode.plan_migration(text, text, jsonb, text) IS 'Dry run of a form change over the existing records: how many pass the new schema as they are and after the transform, records per state, and up to 10 failing records with their errors. Changes nothing.';
+
+CREATE FUNCTION lowcode.apply_migration(app text, form text, new_schema jsonb, transform text DEFAULT NULL,
+                                        options jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    expr        text := lowcode.transform_expression(transform);
+    batch_size  int := coalesce((options ->> 'batch_size')::int, 1000);
+    skip        boolean := coalesce(options ->> 'on_error', 'abort') = 'skip';
+    state_map   jsonb := coalesce(options -> 'state_map', '{}');
+    version     int;
+    total       bigint;
+    done        bigint := 0;
+    migrated    bigint := 0;
+    skipped     jsonb := '[]';
+    ids         bigint[];
+    rid         bigint;
+    started     timestamptz := clock_timestamp();
+    rate        numeric;
+    previous    jsonb;
+    wf_states   jsonb;
+    unmapped    jsonb;
+    bad_data    jsonb;
+BEGIN
+    IF coalesce(options ->> 'on_error', 'abort') NOT IN ('abort', 'skip') THEN
+        RAISE EXCEPTION 'lowcode: apply_migration: on_error must be "abort" or "skip"' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF batch_size < 1 THEN
+        RAISE EXCEPTION 'lowcode: apply_migration: batch_size must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Records in states the form's workflow (or options.workflow) lacks need a mapping.
+    IF options ? 'workflow' THEN
+        PERFORM lowcode.check_workflow(app || '.' || form, options -> 'workflow');
+        wf_states := options -> 'workflow' -> 'states';
+    ELSE
+        SELECT w.definition -> 'states' INTO wf_states FROM lowcode.forms f
+          JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id WHERE f.app = app AND f.name = form;
+    END IF;
+    IF wf_states IS NOT NULL THEN
+        SELECT jsonb_object_agg(state, n) INTO unmapped FROM (
+            SELECT coalesce(state_map ->> r.state, r.state) AS state, count(*) AS n FROM lowcode.records r
+             WHERE r.app = app AND r.form = form GROUP BY 1) s
+         WHERE NOT wf_states ? state;
+        IF unmapped IS NOT NULL THEN
+            RAISE EXCEPTION 'lowcode: %.%: records are in states the workflow lacks', app, form
+                USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = unmapped::text,
+                      HINT = 'give options {"state_map": {"old_state": "new_state"}}';
+        END IF;
+    END IF;
+
+    version := lowcode.define_form(app, form, new_schema);
+    IF options ? 'workflow' THEN
+        PERFORM lowcode.define_workflow(app, form, options -> 'workflow');
+    END IF;
+    SELECT count(*) INTO total FROM lowcode.records r WHERE r.app = app AND r.form = form;
+    previous := lowcode.with_cause(jsonb_build_object('migration', version));
+    FOR ids IN
+        SELECT array_agg(id ORDER BY id) FROM (
+            SELECT r.id, (row_number() OVER (ORDER BY r.id) - 1) / batch_size AS batch
+              FROM lowcode.records r WHERE r.app = app AND r.form = form) b
+         GROUP BY batch ORDER BY batch
+    LOOP
+        IF skip THEN
+            FOREACH rid IN ARRAY ids LOOP
+                BEGIN
+                    EXECUTE format('UPDATE lowcode.records SET data = %s, form_version_id = -1,
+                                           state = coalesce($2 ->> state, state) WHERE id = $1', expr)
+                      USING rid, state_map;
+                    migrated := migrated + 1;
+                EXCEPTION WHEN OTHERS THEN
+                    skipped := skipped || jsonb_build_object('record', rid, 'error', SQLERRM);
+                END;
+            END LOOP;
+        ELSE
+            BEGIN
+                EXECUTE format('UPDATE lowcode.records SET data = %s, form_version_id = -1,
+                                       state = coalesce($2 ->> state, state) WHERE id = ANY ($1)', expr)
+                  USING ids, state_map;
+            EXCEPTION WHEN check_violation THEN
+                -- Name the first record that does not fit; the whole migration is undone.
+                EXECUTE format('SELECT id, d FROM (SELECT id, %s AS d FROM lowcode.records
+                                 WHERE id = ANY ($1) ORDER BY id) s WHERE NOT lowcode.is_valid(%L, %L, d) LIMIT 1',
+                               expr, app, form)
+                  INTO rid, bad_data USING ids;
+                RAISE EXCEPTION 'lowcode: %.%: migration to version % aborted: record % does not conform (nothing was changed)', app, form, version, rid
+                    USING ERRCODE = 'check_violation',
+                          DETAIL = (SELECT jsonb_agg(to_jsonb(v))::text FROM lowcode.validate(app, form, bad_data) v),
+                          HINT = 'see lowcode.plan_migration for every failing record, fix the transform, or use {"on_error": "skip"}';
+            END;
+            migrated := migrated + cardinality(ids);
+        END IF;
+        done := done + cardinality(ids);
+        rate := done / greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
+        RAISE NOTICE 'lowcode: %.% migration to version %: %/% records (% records/s, about % s left)',
+            app, form, version, done, total, round(rate), round((total - done) / rate);
+    END LOOP;
+    PERFORM lowcode.with_cause(previous);
+    IF to_regnamespace(app) IS NOT NULL THEN
+        PERFORM lowcode.publish(app);
+    END IF;
+    RETURN jsonb_build_object('version', version, 'records', total, 'migrated', migrated,
+                              'skipped', jsonb_array_length(skipped), 'skipped_records', skipped);
+END $$;
+COMMENT ON FUNCTION lowcode.apply_migration(text, text, jsonb, text, jsonb) IS 'Publish new_schema as the form''s next version and rewrite its records (transform applied) in batches (options.batch_size, default 1000) with a progress NOTICE per batch. Default all-or-nothing; {"on_error": "skip"} leaves failing records on their old version and lists them. options.state_map renames states; options.workflow attaches a new workflow. Migrated records get a history entry; typed views are re-published.';
