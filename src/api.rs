@@ -268,3 +268,15 @@ fn diff_definitions(
         )
     }))
 }
+
+/// The naive path `make bench` compares against: compile the schema and convert the
+/// document to serde_json on every call. Built only with `--features bench`.
+#[cfg(feature = "bench")]
+#[pg_extern(immutable, parallel_safe, strict)]
+fn naive_is_valid(schema: JsonB, data: JsonB) -> bool {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema.0)
+        .map(|validator| validator.is_valid(&data.0))
+        .unwrap_or(false)
+}
