@@ -26,6 +26,26 @@ impl Reportable for ApiError {
     }
 }
 
+/// A definition (schema, workflow) as serde_json; nesting past 128 levels is refused clearly.
+fn definition_json(subject: &str, value: &JsonbBytes) -> serde_json::Value {
+    value.to_json().unwrap_or_else(|error| {
+        raise(
+            subject,
+            definitions::DefinitionError::Invalid {
+                pointer: String::new(),
+                keyword: "depth".into(),
+                message: format!(
+                    "the definition cannot be read ({error}); definitions nest at most 128 levels"
+                ),
+            },
+        )
+    })
+}
+
+fn checked<T>(result: Result<T, validation::TooDeep>) -> T {
+    result.unwrap_or_else(|error| raise("", error))
+}
+
 fn required<T>(value: Option<T>, name: &'static str) -> T {
     value.unwrap_or_else(|| raise("", ApiError::Null(name)))
 }
@@ -55,10 +75,10 @@ fn kind_static(kind: &str) -> &'static str {
 /// Check a schema for `subject` (e.g. `inspection.fault_report`) and bundle its registered
 /// `$ref`s: `{"draft": "2020-12", "bundled": {...}}`.
 #[pg_extern(stable)]
-fn compile_schema(subject: &str, schema: Option<JsonB>) -> JsonB {
-    let schema = required(schema, "schema");
+fn compile_schema(subject: &str, schema: Option<JsonbBytes>) -> JsonB {
+    let schema = definition_json(subject, &required(schema, "schema"));
     let registered = registered_schemas();
-    match definitions::check_schema(&schema.0, &registered) {
+    match definitions::check_schema(&schema, &registered) {
         Ok(checked) => {
             JsonB(serde_json::json!({"draft": checked.draft, "bundled": checked.bundled}))
         }
@@ -136,7 +156,7 @@ fn validate(
     );
     let validator = current_validator(app, form);
     TableIterator::new(
-        validation::issues(&validator, data.container())
+        checked(validator.issues(data.container(), catalog::max_document_depth()))
             .into_iter()
             .map(|issue| (issue.path, issue.keyword, issue.message)),
     )
@@ -150,14 +170,14 @@ fn is_valid(app: Option<&str>, form: Option<&str>, data: Option<JsonbBytes>) -> 
         required(form, "form"),
         required(data, "data"),
     );
-    current_validator(app, form).is_valid(jsonschema::json::Jsonb::root(data.container()))
+    checked(current_validator(app, form).is_valid(data.container(), catalog::max_document_depth()))
 }
 
 /// Like `is_valid`, for CHECK constraints on your own tables: NULL data gives NULL (so the
 /// constraint passes, as SQL's CHECK does for NULL).
 #[pg_extern(stable, parallel_safe, strict)]
 fn conforms(app: &str, form: &str, data: JsonbBytes) -> bool {
-    current_validator(app, form).is_valid(jsonschema::json::Jsonb::root(data.container()))
+    checked(current_validator(app, form).is_valid(data.container(), catalog::max_document_depth()))
 }
 
 /// Whether `data` conforms to one particular form version (by `lowcode.form_versions.id`),
@@ -166,10 +186,11 @@ fn conforms(app: &str, form: &str, data: JsonbBytes) -> bool {
 fn conforms_to_version(version_id: i64, data: JsonbBytes) -> bool {
     catalog::validator(version_id)
         .unwrap_or_else(|error| raise("", error))
-        .is_valid(jsonschema::json::Jsonb::root(data.container()))
+        .is_valid(data.container(), catalog::max_document_depth())
+        .unwrap_or_else(|error| raise("", error))
 }
 
-fn current_validator(app: &str, form: &str) -> std::rc::Rc<validation::Validator> {
+fn current_validator(app: &str, form: &str) -> std::rc::Rc<validation::Compiled> {
     catalog::current_form(app, form)
         .and_then(|current| catalog::validator(current.version_id))
         .unwrap_or_else(|error| raise("", error))
@@ -204,9 +225,9 @@ fn cache_clear() {
 
 /// Check a workflow definition for `subject`: `{"initial": ..., "finals": [...], "diagram": ...}`.
 #[pg_extern(immutable, parallel_safe)]
-fn check_workflow(subject: &str, definition: Option<JsonB>) -> JsonB {
-    let definition = required(definition, "definition");
-    match workflow::check(&definition.0) {
+fn check_workflow(subject: &str, definition: Option<JsonbBytes>) -> JsonB {
+    let definition = definition_json(subject, &required(definition, "definition"));
+    match workflow::check(&definition) {
         Ok((parsed, checked)) => JsonB(serde_json::json!({
             "initial": checked.initial,
             "finals": checked.finals,
@@ -219,7 +240,9 @@ fn check_workflow(subject: &str, definition: Option<JsonB>) -> JsonB {
 /// Whether `data` satisfies a workflow condition (a JSON Schema); compiled once per backend.
 #[pg_extern(stable, parallel_safe, strict)]
 fn matches(condition: JsonbBytes, data: JsonbBytes) -> bool {
-    condition_validator(&condition).is_valid(jsonschema::json::Jsonb::root(data.container()))
+    checked(
+        condition_validator(&condition).is_valid(data.container(), catalog::max_document_depth()),
+    )
 }
 
 /// Why `data` does not satisfy a condition: a JSON array of `{path, keyword, message}`.
@@ -227,21 +250,26 @@ fn matches(condition: JsonbBytes, data: JsonbBytes) -> bool {
 fn condition_issues(condition: JsonbBytes, data: JsonbBytes) -> JsonB {
     let validator = condition_validator(&condition);
     JsonB(
-        serde_json::to_value(validation::issues(&validator, data.container())).unwrap_or_default(),
+        serde_json::to_value(checked(
+            validator.issues(data.container(), catalog::max_document_depth()),
+        ))
+        .unwrap_or_default(),
     )
 }
 
-fn condition_validator(condition: &JsonbBytes) -> std::rc::Rc<validation::Validator> {
-    catalog::condition(condition.container(), || condition.to_json()).unwrap_or_else(|error| {
-        raise(
-            "",
-            definitions::DefinitionError::Invalid {
-                pointer: String::new(),
-                keyword: "when".into(),
-                message: error.to_string(),
-            },
-        )
-    })
+fn condition_validator(condition: &JsonbBytes) -> std::rc::Rc<validation::Compiled> {
+    catalog::condition(condition.container(), || definition_json("", condition)).unwrap_or_else(
+        |error| {
+            raise(
+                "",
+                definitions::DefinitionError::Invalid {
+                    pointer: String::new(),
+                    keyword: "when".into(),
+                    message: error.to_string(),
+                },
+            )
+        },
+    )
 }
 
 /// The changes from `current` to `wanted` (both in `export_app`'s format), each marked

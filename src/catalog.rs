@@ -23,6 +23,14 @@ use crate::validation::{self, ValidatorCache};
 /// `lowcode.validator_cache_size`: compiled validators kept per backend.
 pub static VALIDATOR_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(512);
 
+/// `lowcode.max_document_depth`: deepest document validated against a recursive schema.
+pub static MAX_DOCUMENT_DEPTH: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+/// The depth limit for recursive schemas, from `lowcode.max_document_depth`.
+pub fn max_document_depth() -> usize {
+    MAX_DOCUMENT_DEPTH.get().max(1) as usize
+}
+
 /// Why a definition could not be found or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -81,7 +89,7 @@ thread_local! {
 
 /// Compiled workflow conditions keyed by a hash of their jsonb bytes (the bytes are kept and
 /// compared, so a collision only costs a compile).
-type ConditionCache = validation::Lru<u64, (Rc<Vec<u8>>, Rc<validation::Validator>)>;
+type ConditionCache = validation::Lru<u64, (Rc<Vec<u8>>, Rc<validation::Compiled>)>;
 
 /// Register the setting and the invalidation callbacks (from `_PG_init`).
 pub fn init() {
@@ -93,6 +101,17 @@ pub fn init() {
         &VALIDATOR_CACHE_SIZE,
         1,
         1_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"lowcode.max_document_depth",
+        c"Deepest document (nested arrays/objects) validated against a recursive schema.",
+        c"Validating a recursive schema descends as deep as the document; deeper documents are \
+          refused (SQLSTATE 54000) instead of risking the backend's stack.",
+        &MAX_DOCUMENT_DEPTH,
+        1,
+        10_000,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -221,7 +240,7 @@ pub fn current_form(app: &str, form: &str) -> Result<CurrentForm, CatalogError> 
 
 /// The compiled validator of a form version, compiled at most once per backend while it
 /// stays in the LRU.
-pub fn validator(version_id: i64) -> Result<Rc<validation::Validator>, CatalogError> {
+pub fn validator(version_id: i64) -> Result<Rc<validation::Compiled>, CatalogError> {
     let capacity = VALIDATOR_CACHE_SIZE.get().max(1) as usize;
     // Version ids restart when the extension is dropped and created again; the table's
     // oid does not come back, so it makes the key unique.
@@ -239,7 +258,7 @@ pub fn validator(version_id: i64) -> Result<Rc<validation::Validator>, CatalogEr
         &[version_id.into()],
     )?
     .ok_or_else(|| CatalogError::Corrupt(version_id, "the version does not exist".into()))?;
-    let compiled = validation::compile(&schema.0)
+    let compiled = validation::Compiled::new(&schema.0)
         .map_err(|error| CatalogError::Corrupt(version_id, error.to_string()))?;
     let compiled = Rc::new(compiled);
     VALIDATORS.with(|v| v.borrow_mut().insert(key, compiled.clone()));
@@ -251,7 +270,7 @@ pub fn validator(version_id: i64) -> Result<Rc<validation::Validator>, CatalogEr
 pub fn condition(
     container: &[u8],
     to_json: impl FnOnce() -> serde_json::Value,
-) -> Result<Rc<validation::Validator>, validation::CompileError> {
+) -> Result<Rc<validation::Compiled>, validation::CompileError> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     container.hash(&mut hasher);
@@ -262,7 +281,7 @@ pub fn condition(
             return Ok(validator);
         }
     }
-    let compiled = Rc::new(validation::compile(&to_json())?);
+    let compiled = Rc::new(validation::Compiled::new(&to_json())?);
     CONDITIONS.with(|c| {
         c.borrow_mut()
             .insert(key, (Rc::new(container.to_vec()), compiled.clone()))

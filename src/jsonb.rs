@@ -19,8 +19,9 @@ impl JsonbBytes {
 }
 
 impl JsonbBytes {
-    /// The value as serde_json (slow path only: compiling a schema on a cache miss).
-    pub fn to_json(&self) -> serde_json::Value {
+    /// The value as serde_json (slow path only: definitions, and compiling a condition on a
+    /// cache miss). Fails past serde_json's nesting limit (128), which no schema needs.
+    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
         // SAFETY: the container is a valid jsonb written by PostgreSQL; JsonbToCString
         // pallocs the text in the current memory context.
         let text = unsafe {
@@ -32,7 +33,7 @@ impl JsonbBytes {
             );
             std::ffi::CStr::from_ptr(cstr)
         };
-        serde_json::from_slice(text.to_bytes()).unwrap_or(serde_json::Value::Null)
+        serde_json::from_slice(text.to_bytes())
     }
 }
 

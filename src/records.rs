@@ -15,6 +15,8 @@ pub enum RecordError {
     Catalog(#[from] CatalogError),
     #[error("{} validation error{}", .0.len(), if .0.len() == 1 { "" } else { "s" })]
     Rejected(Vec<Issue>),
+    #[error(transparent)]
+    TooDeep(#[from] validation::TooDeep),
 }
 
 impl Reportable for RecordError {
@@ -22,18 +24,21 @@ impl Reportable for RecordError {
         match self {
             RecordError::Catalog(error) => error.sqlstate(),
             RecordError::Rejected(_) => PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            RecordError::TooDeep(error) => error.sqlstate(),
         }
     }
     fn detail(&self) -> Option<String> {
         match self {
             RecordError::Catalog(error) => error.detail(),
             RecordError::Rejected(issues) => serde_json::to_string(issues).ok(),
+            RecordError::TooDeep(_) => None,
         }
     }
     fn hint(&self) -> Option<String> {
         match self {
             RecordError::Catalog(error) => error.hint(),
             RecordError::Rejected(_) => None,
+            RecordError::TooDeep(error) => error.hint(),
         }
     }
 }
@@ -42,11 +47,10 @@ impl Reportable for RecordError {
 /// conforms to, or every reason it does not.
 pub fn check(app: &str, form: &str, container: &[u8]) -> Result<i64, RecordError> {
     let current = catalog::current_form(app, form)?;
-    let validator = catalog::validator(current.version_id)?;
-    if validator.is_valid(jsonschema::json::Jsonb::root(container)) {
+    let compiled = catalog::validator(current.version_id)?;
+    let limit = catalog::max_document_depth();
+    if compiled.is_valid(container, limit)? {
         return Ok(current.version_id);
     }
-    Err(RecordError::Rejected(validation::issues(
-        &validator, container,
-    )))
+    Err(RecordError::Rejected(compiled.issues(container, limit)?))
 }

@@ -59,3 +59,12 @@ impl Reportable for crate::workflow::WorkflowError {
         Some(serde_json::json!({"path": self.path()}).to_string())
     }
 }
+
+impl Reportable for crate::validation::TooDeep {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED
+    }
+    fn hint(&self) -> Option<String> {
+        Some("flatten the document, or raise lowcode.max_document_depth if the server's stack allows".into())
+    }
+}

@@ -73,6 +73,108 @@ pub fn issues(validator: &Validator, container: &[u8]) -> Vec<Issue> {
     issues
 }
 
+/// A compiled form schema and whether it can recurse (has any `$ref`), in which case the
+/// validator descends as deep as the document does and the document's depth must be bounded
+/// before validating (deep recursion would overflow the backend's stack).
+pub struct Compiled {
+    pub validator: Validator,
+    pub recursive: bool,
+}
+
+impl Compiled {
+    pub fn new(schema: &Value) -> Result<Compiled, CompileError> {
+        Ok(Compiled {
+            validator: compile(schema)?,
+            recursive: has_ref(schema),
+        })
+    }
+}
+
+/// A document too deep to validate safely against a recursive schema.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the document nests deeper than {0} levels, the most lowcode.max_document_depth allows for a recursive schema")]
+pub struct TooDeep(pub usize);
+
+impl Compiled {
+    fn guard(&self, container: &[u8], limit: usize) -> Result<(), TooDeep> {
+        if self.recursive && deeper_than(container, limit) {
+            Err(TooDeep(limit))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether the document conforms; documents deeper than `limit` are refused for
+    /// recursive schemas rather than risking the stack.
+    pub fn is_valid(&self, container: &[u8], limit: usize) -> Result<bool, TooDeep> {
+        self.guard(container, limit)?;
+        Ok(self.validator.is_valid(Jsonb::root(container)))
+    }
+
+    /// Every issue, with the same depth guard.
+    pub fn issues(&self, container: &[u8], limit: usize) -> Result<Vec<Issue>, TooDeep> {
+        self.guard(container, limit)?;
+        Ok(issues(&self.validator, container))
+    }
+}
+
+fn has_ref(schema: &Value) -> bool {
+    match schema {
+        Value::Object(map) => map.iter().any(|(key, value)| {
+            matches!(key.as_str(), "$ref" | "$dynamicRef" | "$recursiveRef") || has_ref(value)
+        }),
+        Value::Array(items) => items.iter().any(has_ref),
+        _ => false,
+    }
+}
+
+/// Whether the jsonb container nests more than `limit` arrays/objects deep. Iterative (no
+/// recursion of our own), reads the bytes in place, stops as soon as the limit is passed.
+pub fn deeper_than(container: &[u8], limit: usize) -> bool {
+    const COUNT: u32 = 0x0FFF_FFFF;
+    const SCALAR: u32 = 0x1000_0000;
+    const OBJECT: u32 = 0x2000_0000;
+    const OFFLEN: u32 = 0x0FFF_FFFF;
+    const TYPE: u32 = 0x7000_0000;
+    const HAS_OFF: u32 = 0x8000_0000;
+    const CONTAINER: u32 = 0x5000_0000;
+    let word = |bytes: &[u8], at: usize| -> u32 {
+        u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
+    };
+    let mut stack: Vec<(&[u8], usize)> = vec![(container, 1)];
+    while let Some((bytes, depth)) = stack.pop() {
+        let header = word(bytes, 0);
+        if header & SCALAR != 0 {
+            continue;
+        }
+        if depth > limit {
+            return true;
+        }
+        let count = (header & COUNT) as usize;
+        let entries = if header & OBJECT != 0 {
+            count * 2
+        } else {
+            count
+        };
+        let data = 4 + 4 * entries;
+        let mut end = 0usize;
+        for i in 0..entries {
+            let entry = word(bytes, 4 + 4 * i);
+            let start = end;
+            end = if entry & HAS_OFF != 0 {
+                (entry & OFFLEN) as usize
+            } else {
+                start + (entry & OFFLEN) as usize
+            };
+            if entry & TYPE == CONTAINER {
+                let child = data + start.next_multiple_of(4);
+                stack.push((&bytes[child..data + end], depth + 1));
+            }
+        }
+    }
+    false
+}
+
 /// A least-recently-used map with a fixed capacity.
 ///
 /// Eviction scans for the oldest entry: O(n), paid only on an insert into a full cache,
@@ -146,7 +248,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
 
 /// Compiled validators keyed by (catalog instance, form version id). Versions are immutable,
 /// so an entry never goes stale; the capacity bounds the backend's memory.
-pub type ValidatorCache = Lru<(u32, i64), Rc<Validator>>;
+pub type ValidatorCache = Lru<(u32, i64), Rc<Compiled>>;
 
 #[cfg(test)]
 pub mod testkit {
@@ -212,6 +314,35 @@ mod tests {
         assert!(n.is_valid(Jsonb::root(&testkit::encode(&json!(7)))));
         assert!(n.is_valid(Jsonb::root(&testkit::encode(&json!(7.0)))));
         assert!(!n.is_valid(Jsonb::root(&testkit::encode(&json!(7.5)))));
+    }
+
+    #[test]
+    fn depth_is_measured_without_recursion() {
+        let nested = |n: usize| {
+            let text = "[".repeat(n) + &"]".repeat(n);
+            testkit::encode(&serde_json::from_str::<Value>(&text).unwrap())
+        };
+        assert!(!deeper_than(&nested(3), 3));
+        assert!(deeper_than(&nested(4), 3));
+        let doc = testkit::encode(&json!({"a": 1, "b": {"c": [1, {"d": [[]]}]}, "e": "x"}));
+        // root, b, c, {d}, d, [] = six levels
+        assert!(!deeper_than(&doc, 6));
+        assert!(deeper_than(&doc, 5));
+        assert!(!deeper_than(&testkit::encode(&json!(7)), 0));
+    }
+
+    #[test]
+    fn recursive_schemas_are_recognised() {
+        assert!(
+            Compiled::new(&json!({"items": {"$ref": "#"}}))
+                .unwrap()
+                .recursive
+        );
+        assert!(
+            !Compiled::new(&json!({"items": {"type": "string"}}))
+                .unwrap()
+                .recursive
+        );
     }
 
     #[test]
