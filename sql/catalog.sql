@@ -28,7 +28,9 @@ CREATE TABLE lowcode.forms (
     app                 text NOT NULL REFERENCES lowcode.apps (name) ON DELETE CASCADE,
     name                text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
     title               text NOT NULL DEFAULT '',
-    current_version_id  bigint REFERENCES lowcode.form_versions (id),
+    -- Not a foreign key: versions point back at their form, and pg_dump / pg_restore
+    -- cannot order the data of two tables that point at each other.
+    current_version_id  bigint,
     created_at          timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (app, name)
 );
@@ -97,14 +99,13 @@ LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT coalesce(nullif(current_setting('lowcode.actor', true), ''), current_user::text) $$;
 COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request) or else current_user.';
 
--- Form versions never change once published.
-CREATE FUNCTION lowcode.form_versions_immutable() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'lowcode: %.% version % is immutable', OLD.app, OLD.form, OLD.version
-        USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = 'publish a new version with lowcode.define_form';
-END $$;
-COMMENT ON FUNCTION lowcode.form_versions_immutable() IS 'Trigger: refuses UPDATE of a published form version.';
-CREATE TRIGGER form_versions_immutable BEFORE UPDATE ON lowcode.form_versions
-    FOR EACH ROW EXECUTE FUNCTION lowcode.form_versions_immutable();
+-- pg_restore (and psql replaying a plain dump with lowcode.replay = on) writes the catalog's
+-- rows back as they were: the triggers must not validate, record history or run workflows
+-- again. Only the extension's owner (or a superuser) can replay.
+CREATE FUNCTION lowcode.replaying() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT (current_setting('application_name') = 'pg_restore'
+            OR coalesce(current_setting('lowcode.replay', true), '') = 'on')
+       AND pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'lowcode'), 'MEMBER')
+$$;
+COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';

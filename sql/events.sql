@@ -38,6 +38,25 @@ CREATE TABLE lowcode.deliveries (
 CREATE INDEX deliveries_ready_idx ON lowcode.deliveries (consumer, visible_at, event_id) WHERE status = 'pending';
 COMMENT ON TABLE lowcode.deliveries IS 'Each event''s delivery state for each consumer: pending (invisible while in flight), acked, or dead (a dead letter, with its last error).';
 
+-- Restored events and cursors: transaction ids of another cluster mean nothing here, so
+-- restored events count as committed by the restore, and every consumer re-reads the
+-- outbox once (deliveries it already has, acknowledged or not, are kept as they were).
+CREATE FUNCTION lowcode.events_restored() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'events' THEN
+        NEW.txid := pg_current_xact_id();
+    ELSE
+        NEW.cursor_xid := '0';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.events_restored() IS 'Trigger, only while lowcode.replaying(): re-bases restored events and consumer cursors on this cluster''s transaction ids.';
+CREATE TRIGGER events_restored BEFORE INSERT ON lowcode.events
+    FOR EACH ROW WHEN (lowcode.replaying()) EXECUTE FUNCTION lowcode.events_restored();
+CREATE TRIGGER consumers_restored BEFORE INSERT ON lowcode.consumers
+    FOR EACH ROW WHEN (lowcode.replaying()) EXECUTE FUNCTION lowcode.events_restored();
+
 SELECT pg_catalog.pg_extension_config_dump('lowcode.events', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.consumers', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.deliveries', '');
@@ -72,6 +91,10 @@ BEGIN
     END IF;
     IF max IS NULL OR max < 1 THEN
         RAISE EXCEPTION 'lowcode: poll_events: max must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF visibility IS NULL OR visibility < interval '0' THEN
+        RAISE EXCEPTION 'lowcode: poll_events: visibility must be an interval of 0 or more, not %', coalesce(visibility::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO lowcode.consumers (name) VALUES (consumer) ON CONFLICT DO NOTHING;
     -- Hand this consumer the events of every transaction that has finished since its cursor.
@@ -124,6 +147,10 @@ DECLARE
     d  lowcode.deliveries;
     c  lowcode.consumers;
 BEGIN
+    IF consumer IS NULL OR id IS NULL THEN
+        RAISE EXCEPTION 'lowcode: nack_event: arguments "consumer" and "id" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT * INTO d FROM lowcode.deliveries x WHERE x.consumer = consumer AND x.event_id = id FOR UPDATE;
     IF NOT FOUND OR d.status <> 'pending' THEN
         RAISE EXCEPTION 'lowcode: event % is not in flight for consumer "%"', id, consumer

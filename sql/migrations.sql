@@ -36,12 +36,19 @@ BEGIN
       JOIN lowcode.form_versions v ON v.id = f.current_version_id
       LEFT JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
      WHERE f.app = app;
-    -- Registered schemas the forms reference (by URI, anywhere in their schemas).
-    SELECT array_agg(DISTINCT s.uri ORDER BY s.uri) INTO refs
-      FROM lowcode.schemas s
-     WHERE EXISTS (SELECT FROM lowcode.form_versions x
-                    WHERE x.app = app AND position(s.uri IN x.schema::text) > 0
-                      AND (all_versions OR x.id IN (SELECT y.current_version_id FROM lowcode.forms y WHERE y.app = app)));
+    -- Registered schemas the forms reference (by URI, anywhere in their schemas), and the
+    -- registered schemas those reference in turn.
+    WITH RECURSIVE used(uri) AS (
+        SELECT s.uri FROM lowcode.schemas s
+         WHERE EXISTS (SELECT FROM lowcode.form_versions x
+                        WHERE x.app = app AND position(s.uri IN x.schema::text) > 0
+                          AND (all_versions OR x.id IN (SELECT y.current_version_id FROM lowcode.forms y WHERE y.app = app)))
+        UNION
+        SELECT s2.uri FROM used u
+          JOIN lowcode.schemas s1 ON s1.uri = u.uri
+          JOIN lowcode.schemas s2 ON position(s2.uri IN s1.schema::text) > 0
+    )
+    SELECT array_agg(DISTINCT used.uri ORDER BY used.uri) INTO refs FROM used;
     RETURN jsonb_build_object(
         'lowcode', lowcode.definition_format(),
         'app', a.name,
@@ -72,6 +79,8 @@ DECLARE
     before   int;
     after    int;
     dry      boolean := coalesce((options ->> 'dry_run')::boolean, false);
+    pending  jsonb;
+    pos      bigint;
 BEGIN
     IF definition IS NULL OR jsonb_typeof(definition) <> 'object' OR app IS NULL THEN
         RAISE EXCEPTION 'lowcode: import_app: the definition must be an object made by lowcode.export_app'
@@ -91,8 +100,27 @@ BEGIN
         IF NOT EXISTS (SELECT FROM lowcode.apps a WHERE a.name = app) THEN
             PERFORM lowcode.create_app(app, coalesce(definition ->> 'title', ''));
             summary := summary || jsonb_build_object('kind', 'app', 'name', app, 'change', 'created');
+        ELSE
+            UPDATE lowcode.apps a SET title = coalesce(definition ->> 'title', '')
+             WHERE a.name = app AND a.title IS DISTINCT FROM coalesce(definition ->> 'title', '');
+            IF FOUND THEN
+                summary := summary || jsonb_build_object('kind', 'app', 'name', app, 'change', 'retitled');
+            END IF;
         END IF;
-        FOR s IN SELECT x FROM jsonb_array_elements(coalesce(definition -> 'schemas', '[]')) x LOOP
+        pending := coalesce(definition -> 'schemas', '[]');
+        WHILE jsonb_array_length(pending) > 0 LOOP
+            -- A schema may reference another one: register those that reference no other
+            -- pending schema first (else the first one left, which raises a clear error).
+            SELECT e.x, e.i INTO s, pos FROM jsonb_array_elements(pending) WITH ORDINALITY AS e(x, i)
+             WHERE NOT EXISTS (SELECT FROM jsonb_array_elements(pending) y
+                                WHERE y ->> 'uri' IS DISTINCT FROM e.x ->> 'uri'
+                                  AND position(y ->> 'uri' IN (e.x -> 'schema')::text) > 0)
+             ORDER BY e.i LIMIT 1;
+            IF NOT FOUND THEN
+                s := pending -> 0;
+                pos := 1;
+            END IF;
+            pending := pending - (pos - 1)::int;
             IF NOT EXISTS (SELECT FROM lowcode.schemas y WHERE y.uri = s ->> 'uri') THEN
                 PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');
                 summary := summary || jsonb_build_object('kind', 'schema', 'name', s ->> 'uri', 'change', 'registered');
@@ -118,6 +146,9 @@ BEGIN
             END IF;
             UPDATE lowcode.forms y SET title = coalesce(f ->> 'title', '') WHERE y.app = app AND y.name = f ->> 'name'
                AND y.title IS DISTINCT FROM coalesce(f ->> 'title', '');
+            IF FOUND AND before IS NOT NULL THEN
+                summary := summary || jsonb_build_object('kind', 'form', 'name', f ->> 'name', 'change', 'retitled');
+            END IF;
             IF jsonb_typeof(f -> 'workflow') = 'object' THEN
                 SELECT w.version INTO before FROM lowcode.forms y JOIN lowcode.workflow_versions w ON w.id = y.workflow_version_id
                  WHERE y.app = app AND y.name = f ->> 'name';
@@ -146,7 +177,9 @@ COMMENT ON FUNCTION lowcode.import_app(jsonb, jsonb) IS 'Create the app or bring
 CREATE FUNCTION lowcode.transform_expression(transform text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    fn regprocedure;
+    fn    regprocedure;
+    expr  text;
+    typ   text;
 BEGIN
     IF transform IS NULL OR btrim(transform) = '' THEN
         RETURN 'data';
@@ -154,10 +187,25 @@ BEGIN
     IF transform ~ '^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$' THEN
         fn := to_regprocedure(transform || '(jsonb)');
         IF fn IS NOT NULL THEN
-            RETURN format('%s(data)', fn::regproc);
+            expr := format('%s(data)', fn::regproc);
         END IF;
     END IF;
-    RETURN '(' || transform || ')';
+    expr := coalesce(expr, '(' || transform || ')');
+    -- Parse it and learn its type without running it (the CASE arm is never evaluated), so a
+    -- bad transform is refused before anything changes.
+    BEGIN
+        EXECUTE format('SELECT pg_typeof(CASE WHEN false THEN %s END)::text FROM (SELECT NULL::jsonb AS data) s', expr)
+           INTO typ;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'lowcode: the transform % is not a SQL expression over data or the name of a function jsonb → jsonb: %', quote_literal(transform), SQLERRM
+            USING ERRCODE = 'invalid_parameter_value';
+    END;
+    IF typ <> 'jsonb' THEN
+        RAISE EXCEPTION 'lowcode: the transform % gives %, not jsonb', quote_literal(transform), typ
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'a transform is an expression over data (jsonb) such as data || ''{"priority": "normal"}'', or the name of a function taking and returning jsonb';
+    END IF;
+    RETURN expr;
 END $$;
 COMMENT ON FUNCTION lowcode.transform_expression(text) IS 'Internal: a migration transform as SQL over the column data (a function name jsonb → jsonb, or an expression such as data || ''{"priority": "normal"}'').';
 
@@ -177,7 +225,8 @@ BEGIN
         WITH r AS (
             SELECT id, state, data AS old, %s AS new FROM lowcode.records WHERE app = $1 AND form = $2
         ), checked AS (
-            SELECT id, state, old, new, lowcode.matches($3, old) AS as_is, lowcode.matches($3, new) AS after
+            SELECT id, state, old, new, lowcode.matches($3, old) AS as_is,
+                   coalesce(lowcode.matches($3, new), false) AS after
               FROM r
         )
         SELECT jsonb_build_object(
@@ -187,7 +236,9 @@ BEGIN
             'fail_after_transform', count(*) FILTER (WHERE NOT after),
             'changed_by_transform', count(*) FILTER (WHERE old IS DISTINCT FROM new),
             'states', coalesce((SELECT jsonb_object_agg(state, n) FROM (SELECT state, count(*) AS n FROM checked GROUP BY state) s), '{}'),
-            'failures', coalesce((SELECT jsonb_agg(jsonb_build_object('record', id, 'errors', lowcode.condition_issues($3, new)) ORDER BY id)
+            'failures', coalesce((SELECT jsonb_agg(jsonb_build_object('record', id, 'errors',
+                                      coalesce(lowcode.condition_issues($3, new),
+                                               '[{"path": "", "keyword": "transform", "message": "the transform gave NULL"}]')) ORDER BY id)
                                     FROM (SELECT id, new FROM checked WHERE NOT after ORDER BY id LIMIT 10) f), '[]'))
           FROM checked
     $q$, expr) INTO plan USING app, form, bundled;
@@ -208,7 +259,9 @@ DECLARE
     skip        boolean := coalesce(options ->> 'on_error', 'abort') = 'skip';
     state_map   jsonb := coalesce(options -> 'state_map', '{}');
     version     int;
+    target      bigint;
     total       bigint;
+    up_to_date  bigint;
     done        bigint := 0;
     migrated    bigint := 0;
     skipped     jsonb := '[]';
@@ -220,6 +273,7 @@ DECLARE
     wf_states   jsonb;
     unmapped    jsonb;
     bad_data    jsonb;
+    bad_detail  text;
 BEGIN
     IF coalesce(options ->> 'on_error', 'abort') NOT IN ('abort', 'skip') THEN
         RAISE EXCEPTION 'lowcode: apply_migration: on_error must be "abort" or "skip"' USING ERRCODE = 'invalid_parameter_value';
@@ -251,12 +305,19 @@ BEGIN
     IF options ? 'workflow' THEN
         PERFORM lowcode.define_workflow(app, form, options -> 'workflow');
     END IF;
-    SELECT count(*) INTO total FROM lowcode.records r WHERE r.app = app AND r.form = form;
+    -- Records already on the target version (and in a state that needs no mapping) are left
+    -- alone, so running a migration again only retries the records it skipped.
+    SELECT f.current_version_id INTO target FROM lowcode.forms f WHERE f.app = app AND f.name = form;
+    SELECT count(*) FILTER (WHERE r.form_version_id <> target OR state_map ? r.state),
+           count(*) FILTER (WHERE NOT (r.form_version_id <> target OR state_map ? r.state))
+      INTO total, up_to_date
+      FROM lowcode.records r WHERE r.app = app AND r.form = form;
     previous := lowcode.with_cause(jsonb_build_object('migration', version));
     FOR ids IN
         SELECT array_agg(id ORDER BY id) FROM (
             SELECT r.id, (row_number() OVER (ORDER BY r.id) - 1) / batch_size AS batch
-              FROM lowcode.records r WHERE r.app = app AND r.form = form) b
+              FROM lowcode.records r WHERE r.app = app AND r.form = form
+                                       AND (r.form_version_id <> target OR state_map ? r.state)) b
          GROUP BY batch ORDER BY batch
     LOOP
         IF skip THEN
@@ -267,7 +328,11 @@ BEGIN
                       USING rid, state_map;
                     migrated := migrated + 1;
                 EXCEPTION WHEN OTHERS THEN
-                    skipped := skipped || jsonb_build_object('record', rid, 'error', SQLERRM);
+                    GET STACKED DIAGNOSTICS bad_detail = PG_EXCEPTION_DETAIL;
+                    skipped := skipped || (jsonb_build_object('record', rid, 'error', SQLERRM)
+                        || CASE WHEN SQLSTATE = '23514' AND bad_detail LIKE '[%' THEN jsonb_build_object('errors', bad_detail::jsonb)
+                                WHEN nullif(bad_detail, '') IS NOT NULL THEN jsonb_build_object('detail', bad_detail)
+                                ELSE '{}' END);
                 END;
             END LOOP;
         ELSE
@@ -290,14 +355,15 @@ BEGIN
         END IF;
         done := done + cardinality(ids);
         rate := done / greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
-        RAISE NOTICE 'lowcode: %.% migration to version %: %/% records (% records/s, about % s left)',
-            app, form, version, done, total, round(rate), round((total - done) / rate);
+        -- The timing is in DETAIL, so the message itself is the same on every run.
+        RAISE NOTICE 'lowcode: %.% migration to version %: %/% records', app, form, version, done, total
+            USING DETAIL = format('%s records/s, about %s s left', round(rate), round((total - done) / rate));
     END LOOP;
     PERFORM lowcode.with_cause(previous);
     IF to_regnamespace(app) IS NOT NULL THEN
         PERFORM lowcode.publish(app);
     END IF;
-    RETURN jsonb_build_object('version', version, 'records', total, 'migrated', migrated,
+    RETURN jsonb_build_object('version', version, 'records', total, 'up_to_date', up_to_date, 'migrated', migrated,
                               'skipped', jsonb_array_length(skipped), 'skipped_records', skipped);
 END $$;
-COMMENT ON FUNCTION lowcode.apply_migration(text, text, jsonb, text, jsonb) IS 'Publish new_schema as the form''s next version and rewrite its records (transform applied) in batches (options.batch_size, default 1000) with a progress NOTICE per batch. Default all-or-nothing; {"on_error": "skip"} leaves failing records on their old version and lists them. options.state_map renames states; options.workflow attaches a new workflow. Migrated records get a history entry; typed views are re-published.';
+COMMENT ON FUNCTION lowcode.apply_migration(text, text, jsonb, text, jsonb) IS 'Publish new_schema as the form''s next version and rewrite its records that are not on it yet (transform applied) in batches (options.batch_size, default 1000) with a progress NOTICE per batch. Default all-or-nothing; {"on_error": "skip"} leaves failing records on their old version and lists them with their errors (run it again to retry only those). options.state_map renames states; options.workflow attaches a new workflow. Migrated records get a history entry; typed views are re-published.';

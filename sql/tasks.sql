@@ -116,7 +116,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     UPDATE lowcode.tasks x SET status = 'claimed', claimed_by = to_worker, claimed_at = now(),
-                               assignee = CASE WHEN x.kind = 'approval' THEN to_worker ELSE x.assignee END
+                               assignee = CASE WHEN x.kind = 'approval' OR x.assignee IS NOT NULL THEN to_worker ELSE x.assignee END
      WHERE x.id = t.id;
     PERFORM lowcode.log(t.record_id, 'task_reassigned',
         jsonb_build_object('task', t.id, 'name', t.name, 'from', t.claimed_by, 'to', to_worker));
@@ -129,11 +129,18 @@ CREATE FUNCTION lowcode.decide(task bigint, decision text, comment text DEFAULT 
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    t        lowcode.tasks := lowcode.task_for_update(task);
+    t        lowcode.tasks;
     a        lowcode.approvals;
     verdict  text;
     previous jsonb;
 BEGIN
+    -- Lock order: the approval, then the task. A verdict cancels the other approvers'
+    -- tasks, so a decider must not hold its own task's lock while it queues for the
+    -- approval (that deadlocked concurrent deciders of an "any" approval).
+    SELECT * INTO t FROM lowcode.tasks x WHERE x.id = task;
+    IF NOT FOUND THEN
+        t := lowcode.task_for_update(task);   -- raises the usual NULL / unknown-task error
+    END IF;
     IF decision IS NULL OR decision NOT IN ('approve', 'reject') THEN
         RAISE EXCEPTION 'lowcode: decide: decision must be ''approve'' or ''reject'', not %', coalesce(quote_literal(decision), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
@@ -144,7 +151,7 @@ BEGIN
     END IF;
     -- Decisions on one approval are serialized by its row lock.
     SELECT * INTO a FROM lowcode.approvals x WHERE x.id = t.approval_id FOR UPDATE;
-    SELECT * INTO t FROM lowcode.tasks x WHERE x.id = t.id;
+    SELECT * INTO t FROM lowcode.tasks x WHERE x.id = t.id FOR UPDATE;
     PERFORM lowcode.require_claimer(t, 'decided');
     IF a.status <> 'pending' THEN
         RAISE EXCEPTION 'lowcode: approval "%" of record % is already %', a.name, a.record_id, a.status
@@ -215,6 +222,8 @@ BEGIN
     END IF;
     UPDATE lowcode.approvals x SET status = 'withdrawn', decided_at = now() WHERE x.id = a.id;
     UPDATE lowcode.tasks x SET status = 'cancelled' WHERE x.approval_id = a.id AND x.status IN ('open', 'claimed');
+    UPDATE lowcode.timers x SET status = 'cancelled'
+      FROM lowcode.tasks y WHERE x.task_id = y.id AND y.approval_id = a.id AND x.status = 'pending';
     back_to := coalesce(a.on_withdraw, (SELECT w.initial_state FROM lowcode.forms f
                                           JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
                                          WHERE f.app = r.app AND f.name = r.form));

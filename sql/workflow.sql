@@ -25,7 +25,8 @@ CREATE TABLE lowcode.workflow_versions (
 );
 COMMENT ON TABLE lowcode.workflow_versions IS 'Immutable versions of each form''s workflow definition, with its initial and final states and its Mermaid diagram.';
 
-ALTER TABLE lowcode.forms ADD COLUMN workflow_version_id bigint REFERENCES lowcode.workflow_versions (id);
+-- Not a foreign key, for the same reason as forms.current_version_id (pg_restore ordering).
+ALTER TABLE lowcode.forms ADD COLUMN workflow_version_id bigint;
 
 CREATE TABLE lowcode.transitions (
     workflow_version_id  bigint NOT NULL REFERENCES lowcode.workflow_versions (id) ON DELETE CASCADE,
@@ -196,6 +197,10 @@ BEGIN
       FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
      WHERE f.app = app AND f.name = form;
     IF NOT FOUND THEN
+        IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = app AND f.name = form) THEN
+            RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object',
+                HINT = format('define it first with lowcode.define_form(%L, %L, ''<json schema>'')', app, form);
+        END IF;
         RAISE EXCEPTION 'lowcode: %.% has no workflow', app, form USING ERRCODE = 'undefined_object',
             HINT = 'attach one with lowcode.define_workflow';
     END IF;
@@ -293,6 +298,13 @@ BEGIN
     previous := lowcode.with_cause(jsonb_build_object('rule', rule, 'action', kind));
     CASE kind
     WHEN 'set' THEN
+        -- Checked here too (the records trigger checks again) so the error names the rule.
+        IF NOT lowcode.is_valid(r.app, r.form, r.data || arg) THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: its "set" action would make the data invalid', r.app, r.form, rule, r.id
+                USING ERRCODE = 'check_violation',
+                      DETAIL = (SELECT jsonb_agg(to_jsonb(v))::text FROM lowcode.validate(r.app, r.form, r.data || arg) v),
+                      HINT = 'make the rule''s "set" agree with the form''s schema';
+        END IF;
         UPDATE lowcode.records x SET data = x.data || arg WHERE x.id = record;
     WHEN 'transition' THEN
         IF r.state IS DISTINCT FROM arg #>> '{}' THEN
@@ -332,11 +344,21 @@ BEGIN
     WHEN 'emit' THEN
         PERFORM lowcode.emit(arg ->> 'topic', payload || jsonb_build_object('data', r.data) || coalesce(arg -> 'payload', '{}'), record);
     WHEN 'timer' THEN
-        fire_at := CASE WHEN arg ? 'after' THEN now() + (arg ->> 'after')::interval
-                        ELSE (r.data ->> (arg ->> 'at_field'))::timestamptz END;
+        IF arg ? 'after' THEN
+            fire_at := now() + (arg ->> 'after')::interval;
+        ELSIF jsonb_typeof(r.data -> (arg ->> 'at_field')) = 'string' THEN
+            BEGIN
+                fire_at := (r.data ->> (arg ->> 'at_field'))::timestamptz;
+            EXCEPTION WHEN data_exception THEN
+                fire_at := NULL;
+            END;
+        END IF;
         IF fire_at IS NULL THEN
-            RAISE EXCEPTION 'lowcode: %.%: rule "%": timer "%" needs field "%" to hold a date-time', r.app, r.form, rule, arg ->> 'name', arg ->> 'at_field'
-                USING ERRCODE = 'invalid_parameter_value';
+            RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: timer "%" needs field "%" to hold a date-time', r.app, r.form, rule, r.id, arg ->> 'name', arg ->> 'at_field'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = CASE WHEN r.data ? (arg ->> 'at_field')
+                                    THEN format('"%s" is %s', arg ->> 'at_field', r.data -> (arg ->> 'at_field'))
+                                    ELSE format('the record has no "%s"', arg ->> 'at_field') END;
         END IF;
         UPDATE lowcode.timers t SET status = 'cancelled'
          WHERE t.record_id = record AND t.name = arg ->> 'name' AND t.status = 'pending' AND t.task_id IS NULL;
@@ -351,6 +373,12 @@ BEGIN
         IF (SELECT prorettype FROM pg_proc WHERE oid = fn) = 'jsonb'::regtype THEN
             EXECUTE format('SELECT %s($1)', fn::regproc) INTO result USING to_jsonb(r);
             IF jsonb_typeof(result) = 'object' THEN
+                IF NOT lowcode.is_valid(r.app, r.form, r.data || result) THEN
+                    RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: %(jsonb) returned data that would make the record invalid', r.app, r.form, rule, r.id, arg #>> '{}'
+                        USING ERRCODE = 'check_violation',
+                              DETAIL = (SELECT jsonb_agg(to_jsonb(v))::text FROM lowcode.validate(r.app, r.form, r.data || result) v),
+                              HINT = format('make %s return data that agrees with the form''s schema', arg #>> '{}');
+                END IF;
                 UPDATE lowcode.records x SET data = x.data || result WHERE x.id = record;
             END IF;
         ELSE
@@ -383,6 +411,9 @@ COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal:
 CREATE FUNCTION lowcode.records_workflow() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF lowcode.replaying() THEN
+        RETURN NULL;
+    END IF;
     IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = NEW.app AND f.name = NEW.form
                                                  AND f.workflow_version_id IS NOT NULL)
        -- Migrations rewrite records; they are not events of the app's process.
