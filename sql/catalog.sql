@@ -109,3 +109,15 @@ LANGUAGE sql STABLE AS $$
        AND pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'lowcode'), 'MEMBER')
 $$;
 COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';
+
+-- Form versions never change once published.
+CREATE FUNCTION lowcode.form_versions_immutable() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'lowcode: %.% version % is immutable', OLD.app, OLD.form, OLD.version
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'publish a new version with lowcode.define_form';
+END $$;
+COMMENT ON FUNCTION lowcode.form_versions_immutable() IS 'Trigger: refuses UPDATE of a published form version.';
+CREATE TRIGGER form_versions_immutable BEFORE UPDATE ON lowcode.form_versions
+    FOR EACH ROW EXECUTE FUNCTION lowcode.form_versions_immutable();
