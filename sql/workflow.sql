@@ -489,6 +489,12 @@ BEGIN
             USING ERRCODE = 'check_violation',
                   DETAIL = lowcode.condition_issues(t.condition, new_data)::text;
     END IF;
+    -- Checked here too (the records trigger checks again) so the error names the transition.
+    IF new_data IS DISTINCT FROM r.data AND NOT lowcode.is_valid(r.app, r.form, new_data) THEN
+        RAISE EXCEPTION 'lowcode: %.%: transition "%" of record %: the payload would make the data invalid', r.app, r.form, name, r.id
+            USING ERRCODE = 'check_violation',
+                  DETAIL = (SELECT jsonb_agg(to_jsonb(v))::text FROM lowcode.validate(r.app, r.form, new_data) v);
+    END IF;
     previous := lowcode.with_cause(jsonb_build_object('transition', name));
     UPDATE lowcode.records x SET data = new_data, state = t.to_state WHERE x.id = record;
     PERFORM lowcode.with_cause(previous);

@@ -1,0 +1,137 @@
+-- Timers and deadlines: timer actions (after, at_field), run_due_timers fires due ones
+-- once, timer:<name> and deadline_passed:<task> rules, cancellation when the record leaves
+-- the state, failures isolated per timer, re-arming.
+CREATE EXTENSION lowcode;
+-- err(sql): run sql, show SQLSTATE, message, DETAIL and HINT of the error it raises.
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    RETURN s || ' ' || m || coalesce(E'\nDETAIL: ' || nullif(d, ''), '') || coalesce(E'\nHINT: ' || nullif(h, ''), '');
+END $$;
+-- due(record, name): make a record's pending timers of that name due now.
+CREATE FUNCTION pg_temp.due(record bigint, timer text) RETURNS int LANGUAGE sql AS $$
+    WITH x AS (UPDATE lowcode.timers SET fire_at = now() - interval '1 second'
+                WHERE record_id = record AND name = timer AND status = 'pending' RETURNING 1)
+    SELECT count(*)::int FROM x
+$$;
+-- timers(record): the record's timers, oldest first.
+CREATE FUNCTION pg_temp.timers(record bigint)
+RETURNS TABLE (name text, event text, in_state text, status text, error text) LANGUAGE sql AS $$
+    SELECT name, event, in_state, status, error FROM lowcode.timers WHERE record_id = record ORDER BY id
+$$;
+CREATE FUNCTION public.wf_explode(r jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'reminder service is down (record %)', r ->> 'id' USING ERRCODE = 'connection_failure';
+END $$;
+
+SELECT lowcode.create_app('crm', 'CRM');
+SELECT lowcode.define_form('crm', 'lead', '{"type": "object", "required": ["name"],
+  "properties": {"name": {"type": "string"}, "call_at": {"type": "string", "format": "date-time"},
+                 "reminded": {"type": "integer"}, "late": {"type": "boolean"}, "explode": {"type": "boolean"},
+                 "snooze": {"type": "boolean"}, "remind_at": {"type": "string"}}}');
+SELECT lowcode.define_workflow('crm', 'lead', '{
+  "states": {"new": {"initial": true}, "contacted": {}, "stale": {}, "won": {"final": true}},
+  "transitions": [{"name": "contact", "from": "new", "to": "contacted"},
+                  {"name": "win", "from": ["new", "contacted", "stale"], "to": "won"}],
+  "rules": [
+    {"name": "arm", "on": "created", "then": [{"timer": {"name": "remind", "after": "2 hours"}}]},
+    {"name": "schedule", "on": "created", "when": {"required": ["call_at"]}, "then": [{"timer": {"name": "call", "at_field": "call_at"}}]},
+    {"name": "follow_up", "on": "entered:contacted", "then": [{"task": {"name": "follow_up", "assignee": "sales", "due": "1 day"}}]},
+    {"name": "remind", "on": "timer:remind", "when": {"not": {"required": ["explode"]}}, "then": [{"set": {"reminded": 1}}, {"emit": {"topic": "crm.remind"}}]},
+    {"name": "remind_boom", "on": "timer:remind", "when": {"required": ["explode"]}, "then": [{"emit": {"topic": "crm.boom"}}, {"call": "public.wf_explode"}]},
+    {"name": "call_now", "on": "timer:call", "then": [{"transition": "stale"}]},
+    {"name": "late", "on": "deadline_passed:follow_up", "then": [{"set": {"late": true}}]},
+    {"name": "snooze", "on": "updated", "when": {"required": ["snooze"]}, "then": [{"timer": {"name": "remind", "after": "3 hours"}}]}]}');
+
+-- after: a pending timer in the state it was set in, due in two hours.
+SELECT lowcode.submit('crm', 'lead', '{"name": "acme"}') AS l1 \gset
+SELECT * FROM pg_temp.timers(:l1);
+SELECT ceil(extract(epoch FROM fire_at - now()) / 60) AS fires_in_minutes FROM lowcode.timers WHERE record_id = :l1;
+-- at_field: fires at the record's date-time.
+SELECT lowcode.submit('crm', 'lead', '{"name": "globex", "call_at": "2030-01-02T03:04:05Z"}') AS l2 \gset
+SELECT name, fire_at = '2030-01-02T03:04:05Z'::timestamptz AS at_call_at FROM lowcode.timers WHERE record_id = :l2 ORDER BY id;
+-- at_field naming a field the record lacks, or one that holds no date-time, is an error
+-- naming the rule, record, timer and field.
+SELECT lowcode.define_workflow('crm', 'lead', '{"states": {"new": {"initial": true}},
+  "rules": [{"name": "schedule", "on": "created", "then": [{"timer": {"name": "call", "at_field": "remind_at"}}]}]}');
+SELECT pg_temp.err($$ SELECT lowcode.submit('crm', 'lead', '{"name": "initech"}') $$);
+SELECT pg_temp.err($$ SELECT lowcode.submit('crm', 'lead', '{"name": "initech", "remind_at": "soon"}') $$);
+SELECT pg_temp.err($$ SELECT lowcode.submit('crm', 'lead', '{"name": "initech", "remind_at": "2030-02-30 10:00"}') $$);
+SELECT pg_temp.err($$ SELECT lowcode.submit('crm', 'lead', '{"name": "initech", "remind_at": ""}') $$);
+SELECT count(*) AS initech_records FROM lowcode.records WHERE data ->> 'name' = 'initech';
+SELECT lowcode.define_workflow('crm', 'lead', (SELECT definition
+  FROM lowcode.workflow_versions WHERE app = 'crm' AND form = 'lead' AND version = 1));
+
+-- Nothing is due yet: run_due_timers fires nothing.
+SELECT lowcode.run_due_timers();
+-- Only the due one fires, once; timer:remind ran its rule; history records timer_fired.
+SELECT pg_temp.due(:l1, 'remind');
+SELECT lowcode.run_due_timers();
+SELECT lowcode.run_due_timers();
+SELECT * FROM pg_temp.timers(:l1);
+SELECT * FROM pg_temp.timers(:l2);
+SELECT data FROM lowcode.records WHERE id = :l1;
+SELECT topic, record_id = :l1 AS for_l1 FROM lowcode.events ORDER BY id;
+SELECT action, detail - 'timer' AS detail FROM lowcode.record_history(:l1) WHERE action IN ('timer_fired', 'rule', 'rule_action');
+-- at_field timer: when due, timer:call moves the record.
+SELECT pg_temp.due(:l2, 'call');
+SELECT lowcode.run_due_timers();
+SELECT state FROM lowcode.records WHERE id = :l2;
+
+-- Timers set in a state are cancelled when the record leaves it.
+SELECT lowcode.submit('crm', 'lead', '{"name": "hooli"}') AS l3 \gset
+SELECT lowcode.transition(:l3, 'contact');
+SELECT * FROM pg_temp.timers(:l3);
+SELECT pg_temp.due(:l3, 'remind') AS made_due_after_cancel;
+SELECT lowcode.run_due_timers();
+
+-- A deadline fires deadline_passed:<task> only while the task is open.
+SELECT pg_temp.due(:l3, 'follow_up');
+SELECT lowcode.run_due_timers();
+SELECT data ->> 'late' AS late FROM lowcode.records WHERE id = :l3;
+SELECT lowcode.submit('crm', 'lead', '{"name": "umbrella"}') AS l4 \gset
+SELECT lowcode.transition(:l4, 'contact');
+SELECT id AS l4_task FROM lowcode.tasks WHERE record_id = :l4 \gset
+SET lowcode.actor = 'sales';
+SELECT lowcode.complete_task(:l4_task, 'called');
+RESET lowcode.actor;
+-- The completed task's deadline was cancelled; even if it were still pending it would not fire its rule.
+SELECT * FROM pg_temp.timers(:l4);
+UPDATE lowcode.timers SET status = 'pending', fire_at = now() - interval '1 second' WHERE task_id = :l4_task;
+SELECT lowcode.run_due_timers();
+SELECT data ? 'late' AS late, (SELECT count(*) FROM lowcode.record_history(:l4) WHERE action = 'timer_fired') AS timer_fired_rows
+  FROM lowcode.records WHERE id = :l4;
+
+-- A timer whose rule raises is marked failed with its error, its effects undone; the other
+-- timers of the same run still fire.
+SELECT lowcode.submit('crm', 'lead', '{"name": "boom", "explode": true}') AS l5 \gset
+SELECT lowcode.submit('crm', 'lead', '{"name": "calm"}') AS l6 \gset
+SELECT pg_temp.due(:l5, 'remind') + pg_temp.due(:l6, 'remind') AS made_due;
+SELECT count(*) AS events_before FROM lowcode.events \gset
+SELECT count(*) AS l5_history FROM lowcode.record_history(:l5) \gset
+SELECT lowcode.run_due_timers();
+SELECT * FROM pg_temp.timers(:l5);
+SELECT * FROM pg_temp.timers(:l6);
+SELECT topic FROM lowcode.events ORDER BY id OFFSET :events_before;
+SELECT (SELECT count(*) FROM lowcode.record_history(:l5)) - :l5_history AS l5_new_history,
+       (SELECT data ->> 'reminded' FROM lowcode.records WHERE id = :l6) AS l6_reminded;
+-- A failed timer is not retried.
+SELECT lowcode.run_due_timers();
+
+-- Re-arming a timer with the same name cancels the previous one.
+SELECT lowcode.submit('crm', 'lead', '{"name": "initrode"}') AS l7 \gset
+SELECT lowcode.update_record(:l7, '{"name": "initrode", "snooze": true}');
+SELECT name, in_state, status, ceil(extract(epoch FROM fire_at - now()) / 3600) AS hours
+  FROM lowcode.timers WHERE record_id = :l7 ORDER BY id;
+
+-- run_due_timers(max) fires at most max timers; the rest wait for the next run.
+SELECT lowcode.submit('crm', 'lead', '{"name": "a"}') AS m1 \gset
+SELECT lowcode.submit('crm', 'lead', '{"name": "b"}') AS m2 \gset
+SELECT pg_temp.due(:m1, 'remind') + pg_temp.due(:m2, 'remind') AS made_due;
+SELECT lowcode.run_due_timers(1);
+SELECT lowcode.run_due_timers(1);
+SELECT lowcode.run_due_timers(1);
