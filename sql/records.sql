@@ -92,6 +92,8 @@ COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared s
 
 CREATE FUNCTION lowcode.records_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    wf record;
 BEGIN
     IF lowcode.replaying() THEN
         RETURN NEW;                        -- restoring a dump: rows come back exactly as they were
@@ -114,12 +116,19 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'submit a new record to the other form instead';
     END IF;
-    IF NEW.state IS DISTINCT FROM OLD.state AND EXISTS (
-        SELECT FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
-         WHERE f.app = NEW.app AND f.name = NEW.form AND NOT (w.definition -> 'states') ? NEW.state) THEN
-        RAISE EXCEPTION 'lowcode: %.%: record % cannot move to unknown state "%"', OLD.app, OLD.form, OLD.id, NEW.state
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'move records with lowcode.transition';
+    IF NEW.state IS DISTINCT FROM OLD.state THEN
+        SELECT w.definition, w.final_states INTO wf
+          FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+         WHERE f.app = NEW.app AND f.name = NEW.form;
+        IF FOUND AND NOT (wf.definition -> 'states') ? NEW.state THEN
+            RAISE EXCEPTION 'lowcode: %.%: record % cannot move to unknown state "%"', OLD.app, OLD.form, OLD.id, NEW.state
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'move records with lowcode.transition';
+        END IF;
+        IF FOUND AND OLD.state = ANY (wf.final_states) THEN
+            RAISE EXCEPTION 'lowcode: %.%: record % is in final state "%": nothing leaves it', OLD.app, OLD.form, OLD.id, OLD.state
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
     END IF;
     -- New data, or a request to move to the current version (a migration sets
     -- form_version_id to anything else), is validated; the version is never set by hand.

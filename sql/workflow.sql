@@ -428,6 +428,15 @@ BEGIN
     IF NEW.state IS DISTINCT FROM OLD.state THEN
         UPDATE lowcode.timers t SET status = 'cancelled'
          WHERE t.record_id = NEW.id AND t.status = 'pending' AND t.in_state = OLD.state;
+        -- A finished record has no work left: its open tasks, pending approvals and timers end.
+        IF EXISTS (SELECT FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+                    WHERE f.app = NEW.app AND f.name = NEW.form AND NEW.state = ANY (w.final_states)) THEN
+            UPDATE lowcode.tasks t SET status = 'cancelled'
+             WHERE t.record_id = NEW.id AND t.status IN ('open', 'claimed');
+            UPDATE lowcode.approvals a SET status = 'withdrawn', decided_at = now()
+             WHERE a.record_id = NEW.id AND a.status = 'pending';
+            UPDATE lowcode.timers t SET status = 'cancelled' WHERE t.record_id = NEW.id AND t.status = 'pending';
+        END IF;
     END IF;
     IF NEW.data IS DISTINCT FROM OLD.data THEN
         PERFORM lowcode.fire(NEW.id, 'updated');

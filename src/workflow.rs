@@ -393,7 +393,8 @@ fn check_meaning(d: &Definition) -> Result<Checked, WorkflowError> {
             (Some(what), Some(name)) => {
                 let known = match *what {
                     "state" => d.states.contains_key(name),
-                    "task" => name == "*" || tasks.contains(name),
+                    _ if name == "*" => true,
+                    "task" => tasks.contains(name),
                     "timer" => timers.contains(name),
                     _ => approvals.contains(name),
                 };

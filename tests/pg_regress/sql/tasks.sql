@@ -77,6 +77,8 @@ SELECT lowcode.complete_task(:fix1, 'fixed', '{"hours": 2}');
 RESET lowcode.actor;
 SELECT status, outcome, result, completed_by, met_deadline FROM lowcode.tasks WHERE id = :fix1;
 SELECT state, data FROM lowcode.records WHERE id = :j1;
+-- The record is done (a final state): its other open tasks were cancelled with it.
+SELECT name, status FROM lowcode.tasks WHERE record_id = :j1 ORDER BY id;
 -- task_completed:* fired too: one event per completed task.
 SELECT topic, payload ->> 'rule' AS rule, payload ->> 'event' AS event FROM lowcode.events ORDER BY id;
 -- The deadline timer of a completed task is cancelled.
@@ -87,6 +89,7 @@ SELECT pg_temp.err(format($$ SELECT lowcode.complete_task(%s, 'fixed') $$, :fix1
 RESET lowcode.actor;
 SELECT lowcode.submit('svc', 'job', '{"title": "flood"}') AS j3 \gset
 SELECT id AS fix3 FROM lowcode.tasks WHERE name = 'fix' AND record_id = :j3 \gset
+SELECT id AS call1 FROM lowcode.tasks WHERE name = 'call' AND record_id = :j3 \gset
 SELECT pg_temp.err(format($$ SELECT lowcode.complete_task(%s, 'fixed') $$, :fix3));
 
 -- Releasing gives a pool task back: the next claim can take it.
@@ -125,10 +128,11 @@ SELECT state, data FROM lowcode.records WHERE id = :j3;
 -- A task without a deadline always meets it.
 SET ROLE lc_wf_tester;
 SET lowcode.actor = 'lc_wf_tester';
-SELECT lowcode.complete_task(:test1, 'passed');
+SELECT lowcode.claim_task('lc_wf_qa') AS test2 \gset
+SELECT lowcode.complete_task(:test2, 'passed');
 RESET lowcode.actor;
 RESET ROLE;
-SELECT name, outcome, met_deadline FROM lowcode.tasks WHERE id = :test1;
+SELECT name, outcome, met_deadline FROM lowcode.tasks WHERE id = :test2;
 
 -- History of the first record: task actions with their details, in order.
 SELECT action, from_state, to_state, detail - 'task' AS detail
