@@ -190,6 +190,20 @@ LANGUAGE sql AS $$
 $$;
 COMMENT ON FUNCTION lowcode.submit(text, text, jsonb) IS 'Submit data to a form: validated against the form''s current version (SQLSTATE 23514 with every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the record id.';
 
+CREATE FUNCTION lowcode.record_for_update(record bigint) RETURNS lowcode.records
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r lowcode.records;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = record FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION lowcode.record_for_update(bigint) IS 'Internal: locks a record, or raises when it does not exist.';
+
 CREATE FUNCTION lowcode.update_record(id bigint, data jsonb, expected_revision int DEFAULT NULL)
 RETURNS int
 LANGUAGE plpgsql AS $$
@@ -201,10 +215,7 @@ BEGIN
         RAISE EXCEPTION 'lowcode: update_record: arguments "id" and "data" must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
-    END IF;
+    r := lowcode.record_for_update(id);
     IF expected_revision IS NOT NULL AND r.revision <> expected_revision THEN
         RAISE EXCEPTION 'lowcode: %.%: record % is at revision %, not %', r.app, r.form, id, r.revision, expected_revision
             USING ERRCODE = 'serialization_failure',

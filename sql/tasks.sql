@@ -207,10 +207,10 @@ DECLARE
     back_to   text;
     previous  jsonb;
 BEGIN
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = record FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
-    END IF;
+    -- Lock order: the pending approval, then the record, as decide does (approval, task,
+    -- then the record on a verdict); the other order deadlocked a withdraw racing the last decision.
+    PERFORM FROM lowcode.approvals x WHERE x.record_id = record AND x.status = 'pending' FOR UPDATE;
+    r := lowcode.record_for_update(record);
     IF r.created_by IS DISTINCT FROM lowcode.actor() THEN
         RAISE EXCEPTION 'lowcode: %.%: only the submitter (%) can withdraw record %', r.app, r.form, r.created_by, r.id
             USING ERRCODE = 'insufficient_privilege';
@@ -260,7 +260,11 @@ BEGIN
                 PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
             END IF;
             fired := fired + 1;
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+            -- Lost a race with a concurrent change of the record (e.g. a transition that
+            -- cancels this timer): its effects are undone and it stays pending for the next run.
+            NULL;
+        WHEN OTHERS THEN
             -- One failing rule must not stop the others: the timer is marked failed, its effects undone.
             GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
             UPDATE lowcode.timers x SET status = 'failed', fired_at = now(), error = message WHERE x.id = t.id;

@@ -467,10 +467,7 @@ BEGIN
         RAISE EXCEPTION 'lowcode: transition: arguments "record" and "name" must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = record FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
-    END IF;
+    r := lowcode.record_for_update(record);
     SELECT f.workflow_version_id INTO wf FROM lowcode.forms f WHERE f.app = r.app AND f.name = r.form;
     SELECT * INTO t FROM lowcode.transitions x WHERE x.workflow_version_id = wf AND x.name = name;
     IF NOT FOUND THEN

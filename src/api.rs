@@ -35,7 +35,7 @@ fn definition_json(subject: &str, value: &JsonbBytes) -> serde_json::Value {
                 pointer: String::new(),
                 keyword: "depth".into(),
                 message: format!(
-                    "the definition cannot be read ({error}); definitions nest at most 128 levels"
+                    "the definition cannot be read ({error}); definitions nest at most 127 levels"
                 ),
             },
         )

@@ -73,39 +73,66 @@ pub fn issues(validator: &Validator, container: &[u8]) -> Vec<Issue> {
     issues
 }
 
-/// A compiled form schema and whether it can recurse (has any `$ref`), in which case the
-/// validator descends as deep as the document does and the document's depth must be bounded
-/// before validating (deep recursion would overflow the backend's stack).
+/// A compiled form schema and whether it can recurse (has any `$ref`). A recursive schema
+/// makes the validator descend as deep as the document does, and at each document level it
+/// may walk the whole schema again: the stack it needs grows with document depth × schema
+/// size. Both are bounded before validating, so no document can overflow the backend's stack.
 pub struct Compiled {
     pub validator: Validator,
     pub recursive: bool,
+    /// Objects and arrays in the schema: a bound on the validator's steps per document level.
+    pub nodes: usize,
 }
+
+/// Document levels × schema nodes a recursive validation may take. Measured on the debug
+/// build (the larger frames): ~550 bytes of stack per step at worst, so this stays near
+/// 2 MB, well inside the 8 MB main stack whatever PostgreSQL's own depth at the call.
+pub const STACK_STEPS: usize = 4000;
 
 impl Compiled {
     pub fn new(schema: &Value) -> Result<Compiled, CompileError> {
         Ok(Compiled {
             validator: compile(schema)?,
             recursive: has_ref(schema),
+            nodes: containers(schema),
         })
+    }
+
+    /// The deepest document this schema validates: `limit` (lowcode.max_document_depth), or
+    /// less for a large recursive schema.
+    pub fn depth_limit(&self, limit: usize) -> usize {
+        limit.min((STACK_STEPS / self.nodes.max(1)).max(1))
+    }
+}
+
+fn containers(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => 1 + map.values().map(containers).sum::<usize>(),
+        Value::Array(items) => 1 + items.iter().map(containers).sum::<usize>(),
+        _ => 0,
     }
 }
 
 /// A document too deep to validate safely against a recursive schema.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("the document nests deeper than {0} levels, the most lowcode.max_document_depth allows for a recursive schema")]
+#[error("the document nests deeper than {0} levels, the most this recursive schema allows (see lowcode.max_document_depth)")]
 pub struct TooDeep(pub usize);
 
 impl Compiled {
     fn guard(&self, container: &[u8], limit: usize) -> Result<(), TooDeep> {
-        if self.recursive && deeper_than(container, limit) {
+        if !self.recursive {
+            return Ok(());
+        }
+        let limit = self.depth_limit(limit);
+        if deeper_than(container, limit) {
             Err(TooDeep(limit))
         } else {
             Ok(())
         }
     }
 
-    /// Whether the document conforms; documents deeper than `limit` are refused for
-    /// recursive schemas rather than risking the stack.
+    /// Whether the document conforms; documents too deep for a recursive schema are refused
+    /// rather than risking the stack.
     pub fn is_valid(&self, container: &[u8], limit: usize) -> Result<bool, TooDeep> {
         self.guard(container, limit)?;
         Ok(self.validator.is_valid(Jsonb::root(container)))
@@ -329,6 +356,19 @@ mod tests {
         assert!(!deeper_than(&doc, 6));
         assert!(deeper_than(&doc, 5));
         assert!(!deeper_than(&testkit::encode(&json!(7)), 0));
+    }
+
+    #[test]
+    fn big_recursive_schemas_get_a_lower_depth_limit() {
+        let small = Compiled::new(&json!({"items": {"$ref": "#"}})).unwrap();
+        assert_eq!(small.depth_limit(1000), 1000);
+        let nested = (0..60).fold(
+            json!({"items": {"$ref": "#/$defs/n"}}),
+            |s, _| json!({"allOf": [s]}),
+        );
+        let big = Compiled::new(&json!({"$defs": {"n": nested}, "$ref": "#/$defs/n"})).unwrap();
+        assert!(big.depth_limit(1000) * big.nodes <= STACK_STEPS);
+        assert!(big.depth_limit(1000) >= 1);
     }
 
     #[test]
