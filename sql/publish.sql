@@ -12,6 +12,9 @@ DECLARE
     old_row  jsonb;
     data     jsonb;
     rec_id   bigint;
+    cur_revision  int;
+    writer        bigint;
+    current8      numeric;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM lowcode.delete_record(OLD.id);
@@ -31,7 +34,24 @@ BEGIN
                 USING ERRCODE = 'feature_not_supported',
                       HINT = 'change state with lowcode.transition; revision counts itself';
         END IF;
-        SELECT r.data INTO data FROM lowcode.records r WHERE r.id = OLD.id;
+        -- Lock the record. If another transaction changed it after this statement read OLD, NEW
+        -- was computed from stale values (SET balance = balance - 40): refuse, as REPEATABLE READ
+        -- would, rather than silently lose that change. Changes by this transaction (e.g. a rule
+        -- run by an earlier row of the same statement) are kept by applying only what changed.
+        SELECT r.data, r.revision, r.xmin::text::bigint INTO data, cur_revision, writer
+          FROM lowcode.records r WHERE r.id = OLD.id FOR UPDATE;
+        IF cur_revision <> OLD.revision THEN
+            -- We hold the row lock, so its last writer is this transaction (or one of its
+            -- subtransactions: 'in progress') or one that has committed. xmin is a 32-bit xid:
+            -- widen it to xid8 relative to ours (it is within 2^31 of it).
+            current8 := pg_current_xact_id()::text::numeric;
+            IF pg_xact_status((current8 + (writer - current8 % 4294967296 + 6442450944) % 4294967296
+                               - 2147483648)::text::xid8) IS DISTINCT FROM 'in progress' THEN
+                RAISE EXCEPTION 'lowcode: %.%: record % was changed by another transaction while this UPDATE ran', app, form, OLD.id
+                    USING ERRCODE = 'serialization_failure',
+                          HINT = 'run the statement again: it will see the other change';
+            END IF;
+        END IF;
         -- Apply only the columns that changed, so fields the view does not show are kept.
         SELECT coalesce(
                  (SELECT jsonb_object_agg(k, v) FROM jsonb_each(data) AS d(k, v)
