@@ -46,14 +46,11 @@ SELECT lowcode.define_form('school', 'checkin', '{
 -- Typed views: school.class and school.checkin.
 SELECT lowcode.publish('school') AS views;
 
--- 2. One check-in per student per day, as a real constraint: a unique index over the two
---    fields of this form's records. It holds under any concurrency and whatever the entry
---    point (lowcode.submit, the typed view, COPY, a plain UPDATE).
---    Note: pg_dump does not carry indexes you add to the extension's tables; keep this
---    statement in your deployment scripts and run it again after a restore.
-CREATE UNIQUE INDEX school_one_checkin_per_day
-    ON lowcode.records ((data ->> 'student'), (data ->> 'day'))
- WHERE app = 'school' AND form = 'checkin';
+-- 2. One check-in per student per day, as a real constraint: lowcode.add_unique makes a
+--    unique index over the two fields of this form's records. It holds under any
+--    concurrency and whatever the entry point (lowcode.submit, the typed view, COPY, a plain
+--    UPDATE), and pg_dump / pg_restore carry it.
+SELECT lowcode.add_unique('school', 'checkin', ARRAY['student', 'day']) AS unique_index;
 
 -- 3. The daily reminder. A class record arms a timer for its "remind_at"; when the timer
 --    fires, rule "remind" calls school.remind_missing(), which

@@ -63,11 +63,8 @@ BEGIN
     END IF;
 END $$;
 
--- Each employee answers once: a unique index on the respondent of this form's records.
--- (pg_dump does not carry indexes you add to the extension's tables: keep this statement
--- in your deployment scripts.)
-CREATE UNIQUE INDEX survey_lunch_one_answer_each
-    ON lowcode.records ((data ->> 'respondent')) WHERE app = 'survey' AND form = 'lunch';
+-- Each employee answers once: a unique field of this form's records (pg_dump carries it).
+SELECT lowcode.add_unique('survey', 'lunch', ARRAY['respondent']) AS unique_index;
 
 -- 2. Answers come in through the typed view (an app would INSERT one row per submission).
 INSERT INTO survey.lunch (respondent, satisfaction, favourite, visits_per_week, wanted, would_recommend, why_not) VALUES

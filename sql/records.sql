@@ -247,3 +247,69 @@ LANGUAGE sql STABLE AS $$
     SELECT * FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id
 $$;
 COMMENT ON FUNCTION lowcode.record_history(bigint) IS 'A record''s history, oldest first.';
+
+-- ---------------------------------------------------------------- unique fields
+
+CREATE TABLE lowcode.uniques (
+    index_name  text PRIMARY KEY,
+    app         text NOT NULL,
+    form        text NOT NULL,
+    fields      text[] NOT NULL CHECK (cardinality(fields) > 0),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (app, form, fields)
+);
+COMMENT ON TABLE lowcode.uniques IS 'Unique field combinations of forms (lowcode.add_unique). Each row owns a unique index on lowcode.records, made by a trigger, so pg_restore re-creates the index from the row.';
+SELECT pg_catalog.pg_extension_config_dump('lowcode.uniques', '');
+
+CREATE FUNCTION lowcode.uniques_index() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        EXECUTE format('DROP INDEX IF EXISTS lowcode.%I', OLD.index_name);
+        RETURN OLD;
+    END IF;
+    EXECUTE format('CREATE UNIQUE INDEX %I ON lowcode.records (%s) WHERE app = %L AND form = %L',
+                   NEW.index_name,
+                   (SELECT string_agg(format('(data ->> %L)', f), ', ' ORDER BY i)
+                      FROM unnest(NEW.fields) WITH ORDINALITY AS u(f, i)),
+                   NEW.app, NEW.form);
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.uniques_index() IS 'Trigger: creates (or drops) the unique index a lowcode.uniques row stands for; also runs when pg_restore brings the row back.';
+CREATE TRIGGER uniques_index AFTER INSERT OR DELETE ON lowcode.uniques
+    FOR EACH ROW EXECUTE FUNCTION lowcode.uniques_index();
+
+CREATE FUNCTION lowcode.add_unique(app text, form text, fields text[]) RETURNS text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    name text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = app AND f.name = form) THEN
+        RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object';
+    END IF;
+    IF fields IS NULL OR cardinality(fields) = 0 OR EXISTS (SELECT FROM unnest(fields) f WHERE f IS NULL OR f = '') THEN
+        RAISE EXCEPTION 'lowcode: %.%: add_unique needs one or more field names', app, form
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    name := format('%s_%s_%s_key', app, form, array_to_string(fields, '_'));
+    IF length(name) > 63 OR name !~ '^[a-z0-9_]+$' THEN
+        name := format('%s_%s_%s_key', left(app, 20), left(form, 20), left(md5(array_to_string(fields, chr(0))), 16));
+    END IF;
+    INSERT INTO lowcode.uniques (index_name, app, form, fields) VALUES (name, app, form, fields);
+    RETURN name;
+EXCEPTION WHEN unique_violation THEN
+    IF EXISTS (SELECT FROM lowcode.uniques u WHERE u.app = app AND u.form = form AND u.fields = fields) THEN
+        RETURN (SELECT u.index_name FROM lowcode.uniques u WHERE u.app = app AND u.form = form AND u.fields = fields);
+    END IF;
+    RAISE;
+END $$;
+COMMENT ON FUNCTION lowcode.add_unique(text, text, text[]) IS 'Make a combination of top-level fields unique among a form''s records (e.g. one check-in per student per day): a second record with the same values is refused with SQLSTATE 23505. Idempotent; survives pg_dump / pg_restore. Returns the index name.';
+
+CREATE FUNCTION lowcode.drop_unique(app text, form text, fields text[]) RETURNS boolean
+LANGUAGE sql AS $$
+    WITH gone AS (DELETE FROM lowcode.uniques u WHERE u.app = drop_unique.app AND u.form = drop_unique.form
+                                                  AND u.fields = drop_unique.fields RETURNING 1)
+    SELECT EXISTS (SELECT FROM gone)
+$$;
+COMMENT ON FUNCTION lowcode.drop_unique(text, text, text[]) IS 'Remove a unique field combination added with add_unique; true if there was one.';

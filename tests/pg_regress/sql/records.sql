@@ -65,3 +65,19 @@ SELECT r.id = :v1_id AS first, v.version FROM lowcode.records r JOIN lowcode.for
 SELECT pg_temp.err(format($$ SELECT lowcode.update_record(%s, '{"owner": "zhao", "balance": 9}') $$, :v1_id));
 SELECT lowcode.update_record(:v1_id, '{"owner": "zhao", "balance": 9, "card": "C-0"}');
 SELECT v.version FROM lowcode.records r JOIN lowcode.form_versions v ON v.id = r.form_version_id WHERE r.id = :v1_id;
+
+-- Unique fields: one check-in per student per day, a real constraint (23505), idempotent.
+SELECT lowcode.create_app('school', 'School');
+SELECT lowcode.define_form('school', 'checkin', '{"type": "object", "required": ["student", "day"],
+  "properties": {"student": {"type": "string"}, "day": {"type": "string", "format": "date"}}}');
+SELECT lowcode.add_unique('school', 'checkin', ARRAY['student', 'day']);
+SELECT lowcode.add_unique('school', 'checkin', ARRAY['student', 'day']) AS same_again;
+SELECT lowcode.submit('school', 'checkin', '{"student": "ann", "day": "2026-11-25"}') IS NOT NULL AS first;
+SELECT pg_temp.err($$ SELECT lowcode.submit('school', 'checkin', '{"student": "ann", "day": "2026-11-25"}') $$);
+SELECT lowcode.submit('school', 'checkin', '{"student": "ann", "day": "2026-11-26"}') IS NOT NULL AS next_day;
+-- An UPDATE that would make a duplicate is refused too.
+SELECT pg_temp.err($$ UPDATE lowcode.records SET data = '{"student": "ann", "day": "2026-11-25"}' WHERE data ->> 'day' = '2026-11-26' $$);
+SELECT pg_temp.err($$ SELECT lowcode.add_unique('school', 'nope', ARRAY['student']) $$);
+SELECT pg_temp.err($$ SELECT lowcode.add_unique('school', 'checkin', ARRAY[]::text[]) $$);
+SELECT lowcode.drop_unique('school', 'checkin', ARRAY['student', 'day']) AS dropped;
+SELECT lowcode.submit('school', 'checkin', '{"student": "ann", "day": "2026-11-25"}') IS NOT NULL AS allowed_again;
