@@ -4,11 +4,13 @@
 #   make setup           install apt packages, cargo-pgrx 0.18.0, pgrx init
 #   make build           cargo build
 #   make install         cargo pgrx install --release into the system PostgreSQL 15
-#   make test            setup, unit, pgtest, regress, examples (if present)
+#   make test            setup, unit, pgtest, regress, concurrency, examples (if present)
 #   make unit            pure Rust unit tests (cargo test --lib, no #[pg_test])
 #   make pgtest          #[pg_test] tests (cargo pgrx test pg15, as postgres)
 #   make regress         SQL regression tests (pg_regress); TESTS="a b" for some
 #   make regress-accept  copy the last failed results over the expected files
+#   make concurrency     concurrent-session tests (exactly-once claims, approvals,
+#                        timers, outbox; versions; crash recovery); TESTS="a b" for some
 #   make demo            run examples/inspection.sql against a fresh cluster
 #   make bench           scripts/bench.sh
 #   make fmt / lint      cargo fmt / fmt --check + clippy -D warnings (+ shellcheck)
@@ -20,7 +22,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PG_CONFIG ?= /usr/bin/pg_config
 TESTS ?=
 
-.PHONY: setup build install test unit pgtest regress regress-accept demo bench \
+.PHONY: setup build install test unit pgtest regress regress-accept concurrency demo bench \
         fmt lint clean-clusters
 
 setup:
@@ -37,7 +39,7 @@ test: setup
 	@export LOWCODE_SKIP_SETUP=1; \
 	passed=0; failed=0; summary=""; \
 	stop=0; \
-	for stage in unit pgtest regress examples; do \
+	for stage in unit pgtest regress concurrency examples; do \
 	    script=scripts/$$stage.sh; \
 	    if [ $$stop = 1 ]; then summary+="  $$stage: not run"$$'\n'; continue; fi; \
 	    if [ ! -f $$script ]; then \
@@ -65,6 +67,9 @@ regress: setup
 
 regress-accept:
 	@bash scripts/regress.sh --accept
+
+concurrency: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/concurrency.sh $(TESTS)
 
 demo: setup
 	@LOWCODE_SKIP_SETUP=1 bash scripts/demo.sh

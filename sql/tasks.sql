@@ -252,6 +252,11 @@ BEGIN
          LIMIT max
            FOR UPDATE SKIP LOCKED
     LOOP
+        -- Never wait for a record someone else is changing while holding its timer (a
+        -- transition that cancels the timer waits for us: a deadlock). Skip it; the next
+        -- run fires it, unless that change cancelled it.
+        PERFORM FROM lowcode.records x WHERE x.id = t.record_id FOR NO KEY UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
         BEGIN
             UPDATE lowcode.timers x SET status = 'fired', fired_at = now() WHERE x.id = t.id;
             -- A deadline only matters while its task is still open.
