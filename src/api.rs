@@ -54,20 +54,21 @@ fn required<T>(value: Option<T>, name: &'static str) -> T {
 #[pg_extern(immutable, parallel_safe)]
 fn check_name(kind: Option<&str>, name: Option<&str>) {
     let kind = required(kind, "kind");
-    let name = required(name, kind_static(kind));
-    if let Err(error) = definitions::check_name(kind_static(kind), name) {
-        raise("", error);
+    match name {
+        None => raise("", ApiError::Null(argument_name(kind))),
+        Some(name) => {
+            if let Err(error) = definitions::check_name(kind, name) {
+                raise("", error);
+            }
+        }
     }
 }
 
-fn kind_static(kind: &str) -> &'static str {
+/// The SQL argument a name of this kind comes from (for the NULL error).
+fn argument_name(kind: &str) -> &'static str {
     match kind {
         "app" => "app",
         "form" => "form",
-        "state" => "state",
-        "role" => "role",
-        "pool" => "pool",
-        "transition" => "transition",
         _ => "name",
     }
 }

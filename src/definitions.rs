@@ -13,7 +13,7 @@ use serde_json::Value;
 pub enum DefinitionError {
     #[error("invalid {kind} name \"{name}\": {rule}")]
     BadName {
-        kind: &'static str,
+        kind: String,
         name: String,
         rule: &'static str,
     },
@@ -67,10 +67,10 @@ pub const MAX_NAME_LEN: usize = 63;
 
 /// Names of apps, forms, states, roles and pools: lowercase SQL identifiers that never need
 /// quoting, so they read the same in `lowcode.*` calls, in published views and in logs.
-pub fn check_name(kind: &'static str, name: &str) -> Result<(), DefinitionError> {
+pub fn check_name(kind: &str, name: &str) -> Result<(), DefinitionError> {
     let bad = |rule| {
         Err(DefinitionError::BadName {
-            kind,
+            kind: kind.to_owned(),
             name: name.to_owned(),
             rule,
         })

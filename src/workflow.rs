@@ -438,7 +438,7 @@ fn check_condition(path: &str, condition: Option<&Value>) -> Result<(), Workflow
     }
 }
 
-fn check_identifier(path: &str, kind: &'static str, name: &str) -> Result<(), WorkflowError> {
+fn check_identifier(path: &str, kind: &str, name: &str) -> Result<(), WorkflowError> {
     crate::definitions::check_name(kind, name).map_err(|e| invalid(path, e.to_string()))
 }
 
