@@ -51,17 +51,32 @@ pub fn compile(schema: &Value) -> Result<Validator, CompileError> {
         })
 }
 
-/// Every reason `container` (jsonb bytes without the varlena header) fails `validator`,
-/// in document order.
+/// At most this many issues are listed for one document (then one saying more exist).
+pub const MAX_ISSUES: usize = 100;
+/// At most this many bytes of each issue's message (messages quote the failing value).
+pub const MAX_MESSAGE: usize = 500;
+
+/// Every reason `container` (jsonb bytes without the varlena header) fails `validator`, in
+/// document order, bounded: the first [`MAX_ISSUES`], each message cut at [`MAX_MESSAGE`]
+/// bytes, so an invalid document of any size costs bounded memory.
 pub fn issues(validator: &Validator, container: &[u8]) -> Vec<Issue> {
-    let mut issues: Vec<Issue> = validator
-        .iter_errors(Jsonb::root(container))
+    let mut errors = validator.iter_errors(Jsonb::root(container));
+    let mut issues: Vec<Issue> = errors
+        .by_ref()
+        .take(MAX_ISSUES)
         .map(|error| Issue {
             path: error.instance_path().to_string(),
             keyword: error.kind().keyword().to_owned(),
-            message: error.to_string(),
+            message: bounded(&error),
         })
         .collect();
+    if issues.len() == MAX_ISSUES && errors.next().is_some() {
+        issues.push(Issue {
+            path: String::new(),
+            keyword: "more".into(),
+            message: format!("more issues were found; only the first {MAX_ISSUES} are listed"),
+        });
+    }
     // Errors past the representation's nesting limit are reported on a side channel.
     if let Some(message) = jsonschema::json::jsonb::take_pending_error() {
         issues.push(Issue {
@@ -73,6 +88,32 @@ pub fn issues(validator: &Validator, container: &[u8]) -> Vec<Issue> {
     issues
 }
 
+/// A message cut at [`MAX_MESSAGE`] bytes: formatting stops there, so a huge quoted value is
+/// never written out whole.
+fn bounded(message: &impl std::fmt::Display) -> String {
+    struct Limited(String);
+    impl std::fmt::Write for Limited {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            let room = MAX_MESSAGE - self.0.len();
+            if text.len() <= room {
+                self.0.push_str(text);
+                return Ok(());
+            }
+            let mut cut = room;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.0.push_str(&text[..cut]);
+            Err(std::fmt::Error)
+        }
+    }
+    let mut out = Limited(String::new());
+    if std::fmt::write(&mut out, format_args!("{message}")).is_err() {
+        out.0.push('…');
+    }
+    out.0
+}
+
 /// A compiled form schema and whether it can recurse (has any `$ref`). A recursive schema
 /// makes the validator descend as deep as the document does, and at each document level it
 /// may walk the whole schema again: the stack it needs grows with document depth × schema
@@ -82,19 +123,30 @@ pub struct Compiled {
     pub recursive: bool,
     /// Objects and arrays in the schema: a bound on the validator's steps per document level.
     pub nodes: usize,
+    /// For a recursive schema whose composition keywords (anyOf, oneOf, allOf, if/then/else,
+    /// dependentSchemas) apply several recursive branches to the same value, listing every
+    /// issue costs (branches ^ document depth): the deepest document it is listed for.
+    pub explain_depth: Option<usize>,
 }
 
 /// Document levels × schema nodes a recursive validation may take. Measured on the debug
-/// build (the larger frames): ~550 bytes of stack per step at worst, so this stays near
-/// 2 MB, well inside the 8 MB main stack whatever PostgreSQL's own depth at the call.
-pub const STACK_STEPS: usize = 4000;
+/// build (the larger frames): ~1.3 KB of stack per step at worst (listing issues), so this
+/// stays near 3 MB, inside the 8 MB main stack even with PostgreSQL's own 2 MB in use.
+pub const STACK_STEPS: usize = 2500;
+
+/// Work allowed for listing the issues of one document against a branching recursive schema.
+const EXPLAIN_STEPS: f64 = 100_000.0;
 
 impl Compiled {
     pub fn new(schema: &Value) -> Result<Compiled, CompileError> {
+        let recursive = has_ref(schema);
+        let arity = max_arity(schema);
         Ok(Compiled {
             validator: compile(schema)?,
-            recursive: has_ref(schema),
+            recursive,
             nodes: containers(schema),
+            explain_depth: (recursive && arity > 1)
+                .then(|| (EXPLAIN_STEPS.ln() / (arity as f64).ln()).floor() as usize),
         })
     }
 
@@ -102,6 +154,33 @@ impl Compiled {
     /// less for a large recursive schema.
     pub fn depth_limit(&self, limit: usize) -> usize {
         limit.min((STACK_STEPS / self.nodes.max(1)).max(1))
+    }
+}
+
+/// The most subschemas any composition keyword applies to one value.
+fn max_arity(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => {
+            let here = ["anyOf", "oneOf", "allOf"]
+                .iter()
+                .filter_map(|k| map.get(*k).and_then(Value::as_array).map(Vec::len))
+                .chain(
+                    map.get("dependentSchemas")
+                        .and_then(Value::as_object)
+                        .map(|o| o.len()),
+                )
+                .chain(std::iter::once(
+                    ["if", "then", "else"]
+                        .iter()
+                        .filter(|k| map.contains_key(**k))
+                        .count(),
+                ))
+                .max()
+                .unwrap_or(0);
+            map.values().map(max_arity).max().unwrap_or(0).max(here)
+        }
+        Value::Array(items) => items.iter().map(max_arity).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -138,9 +217,22 @@ impl Compiled {
         Ok(self.validator.is_valid(Jsonb::root(container)))
     }
 
-    /// Every issue, with the same depth guard.
+    /// Every issue, with the same depth guard. For a branching recursive schema and a
+    /// document deeper than it can be explained cheaply, one issue says so instead.
     pub fn issues(&self, container: &[u8], limit: usize) -> Result<Vec<Issue>, TooDeep> {
         self.guard(container, limit)?;
+        if let Some(depth) = self.explain_depth {
+            if deeper_than(container, depth) {
+                return Ok(vec![Issue {
+                    path: String::new(),
+                    keyword: "$ref".into(),
+                    message: format!(
+                        "the document does not conform; it nests more than {depth} levels, too deep \
+                         to list every reason against this recursive schema"
+                    ),
+                }]);
+            }
+        }
         Ok(issues(&self.validator, container))
     }
 }
@@ -369,6 +461,44 @@ mod tests {
         let big = Compiled::new(&json!({"$defs": {"n": nested}, "$ref": "#/$defs/n"})).unwrap();
         assert!(big.depth_limit(1000) * big.nodes <= STACK_STEPS);
         assert!(big.depth_limit(1000) >= 1);
+    }
+
+    #[test]
+    fn issues_are_bounded_in_number_and_size() {
+        let v = compile(&json!({"items": {"type": "string"}})).unwrap();
+        let doc = testkit::encode(&Value::Array((0..300).map(|i| json!(i)).collect()));
+        let found = issues(&v, &doc);
+        assert_eq!(found.len(), MAX_ISSUES + 1);
+        assert_eq!(found.last().unwrap().keyword, "more");
+        let big = compile(&json!({"type": "string"})).unwrap();
+        let doc = testkit::encode(&json!(["x".repeat(100_000)]));
+        let found = issues(&big, &doc);
+        assert!(
+            found[0].message.len() <= MAX_MESSAGE + '…'.len_utf8(),
+            "{}",
+            found[0].message.len()
+        );
+        assert!(found[0].message.ends_with('…'));
+    }
+
+    #[test]
+    fn branching_recursion_is_explained_only_when_shallow() {
+        let c =
+            Compiled::new(&json!({"oneOf": [{"items": {"$ref": "#"}}, {"items": {"$ref": "#"}}]}))
+                .unwrap();
+        assert_eq!(c.explain_depth, Some(16));
+        let deep = testkit::encode(
+            &serde_json::from_str::<Value>(&("[".repeat(30) + &"]".repeat(30))).unwrap(),
+        );
+        let found = c.issues(&deep, 1000).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].keyword, "$ref");
+        assert_eq!(
+            Compiled::new(&json!({"items": {"$ref": "#"}}))
+                .unwrap()
+                .explain_depth,
+            None
+        );
     }
 
     #[test]
