@@ -7,6 +7,28 @@ CREATE FUNCTION lowcode.definition_format() RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 1 $$;
 COMMENT ON FUNCTION lowcode.definition_format() IS 'The major version of export_app''s format (its "lowcode" key); import_app refuses newer ones.';
 
+-- A mistyped option ("dryrun") must not silently do the real thing.
+CREATE FUNCTION lowcode.check_options(caller text, options jsonb, allowed text[]) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    unknown text;
+BEGIN
+    IF options IS NULL THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'lowcode: %: options must be a JSON object, not %', caller, jsonb_typeof(options)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(format('"%s"', k), ', ' ORDER BY k) INTO unknown FROM jsonb_object_keys(options) k WHERE k <> ALL (allowed);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'lowcode: %: unknown option%', caller, CASE WHEN unknown LIKE '%,%' THEN 's ' ELSE ' ' END || unknown
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'the options are ' || (SELECT string_agg(format('"%s"', a), ', ') FROM unnest(allowed) a);
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.check_options(text, jsonb, text[]) IS 'Internal: refuses options that are not an object or have keys other than allowed.';
+
 CREATE FUNCTION lowcode.export_app(app text, options jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_variable
@@ -20,6 +42,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object';
     END IF;
+    PERFORM lowcode.check_options('export_app', options, ARRAY['versions']);
     IF coalesce(options ->> 'versions', 'current') NOT IN ('current', 'all') THEN
         RAISE EXCEPTION 'lowcode: export_app: "versions" must be "current" or "all", not "%"', options ->> 'versions'
             USING ERRCODE = 'invalid_parameter_value';
@@ -62,9 +85,24 @@ COMMENT ON FUNCTION lowcode.export_app(text, jsonb) IS 'The app as a JSON defini
 CREATE FUNCTION lowcode.diff_app(app text, definition jsonb)
 RETURNS TABLE (kind text, path text, change text, detail jsonb)
 LANGUAGE sql STABLE AS $$
-    SELECT * FROM lowcode.diff_definitions(lowcode.export_app(app), definition)
+    -- An app this database does not have yet diffs as an empty one: every form is added.
+    SELECT * FROM lowcode.diff_definitions(
+        CASE WHEN EXISTS (SELECT FROM lowcode.apps a WHERE a.name = diff_app.app) THEN lowcode.export_app(diff_app.app)
+             ELSE '{"forms": []}' END,
+        diff_app.definition)
+    UNION ALL
+    -- Registered schemas the import would register, or could not (same URI, other content).
+    SELECT 'registered_schema', s ->> 'uri', CASE WHEN r.uri IS NULL THEN 'added' ELSE 'conflict' END,
+           jsonb_build_object('breaking', r.uri IS NOT NULL,
+                              'reason', CASE WHEN r.uri IS NULL THEN 'the import registers it'
+                                             ELSE 'registered here with different content: the import will fail' END,
+                              'before', r.schema, 'after', s -> 'schema')
+      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(diff_app.definition -> 'schemas') = 'array'
+                                     THEN diff_app.definition -> 'schemas' ELSE '[]' END) s
+      LEFT JOIN lowcode.schemas r ON r.uri = s ->> 'uri'
+     WHERE r.uri IS NULL OR r.schema <> s -> 'schema'
 $$;
-COMMENT ON FUNCTION lowcode.diff_app(text, jsonb) IS 'What importing definition would change in the app: forms, fields (added, removed, retyped), required, enums (narrowed / widened), constraints, states, transitions, rules; detail->breaking says whether existing records or in-flight workflows are affected.';
+COMMENT ON FUNCTION lowcode.diff_app(text, jsonb) IS 'What importing definition would change in the app (an app this database lacks counts as empty): forms, fields (added, removed, retyped), required, enums (narrowed / widened), constraints, states, transitions, rules, registered schemas (added, or in conflict with the one registered here); detail->breaking says whether existing records or in-flight workflows are affected (or, for a conflict, that the import would fail).';
 
 CREATE FUNCTION lowcode.import_app(definition jsonb, options jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -81,7 +119,10 @@ DECLARE
     dry      boolean := coalesce((options ->> 'dry_run')::boolean, false);
     pending  jsonb;
     pos      bigint;
+    wf_before  jsonb;
+    stranded   jsonb;
 BEGIN
+    PERFORM lowcode.check_options('import_app', options, ARRAY['dry_run']);
     IF definition IS NULL OR jsonb_typeof(definition) <> 'object' OR app IS NULL THEN
         RAISE EXCEPTION 'lowcode: import_app: the definition must be an object made by lowcode.export_app'
             USING ERRCODE = 'invalid_parameter_value';
@@ -123,7 +164,7 @@ BEGIN
             pending := pending - (pos - 1)::int;
             IF NOT EXISTS (SELECT FROM lowcode.schemas y WHERE y.uri = s ->> 'uri') THEN
                 PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');
-                summary := summary || jsonb_build_object('kind', 'schema', 'name', s ->> 'uri', 'change', 'registered');
+                summary := summary || jsonb_build_object('kind', 'registered_schema', 'name', s ->> 'uri', 'change', 'registered');
             ELSE
                 PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');   -- identical, or a clear error
             END IF;
@@ -132,7 +173,16 @@ BEGIN
             SELECT v2.version INTO before FROM lowcode.forms y JOIN lowcode.form_versions v2 ON v2.id = y.current_version_id
              WHERE y.app = app AND y.name = f ->> 'name';
             IF f ? 'versions' THEN
-                FOR v IN SELECT x FROM jsonb_array_elements(f -> 'versions') x ORDER BY (x ->> 'version')::int LOOP
+                -- Replay the history a new form had; for an existing form, only the versions
+                -- that come after its current schema in that history (none if it is not in it).
+                FOR v IN SELECT x FROM jsonb_array_elements(f -> 'versions') x
+                          WHERE before IS NULL
+                             OR (x ->> 'version')::int > (
+                                  SELECT max((y ->> 'version')::int) FROM jsonb_array_elements(f -> 'versions') y
+                                   WHERE y -> 'schema' = (SELECT v2.schema FROM lowcode.forms z
+                                                            JOIN lowcode.form_versions v2 ON v2.id = z.current_version_id
+                                                           WHERE z.app = app AND z.name = f ->> 'name'))
+                          ORDER BY (x ->> 'version')::int LOOP
                     IF NOT EXISTS (SELECT FROM lowcode.form_versions y WHERE y.app = app AND y.form = f ->> 'name'
                                                                           AND y.schema = v -> 'schema') THEN
                         after := lowcode.define_form(app, f ->> 'name', v -> 'schema');
@@ -150,8 +200,23 @@ BEGIN
                 summary := summary || jsonb_build_object('kind', 'form', 'name', f ->> 'name', 'change', 'retitled');
             END IF;
             IF jsonb_typeof(f -> 'workflow') = 'object' THEN
-                SELECT w.version INTO before FROM lowcode.forms y JOIN lowcode.workflow_versions w ON w.id = y.workflow_version_id
+                SELECT w.version, w.definition INTO before, wf_before
+                  FROM lowcode.forms y JOIN lowcode.workflow_versions w ON w.id = y.workflow_version_id
                  WHERE y.app = app AND y.name = f ->> 'name';
+                -- A new workflow must not strand records in states it lacks: moving them is a
+                -- migration (apply_migration with options.workflow and a state_map).
+                IF wf_before IS DISTINCT FROM f -> 'workflow' AND jsonb_typeof(f #> '{workflow,states}') = 'object' THEN
+                    SELECT jsonb_object_agg(r.state, r.n) INTO stranded
+                      FROM (SELECT x.state, count(*) AS n FROM lowcode.records x
+                             WHERE x.app = app AND x.form = f ->> 'name' GROUP BY x.state) r
+                     WHERE NOT (f #> '{workflow,states}') ? r.state;
+                    IF stranded IS NOT NULL THEN
+                        RAISE EXCEPTION 'lowcode: %.%: records are in states the new workflow lacks', app, f ->> 'name'
+                            USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = stranded::text,
+                                  HINT = format('move them first with lowcode.apply_migration(%L, %L, <schema>, NULL, ''{"workflow": <the new workflow>, "state_map": {"old_state": "new_state"}}'')',
+                                                app, f ->> 'name');
+                    END IF;
+                END IF;
                 after := lowcode.define_workflow(app, f ->> 'name', f -> 'workflow');
                 IF before IS DISTINCT FROM after THEN
                     summary := summary || jsonb_build_object('kind', 'workflow', 'name', f ->> 'name',
@@ -159,6 +224,10 @@ BEGIN
                 END IF;
             END IF;
         END LOOP;
+        -- Typed views of an app that has them follow its forms (a dry run tries this too).
+        IF jsonb_array_length(summary) > 0 AND to_regnamespace(app) IS NOT NULL THEN
+            PERFORM lowcode.publish(app);
+        END IF;
         IF dry THEN
             -- Undo everything: a dry run only reports.
             RAISE EXCEPTION USING ERRCODE = 'LC001', MESSAGE = summary::text;
@@ -168,7 +237,7 @@ BEGIN
     END;
     RETURN jsonb_build_object('app', app, 'dry_run', dry, 'changed', jsonb_array_length(summary) > 0, 'changes', summary);
 END $$;
-COMMENT ON FUNCTION lowcode.import_app(jsonb, jsonb) IS 'Create the app or bring it to the definition (from export_app): publishes new form / workflow versions only where something changed, never deletes anything; idempotent. {"dry_run": true} reports the changes and makes none. Returns {"changed", "changes": [...]}.';
+COMMENT ON FUNCTION lowcode.import_app(jsonb, jsonb) IS 'Create the app or bring it to the definition (from export_app): publishes new form / workflow versions only where something changed (titles too), never deletes anything, and refuses a workflow that lacks states records are in (move them with apply_migration); re-publishes the typed views of an app that has them; idempotent. {"dry_run": true} reports the changes and makes none. Returns {"changed", "changes": [...]}.';
 
 -- ---------------------------------------------------------------- record migrations
 
@@ -192,9 +261,10 @@ BEGIN
     END IF;
     expr := coalesce(expr, '(' || transform || ')');
     -- Parse it and learn its type without running it (the CASE arm is never evaluated), so a
-    -- bad transform is refused before anything changes.
+    -- bad transform is refused before anything changes. It sees a record's columns as the
+    -- migration does (data, id, state ..., also as records.id).
     BEGIN
-        EXECUTE format('SELECT pg_typeof(CASE WHEN false THEN %s END)::text FROM (SELECT NULL::jsonb AS data) s', expr)
+        EXECUTE format('SELECT pg_typeof(CASE WHEN false THEN %s END)::text FROM (SELECT (NULL::lowcode.records).*) AS records', expr)
            INTO typ;
     EXCEPTION WHEN OTHERS THEN
         RAISE EXCEPTION 'lowcode: the transform % is not a SQL expression over data or the name of a function jsonb → jsonb: %', quote_literal(transform), SQLERRM
@@ -274,7 +344,9 @@ DECLARE
     unmapped    jsonb;
     bad_data    jsonb;
     bad_detail  text;
+    batch_ok    boolean;
 BEGIN
+    PERFORM lowcode.check_options('apply_migration', options, ARRAY['batch_size', 'on_error', 'state_map', 'workflow']);
     IF coalesce(options ->> 'on_error', 'abort') NOT IN ('abort', 'skip') THEN
         RAISE EXCEPTION 'lowcode: apply_migration: on_error must be "abort" or "skip"' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -295,7 +367,7 @@ BEGIN
              WHERE r.app = app AND r.form = form GROUP BY 1) s
          WHERE NOT wf_states ? state;
         IF unmapped IS NOT NULL THEN
-            RAISE EXCEPTION 'lowcode: %.%: records are in states the workflow lacks', app, form
+            RAISE EXCEPTION 'lowcode: %.%: records are in (or mapped to) states the workflow lacks', app, form
                 USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = unmapped::text,
                       HINT = 'give options {"state_map": {"old_state": "new_state"}}';
         END IF;
@@ -321,7 +393,17 @@ BEGIN
          GROUP BY batch ORDER BY batch
     LOOP
         IF skip THEN
-            FOREACH rid IN ARRAY ids LOOP
+            -- The whole batch at once; record by record only when something in it fails.
+            batch_ok := true;
+            BEGIN
+                EXECUTE format('UPDATE lowcode.records SET data = %s, form_version_id = -1,
+                                       state = coalesce($2 ->> state, state) WHERE id = ANY ($1)', expr)
+                  USING ids, state_map;
+                migrated := migrated + cardinality(ids);
+            EXCEPTION WHEN OTHERS THEN
+                batch_ok := false;
+            END;
+            FOREACH rid IN ARRAY CASE WHEN batch_ok THEN '{}'::bigint[] ELSE ids END LOOP
                 BEGIN
                     EXECUTE format('UPDATE lowcode.records SET data = %s, form_version_id = -1,
                                            state = coalesce($2 ->> state, state) WHERE id = $1', expr)

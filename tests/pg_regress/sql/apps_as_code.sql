@@ -94,6 +94,8 @@ SELECT lowcode.export_app('helpdesk') = (SELECT jsonb_set(e, '{forms}', (SELECT 
                                           FROM lowcode.export_app('helpdesk', '{"versions": "all"}') e) AS all_minus_versions_is_current;
 SELECT pg_temp.err($$ SELECT lowcode.export_app('helpdesk', '{"versions": "some"}') $$);
 SELECT pg_temp.err($$ SELECT lowcode.export_app('nohelp') $$);
+SELECT pg_temp.err($$ SELECT lowcode.export_app('helpdesk', '{"version": "all"}') $$);
+SELECT pg_temp.err($$ SELECT lowcode.export_app('helpdesk', '["all"]') $$);
 
 -- ---------------------------------------------------------------- into another database ("staging")
 
@@ -109,6 +111,10 @@ $$;
 SELECT lowcode.export_app('helpdesk') AS dev_export \gset
 SELECT lowcode.export_app('helpdesk', '{"versions": "all"}') AS dev_history \gset
 
+-- Diffed against a database without the app: everything would be added.
+SELECT * FROM dblink('staging', format($$ SELECT kind, path, change, detail -> 'breaking' FROM lowcode.diff_app('helpdesk', %L) $$, :'dev_export'))
+           AS t(kind text, path text, change text, breaking jsonb)
+ ORDER BY kind, path;
 -- The first import creates the app, registers the schemas it needs (zip before address, which
 -- references it) and creates every form and workflow.
 SELECT jsonb_pretty(pg_temp.remote(format('SELECT lowcode.import_app(%L)', :'dev_export')));
@@ -128,7 +134,8 @@ SELECT pg_temp.remote(format('SELECT lowcode.import_app(%L)', :'dev_history')) A
 -- "all" export is then identical to dev's.
 SELECT dblink_exec('staging', 'DROP EXTENSION lowcode CASCADE');
 SELECT dblink_exec('staging', 'CREATE EXTENSION lowcode');
-SELECT pg_temp.remote(format('SELECT lowcode.import_app(%L)', :'dev_history')) -> 'changes' AS history_import;
+SELECT c ->> 'kind' AS kind, c ->> 'name' AS name, c ->> 'change' AS change, c -> 'version' AS version
+  FROM jsonb_array_elements(pg_temp.remote(format('SELECT lowcode.import_app(%L)', :'dev_history')) -> 'changes') c;
 SELECT pg_temp.remote($$ SELECT lowcode.export_app('helpdesk', '{"versions": "all"}') $$)::text = :'dev_history' AS history_identical;
 SELECT pg_temp.remote(format('SELECT lowcode.import_app(%L)', :'dev_history')) AS history_again;
 
@@ -138,6 +145,11 @@ SELECT lowcode.register_schema('https://schemas.example.com/email', '{"type": "s
 SELECT lowcode.create_app('crm', 'Customers');
 SELECT lowcode.define_form('crm', 'lead', '{"type": "object", "properties": {"email": {"$ref": "https://schemas.example.com/email"}}}');
 SELECT dblink_exec('staging', $$ DO $x$ BEGIN PERFORM lowcode.register_schema('https://schemas.example.com/email', '{"type": "string", "maxLength": 254}'); END $x$ $$);
+-- diff_app shows the conflict before anyone tries.
+SELECT * FROM dblink('staging', format($$ SELECT kind, path, change, detail -> 'breaking', detail ->> 'reason' FROM lowcode.diff_app('crm', %L) $$,
+                                        lowcode.export_app('crm')))
+           AS t(kind text, path text, change text, breaking jsonb, reason text)
+ ORDER BY kind, path;
 SELECT pg_temp.err(format('SELECT pg_temp.remote(%L)', format('SELECT lowcode.import_app(%L)', lowcode.export_app('crm'))));
 SELECT pg_temp.remote($$ SELECT to_jsonb(ARRAY(SELECT name FROM lowcode.apps ORDER BY name)) $$) AS staging_apps;
 
@@ -158,6 +170,9 @@ SELECT pg_temp.err($$ SELECT lowcode.import_app('{"app": "helpdesk", "lowcode": 
 SELECT pg_temp.err($$ SELECT lowcode.import_app('{"lowcode": 1, "app": "Bad App"}') $$);
 SELECT pg_temp.err($$ SELECT lowcode.import_app('{"lowcode": 1, "app": "fresh", "forms": [{"name": "f", "schema": {"type": "objekt"}}]}') $$);
 SELECT pg_temp.err($$ SELECT lowcode.import_app('{"lowcode": 1, "app": "fresh", "forms": [{"name": "f", "schema": {}, "workflow": {"states": {}}}]}') $$);
+-- A mistyped option is refused rather than ignored (this would have been a real import).
+SELECT pg_temp.err($$ SELECT lowcode.import_app('{"lowcode": 1, "app": "fresh"}', '{"dryrun": true}') $$);
+SELECT pg_temp.err($$ SELECT lowcode.import_app('{"lowcode": 1, "app": "fresh"}', '{"dry_run": "perhaps"}') $$);
 SELECT count(*) AS fresh_apps FROM lowcode.apps WHERE name = 'fresh';
 
 -- ---------------------------------------------------------------- diff_app
@@ -220,6 +235,12 @@ SELECT lowcode.apply_migration('helpdesk', 'contact', :'wanted'::jsonb #> '{form
 \set VERBOSITY default
 SELECT id, state, data FROM lowcode.records WHERE form = 'contact';
 
+-- dev has typed views.
+SELECT lowcode.publish('helpdesk');
+CREATE TEMP VIEW ticket_columns AS
+    SELECT string_agg(column_name, ', ' ORDER BY ordinal_position) AS columns
+      FROM information_schema.columns WHERE table_schema = 'helpdesk' AND table_name = 'ticket';
+SELECT columns FROM ticket_columns;
 CREATE TEMP TABLE before_import AS SELECT * FROM pg_temp.counts();
 SELECT lowcode.export_app('helpdesk', '{"versions": "all"}') AS export_before \gset
 CREATE TEMP TABLE versions_before AS
@@ -231,6 +252,7 @@ SELECT lowcode.import_app(:'wanted', '{"dry_run": true}') AS dry \gset
 SELECT jsonb_pretty(:'dry');
 SELECT (SELECT row(b.*) FROM before_import b) = (SELECT row(c.*) FROM pg_temp.counts() c) AS nothing_changed,
        lowcode.export_app('helpdesk', '{"versions": "all"}')::text = :'export_before' AS same_export;
+SELECT columns AS same_view_columns FROM ticket_columns;
 -- The real import does exactly what the dry run said.
 SELECT lowcode.import_app(:'wanted') AS applied \gset
 SELECT :'applied'::jsonb - 'changes' AS applied, :'applied'::jsonb -> 'changes' = :'dry'::jsonb -> 'changes' AS as_the_dry_run_said;
@@ -244,6 +266,8 @@ SELECT f.name, b.form_version AS form_before, v.version AS form_after,
  WHERE f.app = 'helpdesk' ORDER BY f.name;
 SELECT r.form, v.version, count(*) AS records FROM lowcode.records r JOIN lowcode.form_versions v ON v.id = r.form_version_id
  WHERE r.app = 'helpdesk' GROUP BY 1, 2 ORDER BY 1, 2;
+-- The typed views follow: ticket has its new fields as columns.
+SELECT columns FROM ticket_columns;
 SELECT (SELECT records FROM before_import) = (SELECT records FROM pg_temp.counts()) AS same_records,
        (SELECT history FROM before_import) = (SELECT history FROM pg_temp.counts()) AS same_history;
 -- What is left between the app and the definition is what import never does: delete a form or
