@@ -4,13 +4,14 @@
 #   make setup           install apt packages, cargo-pgrx 0.18.0, pgrx init
 #   make build           cargo build
 #   make install         cargo pgrx install --release into the system PostgreSQL 15
-#   make test            setup, unit, pgtest, regress, concurrency, examples (if present)
+#   make test            setup, unit, pgtest, regress, concurrency, examples, system
 #   make unit            pure Rust unit tests (cargo test --lib, no #[pg_test])
 #   make pgtest          #[pg_test] tests (cargo pgrx test pg15, as postgres)
 #   make regress         SQL regression tests (pg_regress); TESTS="a b" for some
 #   make regress-accept  copy the last failed results over the expected files
 #   make concurrency     concurrent-session tests (exactly-once claims, approvals,
 #                        timers, outbox; versions; crash recovery); TESTS="a b" for some
+#   make system          dump/restore, hot standby, extension upgrade (own clusters)
 #   make demo            run examples/inspection.sql against a fresh cluster
 #   make bench           scripts/bench.sh
 #   make fmt / lint      cargo fmt / fmt --check + clippy -D warnings (+ shellcheck)
@@ -22,7 +23,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PG_CONFIG ?= /usr/bin/pg_config
 TESTS ?=
 
-.PHONY: setup build install test unit pgtest regress regress-accept concurrency demo bench \
+.PHONY: setup build install test unit pgtest regress regress-accept concurrency system demo bench \
         fmt lint clean-clusters
 
 setup:
@@ -39,7 +40,7 @@ test: setup
 	@export LOWCODE_SKIP_SETUP=1; \
 	passed=0; failed=0; summary=""; \
 	stop=0; \
-	for stage in unit pgtest regress concurrency examples; do \
+	for stage in unit pgtest regress concurrency examples system; do \
 	    script=scripts/$$stage.sh; \
 	    if [ $$stop = 1 ]; then summary+="  $$stage: not run"$$'\n'; continue; fi; \
 	    if [ ! -f $$script ]; then \
@@ -70,6 +71,9 @@ regress-accept:
 
 concurrency: setup
 	@LOWCODE_SKIP_SETUP=1 bash scripts/concurrency.sh $(TESTS)
+
+system: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/system.sh $(TESTS)
 
 demo: setup
 	@LOWCODE_SKIP_SETUP=1 bash scripts/demo.sh

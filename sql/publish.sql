@@ -40,6 +40,11 @@ BEGIN
         -- run by an earlier row of the same statement) are kept by applying only what changed.
         SELECT r.data, r.revision, r.xmin::text::bigint INTO data, cur_revision, writer
           FROM lowcode.records r WHERE r.id = OLD.id FOR UPDATE;
+        IF jsonb_typeof(data) <> 'object' THEN
+            RAISE EXCEPTION 'lowcode: %.%: record % holds a JSON %, not an object, so its view columns cannot be updated', app, form, OLD.id, jsonb_typeof(data)
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'replace its data with lowcode.update_record';
+        END IF;
         IF cur_revision <> OLD.revision THEN
             -- We hold the row lock, so its last writer is this transaction (or one of its
             -- subtransactions: 'in progress') or one that has committed. xmin is a 32-bit xid:
@@ -81,6 +86,7 @@ DECLARE
     f        record;
     c        record;
     columns  text;
+    ncolumns int;
     views    int := 0;
 BEGIN
     PERFORM lowcode.check_name('app', app);
@@ -102,7 +108,9 @@ BEGIN
          ORDER BY fo.name
     LOOP
         columns := '';
+        ncolumns := 0;
         FOR c IN SELECT * FROM lowcode.view_columns(app || '.' || f.name, f.bundled) LOOP
+            ncolumns := ncolumns + 1;
             columns := columns || ', ' || CASE c.sql_type
                 WHEN 'jsonb' THEN format('r.data -> %L', c.name)
                 WHEN 'text' THEN format('r.data ->> %L', c.name)
@@ -110,6 +118,12 @@ BEGIN
                             c.name, c.json_type, c.name, c.sql_type)
             END || format(' AS %I', c.name);
         END LOOP;
+        -- A view has at most 1600 columns; 5 are its own (id, state, revision, created_at, updated_at).
+        IF ncolumns > 1595 THEN
+            RAISE EXCEPTION 'lowcode: %.%: % properties are too many for a typed view (at most 1595)', app, f.name, ncolumns
+                USING ERRCODE = 'too_many_columns',
+                      HINT = 'group properties into objects (they become jsonb columns), or read this form from lowcode.records';
+        END IF;
         IF to_regclass(format('%I.%I', app, f.name)) IS NOT NULL THEN
             EXECUTE format('DROP VIEW %I.%I', app, f.name);  -- column types may have changed
         END IF;

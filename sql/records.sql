@@ -285,6 +285,10 @@ LANGUAGE plpgsql AS $$
 DECLARE
     name text;
 BEGIN
+    IF app IS NULL OR form IS NULL THEN
+        RAISE EXCEPTION 'lowcode: add_unique: arguments "app" and "form" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = app AND f.name = form) THEN
         RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object';
     END IF;
@@ -294,7 +298,8 @@ BEGIN
     END IF;
     name := format('%s_%s_%s_key', app, form, array_to_string(fields, '_'));
     IF length(name) > 63 OR name !~ '^[a-z0-9_]+$' THEN
-        name := format('%s_%s_%s_key', left(app, 20), left(form, 20), left(md5(array_to_string(fields, chr(0))), 16));
+        -- fields::text quotes each name, so different lists never hash alike (chr(0) is not text).
+        name := format('%s_%s_%s_key', left(app, 20), left(form, 20), left(md5(fields::text), 16));
     END IF;
     INSERT INTO lowcode.uniques (index_name, app, form, fields) VALUES (name, app, form, fields);
     RETURN name;

@@ -207,6 +207,10 @@ DECLARE
     back_to   text;
     previous  jsonb;
 BEGIN
+    IF record IS NULL THEN
+        RAISE EXCEPTION 'lowcode: withdraw: argument "record" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     -- Lock order: the pending approval, then the record, as decide does (approval, task,
     -- then the record on a verdict); the other order deadlocked a withdraw racing the last decision.
     PERFORM FROM lowcode.approvals x WHERE x.record_id = record AND x.status = 'pending' FOR UPDATE;

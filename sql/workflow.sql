@@ -193,6 +193,10 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     diagram text;
 BEGIN
+    IF app IS NULL OR form IS NULL THEN
+        RAISE EXCEPTION 'lowcode: workflow_diagram: arguments "app" and "form" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT w.diagram INTO diagram
       FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
      WHERE f.app = app AND f.name = form;
@@ -212,10 +216,14 @@ COMMENT ON FUNCTION lowcode.workflow_diagram(text, text) IS 'The form''s current
 
 -- Run a change to a record with a cause that its history row will carry.
 CREATE FUNCTION lowcode.with_cause(cause jsonb) RETURNS jsonb
-LANGUAGE sql AS $$
-    SELECT coalesce(nullif(current_setting('lowcode.cause', true), ''), 'null')::jsonb
-      FROM (SELECT set_config('lowcode.cause', coalesce(cause::text, ''), true)) s
-$$;
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- Read before setting: callers restore this value afterwards (JSON null = no cause).
+    previous jsonb := coalesce(nullif(current_setting('lowcode.cause', true), ''), 'null')::jsonb;
+BEGIN
+    PERFORM set_config('lowcode.cause', CASE WHEN cause IS NULL OR cause = 'null' THEN '' ELSE cause::text END, true);
+    RETURN previous;
+END $$;
 COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (e.g. {"transition": "resolve"}) and returns the previous one, to restore after.';
 
 CREATE FUNCTION lowcode.log(record bigint, action text, detail jsonb) RETURNS void
@@ -365,7 +373,11 @@ BEGIN
         INSERT INTO lowcode.timers (record_id, name, event, in_state, fire_at)
         VALUES (record, arg ->> 'name', 'timer:' || (arg ->> 'name'), r.state, fire_at);
     WHEN 'call' THEN
-        fn := to_regprocedure((arg #>> '{}') || '(jsonb)');
+        BEGIN
+            fn := to_regprocedure((arg #>> '{}') || '(jsonb)');
+        EXCEPTION WHEN syntax_error OR invalid_name OR invalid_text_representation THEN
+            fn := NULL;                    -- not a function name at all: said just below
+        END;
         IF fn IS NULL THEN
             RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', r.app, r.form, rule, arg #>> '{}'
                 USING ERRCODE = 'undefined_function';
@@ -487,7 +499,7 @@ BEGIN
          WHERE pg_has_role(current_user, pr.oid, 'MEMBER')) THEN
         RAISE EXCEPTION 'lowcode: %.%: transition "%" of record % needs role %', r.app, r.form, name, r.id, array_to_string(t.roles, ' or ')
             USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('GRANT %s TO %I', t.roles[1], current_user);
+                  HINT = format('GRANT %I TO %I', t.roles[1], current_user);
     END IF;
     new_data := r.data || coalesce(payload, '{}');
     IF t.condition IS NOT NULL AND NOT lowcode.matches(t.condition, new_data) THEN

@@ -42,8 +42,9 @@ fn definition_json(subject: &str, value: &JsonbBytes) -> serde_json::Value {
     })
 }
 
-fn checked<T>(result: Result<T, validation::TooDeep>) -> T {
-    result.unwrap_or_else(|error| raise("", error))
+/// The result, or the too-deep error raised about `subject` (built only on error).
+fn checked<T>(subject: impl FnOnce() -> String, result: Result<T, validation::TooDeep>) -> T {
+    result.unwrap_or_else(|error| raise(&subject(), error))
 }
 
 fn required<T>(value: Option<T>, name: &'static str) -> T {
@@ -76,7 +77,8 @@ fn argument_name(kind: &str) -> &'static str {
 /// Check a schema for `subject` (e.g. `inspection.fault_report`) and bundle its registered
 /// `$ref`s: `{"draft": "2020-12", "bundled": {...}}`.
 #[pg_extern(stable)]
-fn compile_schema(subject: &str, schema: Option<JsonbBytes>) -> JsonB {
+fn compile_schema(subject: Option<&str>, schema: Option<JsonbBytes>) -> JsonB {
+    let subject = required(subject, "subject");
     let schema = definition_json(subject, &required(schema, "schema"));
     let registered = registered_schemas();
     match definitions::check_schema(&schema, &registered) {
@@ -157,9 +159,12 @@ fn validate(
     );
     let validator = current_validator(app, form);
     TableIterator::new(
-        checked(validator.issues(data.container(), catalog::max_document_depth()))
-            .into_iter()
-            .map(|issue| (issue.path, issue.keyword, issue.message)),
+        checked(
+            || format!("{app}.{form}"),
+            validator.issues(data.container(), catalog::max_document_depth()),
+        )
+        .into_iter()
+        .map(|issue| (issue.path, issue.keyword, issue.message)),
     )
 }
 
@@ -171,14 +176,20 @@ fn is_valid(app: Option<&str>, form: Option<&str>, data: Option<JsonbBytes>) -> 
         required(form, "form"),
         required(data, "data"),
     );
-    checked(current_validator(app, form).is_valid(data.container(), catalog::max_document_depth()))
+    checked(
+        || format!("{app}.{form}"),
+        current_validator(app, form).is_valid(data.container(), catalog::max_document_depth()),
+    )
 }
 
 /// Like `is_valid`, for CHECK constraints on your own tables: NULL data gives NULL (so the
 /// constraint passes, as SQL's CHECK does for NULL).
 #[pg_extern(stable, parallel_safe, strict)]
 fn conforms(app: &str, form: &str, data: JsonbBytes) -> bool {
-    checked(current_validator(app, form).is_valid(data.container(), catalog::max_document_depth()))
+    checked(
+        || format!("{app}.{form}"),
+        current_validator(app, form).is_valid(data.container(), catalog::max_document_depth()),
+    )
 }
 
 /// Whether `data` conforms to one particular form version (by `lowcode.form_versions.id`),
@@ -226,7 +237,8 @@ fn cache_clear() {
 
 /// Check a workflow definition for `subject`: `{"initial": ..., "finals": [...], "diagram": ...}`.
 #[pg_extern(immutable, parallel_safe)]
-fn check_workflow(subject: &str, definition: Option<JsonbBytes>) -> JsonB {
+fn check_workflow(subject: Option<&str>, definition: Option<JsonbBytes>) -> JsonB {
+    let subject = required(subject, "subject");
     let definition = definition_json(subject, &required(definition, "definition"));
     match workflow::check(&definition) {
         Ok((parsed, checked)) => JsonB(serde_json::json!({
@@ -242,6 +254,7 @@ fn check_workflow(subject: &str, definition: Option<JsonbBytes>) -> JsonB {
 #[pg_extern(stable, parallel_safe, strict)]
 fn matches(condition: JsonbBytes, data: JsonbBytes) -> bool {
     checked(
+        || "condition".to_owned(),
         condition_validator(&condition).is_valid(data.container(), catalog::max_document_depth()),
     )
 }
@@ -252,6 +265,7 @@ fn condition_issues(condition: JsonbBytes, data: JsonbBytes) -> JsonB {
     let validator = condition_validator(&condition);
     JsonB(
         serde_json::to_value(checked(
+            || "condition".to_owned(),
             validator.issues(data.container(), catalog::max_document_depth()),
         ))
         .unwrap_or_default(),

@@ -168,10 +168,19 @@ fn forms_oid() -> Result<pg_sys::Oid, CatalogError> {
     if cached != pg_sys::InvalidOid {
         return Ok(cached);
     }
-    let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'lowcode.forms'::regclass::oid")?
+    let oid = read_one::<pg_sys::Oid>("SELECT 'lowcode.forms'::regclass::oid", &[])?
         .unwrap_or(pg_sys::InvalidOid);
     FORMS_OID.with(|o| o.set(oid));
     Ok(oid)
+}
+
+/// One value from a read-only catalog query. A read never assigns a transaction id, so
+/// validation works on hot standbys (PolarDB read-only nodes) and in read-only transactions.
+fn read_one<T: pgrx::FromDatum + pgrx::IntoDatum>(
+    query: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<Option<T>, pgrx::spi::SpiError> {
+    Spi::connect(|client| client.select(query, Some(1), args)?.first().get_one::<T>())
 }
 
 /// Once per statement: take in other sessions' invalidations, and drop the current-version
@@ -202,14 +211,14 @@ pub fn current_form(app: &str, form: &str) -> Result<CurrentForm, CatalogError> 
     // Learn the table's oid first, so an invalidation racing with this read is not missed.
     forms_oid()?;
     let generation = GENERATION.with(Cell::get);
-    let found = Spi::get_one_with_args::<i64>(
+    let found = read_one::<i64>(
         "SELECT f.current_version_id FROM lowcode.forms f WHERE f.app = $1 AND f.name = $2",
         &[app.into(), form.into()],
     );
     let version_id = match found {
         Ok(Some(id)) => id,
         Ok(_) | Err(pgrx::spi::SpiError::InvalidPosition) => {
-            let app_exists = Spi::get_one_with_args::<bool>(
+            let app_exists = read_one::<bool>(
                 "SELECT EXISTS (SELECT FROM lowcode.apps WHERE name = $1)",
                 &[app.into()],
             )?
@@ -253,7 +262,7 @@ pub fn validator(version_id: i64) -> Result<Rc<validation::Compiled>, CatalogErr
     if let Some(validator) = cached {
         return Ok(validator);
     }
-    let schema = Spi::get_one_with_args::<JsonB>(
+    let schema = read_one::<JsonB>(
         "SELECT bundled FROM lowcode.form_versions WHERE id = $1",
         &[version_id.into()],
     )?

@@ -13,10 +13,20 @@ use crate::validation::{self, Issue};
 pub enum RecordError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    #[error("{} validation error{}", .0.len(), if .0.len() == 1 { "" } else { "s" })]
+    #[error("{}", rejected_message(.0))]
     Rejected(Vec<Issue>),
     #[error(transparent)]
     TooDeep(#[from] validation::TooDeep),
+}
+
+fn rejected_message(issues: &[Issue]) -> String {
+    if issues.len() > validation::MAX_ISSUES {
+        format!("more than {} validation errors", validation::MAX_ISSUES)
+    } else if issues.len() == 1 {
+        "1 validation error".to_owned()
+    } else {
+        format!("{} validation errors", issues.len())
+    }
 }
 
 impl Reportable for RecordError {

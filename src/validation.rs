@@ -221,6 +221,9 @@ impl Compiled {
     /// document deeper than it can be explained cheaply, one issue says so instead.
     pub fn issues(&self, container: &[u8], limit: usize) -> Result<Vec<Issue>, TooDeep> {
         self.guard(container, limit)?;
+        if self.validator.is_valid(Jsonb::root(container)) {
+            return Ok(Vec::new());
+        }
         if let Some(depth) = self.explain_depth {
             if deeper_than(container, depth) {
                 return Ok(vec![Issue {
