@@ -102,12 +102,17 @@ COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting
 -- pg_restore (and psql replaying a plain dump with lowcode.replay = on) writes the catalog's
 -- rows back as they were: the triggers must not validate, record history or run workflows
 -- again. Only the extension's owner (or a superuser) can replay.
+-- (PL/pgSQL, not SQL: it runs in every records trigger, and PL/pgSQL keeps its plans for the
+-- session where a SQL function would be planned again in every transaction.)
 CREATE FUNCTION lowcode.replaying() RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT (current_setting('application_name') = 'pg_restore'
-            OR coalesce(current_setting('lowcode.replay', true), '') = 'on')
-       AND pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'lowcode'), 'MEMBER')
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF current_setting('application_name') <> 'pg_restore'
+       AND coalesce(current_setting('lowcode.replay', true), '') <> 'on' THEN
+        RETURN false;
+    END IF;
+    RETURN pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'lowcode'), 'MEMBER');
+END $$;
 COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';
 
 -- Form versions never change once published.

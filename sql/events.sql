@@ -35,7 +35,9 @@ CREATE TABLE lowcode.deliveries (
     acked_at    timestamptz,
     PRIMARY KEY (consumer, event_id)
 );
-CREATE INDEX deliveries_ready_idx ON lowcode.deliveries (consumer, visible_at, event_id) WHERE status = 'pending';
+-- Polls hand out the oldest ready events first, and look at retried ones for dead letters.
+CREATE INDEX deliveries_order_idx ON lowcode.deliveries (consumer, event_id) WHERE status = 'pending';
+CREATE INDEX deliveries_retried_idx ON lowcode.deliveries (consumer, attempt) WHERE status = 'pending' AND attempt > 0;
 COMMENT ON TABLE lowcode.deliveries IS 'Each event''s delivery state for each consumer: pending (invisible while in flight), acked, or dead (a dead letter, with its last error).';
 
 -- Restored events and cursors: transaction ids of another cluster mean nothing here, so
@@ -109,7 +111,8 @@ BEGIN
     -- In-flight deliveries that ran out of attempts become dead letters.
     UPDATE lowcode.deliveries d SET status = 'dead',
            last_error = coalesce(d.last_error, 'not acknowledged within its visibility timeout')
-     WHERE d.consumer = consumer AND d.status = 'pending' AND d.visible_at <= now() AND d.attempt >= c.max_attempts;
+     WHERE d.consumer = consumer AND d.status = 'pending' AND d.attempt > 0
+       AND d.attempt >= c.max_attempts AND d.visible_at <= now();
     RETURN QUERY
     WITH ready AS (
         SELECT d.event_id FROM lowcode.deliveries d

@@ -183,11 +183,17 @@ CREATE TRIGGER records_history AFTER INSERT OR UPDATE OR DELETE ON lowcode.recor
     FOR EACH ROW EXECUTE FUNCTION lowcode.records_history();
 
 CREATE FUNCTION lowcode.submit(app text, form text, data jsonb) RETURNS bigint
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    record_id bigint;
+BEGIN
+    -- form_version_id is set by the records_check trigger, from the validation.
     INSERT INTO lowcode.records (app, form, data, form_version_id)
-    VALUES (submit.app, submit.form, submit.data, 0)
-    RETURNING id
-$$;
+    VALUES (app, form, data, 0)
+    RETURNING id INTO record_id;
+    RETURN record_id;
+END $$;
 COMMENT ON FUNCTION lowcode.submit(text, text, jsonb) IS 'Submit data to a form: validated against the form''s current version (SQLSTATE 23514 with every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the record id.';
 
 CREATE FUNCTION lowcode.record_for_update(record bigint) RETURNS lowcode.records

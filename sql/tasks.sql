@@ -61,6 +61,8 @@ BEGIN
     END IF;
     RETURN claimed;
 END $$;
+-- The claim query must use the claimable-tasks index whatever the pool: never a generic plan.
+ALTER FUNCTION lowcode.claim_task(text, text) SET plan_cache_mode = force_custom_plan;
 COMMENT ON FUNCTION lowcode.claim_task(text, text) IS 'Claim the oldest open task of a pool (or of a role you are a member of) for worker (default: lowcode.actor()). First claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.';
 
 CREATE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void

@@ -227,11 +227,13 @@ END $$;
 COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (e.g. {"transition": "resolve"}) and returns the previous one, to restore after.';
 
 CREATE FUNCTION lowcode.log(record bigint, action text, detail jsonb) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
     INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
     SELECT r.id, r.app, r.form, action, r.revision, lowcode.actor(), r.state, r.state, coalesce(detail, '{}')
-      FROM lowcode.records r WHERE r.id = record
-$$;
+      FROM lowcode.records r WHERE r.id = record;
+END $$;
 COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';
 
 CREATE FUNCTION lowcode.fire(record bigint, event text, context jsonb DEFAULT '{}') RETURNS void
@@ -405,44 +407,62 @@ END $$;
 COMMENT ON FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb) IS 'Internal: runs one rule action (set, transition, task, approval, notify, emit, timer, call) on a record.';
 
 CREATE FUNCTION lowcode.approval_task(appr lowcode.approvals, approver text) RETURNS bigint
-LANGUAGE sql AS $$
-    WITH t AS (
-        INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at)
-        VALUES (appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(),
-                now() + appr.due)
-        RETURNING id, due_at
-    ), d AS (
+LANGUAGE plpgsql AS $$
+DECLARE
+    task_id  bigint;
+    due_at   timestamptz := now() + appr.due;
+BEGIN
+    INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at)
+    VALUES (appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(), due_at)
+    RETURNING id INTO task_id;
+    IF due_at IS NOT NULL THEN
         INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
-        SELECT appr.record_id, appr.name, 'deadline_passed:' || appr.name, t.id, t.due_at FROM t WHERE t.due_at IS NOT NULL
-    )
-    SELECT id FROM t
-$$;
+        VALUES (appr.record_id, appr.name, 'deadline_passed:' || appr.name, task_id, due_at);
+    END IF;
+    RETURN task_id;
+END $$;
 COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
+
+-- Whether a workflow version has rules for an event (checked before firing: most writes
+-- have none to run). A one-line SQL function, so it is inlined where it is called.
+CREATE FUNCTION lowcode.listens(workflow bigint, event text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT FROM lowcode.rules r
+                    WHERE r.workflow_version_id = workflow
+                      AND r.event IN (event, split_part(event, ':', 1) || ':*'))
+$$;
+COMMENT ON FUNCTION lowcode.listens(bigint, text) IS 'Internal: whether the workflow version has a rule for the event (or its :* wildcard).';
 
 -- The records trigger that turns writes into workflow events.
 CREATE FUNCTION lowcode.records_workflow() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    wf  lowcode.workflow_versions;
 BEGIN
-    IF lowcode.replaying() THEN
-        RETURN NULL;
-    END IF;
-    IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = NEW.app AND f.name = NEW.form
-                                                 AND f.workflow_version_id IS NOT NULL)
+    IF lowcode.replaying()
        -- Migrations rewrite records; they are not events of the app's process.
        OR current_setting('lowcode.cause', true) LIKE '{"migration"%' THEN
         RETURN NULL;
     END IF;
+    SELECT w.* INTO wf FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+     WHERE f.app = NEW.app AND f.name = NEW.form;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
-        PERFORM lowcode.fire(NEW.id, 'created');
-        PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        IF lowcode.listens(wf.id, 'created') THEN
+            PERFORM lowcode.fire(NEW.id, 'created');
+        END IF;
+        IF lowcode.listens(wf.id, 'entered:' || NEW.state) THEN
+            PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        END IF;
         RETURN NULL;
     END IF;
     IF NEW.state IS DISTINCT FROM OLD.state THEN
         UPDATE lowcode.timers t SET status = 'cancelled'
          WHERE t.record_id = NEW.id AND t.status = 'pending' AND t.in_state = OLD.state;
         -- A finished record has no work left: its open tasks, pending approvals and timers end.
-        IF EXISTS (SELECT FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
-                    WHERE f.app = NEW.app AND f.name = NEW.form AND NEW.state = ANY (w.final_states)) THEN
+        IF NEW.state = ANY (wf.final_states) THEN
             UPDATE lowcode.tasks t SET status = 'cancelled'
              WHERE t.record_id = NEW.id AND t.status IN ('open', 'claimed');
             UPDATE lowcode.approvals a SET status = 'withdrawn', decided_at = now()
@@ -450,12 +470,16 @@ BEGIN
             UPDATE lowcode.timers t SET status = 'cancelled' WHERE t.record_id = NEW.id AND t.status = 'pending';
         END IF;
     END IF;
-    IF NEW.data IS DISTINCT FROM OLD.data THEN
+    IF NEW.data IS DISTINCT FROM OLD.data AND lowcode.listens(wf.id, 'updated') THEN
         PERFORM lowcode.fire(NEW.id, 'updated');
     END IF;
     IF NEW.state IS DISTINCT FROM OLD.state THEN
-        PERFORM lowcode.fire(NEW.id, 'left:' || OLD.state);
-        PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        IF lowcode.listens(wf.id, 'left:' || OLD.state) THEN
+            PERFORM lowcode.fire(NEW.id, 'left:' || OLD.state);
+        END IF;
+        IF lowcode.listens(wf.id, 'entered:' || NEW.state) THEN
+            PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        END IF;
     END IF;
     RETURN NULL;
 END $$;
