@@ -113,12 +113,17 @@ COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting
 -- pg_restore (and psql replaying a plain dump with lowcode.replay = on) writes the catalog's
 -- rows back as they were: the triggers must not validate, record history or run workflows
 -- again. Only the extension's owner (or a superuser) can replay.
+-- (PL/pgSQL, not SQL: it runs in every records trigger, and PL/pgSQL keeps its plans for the
+-- session where a SQL function would be planned again in every transaction.)
 CREATE FUNCTION lowcode.replaying() RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT (current_setting('application_name') = 'pg_restore'
-            OR coalesce(current_setting('lowcode.replay', true), '') = 'on')
-       AND pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'lowcode'), 'MEMBER')
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF current_setting('application_name') <> 'pg_restore'
+       AND coalesce(current_setting('lowcode.replay', true), '') <> 'on' THEN
+        RETURN false;
+    END IF;
+    RETURN pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'lowcode'), 'MEMBER');
+END $$;
 COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';
 
 -- Form versions never change once published.
@@ -135,7 +140,7 @@ CREATE TRIGGER form_versions_immutable BEFORE UPDATE ON lowcode.form_versions
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:222
+-- src/api.rs:233
 -- lowcode::api::cache_clear
 CREATE  FUNCTION "cache_clear"() RETURNS void
 STRICT VOLATILE
@@ -144,7 +149,7 @@ AS 'MODULE_PATHNAME', 'cache_clear_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:216
+-- src/api.rs:227
 -- lowcode::api::cache_stats
 CREATE  FUNCTION "cache_stats"() RETURNS jsonb /* JsonB */
 STRICT VOLATILE
@@ -153,7 +158,7 @@ AS 'MODULE_PATHNAME', 'cache_stats_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:54
+-- src/api.rs:55
 -- lowcode::api::check_name
 CREATE  FUNCTION "check_name"(
 	"kind" TEXT, /* Option < & str > */
@@ -165,7 +170,7 @@ AS 'MODULE_PATHNAME', 'check_name_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:202
+-- src/api.rs:213
 -- lowcode::api::check_record
 CREATE  FUNCTION "check_record"(
 	"app" TEXT, /* Option < & str > */
@@ -178,10 +183,10 @@ AS 'MODULE_PATHNAME', 'check_record_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:228
+-- src/api.rs:239
 -- lowcode::api::check_workflow
 CREATE  FUNCTION "check_workflow"(
-	"subject" TEXT, /* & str */
+	"subject" TEXT, /* Option < & str > */
 	"definition" jsonb /* Option < JsonbBytes > */
 ) RETURNS jsonb /* JsonB */
 IMMUTABLE PARALLEL SAFE
@@ -190,10 +195,10 @@ AS 'MODULE_PATHNAME', 'check_workflow_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:78
+-- src/api.rs:79
 -- lowcode::api::compile_schema
 CREATE  FUNCTION "compile_schema"(
-	"subject" TEXT, /* & str */
+	"subject" TEXT, /* Option < & str > */
 	"schema" jsonb /* Option < JsonbBytes > */
 ) RETURNS jsonb /* JsonB */
 STABLE
@@ -202,7 +207,7 @@ AS 'MODULE_PATHNAME', 'compile_schema_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:250
+-- src/api.rs:263
 -- lowcode::api::condition_issues
 CREATE  FUNCTION "condition_issues"(
 	"condition" jsonb, /* JsonbBytes */
@@ -214,7 +219,7 @@ AS 'MODULE_PATHNAME', 'condition_issues_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:179
+-- src/api.rs:187
 -- lowcode::api::conforms
 CREATE  FUNCTION "conforms"(
 	"app" TEXT, /* & str */
@@ -227,7 +232,7 @@ AS 'MODULE_PATHNAME', 'conforms_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:186
+-- src/api.rs:197
 -- lowcode::api::conforms_to_version
 CREATE  FUNCTION "conforms_to_version"(
 	"version_id" bigint, /* i64 */
@@ -239,7 +244,7 @@ AS 'MODULE_PATHNAME', 'conforms_to_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:278
+-- src/api.rs:292
 -- lowcode::api::diff_definitions
 CREATE  FUNCTION "diff_definitions"(
 	"current" jsonb, /* JsonB */
@@ -256,7 +261,7 @@ AS 'MODULE_PATHNAME', 'diff_definitions_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:131
+-- src/api.rs:133
 -- lowcode::api::forms_changed
 CREATE  FUNCTION "forms_changed"() RETURNS void
 STRICT VOLATILE
@@ -458,11 +463,17 @@ CREATE TRIGGER records_history AFTER INSERT OR UPDATE OR DELETE ON lowcode.recor
     FOR EACH ROW EXECUTE FUNCTION lowcode.records_history();
 
 CREATE FUNCTION lowcode.submit(app text, form text, data jsonb) RETURNS bigint
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    record_id bigint;
+BEGIN
+    -- form_version_id is set by the records_check trigger, from the validation.
     INSERT INTO lowcode.records (app, form, data, form_version_id)
-    VALUES (submit.app, submit.form, submit.data, 0)
-    RETURNING id
-$$;
+    VALUES (app, form, data, 0)
+    RETURNING id INTO record_id;
+    RETURN record_id;
+END $$;
 COMMENT ON FUNCTION lowcode.submit(text, text, jsonb) IS 'Submit data to a form: validated against the form''s current version (SQLSTATE 23514 with every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the record id.';
 
 CREATE FUNCTION lowcode.record_for_update(record bigint) RETURNS lowcode.records
@@ -596,7 +607,7 @@ COMMENT ON FUNCTION lowcode.drop_unique(text, text, text[]) IS 'Remove a unique 
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:167
+-- src/api.rs:172
 -- lowcode::api::is_valid
 CREATE  FUNCTION "is_valid"(
 	"app" TEXT, /* Option < & str > */
@@ -609,7 +620,7 @@ AS 'MODULE_PATHNAME', 'is_valid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:242
+-- src/api.rs:254
 -- lowcode::api::matches
 CREATE  FUNCTION "matches"(
 	"condition" jsonb, /* JsonbBytes */
@@ -857,11 +868,13 @@ END $$;
 COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (e.g. {"transition": "resolve"}) and returns the previous one, to restore after.';
 
 CREATE FUNCTION lowcode.log(record bigint, action text, detail jsonb) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
     INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
     SELECT r.id, r.app, r.form, action, r.revision, lowcode.actor(), r.state, r.state, coalesce(detail, '{}')
-      FROM lowcode.records r WHERE r.id = record
-$$;
+      FROM lowcode.records r WHERE r.id = record;
+END $$;
 COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';
 
 CREATE FUNCTION lowcode.fire(record bigint, event text, context jsonb DEFAULT '{}') RETURNS void
@@ -1035,44 +1048,62 @@ END $$;
 COMMENT ON FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb) IS 'Internal: runs one rule action (set, transition, task, approval, notify, emit, timer, call) on a record.';
 
 CREATE FUNCTION lowcode.approval_task(appr lowcode.approvals, approver text) RETURNS bigint
-LANGUAGE sql AS $$
-    WITH t AS (
-        INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at)
-        VALUES (appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(),
-                now() + appr.due)
-        RETURNING id, due_at
-    ), d AS (
+LANGUAGE plpgsql AS $$
+DECLARE
+    task_id  bigint;
+    due_at   timestamptz := now() + appr.due;
+BEGIN
+    INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at)
+    VALUES (appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(), due_at)
+    RETURNING id INTO task_id;
+    IF due_at IS NOT NULL THEN
         INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
-        SELECT appr.record_id, appr.name, 'deadline_passed:' || appr.name, t.id, t.due_at FROM t WHERE t.due_at IS NOT NULL
-    )
-    SELECT id FROM t
-$$;
+        VALUES (appr.record_id, appr.name, 'deadline_passed:' || appr.name, task_id, due_at);
+    END IF;
+    RETURN task_id;
+END $$;
 COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
+
+-- Whether a workflow version has rules for an event (checked before firing: most writes
+-- have none to run). A one-line SQL function, so it is inlined where it is called.
+CREATE FUNCTION lowcode.listens(workflow bigint, event text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT FROM lowcode.rules r
+                    WHERE r.workflow_version_id = workflow
+                      AND r.event IN (event, split_part(event, ':', 1) || ':*'))
+$$;
+COMMENT ON FUNCTION lowcode.listens(bigint, text) IS 'Internal: whether the workflow version has a rule for the event (or its :* wildcard).';
 
 -- The records trigger that turns writes into workflow events.
 CREATE FUNCTION lowcode.records_workflow() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    wf  lowcode.workflow_versions;
 BEGIN
-    IF lowcode.replaying() THEN
-        RETURN NULL;
-    END IF;
-    IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = NEW.app AND f.name = NEW.form
-                                                 AND f.workflow_version_id IS NOT NULL)
+    IF lowcode.replaying()
        -- Migrations rewrite records; they are not events of the app's process.
        OR current_setting('lowcode.cause', true) LIKE '{"migration"%' THEN
         RETURN NULL;
     END IF;
+    SELECT w.* INTO wf FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+     WHERE f.app = NEW.app AND f.name = NEW.form;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
-        PERFORM lowcode.fire(NEW.id, 'created');
-        PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        IF lowcode.listens(wf.id, 'created') THEN
+            PERFORM lowcode.fire(NEW.id, 'created');
+        END IF;
+        IF lowcode.listens(wf.id, 'entered:' || NEW.state) THEN
+            PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        END IF;
         RETURN NULL;
     END IF;
     IF NEW.state IS DISTINCT FROM OLD.state THEN
         UPDATE lowcode.timers t SET status = 'cancelled'
          WHERE t.record_id = NEW.id AND t.status = 'pending' AND t.in_state = OLD.state;
         -- A finished record has no work left: its open tasks, pending approvals and timers end.
-        IF EXISTS (SELECT FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
-                    WHERE f.app = NEW.app AND f.name = NEW.form AND NEW.state = ANY (w.final_states)) THEN
+        IF NEW.state = ANY (wf.final_states) THEN
             UPDATE lowcode.tasks t SET status = 'cancelled'
              WHERE t.record_id = NEW.id AND t.status IN ('open', 'claimed');
             UPDATE lowcode.approvals a SET status = 'withdrawn', decided_at = now()
@@ -1080,12 +1111,16 @@ BEGIN
             UPDATE lowcode.timers t SET status = 'cancelled' WHERE t.record_id = NEW.id AND t.status = 'pending';
         END IF;
     END IF;
-    IF NEW.data IS DISTINCT FROM OLD.data THEN
+    IF NEW.data IS DISTINCT FROM OLD.data AND lowcode.listens(wf.id, 'updated') THEN
         PERFORM lowcode.fire(NEW.id, 'updated');
     END IF;
     IF NEW.state IS DISTINCT FROM OLD.state THEN
-        PERFORM lowcode.fire(NEW.id, 'left:' || OLD.state);
-        PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        IF lowcode.listens(wf.id, 'left:' || OLD.state) THEN
+            PERFORM lowcode.fire(NEW.id, 'left:' || OLD.state);
+        END IF;
+        IF lowcode.listens(wf.id, 'entered:' || NEW.state) THEN
+            PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        END IF;
     END IF;
     RETURN NULL;
 END $$;
@@ -1219,6 +1254,8 @@ BEGIN
     END IF;
     RETURN claimed;
 END $$;
+-- The claim query must use the claimable-tasks index whatever the pool: never a generic plan.
+ALTER FUNCTION lowcode.claim_task(text, text) SET plan_cache_mode = force_custom_plan;
 COMMENT ON FUNCTION lowcode.claim_task(text, text) IS 'Claim the oldest open task of a pool (or of a role you are a member of) for worker (default: lowcode.actor()). First claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.';
 
 CREATE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void
@@ -1484,7 +1521,9 @@ CREATE TABLE lowcode.deliveries (
     acked_at    timestamptz,
     PRIMARY KEY (consumer, event_id)
 );
-CREATE INDEX deliveries_ready_idx ON lowcode.deliveries (consumer, visible_at, event_id) WHERE status = 'pending';
+-- Polls hand out the oldest ready events first, and look at retried ones for dead letters.
+CREATE INDEX deliveries_order_idx ON lowcode.deliveries (consumer, event_id) WHERE status = 'pending';
+CREATE INDEX deliveries_retried_idx ON lowcode.deliveries (consumer, attempt) WHERE status = 'pending' AND attempt > 0;
 COMMENT ON TABLE lowcode.deliveries IS 'Each event''s delivery state for each consumer: pending (invisible while in flight), acked, or dead (a dead letter, with its last error).';
 
 -- Restored events and cursors: transaction ids of another cluster mean nothing here, so
@@ -1558,7 +1597,8 @@ BEGIN
     -- In-flight deliveries that ran out of attempts become dead letters.
     UPDATE lowcode.deliveries d SET status = 'dead',
            last_error = coalesce(d.last_error, 'not acknowledged within its visibility timeout')
-     WHERE d.consumer = consumer AND d.status = 'pending' AND d.visible_at <= now() AND d.attempt >= c.max_attempts;
+     WHERE d.consumer = consumer AND d.status = 'pending' AND d.attempt > 0
+       AND d.attempt >= c.max_attempts AND d.visible_at <= now();
     RETURN QUERY
     WITH ready AS (
         SELECT d.event_id FROM lowcode.deliveries d
@@ -1648,7 +1688,7 @@ COMMENT ON FUNCTION lowcode.purge_events(interval) IS 'Delete events older than 
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:140
+-- src/api.rs:142
 -- lowcode::api::validate
 CREATE  FUNCTION "validate"(
 	"app" TEXT, /* Option < & str > */
@@ -1665,7 +1705,7 @@ AS 'MODULE_PATHNAME', 'validate_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:106
+-- src/api.rs:108
 -- lowcode::api::view_columns
 CREATE  FUNCTION "view_columns"(
 	"subject" TEXT, /* & str */
