@@ -33,22 +33,7 @@ conc_dir="$LC_ROOT/tests/concurrency"
 per_test_timeout="${LOWCODE_CONCURRENCY_TIMEOUT:-120}"
 
 # --- which tests ----------------------------------------------------------------
-tests=()
-if [ $# -gt 0 ]; then
-    for t in "$@"; do
-        t="$(basename "$t" .sh)"
-        if [ "$t" = lib ] || [ ! -f "$conc_dir/$t.sh" ]; then
-            lc_die "no such test: $conc_dir/$t.sh"
-        fi
-        tests+=("$t")
-    done
-else
-    while IFS= read -r f; do
-        t="$(basename "$f" .sh)"
-        [ "$t" = lib ] || tests+=("$t")
-    done < <(find "$conc_dir" -maxdepth 1 -name '*.sh' -type f | LC_ALL=C sort)
-fi
-[ "${#tests[@]}" -gt 0 ] || lc_die "no tests in $conc_dir"
+lc_select_tests "$conc_dir" "$@"
 [ -x "$pg_bin/pgbench" ] || lc_die "$pg_bin/pgbench missing (run scripts/setup.sh)"
 command -v timeout >/dev/null || lc_die "timeout (coreutils) is not installed"
 

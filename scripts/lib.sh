@@ -267,3 +267,26 @@ lc_setup() {
 lc_sql_creates_extension() {
     grep -qiE '^[[:space:]]*create[[:space:]]+extension' "$1"
 }
+
+# lc_select_tests DIR [NAME...] — fill the array `tests` with the *.sh test scripts of DIR
+# named on the command line (default: all of them, sorted), leaving out DIR/lib.sh.
+lc_select_tests() {
+    local dir="$1" t f
+    shift
+    tests=()
+    if [ $# -gt 0 ]; then
+        for t in "$@"; do
+            t="$(basename "$t" .sh)"
+            if [ "$t" = lib ] || [ ! -f "$dir/$t.sh" ]; then
+                lc_die "no such test: $dir/$t.sh"
+            fi
+            tests+=("$t")
+        done
+    else
+        while IFS= read -r f; do
+            t="$(basename "$f" .sh)"
+            [ "$t" = lib ] || tests+=("$t")
+        done < <(find "$dir" -maxdepth 1 -name '*.sh' -type f | LC_ALL=C sort)
+    fi
+    [ "${#tests[@]}" -gt 0 ] || lc_die "no tests in $dir"
+}

@@ -27,22 +27,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sys_dir="$LC_ROOT/tests/system"
 per_test_timeout="${LOWCODE_SYSTEM_TIMEOUT:-120}"
 
-tests=()
-if [ $# -gt 0 ]; then
-    for t in "$@"; do
-        t="$(basename "$t" .sh)"
-        if [ "$t" = lib ] || [ ! -f "$sys_dir/$t.sh" ]; then
-            lc_die "no such test: $sys_dir/$t.sh"
-        fi
-        tests+=("$t")
-    done
-else
-    while IFS= read -r f; do
-        t="$(basename "$f" .sh)"
-        [ "$t" = lib ] || tests+=("$t")
-    done < <(find "$sys_dir" -maxdepth 1 -name '*.sh' -type f | LC_ALL=C sort)
-fi
-[ "${#tests[@]}" -gt 0 ] || lc_die "no tests in $sys_dir"
+lc_select_tests "$sys_dir" "$@"
 command -v timeout >/dev/null || lc_die "timeout (coreutils) is not installed"
 
 lc_setup
