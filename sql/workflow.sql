@@ -298,6 +298,7 @@ DECLARE
     task_id  bigint;
     appr     lowcode.approvals;
     fn       regprocedure;
+    own_path text;
     result   jsonb;
     payload  jsonb;
     fire_at  timestamptz;
@@ -384,8 +385,14 @@ BEGIN
             RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', r.app, r.form, rule, arg #>> '{}'
                 USING ERRCODE = 'undefined_function';
         END IF;
+        -- The user's function runs with the session's default search_path (lowcode's own
+        -- code runs with a pinned one, see sql/hardening.sql), then lowcode's comes back.
+        own_path := current_setting('search_path');
+        PERFORM set_config('search_path',
+                           (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'search_path'), true);
         IF (SELECT prorettype FROM pg_proc WHERE oid = fn) = 'jsonb'::regtype THEN
             EXECUTE format('SELECT %s($1)', fn::regproc) INTO result USING to_jsonb(r);
+            PERFORM set_config('search_path', own_path, true);
             IF jsonb_typeof(result) = 'object' THEN
                 IF NOT lowcode.is_valid(r.app, r.form, r.data || result) THEN
                     RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: %(jsonb) returned data that would make the record invalid', r.app, r.form, rule, r.id, arg #>> '{}'
@@ -397,6 +404,7 @@ BEGIN
             END IF;
         ELSE
             EXECUTE format('SELECT %s($1)', fn::regproc) USING to_jsonb(r);
+            PERFORM set_config('search_path', own_path, true);
         END IF;
     END CASE;
     IF kind IN ('notify', 'emit', 'timer', 'call') THEN

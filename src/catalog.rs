@@ -174,7 +174,8 @@ fn forms_oid() -> Result<pg_sys::Oid, CatalogError> {
     Ok(oid)
 }
 
-/// One value from a read-only catalog query. A read never assigns a transaction id, so
+/// One value from a read-only catalog query (its operators are written
+/// `OPERATOR(pg_catalog.=)`: the query runs under the caller's search_path). A read never assigns a transaction id, so
 /// validation works on hot standbys (PolarDB read-only nodes) and in read-only transactions.
 fn read_one<T: pgrx::FromDatum + pgrx::IntoDatum>(
     query: &str,
@@ -212,14 +213,15 @@ pub fn current_form(app: &str, form: &str) -> Result<CurrentForm, CatalogError> 
     forms_oid()?;
     let generation = GENERATION.with(Cell::get);
     let found = read_one::<i64>(
-        "SELECT f.current_version_id FROM lowcode.forms f WHERE f.app = $1 AND f.name = $2",
+        "SELECT f.current_version_id FROM lowcode.forms f \
+          WHERE f.app OPERATOR(pg_catalog.=) $1 AND f.name OPERATOR(pg_catalog.=) $2",
         &[app.into(), form.into()],
     );
     let version_id = match found {
         Ok(Some(id)) => id,
         Ok(_) | Err(pgrx::spi::SpiError::InvalidPosition) => {
             let app_exists = read_one::<bool>(
-                "SELECT EXISTS (SELECT FROM lowcode.apps WHERE name = $1)",
+                "SELECT EXISTS (SELECT FROM lowcode.apps WHERE name OPERATOR(pg_catalog.=) $1)",
                 &[app.into()],
             )?
             .unwrap_or(false);
@@ -263,7 +265,7 @@ pub fn validator(version_id: i64) -> Result<Rc<validation::Compiled>, CatalogErr
         return Ok(validator);
     }
     let schema = read_one::<JsonB>(
-        "SELECT bundled FROM lowcode.form_versions WHERE id = $1",
+        "SELECT bundled FROM lowcode.form_versions WHERE id OPERATOR(pg_catalog.=) $1",
         &[version_id.into()],
     )?
     .ok_or_else(|| CatalogError::Corrupt(version_id, "the version does not exist".into()))?;

@@ -58,6 +58,7 @@ pgrx::extension_sql_file!(
     name = "migrations",
     requires = ["events", "publish", api::diff_definitions]
 );
+pgrx::extension_sql_file!("../sql/hardening.sql", name = "hardening", finalize);
 
 /// Called once per backend when the library loads.
 #[pgrx::pg_guard]
