@@ -192,9 +192,10 @@ SELECT '{"type": "object", "required": ["sensor", "value", "unit"],
                         "unit": {"enum": ["K"]}, "celsius": {"type": "number"}}}' AS reading_v2 \gset
 SELECT $$data || jsonb_build_object('unit', 'K', 'celsius', data -> 'value', 'value', (data ->> 'value')::numeric + 273.15)$$ AS to_kelvin \gset
 SELECT lowcode.plan_migration('plant', 'reading', :'reading_v2', :'to_kelvin');
-SET client_min_messages = warning;
+-- One progress NOTICE per batch (rates and time left are in each NOTICE's DETAIL).
+\set VERBOSITY terse
 SELECT lowcode.apply_migration('plant', 'reading', :'reading_v2', :'to_kelvin', '{"batch_size": 25000}');
-RESET client_min_messages;
+\set VERBOSITY default
 SELECT v.version, count(*) FROM lowcode.records r JOIN lowcode.form_versions v ON v.id = r.form_version_id
  WHERE r.form = 'reading' GROUP BY 1 ORDER BY 1;
 SELECT count(*) FILTER (WHERE data ->> 'unit' = 'K' AND (data ->> 'value')::numeric = (data ->> 'celsius')::numeric + 273.15) AS converted,
