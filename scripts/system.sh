@@ -10,6 +10,8 @@
 #                 fail with 25006, new form versions are enforced once replayed
 #   upgrade       the frozen release script still matches the code; ALTER EXTENSION UPDATE
 #                 from the frozen release equals a fresh install
+#   trusted_install  a database owner who is not a superuser installs lowcode, runs an app,
+#                 dumps and restores it, and gains no superuser rights through it
 #
 # Each test is self-contained: it starts its own clusters (as postgres, ports 28850-28859,
 # data under target/lowcode-sys_* or a postgres-reachable fallback) and stops them when it

@@ -60,6 +60,9 @@ CREATE TABLE lowcode.records (
     created_by       text NOT NULL DEFAULT current_user,
     updated_at       timestamptz NOT NULL DEFAULT now(),
     updated_by       text NOT NULL DEFAULT current_user,
+    -- The PostgreSQL role that submitted it (lowcode.invoker()): what read_own and update_own
+    -- go by. created_by is the actor, which an app server may set per request.
+    owner            text NOT NULL DEFAULT current_user,
     FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name)
 );
 CREATE INDEX records_app_form_idx ON lowcode.records (app, form, id);
@@ -81,7 +84,7 @@ CREATE TABLE lowcode.history (
     detail      jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX history_record_idx ON lowcode.history (record_id, id);
-COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor setting, else current_user), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
+COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor(): the lowcode.actor setting, else the invoking role), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
 
 SELECT pg_catalog.pg_extension_config_dump('lowcode.apps', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.forms', '');
@@ -92,12 +95,6 @@ SELECT pg_catalog.pg_extension_config_dump('lowcode.history', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.form_versions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.records_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.history_id_seq', '');
-
--- The actor of every change: the app server's per-request setting, else the SQL user.
-CREATE FUNCTION lowcode.actor() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT coalesce(nullif(current_setting('lowcode.actor', true), ''), current_user::text) $$;
-COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request) or else current_user.';
 
 -- pg_restore (and psql replaying a plain dump with lowcode.replay = on) writes the catalog's
 -- rows back as they were: the triggers must not validate, record history or run workflows
@@ -111,7 +108,9 @@ BEGIN
        AND coalesce(current_setting('lowcode.replay', true), '') <> 'on' THEN
         RETURN false;
     END IF;
-    RETURN pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'lowcode'), 'MEMBER');
+    -- The invoker, not current_user: inside lowcode's SECURITY DEFINER functions
+    -- current_user is the owner, and an app role must not skip validation by asking to replay.
+    RETURN lowcode.is_admin();
 END $$;
 COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';
 

@@ -15,6 +15,8 @@ DECLARE
     cur_revision  int;
     writer        bigint;
     current8      numeric;
+    shown         record;
+    seen          bigint;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM lowcode.delete_record(OLD.id);
@@ -73,8 +75,15 @@ BEGIN
         PERFORM lowcode.update_record(OLD.id, data);
         rec_id := OLD.id;
     END IF;
-    -- RETURNING shows what was stored.
-    EXECUTE format('SELECT * FROM %I.%I WHERE id = $1', app, form) INTO NEW USING rec_id;
+    -- RETURNING shows what was stored, as the writer may see it (a role that may submit but
+    -- not read gets back only the id).
+    EXECUTE format('SELECT * FROM %I.%I WHERE id = $1', app, form) INTO shown USING rec_id;
+    GET DIAGNOSTICS seen = ROW_COUNT;
+    IF seen > 0 THEN
+        NEW := shown;
+    ELSE
+        NEW.id := rec_id;
+    END IF;
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION lowcode.view_write() IS 'INSTEAD OF trigger of published views: INSERT submits, UPDATE applies the changed columns with update_record, DELETE deletes the record.';
@@ -88,6 +97,8 @@ DECLARE
     columns  text;
     ncolumns int;
     views    int := 0;
+    masked   text[];
+    expr     text;
 BEGIN
     PERFORM lowcode.check_name('app', app);
     PERFORM FROM lowcode.apps a WHERE a.name = app;
@@ -96,11 +107,14 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
     END IF;
+    PERFORM lowcode.authorize(app, 'admin', 'publish');
     IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = app) THEN
         EXECUTE format('CREATE SCHEMA %I', app);
     END IF;
     EXECUTE format('COMMENT ON SCHEMA %I IS %L', app,
                    format('Typed views of lowcode app %s (made by lowcode.publish)', app));
+    -- Everyone may look; what each role sees and may change is decided per row by its app privileges.
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO PUBLIC', app);
     FOR f IN
         SELECT fo.name, v.version, v.bundled
           FROM lowcode.forms fo JOIN lowcode.form_versions v ON v.id = fo.current_version_id
@@ -109,14 +123,21 @@ BEGIN
     LOOP
         columns := '';
         ncolumns := 0;
+        -- Fields hidden from some role are NULL for that role's members (computed once per query).
+        masked := ARRAY(SELECT DISTINCT h.field FROM lowcode.hidden_fields h WHERE h.app = app AND h.form = f.name);
         FOR c IN SELECT * FROM lowcode.view_columns(app || '.' || f.name, f.bundled) LOOP
             ncolumns := ncolumns + 1;
-            columns := columns || ', ' || CASE c.sql_type
+            expr := CASE c.sql_type
                 WHEN 'jsonb' THEN format('r.data -> %L', c.name)
                 WHEN 'text' THEN format('r.data ->> %L', c.name)
                 ELSE format('CASE WHEN jsonb_typeof(r.data -> %L) = %L THEN (r.data ->> %L)::%s END',
                             c.name, c.json_type, c.name, c.sql_type)
-            END || format(' AS %I', c.name);
+            END;
+            IF c.name = ANY (masked) THEN
+                expr := format('CASE WHEN (SELECT %L = ANY (lowcode.hidden(%L, %L))) THEN NULL ELSE %s END',
+                               c.name, app, f.name, expr);
+            END IF;
+            columns := columns || ', ' || expr || format(' AS %I', c.name);
         END LOOP;
         -- A view has at most 1600 columns; 5 are its own (id, state, revision, created_at, updated_at).
         IF ncolumns > 1595 THEN
@@ -127,10 +148,14 @@ BEGIN
         IF to_regclass(format('%I.%I', app, f.name)) IS NOT NULL THEN
             EXECUTE format('DROP VIEW %I.%I', app, f.name);  -- column types may have changed
         END IF;
+        -- Rows by the reader's privileges, as the policy on lowcode.records has them.
         EXECUTE format(
-            'CREATE VIEW %I.%I AS SELECT r.id%s, r.state, r.revision, r.created_at, r.updated_at '
-            'FROM lowcode.records r WHERE r.app = %L AND r.form = %L',
+            'CREATE VIEW %I.%I WITH (security_barrier) AS SELECT r.id%s, r.state, r.revision, r.created_at, r.updated_at '
+            'FROM lowcode.records r WHERE r.app = %L AND r.form = %L '
+            'AND (r.app = ANY (ARRAY(SELECT lowcode.apps_where(''read_all''))) '
+                 'OR (r.owner = lowcode.invoker_name() AND r.app = ANY (ARRAY(SELECT lowcode.apps_where(''read_own'')))))',
             app, f.name, columns, app, f.name);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO PUBLIC', app, f.name);
         EXECUTE format(
             'CREATE TRIGGER lowcode_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %I.%I '
             'FOR EACH ROW EXECUTE FUNCTION lowcode.view_write(%L, %L)',

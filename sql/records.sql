@@ -7,6 +7,7 @@ CREATE FUNCTION lowcode.create_app(app text, title text DEFAULT '') RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.authorize(app, 'lowcode_admin', 'create apps');
     IF EXISTS (SELECT FROM lowcode.apps a WHERE a.name = create_app.app) THEN
         RAISE EXCEPTION 'lowcode: app "%" already exists', app
             USING ERRCODE = 'duplicate_object',
@@ -38,6 +39,7 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
     END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('define form %s', form));
     checked := lowcode.compile_schema(app || '.' || form, schema);
 
     -- One definer at a time per form: the row lock orders concurrent define_form calls.
@@ -74,6 +76,7 @@ BEGIN
         RAISE EXCEPTION 'lowcode: invalid schema URI "%": it must be non-empty and have no fragment', uri
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', format('register schema %s', uri));
     SELECT s.schema INTO existing FROM lowcode.schemas s WHERE s.uri = uri;
     IF FOUND THEN
         IF existing = schema THEN
@@ -107,6 +110,7 @@ BEGIN
         NEW.revision := 1;
         NEW.created_at := now();
         NEW.created_by := lowcode.actor();
+        NEW.owner := lowcode.invoker_name();
         NEW.updated_at := NEW.created_at;
         NEW.updated_by := NEW.created_by;
         RETURN NEW;
@@ -138,6 +142,7 @@ BEGIN
     NEW.revision := OLD.revision + 1;
     NEW.created_at := OLD.created_at;
     NEW.created_by := OLD.created_by;
+    NEW.owner := OLD.owner;
     NEW.updated_at := now();
     NEW.updated_by := lowcode.actor();
     RETURN NEW;
@@ -188,6 +193,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     record_id bigint;
 BEGIN
+    PERFORM lowcode.authorize(app, 'submit', format('submit to form %s', form));
     -- form_version_id is set by the records_check trigger, from the validation.
     INSERT INTO lowcode.records (app, form, data, form_version_id)
     VALUES (app, form, data, 0)
@@ -222,6 +228,10 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     r := lowcode.record_for_update(id);
+    IF NOT lowcode.may_update(r.app, r.owner) THEN
+        PERFORM lowcode.refuse(r.app, CASE WHEN r.owner = lowcode.invoker_name() THEN 'update_own' ELSE 'update_all' END,
+                               format('update record %s of form %s', id, r.form));
+    END IF;
     IF expected_revision IS NOT NULL AND r.revision <> expected_revision THEN
         RAISE EXCEPTION 'lowcode: %.%: record % is at revision %, not %', r.app, r.form, id, r.revision, expected_revision
             USING ERRCODE = 'serialization_failure',
@@ -236,11 +246,18 @@ COMMENT ON FUNCTION lowcode.update_record(bigint, jsonb, int) IS 'Replace a reco
 CREATE FUNCTION lowcode.delete_record(id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
+DECLARE
+    r lowcode.records;
 BEGIN
     IF id IS NULL THEN
         RAISE EXCEPTION 'lowcode: delete_record: argument "id" must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    IF NOT FOUND OR NOT lowcode.may_read(r.app, r.owner) THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM lowcode.authorize(r.app, 'delete', format('delete record %s of form %s', id, r.form));
     DELETE FROM lowcode.records x WHERE x.id = id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
@@ -249,10 +266,35 @@ END $$;
 COMMENT ON FUNCTION lowcode.delete_record(bigint) IS 'Delete a record; its history stays.';
 
 CREATE FUNCTION lowcode.record_history(record bigint) RETURNS SETOF lowcode.history
-LANGUAGE sql STABLE AS $$
-    SELECT * FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id
-$$;
-COMMENT ON FUNCTION lowcode.record_history(bigint) IS 'A record''s history, oldest first.';
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    r     lowcode.records;
+    hide  text[];
+BEGIN
+    IF NOT lowcode.is_admin() THEN
+        -- A deleted record's history is for those who read all of the app.
+        SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+        IF NOT FOUND THEN
+            SELECT h.app, h.form INTO r.app, r.form FROM lowcode.history h WHERE h.record_id = record LIMIT 1;
+        END IF;
+        IF r.app IS NULL OR NOT lowcode.may_read(r.app, r.owner) THEN
+            RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+        END IF;
+        hide := lowcode.hidden(r.app, r.form);
+    END IF;
+    IF cardinality(hide) > 0 THEN
+        RETURN QUERY
+        SELECT h.id, h.record_id, h.app, h.form, h.action, h.revision, h.actor, h.at, h.from_state, h.to_state,
+               CASE WHEN jsonb_typeof(h.before) = 'object' THEN h.before - hide ELSE h.before END,
+               CASE WHEN jsonb_typeof(h.after) = 'object' THEN h.after - hide ELSE h.after END,
+               h.detail
+          FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id;
+    ELSE
+        RETURN QUERY SELECT * FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id;
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.record_history(bigint) IS 'A record''s history, oldest first, for those who may read the record (without the fields hidden from them); a deleted record''s history for those who read all of its app.';
 
 -- ---------------------------------------------------------------- unique fields
 
@@ -298,6 +340,7 @@ BEGIN
     IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = app AND f.name = form) THEN
         RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object';
     END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('add unique fields to form %s', form));
     IF fields IS NULL OR cardinality(fields) = 0 OR EXISTS (SELECT FROM unnest(fields) f WHERE f IS NULL OR f = '') THEN
         RAISE EXCEPTION 'lowcode: %.%: add_unique needs one or more field names', app, form
             USING ERRCODE = 'invalid_parameter_value';
@@ -318,9 +361,11 @@ END $$;
 COMMENT ON FUNCTION lowcode.add_unique(text, text, text[]) IS 'Make a combination of top-level fields unique among a form''s records (e.g. one check-in per student per day): a second record with the same values is refused with SQLSTATE 23505. Idempotent; survives pg_dump / pg_restore. Returns the index name.';
 
 CREATE FUNCTION lowcode.drop_unique(app text, form text, fields text[]) RETURNS boolean
-LANGUAGE sql AS $$
-    WITH gone AS (DELETE FROM lowcode.uniques u WHERE u.app = drop_unique.app AND u.form = drop_unique.form
-                                                  AND u.fields = drop_unique.fields RETURNING 1)
-    SELECT EXISTS (SELECT FROM gone)
-$$;
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.authorize(app, 'admin', format('drop unique fields of form %s', form));
+    DELETE FROM lowcode.uniques u WHERE u.app = app AND u.form = form AND u.fields = fields;
+    RETURN FOUND;
+END $$;
 COMMENT ON FUNCTION lowcode.drop_unique(text, text, text[]) IS 'Remove a unique field combination added with add_unique; true if there was one.';

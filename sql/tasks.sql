@@ -20,7 +20,11 @@ COMMENT ON FUNCTION lowcode.task_for_update(bigint) IS 'Internal: locks a task, 
 
 CREATE FUNCTION lowcode.require_claimer(t lowcode.tasks, doing text) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    app text := (SELECT r.app FROM lowcode.records r WHERE r.id = t.record_id);
 BEGIN
+    PERFORM lowcode.authorize(app, CASE WHEN t.kind = 'approval' THEN 'decide' ELSE 'claim' END,
+                              format('work on task %s ("%s", record %s)', t.id, t.name, t.record_id));
     IF t.status <> 'claimed' THEN
         RAISE EXCEPTION 'lowcode: task % ("%", record %) is %, so it cannot be %', t.id, t.name, t.record_id, t.status, doing
             USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -31,7 +35,7 @@ BEGIN
                   HINT = 'the worker who claimed it (SET lowcode.actor) completes, releases or decides it';
     END IF;
 END $$;
-COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the task is claimed by the current actor.';
+COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the invoker may work on the app''s tasks (claim; decide for approvals) and the task is claimed by the current actor.';
 
 CREATE FUNCTION lowcode.claim_task(pool text, worker text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -39,9 +43,23 @@ LANGUAGE plpgsql AS $$
 DECLARE
     claimed  bigint;
     who      text := coalesce(worker, lowcode.actor());
+    admin    boolean := lowcode.is_admin();
+    -- The apps whose tasks the invoker may claim.
+    apps     text[] := CASE WHEN NOT admin THEN ARRAY(SELECT a.name FROM lowcode.apps a WHERE lowcode.may(a.name, 'claim')) END;
 BEGIN
     IF pool IS NULL THEN
         RAISE EXCEPTION 'lowcode: claim_task: argument "pool" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT admin AND cardinality(apps) = 0 THEN
+        RAISE EXCEPTION 'lowcode: role "%" may not claim tasks in any app', lowcode.invoker_name()
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'an app admin can allow it: SELECT lowcode.grant(''<app>'', ''<role>'', ARRAY[''claim''])';
+    END IF;
+    IF worker IS NOT NULL AND worker IS DISTINCT FROM lowcode.actor() AND NOT admin
+       AND NOT EXISTS (SELECT FROM unnest(apps) a WHERE lowcode.may(a, 'act_as')) THEN
+        RAISE EXCEPTION 'lowcode: role "%" may not claim tasks for "%"', lowcode.invoker_name(), worker
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'claim for yourself (worker => NULL), or be granted act_as';
     END IF;
     -- First claim wins: skip rows another claimer holds, never wait for them.
     UPDATE lowcode.tasks x
@@ -50,7 +68,8 @@ BEGIN
            SELECT c.id FROM lowcode.tasks c
             WHERE c.pool = pool AND c.status = 'open'
               AND (c.role IS NULL OR EXISTS (SELECT FROM pg_roles pr WHERE pr.rolname = c.role
-                                              AND pg_has_role(current_user, pr.oid, 'MEMBER')))
+                                              AND pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')))
+              AND (admin OR (SELECT r.app FROM lowcode.records r WHERE r.id = c.record_id) = ANY (apps))
             ORDER BY c.id
             LIMIT 1
               FOR UPDATE SKIP LOCKED)
@@ -110,6 +129,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t lowcode.tasks := lowcode.task_for_update(task);
 BEGIN
+    PERFORM lowcode.authorize((SELECT r.app FROM lowcode.records r WHERE r.id = t.record_id), 'admin',
+                              format('reassign task %s ("%s", record %s)', t.id, t.name, t.record_id));
     IF to_worker IS NULL OR to_worker = '' THEN
         RAISE EXCEPTION 'lowcode: reassign_task: argument "to_worker" must not be empty' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -217,6 +238,9 @@ BEGIN
     -- then the record on a verdict); the other order deadlocked a withdraw racing the last decision.
     PERFORM FROM lowcode.approvals x WHERE x.record_id = record AND x.status = 'pending' FOR UPDATE;
     r := lowcode.record_for_update(record);
+    IF NOT lowcode.may_read(r.app, r.owner) THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+    END IF;
     IF r.created_by IS DISTINCT FROM lowcode.actor() THEN
         RAISE EXCEPTION 'lowcode: %.%: only the submitter (%) can withdraw record %', r.app, r.form, r.created_by, r.id
             USING ERRCODE = 'insufficient_privilege';
@@ -243,38 +267,91 @@ COMMENT ON FUNCTION lowcode.withdraw(bigint) IS 'The submitter takes a record ba
 
 -- ---------------------------------------------------------------- timers
 
+CREATE FUNCTION lowcode.fire_timer(t lowcode.timers) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r lowcode.records;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = t.record_id;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- An earlier timer of the same run may have moved the record out of the state this timer
+    -- was set in: leaving the state cancels it, as it would have before the run marked it.
+    IF t.in_state IS NOT NULL AND r.state IS DISTINCT FROM t.in_state THEN
+        UPDATE lowcode.timers x SET status = 'cancelled', fired_at = NULL WHERE x.id = t.id;
+        RETURN;
+    END IF;
+    -- A deadline only matters while its task is still open.
+    IF t.task_id IS NOT NULL AND NOT EXISTS (SELECT FROM lowcode.tasks y WHERE y.id = t.task_id AND y.status IN ('open', 'claimed')) THEN
+        RETURN;
+    END IF;
+    -- lowcode.log(t.record_id, 'timer_fired', ...), from the row already read.
+    INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+    VALUES (r.id, r.app, r.form, 'timer_fired', r.revision, lowcode.actor(), r.state, r.state,
+            jsonb_build_object('timer', t.id, 'name', t.name, 'event', t.event));
+    PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
+END $$;
+COMMENT ON FUNCTION lowcode.fire_timer(lowcode.timers) IS 'Internal: fires one timer that run_due_timers has marked fired: a timer_fired history row, then the rules of its event; nothing for a deadline whose task is closed; cancelled when the record has left the timer''s state meanwhile.';
+
 CREATE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     t        lowcode.timers;
+    batch    lowcode.timers[];
     fired    int := 0;
     message  text;
+    sort_was text;
 BEGIN
-    FOR t IN
-        SELECT * FROM lowcode.timers x
+    -- One statement locks the due timers and marks them fired (batch holds them as they were
+    -- before). It never waits: timers that another run holds are skipped, and so are timers
+    -- whose record someone else is changing (a transition that cancels the timer waits for
+    -- us while holding the record: waiting for the record here would be a deadlock); the
+    -- next run fires those, unless that change cancelled them.
+    -- Planned without a full sort, so that it reads about max timers through timers_due_idx
+    -- (in fire_at order, ties sorted by id) instead of sorting every due timer: with a
+    -- backlog of due timers the statistics often promise one.
+    sort_was := current_setting('enable_sort');
+    PERFORM set_config('enable_sort', 'off', true);
+    WITH due AS (
+        SELECT x AS t FROM lowcode.timers x
          WHERE x.status = 'pending' AND x.fire_at <= now()
          ORDER BY x.fire_at, x.id
          LIMIT max
            FOR UPDATE SKIP LOCKED
-    LOOP
-        -- Never wait for a record someone else is changing while holding its timer (a
-        -- transition that cancels the timer waits for us: a deadlock). Skip it; the next
-        -- run fires it, unless that change cancelled it.
-        PERFORM FROM lowcode.records x WHERE x.id = t.record_id FOR NO KEY UPDATE SKIP LOCKED;
-        CONTINUE WHEN NOT FOUND;
+    ), free AS (
+        SELECT d.t FROM due d JOIN lowcode.records r ON r.id = (d.t).record_id
+           FOR NO KEY UPDATE OF r SKIP LOCKED
+    ), marked AS (
+        UPDATE lowcode.timers x SET status = 'fired', fired_at = now()
+          FROM free WHERE x.id = (free.t).id
+        RETURNING free.t
+    )
+    SELECT array_agg(m.t ORDER BY (m.t).fire_at, (m.t).id) INTO batch FROM marked m;
+    PERFORM set_config('enable_sort', sort_was, true);
+    IF batch IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- Then their rules, in due order. First all of them in one subtransaction: nearly always
+    -- none fails. If one does, that subtransaction is undone and they run again below, each in
+    -- a subtransaction of its own, so that only the failing ones are undone.
+    BEGIN
+        FOREACH t IN ARRAY batch LOOP
+            PERFORM lowcode.fire_timer(t);
+        END LOOP;
+        RETURN cardinality(batch);
+    EXCEPTION WHEN OTHERS THEN
+        NULL;                              -- one of them failed: one by one, below
+    END;
+    FOREACH t IN ARRAY batch LOOP
         BEGIN
-            UPDATE lowcode.timers x SET status = 'fired', fired_at = now() WHERE x.id = t.id;
-            -- A deadline only matters while its task is still open.
-            IF t.task_id IS NULL OR EXISTS (SELECT FROM lowcode.tasks y WHERE y.id = t.task_id AND y.status IN ('open', 'claimed')) THEN
-                PERFORM lowcode.log(t.record_id, 'timer_fired', jsonb_build_object('timer', t.id, 'name', t.name, 'event', t.event));
-                PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
-            END IF;
+            PERFORM lowcode.fire_timer(t);
             fired := fired + 1;
         EXCEPTION WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
             -- Lost a race with a concurrent change of the record (e.g. a transition that
             -- cancels this timer): its effects are undone and it stays pending for the next run.
-            NULL;
+            UPDATE lowcode.timers x SET status = t.status, fired_at = t.fired_at WHERE x.id = t.id;
         WHEN OTHERS THEN
             -- One failing rule must not stop the others: the timer is marked failed, its effects undone.
             GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;

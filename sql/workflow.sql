@@ -158,6 +158,7 @@ BEGIN
         RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object',
             HINT = format('define it first with lowcode.define_form(%L, %L, ''<json schema>'')', app, form);
     END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('define the workflow of form %s', form));
     checked := lowcode.check_workflow(app || '.' || form, definition);
     SELECT w.* INTO current
       FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
@@ -245,6 +246,9 @@ DECLARE
     rule     lowcode.rules;
     action   jsonb;
     chain    text;
+    -- Whether an action of the rule may have changed (or deleted) the record: set and
+    -- transition write it (and the rules they trigger may do anything), call may do anything.
+    dirty    boolean;
     limit_   int := coalesce(nullif(current_setting('lowcode.max_cascade', true), ''), '32')::int;
 BEGIN
     SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
@@ -275,13 +279,21 @@ BEGIN
                       HINT = 'a rule''s actions trigger the rule again; add a "when" condition that stops it (lowcode.max_cascade sets the limit)';
         END IF;
         PERFORM set_config('lowcode.rule_chain', CASE WHEN chain = '' THEN rule.name ELSE chain || ' → ' || rule.name END, true);
-        FOR action IN SELECT a FROM jsonb_array_elements(rule.actions) a LOOP
+        dirty := false;
+        -- (An index loop, not FOR ... IN SELECT jsonb_array_elements: no cursor per rule.)
+        FOR i IN 0 .. jsonb_array_length(rule.actions) - 1 LOOP
+            action := rule.actions -> i;
             PERFORM lowcode.run_action(record, rule.name, event, action, context);
-            EXIT WHEN NOT EXISTS (SELECT FROM lowcode.records x WHERE x.id = record);
+            IF action ?| ARRAY['set', 'transition', 'call'] THEN
+                dirty := true;
+                EXIT WHEN NOT EXISTS (SELECT FROM lowcode.records x WHERE x.id = record);
+            END IF;
         END LOOP;
         PERFORM set_config('lowcode.rule_chain', chain, true);
-        SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
-        EXIT WHEN NOT FOUND;
+        IF dirty THEN
+            SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+            EXIT WHEN NOT FOUND;
+        END IF;
     END LOOP;
 END $$;
 COMMENT ON FUNCTION lowcode.fire(bigint, text, jsonb) IS 'Internal: runs the rules of the record''s workflow that listen to event (and whose when / outcome match), in definition order. Cascades are bounded by lowcode.max_cascade (default 32).';
@@ -292,8 +304,13 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     r        lowcode.records;
-    kind     text := (SELECT k FROM jsonb_object_keys(action) k LIMIT 1);
-    arg      jsonb := action -> kind;
+    -- The action's one key, as a simple expression (in jsonb's key order: shorter keys first);
+    -- the general query below only when action is not an object with exactly that key.
+    kind     text := CASE WHEN action ? 'set' THEN 'set' WHEN action ? 'call' THEN 'call'
+                          WHEN action ? 'emit' THEN 'emit' WHEN action ? 'task' THEN 'task'
+                          WHEN action ? 'timer' THEN 'timer' WHEN action ? 'notify' THEN 'notify'
+                          WHEN action ? 'approval' THEN 'approval' WHEN action ? 'transition' THEN 'transition' END;
+    arg      jsonb;
     previous jsonb;
     task_id  bigint;
     appr     lowcode.approvals;
@@ -303,10 +320,15 @@ DECLARE
     payload  jsonb;
     fire_at  timestamptz;
 BEGIN
+    IF kind IS NULL OR jsonb_typeof(action) <> 'object' OR action - kind <> '{}' THEN
+        kind := (SELECT k FROM jsonb_object_keys(action) k LIMIT 1);
+    END IF;
+    arg := action -> kind;
     SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
-    payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
-                                  'event', event, 'rule', rule);
-    previous := lowcode.with_cause(jsonb_build_object('rule', rule, 'action', kind));
+    -- What lowcode.with_cause does, inline (this runs for every action): remember the
+    -- cause, set this action as the cause of the history rows it makes.
+    previous := coalesce(nullif(current_setting('lowcode.cause', true), ''), 'null')::jsonb;
+    PERFORM set_config('lowcode.cause', jsonb_build_object('rule', rule, 'action', kind)::text, true);
     CASE kind
     WHEN 'set' THEN
         -- Checked here too (the records trigger checks again) so the error names the rule.
@@ -334,7 +356,11 @@ BEGIN
             VALUES (record, arg ->> 'name', 'deadline_passed:' || (arg ->> 'name'), task_id,
                     now() + (arg ->> 'due')::interval);
         END IF;
-        PERFORM lowcode.log(record, 'task_created', jsonb_build_object('task', task_id, 'name', arg ->> 'name', 'rule', rule));
+        -- lowcode.log, inline and from r: inserting the task and its deadline did not change the record.
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'task_created', r.revision, lowcode.actor(), r.state, r.state,
+               jsonb_build_object('task', task_id, 'name', arg ->> 'name', 'rule', rule)
+         WHERE r.id IS NOT NULL;
     WHEN 'approval' THEN
         INSERT INTO lowcode.approvals (record_id, name, mode, approvers, required, on_approve, on_reject, on_withdraw, due)
         VALUES (record, arg ->> 'name', arg ->> 'mode', ARRAY(SELECT jsonb_array_elements_text(arg -> 'approvers')),
@@ -348,11 +374,18 @@ BEGIN
         ELSE
             PERFORM lowcode.approval_task(appr, a) FROM unnest(appr.approvers) a;
         END IF;
-        PERFORM lowcode.log(record, 'approval_requested', jsonb_build_object('approval', appr.id, 'name', appr.name,
-                            'mode', appr.mode, 'approvers', to_jsonb(appr.approvers), 'rule', rule));
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'approval_requested', r.revision, lowcode.actor(), r.state, r.state,
+               jsonb_build_object('approval', appr.id, 'name', appr.name, 'mode', appr.mode,
+                                  'approvers', to_jsonb(appr.approvers), 'rule', rule)
+         WHERE r.id IS NOT NULL;
     WHEN 'notify' THEN
+        payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
+                                      'event', event, 'rule', rule);
         PERFORM pg_notify(arg ->> 'channel', (payload || coalesce(arg -> 'payload', '{}'))::text);
     WHEN 'emit' THEN
+        payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
+                                      'event', event, 'rule', rule);
         PERFORM lowcode.emit(arg ->> 'topic', payload || jsonb_build_object('data', r.data) || coalesce(arg -> 'payload', '{}'), record);
     WHEN 'timer' THEN
         IF arg ? 'after' THEN
@@ -385,13 +418,15 @@ BEGIN
             RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', r.app, r.form, rule, arg #>> '{}'
                 USING ERRCODE = 'undefined_function';
         END IF;
-        -- The user's function runs with the session's default search_path (lowcode's own
-        -- code runs with a pinned one, see sql/hardening.sql), then lowcode's comes back.
+        -- The user's function runs as the invoker, never with the privileges of lowcode's
+        -- engine (lowcode.call_as_invoker), and with the session's default search_path
+        -- (lowcode's own code runs with a pinned one, see sql/hardening.sql); then lowcode's
+        -- comes back.
         own_path := current_setting('search_path');
         PERFORM set_config('search_path',
                            (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'search_path'), true);
         IF (SELECT prorettype FROM pg_proc WHERE oid = fn) = 'jsonb'::regtype THEN
-            EXECUTE format('SELECT %s($1)', fn::regproc) INTO result USING to_jsonb(r);
+            result := lowcode.call_as_invoker(format('SELECT %s($1)', fn::regproc), to_jsonb(r));
             PERFORM set_config('search_path', own_path, true);
             IF jsonb_typeof(result) = 'object' THEN
                 IF NOT lowcode.is_valid(r.app, r.form, r.data || result) THEN
@@ -403,14 +438,22 @@ BEGIN
                 UPDATE lowcode.records x SET data = x.data || result WHERE x.id = record;
             END IF;
         ELSE
-            EXECUTE format('SELECT %s($1)', fn::regproc) USING to_jsonb(r);
+            PERFORM lowcode.call_as_invoker(format('SELECT CASE WHEN %s($1) IS NULL THEN NULL::jsonb END', fn::regproc), to_jsonb(r));
             PERFORM set_config('search_path', own_path, true);
         END IF;
     END CASE;
-    IF kind IN ('notify', 'emit', 'timer', 'call') THEN
+    IF kind = 'call' THEN
+        -- The function may have changed the record: lowcode.log reads it again.
         PERFORM lowcode.log(record, 'rule_action', jsonb_build_object('rule', rule, 'action', action));
+    ELSIF kind IN ('notify', 'emit', 'timer') THEN
+        -- These leave the record as r has it (lowcode.log, inline).
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'rule_action', r.revision, lowcode.actor(), r.state, r.state,
+               jsonb_build_object('rule', rule, 'action', action)
+         WHERE r.id IS NOT NULL;
     END IF;
-    PERFORM lowcode.with_cause(previous);
+    -- Back to the previous cause (lowcode.with_cause(previous), inline).
+    PERFORM set_config('lowcode.cause', CASE WHEN previous IS NULL OR previous = 'null' THEN '' ELSE previous::text END, true);
 END $$;
 COMMENT ON FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb) IS 'Internal: runs one rule action (set, transition, task, approval, notify, emit, timer, call) on a record.';
 
@@ -432,45 +475,68 @@ END $$;
 COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
 
 -- Whether a workflow version has rules for an event (checked before firing: most writes
--- have none to run). A one-line SQL function, so it is inlined where it is called.
+-- have none to run). PL/pgSQL, not SQL: a SQL function with a sub-select is not inlined, and
+-- would be planned again in every transaction. (records_workflow asks the same question for
+-- all the events of one write in one query.)
 CREATE FUNCTION lowcode.listens(workflow bigint, event text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT FROM lowcode.rules r
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+BEGIN
+    RETURN EXISTS (SELECT FROM lowcode.rules r
                     WHERE r.workflow_version_id = workflow
-                      AND r.event IN (event, split_part(event, ':', 1) || ':*'))
-$$;
+                      AND r.event IN (event, split_part(event, ':', 1) || ':*'));
+END $$;
 COMMENT ON FUNCTION lowcode.listens(bigint, text) IS 'Internal: whether the workflow version has a rule for the event (or its :* wildcard).';
 
 -- The records trigger that turns writes into workflow events.
 CREATE FUNCTION lowcode.records_workflow() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    wf  lowcode.workflow_versions;
+    wf          bigint;
+    finals      text[];
+    moved       boolean;
+    changed     boolean;
+    ev_entered  text := 'entered:' || NEW.state;
+    ev_left     text;
+    -- Which of this write's events the workflow version has rules for (as lowcode.listens
+    -- says), found with one query for all of them.
+    on_first    boolean;               -- created (INSERT) or updated (UPDATE)
+    on_left     boolean;
+    on_entered  boolean;
 BEGIN
     IF lowcode.replaying()
        -- Migrations rewrite records; they are not events of the app's process.
        OR current_setting('lowcode.cause', true) LIKE '{"migration"%' THEN
         RETURN NULL;
     END IF;
-    SELECT w.* INTO wf FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+    SELECT w.id, w.final_states INTO wf, finals
+      FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
      WHERE f.app = NEW.app AND f.name = NEW.form;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        IF lowcode.listens(wf.id, 'created') THEN
+        SELECT coalesce(bool_or(x.event IN ('created', 'created:*')), false),
+               coalesce(bool_or(x.event IN (ev_entered, split_part(ev_entered, ':', 1) || ':*')), false)
+          INTO on_first, on_entered
+          FROM lowcode.rules x
+         WHERE x.workflow_version_id = wf
+           AND x.event IN ('created', 'created:*', ev_entered, split_part(ev_entered, ':', 1) || ':*');
+        IF on_first THEN
             PERFORM lowcode.fire(NEW.id, 'created');
         END IF;
-        IF lowcode.listens(wf.id, 'entered:' || NEW.state) THEN
-            PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        IF on_entered THEN
+            PERFORM lowcode.fire(NEW.id, ev_entered);
         END IF;
         RETURN NULL;
     END IF;
-    IF NEW.state IS DISTINCT FROM OLD.state THEN
+    moved := NEW.state IS DISTINCT FROM OLD.state;
+    changed := NEW.data IS DISTINCT FROM OLD.data;
+    IF moved THEN
         UPDATE lowcode.timers t SET status = 'cancelled'
          WHERE t.record_id = NEW.id AND t.status = 'pending' AND t.in_state = OLD.state;
         -- A finished record has no work left: its open tasks, pending approvals and timers end.
-        IF NEW.state = ANY (wf.final_states) THEN
+        IF NEW.state = ANY (finals) THEN
             UPDATE lowcode.tasks t SET status = 'cancelled'
              WHERE t.record_id = NEW.id AND t.status IN ('open', 'claimed');
             UPDATE lowcode.approvals a SET status = 'withdrawn', decided_at = now()
@@ -478,16 +544,29 @@ BEGIN
             UPDATE lowcode.timers t SET status = 'cancelled' WHERE t.record_id = NEW.id AND t.status = 'pending';
         END IF;
     END IF;
-    IF NEW.data IS DISTINCT FROM OLD.data AND lowcode.listens(wf.id, 'updated') THEN
+    IF NOT (moved OR changed) THEN
+        RETURN NULL;
+    END IF;
+    IF NOT moved THEN
+        ev_entered := NULL;
+    END IF;
+    ev_left := CASE WHEN moved THEN 'left:' || OLD.state END;
+    SELECT coalesce(bool_or(changed AND x.event IN ('updated', 'updated:*')), false),
+           coalesce(bool_or(x.event IN (ev_left, split_part(ev_left, ':', 1) || ':*')), false),
+           coalesce(bool_or(x.event IN (ev_entered, split_part(ev_entered, ':', 1) || ':*')), false)
+      INTO on_first, on_left, on_entered
+      FROM lowcode.rules x
+     WHERE x.workflow_version_id = wf
+       AND x.event IN ('updated', 'updated:*', ev_left, split_part(ev_left, ':', 1) || ':*',
+                       ev_entered, split_part(ev_entered, ':', 1) || ':*');
+    IF on_first THEN
         PERFORM lowcode.fire(NEW.id, 'updated');
     END IF;
-    IF NEW.state IS DISTINCT FROM OLD.state THEN
-        IF lowcode.listens(wf.id, 'left:' || OLD.state) THEN
-            PERFORM lowcode.fire(NEW.id, 'left:' || OLD.state);
-        END IF;
-        IF lowcode.listens(wf.id, 'entered:' || NEW.state) THEN
-            PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
-        END IF;
+    IF on_left THEN
+        PERFORM lowcode.fire(NEW.id, ev_left);
+    END IF;
+    IF on_entered THEN
+        PERFORM lowcode.fire(NEW.id, ev_entered);
     END IF;
     RETURN NULL;
 END $$;
@@ -512,6 +591,9 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     r := lowcode.record_for_update(record);
+    IF NOT lowcode.may_read(r.app, r.owner) THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+    END IF;
     SELECT f.workflow_version_id INTO wf FROM lowcode.forms f WHERE f.app = r.app AND f.name = r.form;
     SELECT * INTO t FROM lowcode.transitions x WHERE x.workflow_version_id = wf AND x.name = name;
     IF NOT FOUND THEN
@@ -526,12 +608,18 @@ BEGIN
                         (SELECT string_agg(format('"%s"', s), ' or ') FROM unnest(t.from_states) s)
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
+    -- A transition that names roles is for their members; one that names none, for those
+    -- who may change the record.
     IF cardinality(t.roles) > 0 AND NOT EXISTS (
         SELECT FROM unnest(t.roles) ro JOIN pg_roles pr ON pr.rolname = ro
-         WHERE pg_has_role(current_user, pr.oid, 'MEMBER')) THEN
+         WHERE pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')) THEN
         RAISE EXCEPTION 'lowcode: %.%: transition "%" of record % needs role %', r.app, r.form, name, r.id, array_to_string(t.roles, ' or ')
             USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('GRANT %I TO %I', t.roles[1], current_user);
+                  HINT = format('GRANT %I TO %I', t.roles[1], lowcode.invoker_name());
+    END IF;
+    IF cardinality(t.roles) = 0 AND NOT lowcode.may_update(r.app, r.owner) THEN
+        PERFORM lowcode.refuse(r.app, CASE WHEN r.owner = lowcode.invoker_name() THEN 'update_own' ELSE 'update_all' END,
+                               format('fire transition "%s" of record %s', name, r.id));
     END IF;
     new_data := r.data || coalesce(payload, '{}');
     IF t.condition IS NOT NULL AND NOT lowcode.matches(t.condition, new_data) THEN

@@ -7,6 +7,7 @@ use pgrx::{JsonB, PgSqlErrorCode};
 use crate::catalog;
 use crate::definitions::{self, Registered};
 use crate::diff;
+use crate::identity;
 use crate::jsonb::JsonbBytes;
 use crate::records;
 use crate::report::{raise, Reportable};
@@ -310,6 +311,20 @@ fn diff_definitions(
             JsonB(c.detail),
         )
     }))
+}
+
+/// The role lowcode authorizes and records as the actor: the session's role (after
+/// `SET ROLE`). Unlike `current_user` it stays the caller's inside lowcode's SECURITY DEFINER
+/// functions, where `current_user` is the extension's owner.
+#[pg_extern(stable, parallel_safe)]
+fn invoker() -> pg_sys::Oid {
+    identity::invoker()
+}
+
+/// Runs a query returning one jsonb value as the invoker (workflow `call` actions).
+#[pg_extern(volatile)]
+fn call_as_invoker(query: &str, arg: JsonB) -> Option<JsonB> {
+    identity::call_as_invoker(query, arg).unwrap_or_else(|error| raise("", error))
 }
 
 /// The naive path `make bench` compares against: compile the schema and convert the

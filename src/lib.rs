@@ -3,8 +3,10 @@
 //! The pipeline, one module each:
 //! `definitions` (names, schemas) → `validation` (compiled validators over jsonb bytes)
 //! → `records` (the write path) → `workflow` → `events`.
-//! Around it: `catalog` keeps each backend's view of the definitions fresh, `api` is the
-//! SQL surface, `report` turns each module's errors into ereports with a SQLSTATE.
+//! Around it: `catalog` keeps each backend's view of the definitions fresh, `identity` says
+//! who is acting (and runs workflow `call`s as that role), `api` is the SQL surface, `report`
+//! turns each module's errors into ereports with a SQLSTATE. App privileges themselves are SQL
+//! (`sql/privileges.sql`).
 //!
 //! `definitions` and `validation` are plain Rust (no pgrx) and tested with `cargo test`.
 //! Tables, views, triggers and plain SQL functions are hand-written in `sql/*.sql`.
@@ -16,6 +18,7 @@ pub mod workflow;
 
 mod api;
 mod catalog;
+mod identity;
 mod jsonb;
 mod records;
 mod report;
@@ -54,9 +57,14 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!("../sql/tasks.sql", name = "tasks", requires = ["workflow"]);
 pgrx::extension_sql_file!("../sql/events.sql", name = "events", requires = ["tasks"]);
 pgrx::extension_sql_file!(
+    "../sql/privileges.sql",
+    name = "privileges",
+    requires = ["events", "publish", api::invoker]
+);
+pgrx::extension_sql_file!(
     "../sql/migrations.sql",
     name = "migrations",
-    requires = ["events", "publish", api::diff_definitions]
+    requires = ["privileges", api::diff_definitions]
 );
 pgrx::extension_sql_file!("../sql/hardening.sql", name = "hardening", finalize);
 

@@ -7,7 +7,7 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:27
+-- src/lib.rs:30
 -- bootstrap
 -- lowcode catalog: apps, forms, immutable form versions, shared schemas, records and their
 -- history. Every table that holds user data is registered with pg_extension_config_dump,
@@ -71,6 +71,9 @@ CREATE TABLE lowcode.records (
     created_by       text NOT NULL DEFAULT current_user,
     updated_at       timestamptz NOT NULL DEFAULT now(),
     updated_by       text NOT NULL DEFAULT current_user,
+    -- The PostgreSQL role that submitted it (lowcode.invoker()): what read_own and update_own
+    -- go by. created_by is the actor, which an app server may set per request.
+    owner            text NOT NULL DEFAULT current_user,
     FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name)
 );
 CREATE INDEX records_app_form_idx ON lowcode.records (app, form, id);
@@ -92,7 +95,7 @@ CREATE TABLE lowcode.history (
     detail      jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX history_record_idx ON lowcode.history (record_id, id);
-COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor setting, else current_user), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
+COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor(): the lowcode.actor setting, else the invoking role), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
 
 SELECT pg_catalog.pg_extension_config_dump('lowcode.apps', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.forms', '');
@@ -103,12 +106,6 @@ SELECT pg_catalog.pg_extension_config_dump('lowcode.history', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.form_versions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.records_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.history_id_seq', '');
-
--- The actor of every change: the app server's per-request setting, else the SQL user.
-CREATE FUNCTION lowcode.actor() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT coalesce(nullif(current_setting('lowcode.actor', true), ''), current_user::text) $$;
-COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request) or else current_user.';
 
 -- pg_restore (and psql replaying a plain dump with lowcode.replay = on) writes the catalog's
 -- rows back as they were: the triggers must not validate, record history or run workflows
@@ -122,7 +119,9 @@ BEGIN
        AND coalesce(current_setting('lowcode.replay', true), '') <> 'on' THEN
         RETURN false;
     END IF;
-    RETURN pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'lowcode'), 'MEMBER');
+    -- The invoker, not current_user: inside lowcode's SECURITY DEFINER functions
+    -- current_user is the owner, and an app role must not skip validation by asking to replay.
+    RETURN lowcode.is_admin();
 END $$;
 COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';
 
@@ -140,7 +139,7 @@ CREATE TRIGGER form_versions_immutable BEFORE UPDATE ON lowcode.form_versions
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:233
+-- src/api.rs:234
 -- lowcode::api::cache_clear
 CREATE  FUNCTION "cache_clear"() RETURNS void
 STRICT VOLATILE
@@ -149,7 +148,7 @@ AS 'MODULE_PATHNAME', 'cache_clear_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:227
+-- src/api.rs:228
 -- lowcode::api::cache_stats
 CREATE  FUNCTION "cache_stats"() RETURNS jsonb /* JsonB */
 STRICT VOLATILE
@@ -158,7 +157,19 @@ AS 'MODULE_PATHNAME', 'cache_stats_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:55
+-- src/api.rs:325
+-- lowcode::api::call_as_invoker
+CREATE  FUNCTION "call_as_invoker"(
+	"query" TEXT, /* & str */
+	"arg" jsonb /* JsonB */
+) RETURNS jsonb /* Option < JsonB > */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'call_as_invoker_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/api.rs:56
 -- lowcode::api::check_name
 CREATE  FUNCTION "check_name"(
 	"kind" TEXT, /* Option < & str > */
@@ -170,7 +181,7 @@ AS 'MODULE_PATHNAME', 'check_name_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:213
+-- src/api.rs:214
 -- lowcode::api::check_record
 CREATE  FUNCTION "check_record"(
 	"app" TEXT, /* Option < & str > */
@@ -183,7 +194,7 @@ AS 'MODULE_PATHNAME', 'check_record_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:239
+-- src/api.rs:240
 -- lowcode::api::check_workflow
 CREATE  FUNCTION "check_workflow"(
 	"subject" TEXT, /* Option < & str > */
@@ -195,7 +206,7 @@ AS 'MODULE_PATHNAME', 'check_workflow_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:79
+-- src/api.rs:80
 -- lowcode::api::compile_schema
 CREATE  FUNCTION "compile_schema"(
 	"subject" TEXT, /* Option < & str > */
@@ -207,7 +218,7 @@ AS 'MODULE_PATHNAME', 'compile_schema_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:263
+-- src/api.rs:264
 -- lowcode::api::condition_issues
 CREATE  FUNCTION "condition_issues"(
 	"condition" jsonb, /* JsonbBytes */
@@ -219,7 +230,7 @@ AS 'MODULE_PATHNAME', 'condition_issues_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:187
+-- src/api.rs:188
 -- lowcode::api::conforms
 CREATE  FUNCTION "conforms"(
 	"app" TEXT, /* & str */
@@ -232,7 +243,7 @@ AS 'MODULE_PATHNAME', 'conforms_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:197
+-- src/api.rs:198
 -- lowcode::api::conforms_to_version
 CREATE  FUNCTION "conforms_to_version"(
 	"version_id" bigint, /* i64 */
@@ -244,7 +255,7 @@ AS 'MODULE_PATHNAME', 'conforms_to_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:292
+-- src/api.rs:293
 -- lowcode::api::diff_definitions
 CREATE  FUNCTION "diff_definitions"(
 	"current" jsonb, /* JsonB */
@@ -261,7 +272,7 @@ AS 'MODULE_PATHNAME', 'diff_definitions_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:133
+-- src/api.rs:134
 -- lowcode::api::forms_changed
 CREATE  FUNCTION "forms_changed"() RETURNS void
 STRICT VOLATILE
@@ -270,7 +281,7 @@ AS 'MODULE_PATHNAME', 'forms_changed_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:28
+-- src/lib.rs:31
 -- requires:
 --   catalog
 --   api::check_record
@@ -287,6 +298,7 @@ CREATE FUNCTION lowcode.create_app(app text, title text DEFAULT '') RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.authorize(app, 'lowcode_admin', 'create apps');
     IF EXISTS (SELECT FROM lowcode.apps a WHERE a.name = create_app.app) THEN
         RAISE EXCEPTION 'lowcode: app "%" already exists', app
             USING ERRCODE = 'duplicate_object',
@@ -318,6 +330,7 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
     END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('define form %s', form));
     checked := lowcode.compile_schema(app || '.' || form, schema);
 
     -- One definer at a time per form: the row lock orders concurrent define_form calls.
@@ -354,6 +367,7 @@ BEGIN
         RAISE EXCEPTION 'lowcode: invalid schema URI "%": it must be non-empty and have no fragment', uri
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', format('register schema %s', uri));
     SELECT s.schema INTO existing FROM lowcode.schemas s WHERE s.uri = uri;
     IF FOUND THEN
         IF existing = schema THEN
@@ -387,6 +401,7 @@ BEGIN
         NEW.revision := 1;
         NEW.created_at := now();
         NEW.created_by := lowcode.actor();
+        NEW.owner := lowcode.invoker_name();
         NEW.updated_at := NEW.created_at;
         NEW.updated_by := NEW.created_by;
         RETURN NEW;
@@ -418,6 +433,7 @@ BEGIN
     NEW.revision := OLD.revision + 1;
     NEW.created_at := OLD.created_at;
     NEW.created_by := OLD.created_by;
+    NEW.owner := OLD.owner;
     NEW.updated_at := now();
     NEW.updated_by := lowcode.actor();
     RETURN NEW;
@@ -468,6 +484,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     record_id bigint;
 BEGIN
+    PERFORM lowcode.authorize(app, 'submit', format('submit to form %s', form));
     -- form_version_id is set by the records_check trigger, from the validation.
     INSERT INTO lowcode.records (app, form, data, form_version_id)
     VALUES (app, form, data, 0)
@@ -502,6 +519,10 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     r := lowcode.record_for_update(id);
+    IF NOT lowcode.may_update(r.app, r.owner) THEN
+        PERFORM lowcode.refuse(r.app, CASE WHEN r.owner = lowcode.invoker_name() THEN 'update_own' ELSE 'update_all' END,
+                               format('update record %s of form %s', id, r.form));
+    END IF;
     IF expected_revision IS NOT NULL AND r.revision <> expected_revision THEN
         RAISE EXCEPTION 'lowcode: %.%: record % is at revision %, not %', r.app, r.form, id, r.revision, expected_revision
             USING ERRCODE = 'serialization_failure',
@@ -516,11 +537,18 @@ COMMENT ON FUNCTION lowcode.update_record(bigint, jsonb, int) IS 'Replace a reco
 CREATE FUNCTION lowcode.delete_record(id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
+DECLARE
+    r lowcode.records;
 BEGIN
     IF id IS NULL THEN
         RAISE EXCEPTION 'lowcode: delete_record: argument "id" must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    IF NOT FOUND OR NOT lowcode.may_read(r.app, r.owner) THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM lowcode.authorize(r.app, 'delete', format('delete record %s of form %s', id, r.form));
     DELETE FROM lowcode.records x WHERE x.id = id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
@@ -529,10 +557,35 @@ END $$;
 COMMENT ON FUNCTION lowcode.delete_record(bigint) IS 'Delete a record; its history stays.';
 
 CREATE FUNCTION lowcode.record_history(record bigint) RETURNS SETOF lowcode.history
-LANGUAGE sql STABLE AS $$
-    SELECT * FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id
-$$;
-COMMENT ON FUNCTION lowcode.record_history(bigint) IS 'A record''s history, oldest first.';
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    r     lowcode.records;
+    hide  text[];
+BEGIN
+    IF NOT lowcode.is_admin() THEN
+        -- A deleted record's history is for those who read all of the app.
+        SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+        IF NOT FOUND THEN
+            SELECT h.app, h.form INTO r.app, r.form FROM lowcode.history h WHERE h.record_id = record LIMIT 1;
+        END IF;
+        IF r.app IS NULL OR NOT lowcode.may_read(r.app, r.owner) THEN
+            RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+        END IF;
+        hide := lowcode.hidden(r.app, r.form);
+    END IF;
+    IF cardinality(hide) > 0 THEN
+        RETURN QUERY
+        SELECT h.id, h.record_id, h.app, h.form, h.action, h.revision, h.actor, h.at, h.from_state, h.to_state,
+               CASE WHEN jsonb_typeof(h.before) = 'object' THEN h.before - hide ELSE h.before END,
+               CASE WHEN jsonb_typeof(h.after) = 'object' THEN h.after - hide ELSE h.after END,
+               h.detail
+          FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id;
+    ELSE
+        RETURN QUERY SELECT * FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id;
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.record_history(bigint) IS 'A record''s history, oldest first, for those who may read the record (without the fields hidden from them); a deleted record''s history for those who read all of its app.';
 
 -- ---------------------------------------------------------------- unique fields
 
@@ -578,6 +631,7 @@ BEGIN
     IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = app AND f.name = form) THEN
         RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object';
     END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('add unique fields to form %s', form));
     IF fields IS NULL OR cardinality(fields) = 0 OR EXISTS (SELECT FROM unnest(fields) f WHERE f IS NULL OR f = '') THEN
         RAISE EXCEPTION 'lowcode: %.%: add_unique needs one or more field names', app, form
             USING ERRCODE = 'invalid_parameter_value';
@@ -598,16 +652,27 @@ END $$;
 COMMENT ON FUNCTION lowcode.add_unique(text, text, text[]) IS 'Make a combination of top-level fields unique among a form''s records (e.g. one check-in per student per day): a second record with the same values is refused with SQLSTATE 23505. Idempotent; survives pg_dump / pg_restore. Returns the index name.';
 
 CREATE FUNCTION lowcode.drop_unique(app text, form text, fields text[]) RETURNS boolean
-LANGUAGE sql AS $$
-    WITH gone AS (DELETE FROM lowcode.uniques u WHERE u.app = drop_unique.app AND u.form = drop_unique.form
-                                                  AND u.fields = drop_unique.fields RETURNING 1)
-    SELECT EXISTS (SELECT FROM gone)
-$$;
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.authorize(app, 'admin', format('drop unique fields of form %s', form));
+    DELETE FROM lowcode.uniques u WHERE u.app = app AND u.form = form AND u.fields = fields;
+    RETURN FOUND;
+END $$;
 COMMENT ON FUNCTION lowcode.drop_unique(text, text, text[]) IS 'Remove a unique field combination added with add_unique; true if there was one.';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:172
+-- src/api.rs:319
+-- lowcode::api::invoker
+CREATE  FUNCTION "invoker"() RETURNS oid /* pg_sys :: Oid */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'invoker_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/api.rs:173
 -- lowcode::api::is_valid
 CREATE  FUNCTION "is_valid"(
 	"app" TEXT, /* Option < & str > */
@@ -620,7 +685,7 @@ AS 'MODULE_PATHNAME', 'is_valid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:254
+-- src/api.rs:255
 -- lowcode::api::matches
 CREATE  FUNCTION "matches"(
 	"condition" jsonb, /* JsonbBytes */
@@ -632,7 +697,7 @@ AS 'MODULE_PATHNAME', 'matches_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:44
+-- src/lib.rs:47
 -- requires:
 --   records
 --   api::check_workflow
@@ -799,6 +864,7 @@ BEGIN
         RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object',
             HINT = format('define it first with lowcode.define_form(%L, %L, ''<json schema>'')', app, form);
     END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('define the workflow of form %s', form));
     checked := lowcode.check_workflow(app || '.' || form, definition);
     SELECT w.* INTO current
       FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
@@ -886,6 +952,9 @@ DECLARE
     rule     lowcode.rules;
     action   jsonb;
     chain    text;
+    -- Whether an action of the rule may have changed (or deleted) the record: set and
+    -- transition write it (and the rules they trigger may do anything), call may do anything.
+    dirty    boolean;
     limit_   int := coalesce(nullif(current_setting('lowcode.max_cascade', true), ''), '32')::int;
 BEGIN
     SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
@@ -916,13 +985,21 @@ BEGIN
                       HINT = 'a rule''s actions trigger the rule again; add a "when" condition that stops it (lowcode.max_cascade sets the limit)';
         END IF;
         PERFORM set_config('lowcode.rule_chain', CASE WHEN chain = '' THEN rule.name ELSE chain || ' → ' || rule.name END, true);
-        FOR action IN SELECT a FROM jsonb_array_elements(rule.actions) a LOOP
+        dirty := false;
+        -- (An index loop, not FOR ... IN SELECT jsonb_array_elements: no cursor per rule.)
+        FOR i IN 0 .. jsonb_array_length(rule.actions) - 1 LOOP
+            action := rule.actions -> i;
             PERFORM lowcode.run_action(record, rule.name, event, action, context);
-            EXIT WHEN NOT EXISTS (SELECT FROM lowcode.records x WHERE x.id = record);
+            IF action ?| ARRAY['set', 'transition', 'call'] THEN
+                dirty := true;
+                EXIT WHEN NOT EXISTS (SELECT FROM lowcode.records x WHERE x.id = record);
+            END IF;
         END LOOP;
         PERFORM set_config('lowcode.rule_chain', chain, true);
-        SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
-        EXIT WHEN NOT FOUND;
+        IF dirty THEN
+            SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+            EXIT WHEN NOT FOUND;
+        END IF;
     END LOOP;
 END $$;
 COMMENT ON FUNCTION lowcode.fire(bigint, text, jsonb) IS 'Internal: runs the rules of the record''s workflow that listen to event (and whose when / outcome match), in definition order. Cascades are bounded by lowcode.max_cascade (default 32).';
@@ -933,8 +1010,13 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     r        lowcode.records;
-    kind     text := (SELECT k FROM jsonb_object_keys(action) k LIMIT 1);
-    arg      jsonb := action -> kind;
+    -- The action's one key, as a simple expression (in jsonb's key order: shorter keys first);
+    -- the general query below only when action is not an object with exactly that key.
+    kind     text := CASE WHEN action ? 'set' THEN 'set' WHEN action ? 'call' THEN 'call'
+                          WHEN action ? 'emit' THEN 'emit' WHEN action ? 'task' THEN 'task'
+                          WHEN action ? 'timer' THEN 'timer' WHEN action ? 'notify' THEN 'notify'
+                          WHEN action ? 'approval' THEN 'approval' WHEN action ? 'transition' THEN 'transition' END;
+    arg      jsonb;
     previous jsonb;
     task_id  bigint;
     appr     lowcode.approvals;
@@ -944,10 +1026,15 @@ DECLARE
     payload  jsonb;
     fire_at  timestamptz;
 BEGIN
+    IF kind IS NULL OR jsonb_typeof(action) <> 'object' OR action - kind <> '{}' THEN
+        kind := (SELECT k FROM jsonb_object_keys(action) k LIMIT 1);
+    END IF;
+    arg := action -> kind;
     SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
-    payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
-                                  'event', event, 'rule', rule);
-    previous := lowcode.with_cause(jsonb_build_object('rule', rule, 'action', kind));
+    -- What lowcode.with_cause does, inline (this runs for every action): remember the
+    -- cause, set this action as the cause of the history rows it makes.
+    previous := coalesce(nullif(current_setting('lowcode.cause', true), ''), 'null')::jsonb;
+    PERFORM set_config('lowcode.cause', jsonb_build_object('rule', rule, 'action', kind)::text, true);
     CASE kind
     WHEN 'set' THEN
         -- Checked here too (the records trigger checks again) so the error names the rule.
@@ -975,7 +1062,11 @@ BEGIN
             VALUES (record, arg ->> 'name', 'deadline_passed:' || (arg ->> 'name'), task_id,
                     now() + (arg ->> 'due')::interval);
         END IF;
-        PERFORM lowcode.log(record, 'task_created', jsonb_build_object('task', task_id, 'name', arg ->> 'name', 'rule', rule));
+        -- lowcode.log, inline and from r: inserting the task and its deadline did not change the record.
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'task_created', r.revision, lowcode.actor(), r.state, r.state,
+               jsonb_build_object('task', task_id, 'name', arg ->> 'name', 'rule', rule)
+         WHERE r.id IS NOT NULL;
     WHEN 'approval' THEN
         INSERT INTO lowcode.approvals (record_id, name, mode, approvers, required, on_approve, on_reject, on_withdraw, due)
         VALUES (record, arg ->> 'name', arg ->> 'mode', ARRAY(SELECT jsonb_array_elements_text(arg -> 'approvers')),
@@ -989,11 +1080,18 @@ BEGIN
         ELSE
             PERFORM lowcode.approval_task(appr, a) FROM unnest(appr.approvers) a;
         END IF;
-        PERFORM lowcode.log(record, 'approval_requested', jsonb_build_object('approval', appr.id, 'name', appr.name,
-                            'mode', appr.mode, 'approvers', to_jsonb(appr.approvers), 'rule', rule));
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'approval_requested', r.revision, lowcode.actor(), r.state, r.state,
+               jsonb_build_object('approval', appr.id, 'name', appr.name, 'mode', appr.mode,
+                                  'approvers', to_jsonb(appr.approvers), 'rule', rule)
+         WHERE r.id IS NOT NULL;
     WHEN 'notify' THEN
+        payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
+                                      'event', event, 'rule', rule);
         PERFORM pg_notify(arg ->> 'channel', (payload || coalesce(arg -> 'payload', '{}'))::text);
     WHEN 'emit' THEN
+        payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
+                                      'event', event, 'rule', rule);
         PERFORM lowcode.emit(arg ->> 'topic', payload || jsonb_build_object('data', r.data) || coalesce(arg -> 'payload', '{}'), record);
     WHEN 'timer' THEN
         IF arg ? 'after' THEN
@@ -1026,13 +1124,15 @@ BEGIN
             RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', r.app, r.form, rule, arg #>> '{}'
                 USING ERRCODE = 'undefined_function';
         END IF;
-        -- The user's function runs with the session's default search_path (lowcode's own
-        -- code runs with a pinned one, see sql/hardening.sql), then lowcode's comes back.
+        -- The user's function runs as the invoker, never with the privileges of lowcode's
+        -- engine (lowcode.call_as_invoker), and with the session's default search_path
+        -- (lowcode's own code runs with a pinned one, see sql/hardening.sql); then lowcode's
+        -- comes back.
         own_path := current_setting('search_path');
         PERFORM set_config('search_path',
                            (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'search_path'), true);
         IF (SELECT prorettype FROM pg_proc WHERE oid = fn) = 'jsonb'::regtype THEN
-            EXECUTE format('SELECT %s($1)', fn::regproc) INTO result USING to_jsonb(r);
+            result := lowcode.call_as_invoker(format('SELECT %s($1)', fn::regproc), to_jsonb(r));
             PERFORM set_config('search_path', own_path, true);
             IF jsonb_typeof(result) = 'object' THEN
                 IF NOT lowcode.is_valid(r.app, r.form, r.data || result) THEN
@@ -1044,14 +1144,22 @@ BEGIN
                 UPDATE lowcode.records x SET data = x.data || result WHERE x.id = record;
             END IF;
         ELSE
-            EXECUTE format('SELECT %s($1)', fn::regproc) USING to_jsonb(r);
+            PERFORM lowcode.call_as_invoker(format('SELECT CASE WHEN %s($1) IS NULL THEN NULL::jsonb END', fn::regproc), to_jsonb(r));
             PERFORM set_config('search_path', own_path, true);
         END IF;
     END CASE;
-    IF kind IN ('notify', 'emit', 'timer', 'call') THEN
+    IF kind = 'call' THEN
+        -- The function may have changed the record: lowcode.log reads it again.
         PERFORM lowcode.log(record, 'rule_action', jsonb_build_object('rule', rule, 'action', action));
+    ELSIF kind IN ('notify', 'emit', 'timer') THEN
+        -- These leave the record as r has it (lowcode.log, inline).
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'rule_action', r.revision, lowcode.actor(), r.state, r.state,
+               jsonb_build_object('rule', rule, 'action', action)
+         WHERE r.id IS NOT NULL;
     END IF;
-    PERFORM lowcode.with_cause(previous);
+    -- Back to the previous cause (lowcode.with_cause(previous), inline).
+    PERFORM set_config('lowcode.cause', CASE WHEN previous IS NULL OR previous = 'null' THEN '' ELSE previous::text END, true);
 END $$;
 COMMENT ON FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb) IS 'Internal: runs one rule action (set, transition, task, approval, notify, emit, timer, call) on a record.';
 
@@ -1073,45 +1181,68 @@ END $$;
 COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
 
 -- Whether a workflow version has rules for an event (checked before firing: most writes
--- have none to run). A one-line SQL function, so it is inlined where it is called.
+-- have none to run). PL/pgSQL, not SQL: a SQL function with a sub-select is not inlined, and
+-- would be planned again in every transaction. (records_workflow asks the same question for
+-- all the events of one write in one query.)
 CREATE FUNCTION lowcode.listens(workflow bigint, event text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT FROM lowcode.rules r
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+BEGIN
+    RETURN EXISTS (SELECT FROM lowcode.rules r
                     WHERE r.workflow_version_id = workflow
-                      AND r.event IN (event, split_part(event, ':', 1) || ':*'))
-$$;
+                      AND r.event IN (event, split_part(event, ':', 1) || ':*'));
+END $$;
 COMMENT ON FUNCTION lowcode.listens(bigint, text) IS 'Internal: whether the workflow version has a rule for the event (or its :* wildcard).';
 
 -- The records trigger that turns writes into workflow events.
 CREATE FUNCTION lowcode.records_workflow() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    wf  lowcode.workflow_versions;
+    wf          bigint;
+    finals      text[];
+    moved       boolean;
+    changed     boolean;
+    ev_entered  text := 'entered:' || NEW.state;
+    ev_left     text;
+    -- Which of this write's events the workflow version has rules for (as lowcode.listens
+    -- says), found with one query for all of them.
+    on_first    boolean;               -- created (INSERT) or updated (UPDATE)
+    on_left     boolean;
+    on_entered  boolean;
 BEGIN
     IF lowcode.replaying()
        -- Migrations rewrite records; they are not events of the app's process.
        OR current_setting('lowcode.cause', true) LIKE '{"migration"%' THEN
         RETURN NULL;
     END IF;
-    SELECT w.* INTO wf FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+    SELECT w.id, w.final_states INTO wf, finals
+      FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
      WHERE f.app = NEW.app AND f.name = NEW.form;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        IF lowcode.listens(wf.id, 'created') THEN
+        SELECT coalesce(bool_or(x.event IN ('created', 'created:*')), false),
+               coalesce(bool_or(x.event IN (ev_entered, split_part(ev_entered, ':', 1) || ':*')), false)
+          INTO on_first, on_entered
+          FROM lowcode.rules x
+         WHERE x.workflow_version_id = wf
+           AND x.event IN ('created', 'created:*', ev_entered, split_part(ev_entered, ':', 1) || ':*');
+        IF on_first THEN
             PERFORM lowcode.fire(NEW.id, 'created');
         END IF;
-        IF lowcode.listens(wf.id, 'entered:' || NEW.state) THEN
-            PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
+        IF on_entered THEN
+            PERFORM lowcode.fire(NEW.id, ev_entered);
         END IF;
         RETURN NULL;
     END IF;
-    IF NEW.state IS DISTINCT FROM OLD.state THEN
+    moved := NEW.state IS DISTINCT FROM OLD.state;
+    changed := NEW.data IS DISTINCT FROM OLD.data;
+    IF moved THEN
         UPDATE lowcode.timers t SET status = 'cancelled'
          WHERE t.record_id = NEW.id AND t.status = 'pending' AND t.in_state = OLD.state;
         -- A finished record has no work left: its open tasks, pending approvals and timers end.
-        IF NEW.state = ANY (wf.final_states) THEN
+        IF NEW.state = ANY (finals) THEN
             UPDATE lowcode.tasks t SET status = 'cancelled'
              WHERE t.record_id = NEW.id AND t.status IN ('open', 'claimed');
             UPDATE lowcode.approvals a SET status = 'withdrawn', decided_at = now()
@@ -1119,16 +1250,29 @@ BEGIN
             UPDATE lowcode.timers t SET status = 'cancelled' WHERE t.record_id = NEW.id AND t.status = 'pending';
         END IF;
     END IF;
-    IF NEW.data IS DISTINCT FROM OLD.data AND lowcode.listens(wf.id, 'updated') THEN
+    IF NOT (moved OR changed) THEN
+        RETURN NULL;
+    END IF;
+    IF NOT moved THEN
+        ev_entered := NULL;
+    END IF;
+    ev_left := CASE WHEN moved THEN 'left:' || OLD.state END;
+    SELECT coalesce(bool_or(changed AND x.event IN ('updated', 'updated:*')), false),
+           coalesce(bool_or(x.event IN (ev_left, split_part(ev_left, ':', 1) || ':*')), false),
+           coalesce(bool_or(x.event IN (ev_entered, split_part(ev_entered, ':', 1) || ':*')), false)
+      INTO on_first, on_left, on_entered
+      FROM lowcode.rules x
+     WHERE x.workflow_version_id = wf
+       AND x.event IN ('updated', 'updated:*', ev_left, split_part(ev_left, ':', 1) || ':*',
+                       ev_entered, split_part(ev_entered, ':', 1) || ':*');
+    IF on_first THEN
         PERFORM lowcode.fire(NEW.id, 'updated');
     END IF;
-    IF NEW.state IS DISTINCT FROM OLD.state THEN
-        IF lowcode.listens(wf.id, 'left:' || OLD.state) THEN
-            PERFORM lowcode.fire(NEW.id, 'left:' || OLD.state);
-        END IF;
-        IF lowcode.listens(wf.id, 'entered:' || NEW.state) THEN
-            PERFORM lowcode.fire(NEW.id, 'entered:' || NEW.state);
-        END IF;
+    IF on_left THEN
+        PERFORM lowcode.fire(NEW.id, ev_left);
+    END IF;
+    IF on_entered THEN
+        PERFORM lowcode.fire(NEW.id, ev_entered);
     END IF;
     RETURN NULL;
 END $$;
@@ -1153,6 +1297,9 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     r := lowcode.record_for_update(record);
+    IF NOT lowcode.may_read(r.app, r.owner) THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+    END IF;
     SELECT f.workflow_version_id INTO wf FROM lowcode.forms f WHERE f.app = r.app AND f.name = r.form;
     SELECT * INTO t FROM lowcode.transitions x WHERE x.workflow_version_id = wf AND x.name = name;
     IF NOT FOUND THEN
@@ -1167,12 +1314,18 @@ BEGIN
                         (SELECT string_agg(format('"%s"', s), ' or ') FROM unnest(t.from_states) s)
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
+    -- A transition that names roles is for their members; one that names none, for those
+    -- who may change the record.
     IF cardinality(t.roles) > 0 AND NOT EXISTS (
         SELECT FROM unnest(t.roles) ro JOIN pg_roles pr ON pr.rolname = ro
-         WHERE pg_has_role(current_user, pr.oid, 'MEMBER')) THEN
+         WHERE pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')) THEN
         RAISE EXCEPTION 'lowcode: %.%: transition "%" of record % needs role %', r.app, r.form, name, r.id, array_to_string(t.roles, ' or ')
             USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('GRANT %I TO %I', t.roles[1], current_user);
+                  HINT = format('GRANT %I TO %I', t.roles[1], lowcode.invoker_name());
+    END IF;
+    IF cardinality(t.roles) = 0 AND NOT lowcode.may_update(r.app, r.owner) THEN
+        PERFORM lowcode.refuse(r.app, CASE WHEN r.owner = lowcode.invoker_name() THEN 'update_own' ELSE 'update_all' END,
+                               format('fire transition "%s" of record %s', name, r.id));
     END IF;
     new_data := r.data || coalesce(payload, '{}');
     IF t.condition IS NOT NULL AND NOT lowcode.matches(t.condition, new_data) THEN
@@ -1195,7 +1348,7 @@ COMMENT ON FUNCTION lowcode.transition(bigint, text, jsonb) IS 'Fire a named tra
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:54
+-- src/lib.rs:57
 -- requires:
 --   workflow
 
@@ -1221,7 +1374,11 @@ COMMENT ON FUNCTION lowcode.task_for_update(bigint) IS 'Internal: locks a task, 
 
 CREATE FUNCTION lowcode.require_claimer(t lowcode.tasks, doing text) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    app text := (SELECT r.app FROM lowcode.records r WHERE r.id = t.record_id);
 BEGIN
+    PERFORM lowcode.authorize(app, CASE WHEN t.kind = 'approval' THEN 'decide' ELSE 'claim' END,
+                              format('work on task %s ("%s", record %s)', t.id, t.name, t.record_id));
     IF t.status <> 'claimed' THEN
         RAISE EXCEPTION 'lowcode: task % ("%", record %) is %, so it cannot be %', t.id, t.name, t.record_id, t.status, doing
             USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -1232,7 +1389,7 @@ BEGIN
                   HINT = 'the worker who claimed it (SET lowcode.actor) completes, releases or decides it';
     END IF;
 END $$;
-COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the task is claimed by the current actor.';
+COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the invoker may work on the app''s tasks (claim; decide for approvals) and the task is claimed by the current actor.';
 
 CREATE FUNCTION lowcode.claim_task(pool text, worker text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -1240,9 +1397,23 @@ LANGUAGE plpgsql AS $$
 DECLARE
     claimed  bigint;
     who      text := coalesce(worker, lowcode.actor());
+    admin    boolean := lowcode.is_admin();
+    -- The apps whose tasks the invoker may claim.
+    apps     text[] := CASE WHEN NOT admin THEN ARRAY(SELECT a.name FROM lowcode.apps a WHERE lowcode.may(a.name, 'claim')) END;
 BEGIN
     IF pool IS NULL THEN
         RAISE EXCEPTION 'lowcode: claim_task: argument "pool" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT admin AND cardinality(apps) = 0 THEN
+        RAISE EXCEPTION 'lowcode: role "%" may not claim tasks in any app', lowcode.invoker_name()
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'an app admin can allow it: SELECT lowcode.grant(''<app>'', ''<role>'', ARRAY[''claim''])';
+    END IF;
+    IF worker IS NOT NULL AND worker IS DISTINCT FROM lowcode.actor() AND NOT admin
+       AND NOT EXISTS (SELECT FROM unnest(apps) a WHERE lowcode.may(a, 'act_as')) THEN
+        RAISE EXCEPTION 'lowcode: role "%" may not claim tasks for "%"', lowcode.invoker_name(), worker
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'claim for yourself (worker => NULL), or be granted act_as';
     END IF;
     -- First claim wins: skip rows another claimer holds, never wait for them.
     UPDATE lowcode.tasks x
@@ -1251,7 +1422,8 @@ BEGIN
            SELECT c.id FROM lowcode.tasks c
             WHERE c.pool = pool AND c.status = 'open'
               AND (c.role IS NULL OR EXISTS (SELECT FROM pg_roles pr WHERE pr.rolname = c.role
-                                              AND pg_has_role(current_user, pr.oid, 'MEMBER')))
+                                              AND pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')))
+              AND (admin OR (SELECT r.app FROM lowcode.records r WHERE r.id = c.record_id) = ANY (apps))
             ORDER BY c.id
             LIMIT 1
               FOR UPDATE SKIP LOCKED)
@@ -1311,6 +1483,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t lowcode.tasks := lowcode.task_for_update(task);
 BEGIN
+    PERFORM lowcode.authorize((SELECT r.app FROM lowcode.records r WHERE r.id = t.record_id), 'admin',
+                              format('reassign task %s ("%s", record %s)', t.id, t.name, t.record_id));
     IF to_worker IS NULL OR to_worker = '' THEN
         RAISE EXCEPTION 'lowcode: reassign_task: argument "to_worker" must not be empty' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -1418,6 +1592,9 @@ BEGIN
     -- then the record on a verdict); the other order deadlocked a withdraw racing the last decision.
     PERFORM FROM lowcode.approvals x WHERE x.record_id = record AND x.status = 'pending' FOR UPDATE;
     r := lowcode.record_for_update(record);
+    IF NOT lowcode.may_read(r.app, r.owner) THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+    END IF;
     IF r.created_by IS DISTINCT FROM lowcode.actor() THEN
         RAISE EXCEPTION 'lowcode: %.%: only the submitter (%) can withdraw record %', r.app, r.form, r.created_by, r.id
             USING ERRCODE = 'insufficient_privilege';
@@ -1444,38 +1621,91 @@ COMMENT ON FUNCTION lowcode.withdraw(bigint) IS 'The submitter takes a record ba
 
 -- ---------------------------------------------------------------- timers
 
+CREATE FUNCTION lowcode.fire_timer(t lowcode.timers) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r lowcode.records;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = t.record_id;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- An earlier timer of the same run may have moved the record out of the state this timer
+    -- was set in: leaving the state cancels it, as it would have before the run marked it.
+    IF t.in_state IS NOT NULL AND r.state IS DISTINCT FROM t.in_state THEN
+        UPDATE lowcode.timers x SET status = 'cancelled', fired_at = NULL WHERE x.id = t.id;
+        RETURN;
+    END IF;
+    -- A deadline only matters while its task is still open.
+    IF t.task_id IS NOT NULL AND NOT EXISTS (SELECT FROM lowcode.tasks y WHERE y.id = t.task_id AND y.status IN ('open', 'claimed')) THEN
+        RETURN;
+    END IF;
+    -- lowcode.log(t.record_id, 'timer_fired', ...), from the row already read.
+    INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+    VALUES (r.id, r.app, r.form, 'timer_fired', r.revision, lowcode.actor(), r.state, r.state,
+            jsonb_build_object('timer', t.id, 'name', t.name, 'event', t.event));
+    PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
+END $$;
+COMMENT ON FUNCTION lowcode.fire_timer(lowcode.timers) IS 'Internal: fires one timer that run_due_timers has marked fired: a timer_fired history row, then the rules of its event; nothing for a deadline whose task is closed; cancelled when the record has left the timer''s state meanwhile.';
+
 CREATE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     t        lowcode.timers;
+    batch    lowcode.timers[];
     fired    int := 0;
     message  text;
+    sort_was text;
 BEGIN
-    FOR t IN
-        SELECT * FROM lowcode.timers x
+    -- One statement locks the due timers and marks them fired (batch holds them as they were
+    -- before). It never waits: timers that another run holds are skipped, and so are timers
+    -- whose record someone else is changing (a transition that cancels the timer waits for
+    -- us while holding the record: waiting for the record here would be a deadlock); the
+    -- next run fires those, unless that change cancelled them.
+    -- Planned without a full sort, so that it reads about max timers through timers_due_idx
+    -- (in fire_at order, ties sorted by id) instead of sorting every due timer: with a
+    -- backlog of due timers the statistics often promise one.
+    sort_was := current_setting('enable_sort');
+    PERFORM set_config('enable_sort', 'off', true);
+    WITH due AS (
+        SELECT x AS t FROM lowcode.timers x
          WHERE x.status = 'pending' AND x.fire_at <= now()
          ORDER BY x.fire_at, x.id
          LIMIT max
            FOR UPDATE SKIP LOCKED
-    LOOP
-        -- Never wait for a record someone else is changing while holding its timer (a
-        -- transition that cancels the timer waits for us: a deadlock). Skip it; the next
-        -- run fires it, unless that change cancelled it.
-        PERFORM FROM lowcode.records x WHERE x.id = t.record_id FOR NO KEY UPDATE SKIP LOCKED;
-        CONTINUE WHEN NOT FOUND;
+    ), free AS (
+        SELECT d.t FROM due d JOIN lowcode.records r ON r.id = (d.t).record_id
+           FOR NO KEY UPDATE OF r SKIP LOCKED
+    ), marked AS (
+        UPDATE lowcode.timers x SET status = 'fired', fired_at = now()
+          FROM free WHERE x.id = (free.t).id
+        RETURNING free.t
+    )
+    SELECT array_agg(m.t ORDER BY (m.t).fire_at, (m.t).id) INTO batch FROM marked m;
+    PERFORM set_config('enable_sort', sort_was, true);
+    IF batch IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- Then their rules, in due order. First all of them in one subtransaction: nearly always
+    -- none fails. If one does, that subtransaction is undone and they run again below, each in
+    -- a subtransaction of its own, so that only the failing ones are undone.
+    BEGIN
+        FOREACH t IN ARRAY batch LOOP
+            PERFORM lowcode.fire_timer(t);
+        END LOOP;
+        RETURN cardinality(batch);
+    EXCEPTION WHEN OTHERS THEN
+        NULL;                              -- one of them failed: one by one, below
+    END;
+    FOREACH t IN ARRAY batch LOOP
         BEGIN
-            UPDATE lowcode.timers x SET status = 'fired', fired_at = now() WHERE x.id = t.id;
-            -- A deadline only matters while its task is still open.
-            IF t.task_id IS NULL OR EXISTS (SELECT FROM lowcode.tasks y WHERE y.id = t.task_id AND y.status IN ('open', 'claimed')) THEN
-                PERFORM lowcode.log(t.record_id, 'timer_fired', jsonb_build_object('timer', t.id, 'name', t.name, 'event', t.event));
-                PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
-            END IF;
+            PERFORM lowcode.fire_timer(t);
             fired := fired + 1;
         EXCEPTION WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
             -- Lost a race with a concurrent change of the record (e.g. a transition that
             -- cancels this timer): its effects are undone and it stays pending for the next run.
-            NULL;
+            UPDATE lowcode.timers x SET status = t.status, fired_at = t.fired_at WHERE x.id = t.id;
         WHEN OTHERS THEN
             -- One failing rule must not stop the others: the timer is marked failed, its effects undone.
             GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
@@ -1488,7 +1718,7 @@ COMMENT ON FUNCTION lowcode.run_due_timers(int) IS 'Fire up to max due timers an
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:55
+-- src/lib.rs:58
 -- requires:
 --   tasks
 
@@ -1696,7 +1926,7 @@ COMMENT ON FUNCTION lowcode.purge_events(interval) IS 'Delete events older than 
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:142
+-- src/api.rs:143
 -- lowcode::api::validate
 CREATE  FUNCTION "validate"(
 	"app" TEXT, /* Option < & str > */
@@ -1713,7 +1943,7 @@ AS 'MODULE_PATHNAME', 'validate_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:108
+-- src/api.rs:109
 -- lowcode::api::view_columns
 CREATE  FUNCTION "view_columns"(
 	"subject" TEXT, /* & str */
@@ -1729,7 +1959,7 @@ AS 'MODULE_PATHNAME', 'view_columns_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:39
+-- src/lib.rs:42
 -- requires:
 --   records
 --   api::view_columns
@@ -1751,6 +1981,8 @@ DECLARE
     cur_revision  int;
     writer        bigint;
     current8      numeric;
+    shown         record;
+    seen          bigint;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM lowcode.delete_record(OLD.id);
@@ -1809,8 +2041,15 @@ BEGIN
         PERFORM lowcode.update_record(OLD.id, data);
         rec_id := OLD.id;
     END IF;
-    -- RETURNING shows what was stored.
-    EXECUTE format('SELECT * FROM %I.%I WHERE id = $1', app, form) INTO NEW USING rec_id;
+    -- RETURNING shows what was stored, as the writer may see it (a role that may submit but
+    -- not read gets back only the id).
+    EXECUTE format('SELECT * FROM %I.%I WHERE id = $1', app, form) INTO shown USING rec_id;
+    GET DIAGNOSTICS seen = ROW_COUNT;
+    IF seen > 0 THEN
+        NEW := shown;
+    ELSE
+        NEW.id := rec_id;
+    END IF;
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION lowcode.view_write() IS 'INSTEAD OF trigger of published views: INSERT submits, UPDATE applies the changed columns with update_record, DELETE deletes the record.';
@@ -1824,6 +2063,8 @@ DECLARE
     columns  text;
     ncolumns int;
     views    int := 0;
+    masked   text[];
+    expr     text;
 BEGIN
     PERFORM lowcode.check_name('app', app);
     PERFORM FROM lowcode.apps a WHERE a.name = app;
@@ -1832,11 +2073,14 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
     END IF;
+    PERFORM lowcode.authorize(app, 'admin', 'publish');
     IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = app) THEN
         EXECUTE format('CREATE SCHEMA %I', app);
     END IF;
     EXECUTE format('COMMENT ON SCHEMA %I IS %L', app,
                    format('Typed views of lowcode app %s (made by lowcode.publish)', app));
+    -- Everyone may look; what each role sees and may change is decided per row by its app privileges.
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO PUBLIC', app);
     FOR f IN
         SELECT fo.name, v.version, v.bundled
           FROM lowcode.forms fo JOIN lowcode.form_versions v ON v.id = fo.current_version_id
@@ -1845,14 +2089,21 @@ BEGIN
     LOOP
         columns := '';
         ncolumns := 0;
+        -- Fields hidden from some role are NULL for that role's members (computed once per query).
+        masked := ARRAY(SELECT DISTINCT h.field FROM lowcode.hidden_fields h WHERE h.app = app AND h.form = f.name);
         FOR c IN SELECT * FROM lowcode.view_columns(app || '.' || f.name, f.bundled) LOOP
             ncolumns := ncolumns + 1;
-            columns := columns || ', ' || CASE c.sql_type
+            expr := CASE c.sql_type
                 WHEN 'jsonb' THEN format('r.data -> %L', c.name)
                 WHEN 'text' THEN format('r.data ->> %L', c.name)
                 ELSE format('CASE WHEN jsonb_typeof(r.data -> %L) = %L THEN (r.data ->> %L)::%s END',
                             c.name, c.json_type, c.name, c.sql_type)
-            END || format(' AS %I', c.name);
+            END;
+            IF c.name = ANY (masked) THEN
+                expr := format('CASE WHEN (SELECT %L = ANY (lowcode.hidden(%L, %L))) THEN NULL ELSE %s END',
+                               c.name, app, f.name, expr);
+            END IF;
+            columns := columns || ', ' || expr || format(' AS %I', c.name);
         END LOOP;
         -- A view has at most 1600 columns; 5 are its own (id, state, revision, created_at, updated_at).
         IF ncolumns > 1595 THEN
@@ -1863,10 +2114,14 @@ BEGIN
         IF to_regclass(format('%I.%I', app, f.name)) IS NOT NULL THEN
             EXECUTE format('DROP VIEW %I.%I', app, f.name);  -- column types may have changed
         END IF;
+        -- Rows by the reader's privileges, as the policy on lowcode.records has them.
         EXECUTE format(
-            'CREATE VIEW %I.%I AS SELECT r.id%s, r.state, r.revision, r.created_at, r.updated_at '
-            'FROM lowcode.records r WHERE r.app = %L AND r.form = %L',
+            'CREATE VIEW %I.%I WITH (security_barrier) AS SELECT r.id%s, r.state, r.revision, r.created_at, r.updated_at '
+            'FROM lowcode.records r WHERE r.app = %L AND r.form = %L '
+            'AND (r.app = ANY (ARRAY(SELECT lowcode.apps_where(''read_all''))) '
+                 'OR (r.owner = lowcode.invoker_name() AND r.app = ANY (ARRAY(SELECT lowcode.apps_where(''read_own'')))))',
             app, f.name, columns, app, f.name);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO PUBLIC', app, f.name);
         EXECUTE format(
             'CREATE TRIGGER lowcode_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %I.%I '
             'FOR EACH ROW EXECUTE FUNCTION lowcode.view_write(%L, %L)',
@@ -1882,10 +2137,348 @@ COMMENT ON FUNCTION lowcode.publish(text) IS 'Create or refresh the schema named
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:56
+-- src/lib.rs:59
 -- requires:
 --   events
 --   publish
+--   api::invoker
+
+-- Who may do what in which app.
+--
+-- lowcode administrators (superusers and members of the role that owns the extension) may do
+-- everything. Every other role gets privileges per app with lowcode.grant:
+--
+--   submit      submit records (lowcode.submit, INSERT into the typed view)
+--   read_own    read the records it submitted        read_all    read every record of the app
+--   update_own  change the records it submitted      update_all  change every record of the app
+--   delete      delete records
+--   claim       claim, complete and release the app's tasks
+--   decide      decide the app's approvals
+--   act_as      set lowcode.actor (an app server acting for its users)
+--   admin       all of the above, define forms and workflows, publish, grant and revoke
+--
+-- The role lowcode authorizes is lowcode.invoker(): the session's role after SET ROLE, which
+-- stays the caller's inside lowcode's SECURITY DEFINER functions (where current_user is the
+-- extension's owner). The same predicates (lowcode.may, may_read, may_update) decide in the
+-- functions, in the typed views and in the row-level security policies of lowcode.records and
+-- lowcode.tasks. Fields hidden from a role (lowcode.hide_fields) are left out of everything
+-- that role reads: the typed views, lowcode.get_record, lowcode.read_records and
+-- lowcode.record_history.
+
+CREATE TABLE lowcode.grants (
+    app         text NOT NULL REFERENCES lowcode.apps (name) ON DELETE CASCADE,
+    role        text NOT NULL,
+    privilege   text NOT NULL CHECK (privilege IN ('submit', 'read_own', 'read_all', 'update_own', 'update_all',
+                                                   'delete', 'claim', 'decide', 'act_as', 'admin')),
+    granted_at  timestamptz NOT NULL DEFAULT now(),
+    granted_by  text NOT NULL,
+    PRIMARY KEY (app, role, privilege)
+);
+COMMENT ON TABLE lowcode.grants IS 'App privileges of PostgreSQL roles (lowcode.grant / lowcode.revoke). A privilege granted to a role is held by its members too.';
+
+CREATE TABLE lowcode.hidden_fields (
+    app    text NOT NULL,
+    form   text NOT NULL,
+    role   text NOT NULL,
+    field  text NOT NULL,
+    PRIMARY KEY (app, form, role, field),
+    FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name) ON DELETE CASCADE
+);
+COMMENT ON TABLE lowcode.hidden_fields IS 'Top-level fields of a form that members of a role do not see (lowcode.hide_fields): left out of the typed views, get_record, read_records and record_history.';
+
+SELECT pg_catalog.pg_extension_config_dump('lowcode.grants', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.hidden_fields', '');
+
+-- ---------------------------------------------------------------- who is acting
+
+-- The predicates below are LANGUAGE sql so that the policies and the typed views can inline
+-- them; an inlined body is parsed with the reader's search_path, so every operator in them is
+-- written OPERATOR(pg_catalog.=) and every function schema-qualified (a look-alike operator
+-- ahead on the search_path must not decide who reads what).
+
+CREATE FUNCTION lowcode.invoker_name() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.pg_get_userbyid(lowcode.invoker())::text $$;
+COMMENT ON FUNCTION lowcode.invoker_name() IS 'The name of lowcode.invoker(): the role lowcode authorizes.';
+
+CREATE FUNCTION lowcode.is_admin() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.pg_has_role(lowcode.invoker(),
+                                  (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode'),
+                                  'MEMBER')
+$$;
+COMMENT ON FUNCTION lowcode.is_admin() IS 'True for lowcode administrators: superusers and members of the role that owns the extension.';
+
+CREATE FUNCTION lowcode.may(app text, privilege text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT lowcode.is_admin()
+        OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role
+                    WHERE g.app OPERATOR(pg_catalog.=) $1
+                      AND g.privilege OPERATOR(pg_catalog.=) ANY (ARRAY[$2, 'admin'])
+                      AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER'))
+$$;
+COMMENT ON FUNCTION lowcode.may(text, text) IS 'True when the invoker holds privilege in app (directly, through a role it is a member of, or as the app''s admin), or is a lowcode administrator.';
+
+CREATE FUNCTION lowcode.may_read(app text, owner text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT lowcode.may($1, 'read_all') OR ($2 OPERATOR(pg_catalog.=) lowcode.invoker_name() AND lowcode.may($1, 'read_own'))
+$$;
+COMMENT ON FUNCTION lowcode.may_read(text, text) IS 'True when the invoker may read a record of app submitted by owner (read_all, or read_own for its own records).';
+
+CREATE FUNCTION lowcode.apps_where(privilege text) RETURNS SETOF text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT a.name FROM lowcode.apps a WHERE lowcode.may(a.name, $1)
+$$;
+COMMENT ON FUNCTION lowcode.apps_where(text) IS 'The apps where the invoker holds privilege. Policies and typed views test app IN (SELECT lowcode.apps_where(...)), which PostgreSQL works out once per query, where lowcode.may_read would run for every row.';
+
+CREATE FUNCTION lowcode.may_update(app text, owner text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT lowcode.may($1, 'update_all') OR ($2 OPERATOR(pg_catalog.=) lowcode.invoker_name() AND lowcode.may($1, 'update_own'))
+$$;
+COMMENT ON FUNCTION lowcode.may_update(text, text) IS 'True when the invoker may change a record of app submitted by owner (update_all, or update_own for its own records).';
+
+CREATE FUNCTION lowcode.refuse(app text, privilege text, doing text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'lowcode: app "%": role "%" may not %', app, lowcode.invoker_name(), doing
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = CASE WHEN privilege = 'lowcode_admin'
+                          THEN 'only lowcode administrators may: superusers and members of the role that owns the extension'
+                          ELSE format('an app admin can allow it: SELECT lowcode.grant(%L, %L, ARRAY[%L])',
+                                      app, lowcode.invoker_name(), privilege) END;
+END $$;
+COMMENT ON FUNCTION lowcode.refuse(text, text, text) IS 'Internal: raises insufficient_privilege (42501), naming the app, the role, what it tried and the privilege that would allow it.';
+
+CREATE FUNCTION lowcode.authorize(app text, privilege text, doing text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF privilege = 'lowcode_admin' THEN
+        IF NOT lowcode.is_admin() THEN
+            PERFORM lowcode.refuse(app, privilege, doing);
+        END IF;
+    ELSIF NOT lowcode.may(app, privilege) THEN
+        PERFORM lowcode.refuse(app, privilege, doing);
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.authorize(text, text, text) IS 'Internal: raises insufficient_privilege (42501) unless the invoker holds privilege in app (''lowcode_admin'': is a lowcode administrator).';
+
+CREATE FUNCTION lowcode.hidden(app text, form text) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN lowcode.is_admin() THEN '{}'::text[] ELSE
+           coalesce((SELECT pg_catalog.array_agg(DISTINCT h.field ORDER BY h.field)
+                       FROM lowcode.hidden_fields h JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) h.role
+                      WHERE h.app OPERATOR(pg_catalog.=) $1 AND h.form OPERATOR(pg_catalog.=) $2
+                        AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')), '{}') END
+$$;
+COMMENT ON FUNCTION lowcode.hidden(text, text) IS 'The fields of app.form hidden from the invoker (through any role it is a member of); none for lowcode administrators.';
+
+-- The actor recorded in history, tasks and decisions: the lowcode.actor setting (an app
+-- server's per-request label for its user) when the invoker may act for others, else the
+-- invoker itself.
+CREATE FUNCTION lowcode.actor() RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    label  text := nullif(current_setting('lowcode.actor', true), '');
+    me     text := lowcode.invoker_name();
+BEGIN
+    IF label IS NULL OR label = me THEN
+        RETURN me;
+    END IF;
+    IF lowcode.is_admin()
+       OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname = g.role
+                   WHERE g.privilege IN ('act_as', 'admin')
+                     AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')) THEN
+        RETURN label;
+    END IF;
+    RAISE EXCEPTION 'lowcode: role "%" may not act as "%" (lowcode.actor)', me, label
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'lowcode.actor is honoured for lowcode administrators and roles granted act_as in an app; RESET lowcode.actor to act as yourself';
+END $$;
+COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request, allowed for lowcode administrators and roles granted act_as) or else the invoking role.';
+
+-- ---------------------------------------------------------------- granting
+
+CREATE FUNCTION lowcode.check_role(app text, role text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF app IS NULL OR role IS NULL THEN
+        RAISE EXCEPTION 'lowcode: arguments "app" and "role" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM lowcode.apps a WHERE a.name = app) THEN
+        RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM lowcode.authorize(app, 'admin', 'grant, revoke or hide');
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = role) THEN
+        RAISE EXCEPTION 'lowcode: app "%": role "%" does not exist', app, role
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('CREATE ROLE %I first', role);
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.check_role(text, text) IS 'Internal: checks the arguments of grant, revoke, hide_fields and show_fields and that the invoker is the app''s admin.';
+
+CREATE FUNCTION lowcode.privileges_of(app text, role text) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(pg_catalog.array_agg(g.privilege ORDER BY g.privilege), '{}')
+      FROM lowcode.grants g WHERE g.app OPERATOR(pg_catalog.=) $1 AND g.role OPERATOR(pg_catalog.=) $2
+$$;
+COMMENT ON FUNCTION lowcode.privileges_of(text, text) IS 'The privileges granted to role in app (not counting those of roles it is a member of).';
+
+CREATE FUNCTION lowcode.grant(app text, role text, privileges text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    known  text[] := ARRAY['submit', 'read_own', 'read_all', 'update_own', 'update_all',
+                           'delete', 'claim', 'decide', 'act_as', 'admin'];
+    bad    text;
+BEGIN
+    PERFORM lowcode.check_role(app, role);
+    SELECT p INTO bad FROM unnest(privileges) p WHERE p IS NULL OR p <> ALL (known) LIMIT 1;
+    IF FOUND OR privileges IS NULL THEN
+        RAISE EXCEPTION 'lowcode: app "%": unknown privilege %', app, coalesce(quote_literal(bad), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'privileges: ' || array_to_string(known, ', ');
+    END IF;
+    INSERT INTO lowcode.grants (app, role, privilege, granted_by)
+    SELECT app, role, p, lowcode.actor() FROM unnest(privileges) p
+    ON CONFLICT DO NOTHING;
+    RETURN lowcode.privileges_of(app, role);
+END $$;
+COMMENT ON FUNCTION lowcode.grant(text, text, text[]) IS 'Give a PostgreSQL role (and its members) privileges in an app: submit, read_own, read_all, update_own, update_all, delete, claim, decide, act_as, admin. Returns the role''s privileges in the app.';
+
+CREATE FUNCTION lowcode.revoke(app text, role text, privileges text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.check_role(app, role);
+    DELETE FROM lowcode.grants g WHERE g.app = app AND g.role = role AND g.privilege = ANY (privileges);
+    RETURN lowcode.privileges_of(app, role);
+END $$;
+COMMENT ON FUNCTION lowcode.revoke(text, text, text[]) IS 'Take privileges in an app back from a role. Returns the role''s remaining privileges in the app.';
+
+CREATE FUNCTION lowcode.hide_fields(app text, form text, role text, fields text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.check_role(app, role);
+    IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = app AND f.name = form) THEN
+        RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object';
+    END IF;
+    IF fields IS NULL OR EXISTS (SELECT FROM unnest(fields) f WHERE f IS NULL OR f = '') THEN
+        RAISE EXCEPTION 'lowcode: %.%: hide_fields needs field names', app, form
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO lowcode.hidden_fields (app, form, role, field)
+    SELECT app, form, role, f FROM unnest(fields) f
+    ON CONFLICT DO NOTHING;
+    PERFORM lowcode.republish(app);
+    RETURN (SELECT coalesce(array_agg(h.field ORDER BY h.field), '{}') FROM lowcode.hidden_fields h
+             WHERE h.app = app AND h.form = form AND h.role = role);
+END $$;
+COMMENT ON FUNCTION lowcode.hide_fields(text, text, text, text[]) IS 'Hide top-level fields of a form from a role''s members: the typed views show them as NULL, get_record, read_records and record_history leave them out. Returns the fields hidden from the role.';
+
+CREATE FUNCTION lowcode.show_fields(app text, form text, role text, fields text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.check_role(app, role);
+    DELETE FROM lowcode.hidden_fields h
+     WHERE h.app = app AND h.form = form AND h.role = role AND h.field = ANY (fields);
+    PERFORM lowcode.republish(app);
+    RETURN (SELECT coalesce(array_agg(h.field ORDER BY h.field), '{}') FROM lowcode.hidden_fields h
+             WHERE h.app = app AND h.form = form AND h.role = role);
+END $$;
+COMMENT ON FUNCTION lowcode.show_fields(text, text, text, text[]) IS 'Undo hide_fields for some fields. Returns the fields still hidden from the role.';
+
+CREATE FUNCTION lowcode.republish(app text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- The typed views mask exactly the fields that are hidden from someone: refresh them.
+    IF EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname = app) THEN
+        PERFORM lowcode.publish(app);
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.republish(text) IS 'Internal: refreshes an app''s typed views if it has been published.';
+
+-- ---------------------------------------------------------------- reading
+
+CREATE FUNCTION lowcode.masked(r lowcode.records) RETURNS lowcode.records
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    hide text[] := lowcode.hidden(r.app, r.form);
+BEGIN
+    IF cardinality(hide) > 0 AND jsonb_typeof(r.data) = 'object' THEN
+        r.data := r.data - hide;
+    END IF;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION lowcode.masked(lowcode.records) IS 'Internal: the record without the fields hidden from the invoker.';
+
+CREATE FUNCTION lowcode.get_record(id bigint) RETURNS lowcode.records
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    r lowcode.records;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    IF NOT FOUND OR NOT lowcode.may_read(r.app, r.owner) THEN
+        -- The same answer whether it does not exist or may not be read.
+        RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN lowcode.masked(r);
+END $$;
+COMMENT ON FUNCTION lowcode.get_record(bigint) IS 'One record as the invoker may see it (without fields hidden from it); "does not exist" when it may not read it.';
+
+CREATE FUNCTION lowcode.read_records(app text, form text) RETURNS SETOF lowcode.records
+LANGUAGE sql STABLE AS $$
+    SELECT (lowcode.masked(r)).*
+      FROM lowcode.records r
+     WHERE r.app = $1 AND r.form = $2 AND lowcode.may_read(r.app, r.owner)
+     ORDER BY r.id
+$$;
+COMMENT ON FUNCTION lowcode.read_records(text, text) IS 'The records of a form that the invoker may read, oldest first, without fields hidden from it.';
+
+-- ---------------------------------------------------------------- tables
+
+-- Definitions are public, like the catalog's table definitions; data is not.
+GRANT USAGE ON SCHEMA lowcode TO PUBLIC;
+GRANT SELECT ON lowcode.apps, lowcode.forms, lowcode.form_versions, lowcode.schemas, lowcode.uniques,
+                lowcode.workflow_versions, lowcode.transitions, lowcode.rules, lowcode.grants,
+                lowcode.hidden_fields
+   TO PUBLIC;
+
+-- Records and tasks: rows by privilege. Record data only through what masks hidden fields
+-- (typed views, get_record, read_records); writes only through lowcode's functions.
+GRANT SELECT (id, app, form, form_version_id, state, revision, created_at, created_by, updated_at, updated_by, owner)
+   ON lowcode.records TO PUBLIC;
+ALTER TABLE lowcode.records ENABLE ROW LEVEL SECURITY;
+-- lowcode.may_read, in the form that is worked out once per query (the typed views made by
+-- lowcode.publish filter the same way).
+CREATE POLICY readers ON lowcode.records FOR SELECT USING (
+    app OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('read_all')))
+    OR (owner OPERATOR(pg_catalog.=) lowcode.invoker_name()
+        AND app OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('read_own')))));
+COMMENT ON POLICY readers ON lowcode.records IS 'A role reads the records of apps where it holds read_all, and its own where it holds read_own.';
+
+GRANT SELECT ON lowcode.tasks TO PUBLIC;
+ALTER TABLE lowcode.tasks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workers ON lowcode.tasks FOR SELECT USING (
+    lowcode.invoker_name() OPERATOR(pg_catalog.=) ANY (ARRAY[claimed_by, assignee])
+    OR (SELECT r.app FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) record_id)
+       OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('claim') UNION SELECT lowcode.apps_where('decide')
+                                         UNION SELECT lowcode.apps_where('read_all'))));
+COMMENT ON POLICY workers ON lowcode.tasks IS 'A role sees the tasks of apps where it may claim, decide or read_all, and the tasks it holds.';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/lib.rs:64
+-- requires:
+--   privileges
 --   api::diff_definitions
 
 -- Apps as code and DBA-run migrations: export an app to JSON, import it elsewhere
@@ -2342,7 +2935,7 @@ COMMENT ON FUNCTION lowcode.apply_migration(text, text, jsonb, text, jsonb) IS '
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:61
+-- src/lib.rs:69
 -- finalize
 -- Every lowcode function that a user or a write calls runs with a fixed search_path, so a
 -- function or operator that looks like a built-in (say evil.jsonb_build_object, or an
@@ -2372,6 +2965,7 @@ ALTER FUNCTION lowcode.reassign_task(bigint, text) SET search_path = pg_catalog,
 ALTER FUNCTION lowcode.decide(bigint, text, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.withdraw(bigint) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.run_due_timers(int) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.fire_timer(lowcode.timers) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.emit(text, jsonb, bigint) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.poll_events(text, int, interval) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.ack_events(text, bigint[]) SET search_path = pg_catalog, pg_temp;
@@ -2381,6 +2975,13 @@ ALTER FUNCTION lowcode.purge_events(interval) SET search_path = pg_catalog, pg_t
 ALTER FUNCTION lowcode.export_app(text, jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.import_app(jsonb, jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.diff_app(text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.grant(text, text, text[]) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.revoke(text, text, text[]) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.hide_fields(text, text, text, text[]) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.show_fields(text, text, text, text[]) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.get_record(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.read_records(text, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.actor() SET search_path = pg_catalog, pg_temp;
 -- Triggers: they run on plain DML too (a typed view, COPY, UPDATE lowcode.records).
 ALTER FUNCTION lowcode.records_check() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.records_history() SET search_path = pg_catalog, pg_temp;
@@ -2389,5 +2990,82 @@ ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.uniques_index() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.events_restored() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.form_versions_immutable() SET search_path = pg_catalog, pg_temp;
+
+-- App privileges (sql/privileges.sql). The functions app roles call run as the extension's
+-- owner, so that a role needs no privilege on lowcode's tables: each of them checks the
+-- invoker's app privileges itself (lowcode.authorize, may_read, may_update) before it reads or
+-- writes, and the engine they drive (triggers, rules, tasks, history, events) writes as the
+-- owner. Workflow `call` actions run as the invoker (lowcode.call_as_invoker). Functions not
+-- listed (validation, the event consumers, timers, migrations) run as the caller: the event
+-- and timer functions and migrations need table privileges only administrators have.
+ALTER FUNCTION lowcode.create_app(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.define_form(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.register_schema(text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.submit(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SECURITY DEFINER;
+ALTER FUNCTION lowcode.delete_record(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.record_history(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.get_record(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.read_records(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.add_unique(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.drop_unique(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.publish(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.view_write() SECURITY DEFINER;
+ALTER FUNCTION lowcode.define_workflow(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.claim_task(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.release_task(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.reassign_task(bigint, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.decide(bigint, text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.withdraw(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.grant(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.revoke(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.hide_fields(text, text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.show_fields(text, text, text, text[]) SECURITY DEFINER;
+-- Internal helpers that run lowcode's engine are not for direct calls by app roles.
+REVOKE EXECUTE ON FUNCTION lowcode.call_as_invoker(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lowcode.call_as_invoker(text, jsonb) TO @extowner@;
+
+-- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
+-- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
+-- would belong to that superuser, so the SECURITY DEFINER functions above would run with
+-- superuser rights. Instead everything written in SQL or PL/pgSQL (the tables, their
+-- sequences and the views, the schema, and those functions) is handed to the role that runs
+-- CREATE EXTENSION (@extowner@): lowcode's engine then has exactly that role's rights, and that
+-- role can pg_dump and pg_restore its tables. C functions (the Rust code) stay with the
+-- superuser: the owner of a C function could change how it is called (STRICT, argument
+-- handling) and crash the server. When a superuser installs lowcode, @extowner@ is that
+-- superuser and nothing changes. (An upgrade script that adds objects must end with this too.)
+DO $reassign$
+DECLARE
+    owner  text := $o$@extowner@$o$;
+    o      record;
+BEGIN
+    EXECUTE format('ALTER SCHEMA lowcode OWNER TO %s', owner);
+    FOR o IN
+        SELECT c.oid::regclass AS rel, c.relkind
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_class'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND c.relkind IN ('r', 'p', 'v', 'm')   -- a serial column's sequence follows its table
+    LOOP
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', o.rel, owner);
+    END LOOP;
+    FOR o IN
+        SELECT p.oid::regprocedure AS fn
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND p.prolang IN (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname IN ('sql', 'plpgsql'))
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO %s', o.fn, owner);
+    END LOOP;
+END
+$reassign$;
 /* </end connected objects> */
 

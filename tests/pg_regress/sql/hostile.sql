@@ -305,9 +305,7 @@ DROP ROLE IF EXISTS "lc_hostile_Eng""x; DROP ROLE postgres; --";
 DROP ROLE IF EXISTS lc_hostile_outsider;
 CREATE ROLE "lc_hostile_Eng""x; DROP ROLE postgres; --" NOLOGIN;
 CREATE ROLE lc_hostile_outsider NOLOGIN;
-GRANT USAGE ON SCHEMA lowcode TO lc_hostile_outsider;
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA lowcode TO lc_hostile_outsider;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA lowcode TO lc_hostile_outsider;
+SELECT lowcode.grant('h', 'lc_hostile_outsider', ARRAY['read_all']);
 SELECT lowcode.define_workflow('h', 'wf', $${
   "states": {"open": {"initial": true}, "review": {}, "done": {"final": true}},
   "transitions": [{"name": "start", "from": "open", "to": "review", "roles": ["lc_hostile_Eng\"x; DROP ROLE postgres; --"]}],

@@ -135,3 +135,13 @@ SELECT pg_temp.due(:m1, 'remind') + pg_temp.due(:m2, 'remind') AS made_due;
 SELECT lowcode.run_due_timers(1);
 SELECT lowcode.run_due_timers(1);
 SELECT lowcode.run_due_timers(1);
+
+-- Two timers of one record due in the same run: the first moves the record on (call_now →
+-- stale), which cancels the second (set in "new"): it must not fire after all.
+SELECT lowcode.submit('crm', 'lead', '{"name": "both", "call_at": "2030-01-01T00:00:00Z"}') AS b1 \gset
+UPDATE lowcode.timers SET fire_at = now() - CASE name WHEN 'call' THEN interval '2 seconds' ELSE interval '1 second' END
+ WHERE record_id = :b1;
+SELECT lowcode.run_due_timers();
+SELECT * FROM pg_temp.timers(:b1);
+SELECT state, data ? 'reminded' AS reminded FROM lowcode.records WHERE id = :b1;
+SELECT action FROM lowcode.record_history(:b1) WHERE action = 'timer_fired';

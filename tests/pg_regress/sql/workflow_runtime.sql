@@ -21,9 +21,6 @@ RESET client_min_messages;
 CREATE ROLE lc_wf_engineer NOLOGIN;
 CREATE ROLE lc_wf_ann NOLOGIN IN ROLE lc_wf_engineer;
 CREATE ROLE lc_wf_bob NOLOGIN;
-GRANT USAGE ON SCHEMA lowcode TO lc_wf_ann, lc_wf_bob;
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA lowcode TO lc_wf_ann, lc_wf_bob;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA lowcode TO lc_wf_ann, lc_wf_bob;
 
 -- Functions the call action uses: one returns data to merge, one returns nothing.
 CREATE FUNCTION public.wf_enrich(r jsonb) RETURNS jsonb LANGUAGE sql AS $$
@@ -38,6 +35,9 @@ GRANT SELECT, INSERT ON public.wf_calls TO lc_wf_ann, lc_wf_bob;
 CREATE FUNCTION public.wf_too_many(r jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"qty": 1000}'::jsonb $$;
 
 SELECT lowcode.create_app('ops', 'Operations');
+-- Both may read and change tickets; "start" is still for lc_wf_engineer's members only.
+SELECT lowcode.grant('ops', 'lc_wf_ann', ARRAY['read_all', 'update_all']);
+SELECT lowcode.grant('ops', 'lc_wf_bob', ARRAY['read_all', 'update_all']);
 SELECT lowcode.define_form('ops', 'ticket', '{
   "type": "object", "required": ["title"],
   "properties": {

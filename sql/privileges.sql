@@ -1,0 +1,330 @@
+-- Who may do what in which app.
+--
+-- lowcode administrators (superusers and members of the role that owns the extension) may do
+-- everything. Every other role gets privileges per app with lowcode.grant:
+--
+--   submit      submit records (lowcode.submit, INSERT into the typed view)
+--   read_own    read the records it submitted        read_all    read every record of the app
+--   update_own  change the records it submitted      update_all  change every record of the app
+--   delete      delete records
+--   claim       claim, complete and release the app's tasks
+--   decide      decide the app's approvals
+--   act_as      set lowcode.actor (an app server acting for its users)
+--   admin       all of the above, define forms and workflows, publish, grant and revoke
+--
+-- The role lowcode authorizes is lowcode.invoker(): the session's role after SET ROLE, which
+-- stays the caller's inside lowcode's SECURITY DEFINER functions (where current_user is the
+-- extension's owner). The same predicates (lowcode.may, may_read, may_update) decide in the
+-- functions, in the typed views and in the row-level security policies of lowcode.records and
+-- lowcode.tasks. Fields hidden from a role (lowcode.hide_fields) are left out of everything
+-- that role reads: the typed views, lowcode.get_record, lowcode.read_records and
+-- lowcode.record_history.
+
+CREATE TABLE lowcode.grants (
+    app         text NOT NULL REFERENCES lowcode.apps (name) ON DELETE CASCADE,
+    role        text NOT NULL,
+    privilege   text NOT NULL CHECK (privilege IN ('submit', 'read_own', 'read_all', 'update_own', 'update_all',
+                                                   'delete', 'claim', 'decide', 'act_as', 'admin')),
+    granted_at  timestamptz NOT NULL DEFAULT now(),
+    granted_by  text NOT NULL,
+    PRIMARY KEY (app, role, privilege)
+);
+COMMENT ON TABLE lowcode.grants IS 'App privileges of PostgreSQL roles (lowcode.grant / lowcode.revoke). A privilege granted to a role is held by its members too.';
+
+CREATE TABLE lowcode.hidden_fields (
+    app    text NOT NULL,
+    form   text NOT NULL,
+    role   text NOT NULL,
+    field  text NOT NULL,
+    PRIMARY KEY (app, form, role, field),
+    FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name) ON DELETE CASCADE
+);
+COMMENT ON TABLE lowcode.hidden_fields IS 'Top-level fields of a form that members of a role do not see (lowcode.hide_fields): left out of the typed views, get_record, read_records and record_history.';
+
+SELECT pg_catalog.pg_extension_config_dump('lowcode.grants', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.hidden_fields', '');
+
+-- ---------------------------------------------------------------- who is acting
+
+-- The predicates below are LANGUAGE sql so that the policies and the typed views can inline
+-- them; an inlined body is parsed with the reader's search_path, so every operator in them is
+-- written OPERATOR(pg_catalog.=) and every function schema-qualified (a look-alike operator
+-- ahead on the search_path must not decide who reads what).
+
+CREATE FUNCTION lowcode.invoker_name() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.pg_get_userbyid(lowcode.invoker())::text $$;
+COMMENT ON FUNCTION lowcode.invoker_name() IS 'The name of lowcode.invoker(): the role lowcode authorizes.';
+
+CREATE FUNCTION lowcode.is_admin() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.pg_has_role(lowcode.invoker(),
+                                  (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode'),
+                                  'MEMBER')
+$$;
+COMMENT ON FUNCTION lowcode.is_admin() IS 'True for lowcode administrators: superusers and members of the role that owns the extension.';
+
+CREATE FUNCTION lowcode.may(app text, privilege text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT lowcode.is_admin()
+        OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role
+                    WHERE g.app OPERATOR(pg_catalog.=) $1
+                      AND g.privilege OPERATOR(pg_catalog.=) ANY (ARRAY[$2, 'admin'])
+                      AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER'))
+$$;
+COMMENT ON FUNCTION lowcode.may(text, text) IS 'True when the invoker holds privilege in app (directly, through a role it is a member of, or as the app''s admin), or is a lowcode administrator.';
+
+CREATE FUNCTION lowcode.may_read(app text, owner text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT lowcode.may($1, 'read_all') OR ($2 OPERATOR(pg_catalog.=) lowcode.invoker_name() AND lowcode.may($1, 'read_own'))
+$$;
+COMMENT ON FUNCTION lowcode.may_read(text, text) IS 'True when the invoker may read a record of app submitted by owner (read_all, or read_own for its own records).';
+
+CREATE FUNCTION lowcode.apps_where(privilege text) RETURNS SETOF text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT a.name FROM lowcode.apps a WHERE lowcode.may(a.name, $1)
+$$;
+COMMENT ON FUNCTION lowcode.apps_where(text) IS 'The apps where the invoker holds privilege. Policies and typed views test app IN (SELECT lowcode.apps_where(...)), which PostgreSQL works out once per query, where lowcode.may_read would run for every row.';
+
+CREATE FUNCTION lowcode.may_update(app text, owner text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT lowcode.may($1, 'update_all') OR ($2 OPERATOR(pg_catalog.=) lowcode.invoker_name() AND lowcode.may($1, 'update_own'))
+$$;
+COMMENT ON FUNCTION lowcode.may_update(text, text) IS 'True when the invoker may change a record of app submitted by owner (update_all, or update_own for its own records).';
+
+CREATE FUNCTION lowcode.refuse(app text, privilege text, doing text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'lowcode: app "%": role "%" may not %', app, lowcode.invoker_name(), doing
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = CASE WHEN privilege = 'lowcode_admin'
+                          THEN 'only lowcode administrators may: superusers and members of the role that owns the extension'
+                          ELSE format('an app admin can allow it: SELECT lowcode.grant(%L, %L, ARRAY[%L])',
+                                      app, lowcode.invoker_name(), privilege) END;
+END $$;
+COMMENT ON FUNCTION lowcode.refuse(text, text, text) IS 'Internal: raises insufficient_privilege (42501), naming the app, the role, what it tried and the privilege that would allow it.';
+
+CREATE FUNCTION lowcode.authorize(app text, privilege text, doing text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF privilege = 'lowcode_admin' THEN
+        IF NOT lowcode.is_admin() THEN
+            PERFORM lowcode.refuse(app, privilege, doing);
+        END IF;
+    ELSIF NOT lowcode.may(app, privilege) THEN
+        PERFORM lowcode.refuse(app, privilege, doing);
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.authorize(text, text, text) IS 'Internal: raises insufficient_privilege (42501) unless the invoker holds privilege in app (''lowcode_admin'': is a lowcode administrator).';
+
+CREATE FUNCTION lowcode.hidden(app text, form text) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN lowcode.is_admin() THEN '{}'::text[] ELSE
+           coalesce((SELECT pg_catalog.array_agg(DISTINCT h.field ORDER BY h.field)
+                       FROM lowcode.hidden_fields h JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) h.role
+                      WHERE h.app OPERATOR(pg_catalog.=) $1 AND h.form OPERATOR(pg_catalog.=) $2
+                        AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')), '{}') END
+$$;
+COMMENT ON FUNCTION lowcode.hidden(text, text) IS 'The fields of app.form hidden from the invoker (through any role it is a member of); none for lowcode administrators.';
+
+-- The actor recorded in history, tasks and decisions: the lowcode.actor setting (an app
+-- server's per-request label for its user) when the invoker may act for others, else the
+-- invoker itself.
+CREATE FUNCTION lowcode.actor() RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    label  text := nullif(current_setting('lowcode.actor', true), '');
+    me     text := lowcode.invoker_name();
+BEGIN
+    IF label IS NULL OR label = me THEN
+        RETURN me;
+    END IF;
+    IF lowcode.is_admin()
+       OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname = g.role
+                   WHERE g.privilege IN ('act_as', 'admin')
+                     AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')) THEN
+        RETURN label;
+    END IF;
+    RAISE EXCEPTION 'lowcode: role "%" may not act as "%" (lowcode.actor)', me, label
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'lowcode.actor is honoured for lowcode administrators and roles granted act_as in an app; RESET lowcode.actor to act as yourself';
+END $$;
+COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request, allowed for lowcode administrators and roles granted act_as) or else the invoking role.';
+
+-- ---------------------------------------------------------------- granting
+
+CREATE FUNCTION lowcode.check_role(app text, role text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF app IS NULL OR role IS NULL THEN
+        RAISE EXCEPTION 'lowcode: arguments "app" and "role" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM lowcode.apps a WHERE a.name = app) THEN
+        RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM lowcode.authorize(app, 'admin', 'grant, revoke or hide');
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = role) THEN
+        RAISE EXCEPTION 'lowcode: app "%": role "%" does not exist', app, role
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('CREATE ROLE %I first', role);
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.check_role(text, text) IS 'Internal: checks the arguments of grant, revoke, hide_fields and show_fields and that the invoker is the app''s admin.';
+
+CREATE FUNCTION lowcode.privileges_of(app text, role text) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(pg_catalog.array_agg(g.privilege ORDER BY g.privilege), '{}')
+      FROM lowcode.grants g WHERE g.app OPERATOR(pg_catalog.=) $1 AND g.role OPERATOR(pg_catalog.=) $2
+$$;
+COMMENT ON FUNCTION lowcode.privileges_of(text, text) IS 'The privileges granted to role in app (not counting those of roles it is a member of).';
+
+CREATE FUNCTION lowcode.grant(app text, role text, privileges text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    known  text[] := ARRAY['submit', 'read_own', 'read_all', 'update_own', 'update_all',
+                           'delete', 'claim', 'decide', 'act_as', 'admin'];
+    bad    text;
+BEGIN
+    PERFORM lowcode.check_role(app, role);
+    SELECT p INTO bad FROM unnest(privileges) p WHERE p IS NULL OR p <> ALL (known) LIMIT 1;
+    IF FOUND OR privileges IS NULL THEN
+        RAISE EXCEPTION 'lowcode: app "%": unknown privilege %', app, coalesce(quote_literal(bad), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'privileges: ' || array_to_string(known, ', ');
+    END IF;
+    INSERT INTO lowcode.grants (app, role, privilege, granted_by)
+    SELECT app, role, p, lowcode.actor() FROM unnest(privileges) p
+    ON CONFLICT DO NOTHING;
+    RETURN lowcode.privileges_of(app, role);
+END $$;
+COMMENT ON FUNCTION lowcode.grant(text, text, text[]) IS 'Give a PostgreSQL role (and its members) privileges in an app: submit, read_own, read_all, update_own, update_all, delete, claim, decide, act_as, admin. Returns the role''s privileges in the app.';
+
+CREATE FUNCTION lowcode.revoke(app text, role text, privileges text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.check_role(app, role);
+    DELETE FROM lowcode.grants g WHERE g.app = app AND g.role = role AND g.privilege = ANY (privileges);
+    RETURN lowcode.privileges_of(app, role);
+END $$;
+COMMENT ON FUNCTION lowcode.revoke(text, text, text[]) IS 'Take privileges in an app back from a role. Returns the role''s remaining privileges in the app.';
+
+CREATE FUNCTION lowcode.hide_fields(app text, form text, role text, fields text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.check_role(app, role);
+    IF NOT EXISTS (SELECT FROM lowcode.forms f WHERE f.app = app AND f.name = form) THEN
+        RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object';
+    END IF;
+    IF fields IS NULL OR EXISTS (SELECT FROM unnest(fields) f WHERE f IS NULL OR f = '') THEN
+        RAISE EXCEPTION 'lowcode: %.%: hide_fields needs field names', app, form
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO lowcode.hidden_fields (app, form, role, field)
+    SELECT app, form, role, f FROM unnest(fields) f
+    ON CONFLICT DO NOTHING;
+    PERFORM lowcode.republish(app);
+    RETURN (SELECT coalesce(array_agg(h.field ORDER BY h.field), '{}') FROM lowcode.hidden_fields h
+             WHERE h.app = app AND h.form = form AND h.role = role);
+END $$;
+COMMENT ON FUNCTION lowcode.hide_fields(text, text, text, text[]) IS 'Hide top-level fields of a form from a role''s members: the typed views show them as NULL, get_record, read_records and record_history leave them out. Returns the fields hidden from the role.';
+
+CREATE FUNCTION lowcode.show_fields(app text, form text, role text, fields text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.check_role(app, role);
+    DELETE FROM lowcode.hidden_fields h
+     WHERE h.app = app AND h.form = form AND h.role = role AND h.field = ANY (fields);
+    PERFORM lowcode.republish(app);
+    RETURN (SELECT coalesce(array_agg(h.field ORDER BY h.field), '{}') FROM lowcode.hidden_fields h
+             WHERE h.app = app AND h.form = form AND h.role = role);
+END $$;
+COMMENT ON FUNCTION lowcode.show_fields(text, text, text, text[]) IS 'Undo hide_fields for some fields. Returns the fields still hidden from the role.';
+
+CREATE FUNCTION lowcode.republish(app text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- The typed views mask exactly the fields that are hidden from someone: refresh them.
+    IF EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname = app) THEN
+        PERFORM lowcode.publish(app);
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.republish(text) IS 'Internal: refreshes an app''s typed views if it has been published.';
+
+-- ---------------------------------------------------------------- reading
+
+CREATE FUNCTION lowcode.masked(r lowcode.records) RETURNS lowcode.records
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    hide text[] := lowcode.hidden(r.app, r.form);
+BEGIN
+    IF cardinality(hide) > 0 AND jsonb_typeof(r.data) = 'object' THEN
+        r.data := r.data - hide;
+    END IF;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION lowcode.masked(lowcode.records) IS 'Internal: the record without the fields hidden from the invoker.';
+
+CREATE FUNCTION lowcode.get_record(id bigint) RETURNS lowcode.records
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    r lowcode.records;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    IF NOT FOUND OR NOT lowcode.may_read(r.app, r.owner) THEN
+        -- The same answer whether it does not exist or may not be read.
+        RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN lowcode.masked(r);
+END $$;
+COMMENT ON FUNCTION lowcode.get_record(bigint) IS 'One record as the invoker may see it (without fields hidden from it); "does not exist" when it may not read it.';
+
+CREATE FUNCTION lowcode.read_records(app text, form text) RETURNS SETOF lowcode.records
+LANGUAGE sql STABLE AS $$
+    SELECT (lowcode.masked(r)).*
+      FROM lowcode.records r
+     WHERE r.app = $1 AND r.form = $2 AND lowcode.may_read(r.app, r.owner)
+     ORDER BY r.id
+$$;
+COMMENT ON FUNCTION lowcode.read_records(text, text) IS 'The records of a form that the invoker may read, oldest first, without fields hidden from it.';
+
+-- ---------------------------------------------------------------- tables
+
+-- Definitions are public, like the catalog's table definitions; data is not.
+GRANT USAGE ON SCHEMA lowcode TO PUBLIC;
+GRANT SELECT ON lowcode.apps, lowcode.forms, lowcode.form_versions, lowcode.schemas, lowcode.uniques,
+                lowcode.workflow_versions, lowcode.transitions, lowcode.rules, lowcode.grants,
+                lowcode.hidden_fields
+   TO PUBLIC;
+
+-- Records and tasks: rows by privilege. Record data only through what masks hidden fields
+-- (typed views, get_record, read_records); writes only through lowcode's functions.
+GRANT SELECT (id, app, form, form_version_id, state, revision, created_at, created_by, updated_at, updated_by, owner)
+   ON lowcode.records TO PUBLIC;
+ALTER TABLE lowcode.records ENABLE ROW LEVEL SECURITY;
+-- lowcode.may_read, in the form that is worked out once per query (the typed views made by
+-- lowcode.publish filter the same way).
+CREATE POLICY readers ON lowcode.records FOR SELECT USING (
+    app OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('read_all')))
+    OR (owner OPERATOR(pg_catalog.=) lowcode.invoker_name()
+        AND app OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('read_own')))));
+COMMENT ON POLICY readers ON lowcode.records IS 'A role reads the records of apps where it holds read_all, and its own where it holds read_own.';
+
+GRANT SELECT ON lowcode.tasks TO PUBLIC;
+ALTER TABLE lowcode.tasks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY workers ON lowcode.tasks FOR SELECT USING (
+    lowcode.invoker_name() OPERATOR(pg_catalog.=) ANY (ARRAY[claimed_by, assignee])
+    OR (SELECT r.app FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) record_id)
+       OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('claim') UNION SELECT lowcode.apps_where('decide')
+                                         UNION SELECT lowcode.apps_where('read_all'))));
+COMMENT ON POLICY workers ON lowcode.tasks IS 'A role sees the tasks of apps where it may claim, decide or read_all, and the tasks it holds.';
