@@ -673,58 +673,51 @@ PROFILE_TITLES = {
 FINDINGS = {
     "submit": """\
 **Finding.** Validation is not where a submit spends its time: `check_record` (the Rust
-validator) is a few per cent of it, and perf puts `lowcode_bench.so` at a few per cent of the
-samples. The time goes to PL/pgSQL and SQL functions and the statements they run:
+validator) is a few per cent of it. The rest is PL/pgSQL and the rows a workflow submit writes:
 
-* `lowcode.replaying()` runs in every row trigger on `lowcode.records` (and in the `WHEN` of
-  the events triggers): several calls per submit at ~50 µs each. It is a `LANGUAGE sql`
-  function with a sub-select, so it is not inlined and PostgreSQL 15 plans its body again in
-  every transaction that calls it, although the answer is almost always "no".
-* The same holds for `log` (its self time is several times that of the one `INSERT` it runs)
-  and the other `LANGUAGE sql` helpers on the path (`submit`, `approval_task`).
-* With the workflow, `fire` runs twice per insert (`created`, `entered:open`), each time
-  reading the record, the form and the rules again; each action goes through `run_action`,
-  which reads the record again and writes a history row through `log` (which reads the record
-  once more); `emit` adds `pg_notify`. The raw INSERT writes one tuple and one index entry; a
-  workflow submit writes the record, three history rows, a task, a timer and an event.
+* The raw INSERT writes one tuple and one index entry. A submit with the inspection workflow
+  writes the record, three history rows (created, task_created, the rule's action), a task, its
+  deadline timer and an outbox event, each with its indexes: seven rows instead of one. Even at no
+  cost per statement it could not reach half the raw INSERT's rate; the 50 % target is not
+  reachable with this design, only approachable.
+* Three PL/pgSQL row triggers on `lowcode.records` (check, history, workflow), then `fire` →
+  `run_action` → `emit` for each rule action: each PL/pgSQL call has a fixed cost of a few
+  tens of µs.
+* Privileges: `submit` is SECURITY DEFINER and checks the invoker's app privilege
+  (`authorize` → `may` → `is_admin`, about 20 µs); for an administrator that is one catalog
+  lookup of the extension's owner.
+
+Fixed after profiling: `listens` compared the rules' column with itself, so `fire` ran for
+every event of a workflow with any rule; `fire` is now skipped for events without rules, the
+record is re-read only after actions that can change it, and the hot privilege predicates are
+PL/pgSQL (a SQL function with a sub-select is planned again in every transaction).
 
 **Suggestions** (in order of expected gain):
-1. Make `replaying()` PL/pgSQL (plans cached per session) and test the two settings first,
-   touching `pg_extension` / `pg_has_role` only when one of them says a restore is running;
-   or test the settings directly in the triggers' `WHEN` clauses.
-2. Turn the hot `LANGUAGE sql` helpers (`log`, `submit`, `approval_task`) into PL/pgSQL, or
-   inline their statement at the call sites.
-3. Fire `created` and `entered:<initial>` in one pass (one rules query for both events), and
-   skip `fire` when the workflow version has no rule for the event (keep the set of events
-   with rules per workflow version and test it in `records_workflow`).
-4. Pass the record row from `fire` to `run_action` and `log` instead of re-reading it by id.
-5. Longer term: one trigger instead of three on `lowcode.records`, or the trigger bodies in
-   Rust (each PL/pgSQL trigger call has a fixed cost).""",
+1. The trigger bodies in Rust, or one trigger instead of three (each PL/pgSQL trigger call has
+   a fixed cost).
+2. Pass the record row from `fire` to `run_action` instead of re-reading it by id.
+3. `is_admin` in Rust with the extension owner cached per backend (keyed by the extension's
+   oid), instead of a catalog query per call.""",
     "timers": """\
-**Finding.** Each due timer costs a PL/pgSQL subtransaction (`BEGIN … EXCEPTION` in
-`run_due_timers`), an `UPDATE` of the timer, a check of its task, a history row through `log`
-and a full `fire` (record, form and rules read again, then `run_action` → `emit` → `log`):
-several statements and about three row writes per timer, one timer at a time, with `log` (a
-`LANGUAGE sql` function, planned again per call site and transaction) near the top.
+**Finding.** `run_due_timers` marks a batch of due timers fired in one statement and runs their
+rules in one subtransaction (one per timer only when one fails). What is left is per timer:
+`fire_timer` (a `timer_fired` history row), `fire` (record, form and rules read), `run_action`
+(the rule's action and its history row) and `emit` (an event and `pg_notify`): four PL/pgSQL
+calls and three row writes for each timer, about 100 µs, one timer after the other.
 
 **Suggestions:**
-1. Mark the whole batch fired with one set-based `UPDATE … RETURNING`, then loop only over the
-   timers whose task is still open, and write their `timer_fired` rows with one
-   `INSERT … SELECT`.
-2. Keep the per-timer subtransaction only around `fire` (the part that can fail), or run the
-   batch without one and fall back to per-timer subtransactions only when it fails.
-3. The submit-path savings (`log` as PL/pgSQL, no re-reads of the record, rules looked up
-   once) apply here too.""",
+1. Write the `timer_fired` rows of a batch with one `INSERT … SELECT` where no two timers of the
+   batch share a record (history order within a record must stay as it is).
+2. Inline `emit`'s INSERT in `run_action`; merge `fire_timer` into the batch loop.
+3. The submit-path suggestions (rows passed instead of re-read, Rust triggers) apply here too.""",
     "claims": """\
-**Finding.** A claim is a PL/pgSQL call around one `UPDATE … SKIP LOCKED` plus a `log` call
-(history row, which re-reads the task and the record). Note also that the claim query's plan
-depends on the statistics: when PL/pgSQL switches to a generic plan that walks the primary key
-(`ORDER BY id`) instead of `tasks_claimable_idx`, every claim steps over all older tasks.
+**Finding.** A claim is one PL/pgSQL call around one statement: `UPDATE … SKIP LOCKED` of the
+pool's oldest open task with its `task_claimed` history row written by the same statement (a
+data-modifying CTE). The pool is written as a range (`pool >= $1 AND pool <= $1`) with
+`ORDER BY pool, id`, an order only `tasks_claimable_idx` gives, so no plan walks the primary key
+over claimed tasks whatever the statistics say, and PL/pgSQL can keep a generic plan.
 
-**Suggestions:** write the history row in the same statement as the claim (a data-modifying
-CTE: `WITH c AS (UPDATE … RETURNING …) INSERT INTO lowcode.history … SELECT … FROM c`); keep the
-claim on the claim index whatever the statistics (e.g. `SET plan_cache_mode =
-force_custom_plan` on `claim_task`).""",
+**Suggestions:** claims in batches (`claim_tasks(pool, n)`) for workers that take several.""",
     "fresh": """\
 **Finding.** The freshness check itself is cheap (one timestamp comparison per call; the
 invalidation queue is read once per statement). What costs is finding the current version on

@@ -42,7 +42,7 @@ ALTER FUNCTION lowcode.hide_fields(text, text, text, text[]) SET search_path = p
 ALTER FUNCTION lowcode.show_fields(text, text, text, text[]) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.get_record(bigint) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.read_records(text, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.actor() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.acting_as(text) SET search_path = pg_catalog, pg_temp;
 -- Triggers: they run on plain DML too (a typed view, COPY, UPDATE lowcode.records).
 ALTER FUNCTION lowcode.records_check() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.records_history() SET search_path = pg_catalog, pg_temp;

@@ -46,10 +46,13 @@ SELECT pg_catalog.pg_extension_config_dump('lowcode.hidden_fields', '');
 
 -- ---------------------------------------------------------------- who is acting
 
--- The predicates below are LANGUAGE sql so that the policies and the typed views can inline
--- them; an inlined body is parsed with the reader's search_path, so every operator in them is
--- written OPERATOR(pg_catalog.=) and every function schema-qualified (a look-alike operator
--- ahead on the search_path must not decide who reads what).
+-- The predicates below are called on every write, so the ones that query are PL/pgSQL (their
+-- plans are kept for the session; a SQL function with a sub-select is planned again in every
+-- transaction). Those left in SQL are inlined into the policies and views that use them, and an
+-- inlined body is parsed with the reader's search_path: every operator in these functions is
+-- written OPERATOR(pg_catalog.=) and every function schema-qualified, and the PL/pgSQL ones
+-- have a pinned search_path (sql/hardening.sql), so a look-alike operator ahead on the
+-- search_path never decides who reads what.
 
 CREATE FUNCTION lowcode.invoker_name() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -57,23 +60,25 @@ AS $$ SELECT pg_catalog.pg_get_userbyid(lowcode.invoker())::text $$;
 COMMENT ON FUNCTION lowcode.invoker_name() IS 'The name of lowcode.invoker(): the role lowcode authorizes.';
 
 CREATE FUNCTION lowcode.is_admin() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT pg_catalog.pg_has_role(lowcode.invoker(),
+BEGIN
+    RETURN pg_catalog.pg_has_role(lowcode.invoker(),
                                   (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode'),
-                                  'MEMBER')
-$$;
+                                  'MEMBER');
+END $$;
 COMMENT ON FUNCTION lowcode.is_admin() IS 'True for lowcode administrators: superusers and members of the role that owns the extension.';
 
 CREATE FUNCTION lowcode.may(app text, privilege text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT lowcode.is_admin()
+BEGIN
+    RETURN lowcode.is_admin()
         OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role
                     WHERE g.app OPERATOR(pg_catalog.=) $1
                       AND g.privilege OPERATOR(pg_catalog.=) ANY (ARRAY[$2, 'admin'])
-                      AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER'))
-$$;
+                      AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER'));
+END $$;
 COMMENT ON FUNCTION lowcode.may(text, text) IS 'True when the invoker holds privilege in app (directly, through a role it is a member of, or as the app''s admin), or is a lowcode administrator.';
 
 CREATE FUNCTION lowcode.may_read(app text, owner text) RETURNS boolean
@@ -123,38 +128,46 @@ END $$;
 COMMENT ON FUNCTION lowcode.authorize(text, text, text) IS 'Internal: raises insufficient_privilege (42501) unless the invoker holds privilege in app (''lowcode_admin'': is a lowcode administrator).';
 
 CREATE FUNCTION lowcode.hidden(app text, form text) RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN lowcode.is_admin() THEN '{}'::text[] ELSE
-           coalesce((SELECT pg_catalog.array_agg(DISTINCT h.field ORDER BY h.field)
+BEGIN
+    IF lowcode.is_admin() THEN
+        RETURN '{}';
+    END IF;
+    RETURN coalesce((SELECT pg_catalog.array_agg(DISTINCT h.field ORDER BY h.field)
                        FROM lowcode.hidden_fields h JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) h.role
                       WHERE h.app OPERATOR(pg_catalog.=) $1 AND h.form OPERATOR(pg_catalog.=) $2
-                        AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')), '{}') END
-$$;
+                        AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')), '{}');
+END $$;
 COMMENT ON FUNCTION lowcode.hidden(text, text) IS 'The fields of app.form hidden from the invoker (through any role it is a member of); none for lowcode administrators.';
 
 -- The actor recorded in history, tasks and decisions: the lowcode.actor setting (an app
 -- server's per-request label for its user) when the invoker may act for others, else the
 -- invoker itself.
-CREATE FUNCTION lowcode.actor() RETURNS text
+CREATE FUNCTION lowcode.acting_as(label text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    label  text := nullif(current_setting('lowcode.actor', true), '');
-    me     text := lowcode.invoker_name();
 BEGIN
-    IF label IS NULL OR label = me THEN
-        RETURN me;
-    END IF;
     IF lowcode.is_admin()
        OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname = g.role
                    WHERE g.privilege IN ('act_as', 'admin')
                      AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')) THEN
         RETURN label;
     END IF;
-    RAISE EXCEPTION 'lowcode: role "%" may not act as "%" (lowcode.actor)', me, label
+    RAISE EXCEPTION 'lowcode: role "%" may not act as "%" (lowcode.actor)', lowcode.invoker_name(), label
         USING ERRCODE = 'insufficient_privilege',
               HINT = 'lowcode.actor is honoured for lowcode administrators and roles granted act_as in an app; RESET lowcode.actor to act as yourself';
 END $$;
+COMMENT ON FUNCTION lowcode.acting_as(text) IS 'Internal: label, when the invoker may act for others (lowcode.actor); else raises insufficient_privilege.';
+
+-- (SQL, so that it is inlined where it is used: the common case, no label, costs no call.)
+CREATE FUNCTION lowcode.actor() RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN coalesce(pg_catalog.current_setting('lowcode.actor', true), '')
+                     OPERATOR(pg_catalog.=) ANY (ARRAY['', lowcode.invoker_name()])
+                THEN lowcode.invoker_name()
+                ELSE lowcode.acting_as(pg_catalog.current_setting('lowcode.actor', true)) END
+$$;
 COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request, allowed for lowcode administrators and roles granted act_as) or else the invoking role.';
 
 -- ---------------------------------------------------------------- granting

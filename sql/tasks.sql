@@ -61,27 +61,34 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'claim for yourself (worker => NULL), or be granted act_as';
     END IF;
-    -- First claim wins: skip rows another claimer holds, never wait for them.
-    UPDATE lowcode.tasks x
-       SET status = 'claimed', claimed_by = who, claimed_at = now()
-     WHERE x.id = (
-           SELECT c.id FROM lowcode.tasks c
-            WHERE c.pool = pool AND c.status = 'open'
-              AND (c.role IS NULL OR EXISTS (SELECT FROM pg_roles pr WHERE pr.rolname = c.role
-                                              AND pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')))
-              AND (admin OR (SELECT r.app FROM lowcode.records r WHERE r.id = c.record_id) = ANY (apps))
-            ORDER BY c.id
-            LIMIT 1
-              FOR UPDATE SKIP LOCKED)
-    RETURNING x.id INTO claimed;
-    IF claimed IS NOT NULL THEN
-        PERFORM lowcode.log(t.record_id, 'task_claimed', jsonb_build_object('task', t.id, 'name', t.name, 'worker', who))
-           FROM lowcode.tasks t WHERE t.id = claimed;
-    END IF;
+    -- First claim wins: skip rows another claimer holds, never wait for them. The history
+    -- row (what lowcode.log writes) is written by the same statement.
+    WITH claim AS (
+        UPDATE lowcode.tasks x
+           SET status = 'claimed', claimed_by = who, claimed_at = now()
+         WHERE x.id = (
+               SELECT c.id FROM lowcode.tasks c
+                -- pool as a range, not an equality: ORDER BY (pool, id) is then an order only
+                -- tasks_claimable_idx gives, so every plan (PL/pgSQL's generic one too, and
+                -- with statistics that still think every task is open) reads the pool's
+                -- oldest open task from it, never walks all tasks by id over claimed ones.
+                WHERE c.pool >= pool AND c.pool <= pool AND c.status = 'open'
+                  AND (c.role IS NULL OR EXISTS (SELECT FROM pg_roles pr WHERE pr.rolname = c.role
+                                                  AND pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')))
+                  AND (admin OR (SELECT r.app FROM lowcode.records r WHERE r.id = c.record_id) = ANY (apps))
+                ORDER BY c.pool, c.id
+                LIMIT 1
+                  FOR UPDATE SKIP LOCKED)
+        RETURNING x.id, x.record_id, x.name
+    ), logged AS (
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'task_claimed', r.revision, lowcode.actor(), r.state, r.state,
+               jsonb_build_object('task', c.id, 'name', c.name, 'worker', who)
+          FROM claim c JOIN lowcode.records r ON r.id = c.record_id
+    )
+    SELECT c.id INTO claimed FROM claim c;
     RETURN claimed;
 END $$;
--- The claim query must use the claimable-tasks index whatever the pool: never a generic plan.
-ALTER FUNCTION lowcode.claim_task(text, text) SET plan_cache_mode = force_custom_plan;
 COMMENT ON FUNCTION lowcode.claim_task(text, text) IS 'Claim the oldest open task of a pool (or of a role you are a member of) for worker (default: lowcode.actor()). First claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.';
 
 CREATE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void

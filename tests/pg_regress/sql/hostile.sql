@@ -369,6 +369,16 @@ SELECT pg_temp.err($$ SELECT lowcode.publish('h') $$);
 SELECT lowcode.define_form('h', 'weird2', '{"properties": {"revision": {}}}');
 SELECT pg_temp.err($$ SELECT lowcode.publish('h') $$);
 DELETE FROM lowcode.forms WHERE app = 'h' AND name = 'weird2';
+-- Such fields hidden from a role with such a name: quoted in the regenerated view, left out of
+-- what the role reads.
+SELECT lowcode.grant('h', 'lc_hostile_Eng"x; DROP ROLE postgres; --', ARRAY['read_all']);
+SELECT lowcode.hide_fields('h', 'weird', 'lc_hostile_Eng"x; DROP ROLE postgres; --',
+                           ARRAY['a"b', 'x); DROP TABLE lowcode.apps; --', '%s %I %L']);
+SET ROLE "lc_hostile_Eng""x; DROP ROLE postgres; --";
+SELECT "a""b", "x); DROP TABLE lowcode.apps; --", "it's", "%s %I %L" FROM h.weird;
+SELECT data FROM lowcode.read_records('h', 'weird');
+RESET ROLE;
+SELECT "a""b", "x); DROP TABLE lowcode.apps; --", "it's", "%s %I %L" FROM h.weird;
 
 -- ============================================================== earlier crashes
 -- Stack overflow: a deep document against a recursive schema (fixed: 54000 at a depth derived
