@@ -721,16 +721,14 @@ over claimed tasks whatever the statistics say, and PL/pgSQL can keep a generic 
     "fresh": """\
 **Finding.** The freshness check itself is cheap (one timestamp comparison per call; the
 invalidation queue is read once per statement). What costs is finding the current version on
-every row: `is_valid` / `conforms` turn their `app` and `form` arguments into Rust strings (UTF-8
-validation: `from_utf8`, `Utf8Chunks`) and hash them (SipHash, `hash_one`) for two nested
-`HashMap` lookups in `catalog::current_form` — for the same two constants on every row of a bulk
-statement.
+every row: `is_valid` / `conforms` turn their `app` and `form` arguments into Rust strings and
+look them up in nested maps. Each backend now remembers the last form it looked up with its
+validator (`catalog::current_validator`), so a bulk statement compares two short strings per
+row instead of hashing them.
 
-**Suggestion** (Rust): remember the last lookup per call site — in `fcinfo->flinfo->fn_extra`,
-keyed by the catalog generation, the statement start and the argument bytes (or datum pointers,
-which are stable for constants) — so a bulk statement converts and hashes `app` / `form` once;
-compare the raw text bytes instead of validating UTF-8 on the hit path; use a cheaper hasher
-(FxHash / ahash) for the maps.""",
+**Suggestion** (Rust), if it shows again: remember the lookup per call site in
+`fcinfo->flinfo->fn_extra`, keyed by the catalog generation and the argument datums, and skip
+the UTF-8 check of the arguments on that path.""",
     "outbox": """\
 **Finding.** `poll_events` costs time in proportion to the consumer's backlog, not to the batch:
 with 100k events waiting, each poll of 100 reads every ready delivery twice — the dead-letter

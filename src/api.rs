@@ -204,8 +204,8 @@ fn conforms_to_version(version_id: i64, data: JsonbBytes) -> bool {
 }
 
 fn current_validator(app: &str, form: &str) -> std::rc::Rc<validation::Compiled> {
-    catalog::current_form(app, form)
-        .and_then(|current| catalog::validator(current.version_id))
+    catalog::current_validator(app, form)
+        .map(|(_, validator)| validator)
         .unwrap_or_else(|error| raise("", error))
 }
 

@@ -85,6 +85,17 @@ thread_local! {
         RefCell::new(HashMap::new());
     static VALIDATORS: RefCell<ValidatorCache> = RefCell::new(ValidatorCache::new(512));
     static CONDITIONS: RefCell<ConditionCache> = RefCell::new(ConditionCache::new(1024));
+    // The last form looked up with its validator: a bulk statement asks for the same one on
+    // every row, and comparing two short strings is cheaper than hashing them for the maps.
+    static LAST_FORM: RefCell<Option<LastForm>> = const { RefCell::new(None) };
+}
+
+struct LastForm {
+    generation: u64,
+    app: String,
+    form: String,
+    version_id: i64,
+    validator: Rc<validation::Compiled>,
 }
 
 /// Compiled workflow conditions keyed by a hash of their jsonb bytes (the bytes are kept and
@@ -249,6 +260,39 @@ pub fn current_form(app: &str, form: &str) -> Result<CurrentForm, CatalogError> 
     Ok(current)
 }
 
+/// The current version of `app.form` and its compiled validator, as `current_form` and
+/// `validator` give them, remembered for the next call while no invalidation intervenes.
+pub fn current_validator(
+    app: &str,
+    form: &str,
+) -> Result<(i64, Rc<validation::Compiled>), CatalogError> {
+    refresh();
+    let generation = GENERATION.with(Cell::get);
+    let hit = LAST_FORM.with(|last| {
+        last.borrow()
+            .as_ref()
+            .filter(|l| l.generation == generation && l.app == app && l.form == form)
+            .map(|l| (l.version_id, l.validator.clone()))
+    });
+    if let Some(hit) = hit {
+        return Ok(hit);
+    }
+    let version_id = current_form(app, form)?.version_id;
+    let validator = validator(version_id)?;
+    if GENERATION.with(Cell::get) == generation {
+        LAST_FORM.with(|last| {
+            *last.borrow_mut() = Some(LastForm {
+                generation,
+                app: app.to_owned(),
+                form: form.to_owned(),
+                version_id,
+                validator: validator.clone(),
+            })
+        });
+    }
+    Ok((version_id, validator))
+}
+
 /// The compiled validator of a form version, compiled at most once per backend while it
 /// stays in the LRU.
 pub fn validator(version_id: i64) -> Result<Rc<validation::Compiled>, CatalogError> {
@@ -316,6 +360,7 @@ pub fn stats() -> serde_json::Value {
 
 /// Drop every compiled validator (tests and benchmarks measure cold paths with it).
 pub fn clear() {
+    LAST_FORM.with(|last| last.borrow_mut().take());
     VALIDATORS.with(|v| v.borrow_mut().clear());
     CONDITIONS.with(|c| c.borrow_mut().clear());
     CURRENT.with(|c| c.borrow_mut().clear());

@@ -56,11 +56,10 @@ impl Reportable for RecordError {
 /// Validate `container` against the current version of `app.form`; the version id it
 /// conforms to, or every reason it does not.
 pub fn check(app: &str, form: &str, container: &[u8]) -> Result<i64, RecordError> {
-    let current = catalog::current_form(app, form)?;
-    let compiled = catalog::validator(current.version_id)?;
+    let (version_id, compiled) = catalog::current_validator(app, form)?;
     let limit = catalog::max_document_depth();
     if compiled.is_valid(container, limit)? {
-        return Ok(current.version_id);
+        return Ok(version_id);
     }
     Err(RecordError::Rejected(compiled.issues(container, limit)?))
 }

@@ -46,6 +46,25 @@ mod tests {
     }
 
     #[pg_test]
+    fn the_last_form_looked_up_follows_a_new_version() {
+        setup_form();
+        let (before, first) = crate::catalog::current_validator("t", "f").unwrap();
+        let (again, second) = crate::catalog::current_validator("t", "f").unwrap();
+        assert_eq!(before, again);
+        assert!(std::rc::Rc::ptr_eq(&first, &second));
+        Spi::run(
+            r#"SELECT lowcode.define_form('t', 'f', '{"properties": {"n": {"type": "integer", "minimum": 2}}}')"#,
+        )
+        .unwrap();
+        let (after, _) = crate::catalog::current_validator("t", "f").unwrap();
+        assert_ne!(before, after);
+        assert_eq!(
+            after,
+            crate::catalog::current_form("t", "f").unwrap().version_id
+        );
+    }
+
+    #[pg_test]
     fn unknown_forms_and_apps_are_told_apart() {
         setup_form();
         assert!(matches!(
