@@ -1415,27 +1415,34 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'claim for yourself (worker => NULL), or be granted act_as';
     END IF;
-    -- First claim wins: skip rows another claimer holds, never wait for them.
-    UPDATE lowcode.tasks x
-       SET status = 'claimed', claimed_by = who, claimed_at = now()
-     WHERE x.id = (
-           SELECT c.id FROM lowcode.tasks c
-            WHERE c.pool = pool AND c.status = 'open'
-              AND (c.role IS NULL OR EXISTS (SELECT FROM pg_roles pr WHERE pr.rolname = c.role
-                                              AND pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')))
-              AND (admin OR (SELECT r.app FROM lowcode.records r WHERE r.id = c.record_id) = ANY (apps))
-            ORDER BY c.id
-            LIMIT 1
-              FOR UPDATE SKIP LOCKED)
-    RETURNING x.id INTO claimed;
-    IF claimed IS NOT NULL THEN
-        PERFORM lowcode.log(t.record_id, 'task_claimed', jsonb_build_object('task', t.id, 'name', t.name, 'worker', who))
-           FROM lowcode.tasks t WHERE t.id = claimed;
-    END IF;
+    -- First claim wins: skip rows another claimer holds, never wait for them. The history
+    -- row (what lowcode.log writes) is written by the same statement.
+    WITH claim AS (
+        UPDATE lowcode.tasks x
+           SET status = 'claimed', claimed_by = who, claimed_at = now()
+         WHERE x.id = (
+               SELECT c.id FROM lowcode.tasks c
+                -- pool as a range, not an equality: ORDER BY (pool, id) is then an order only
+                -- tasks_claimable_idx gives, so every plan (PL/pgSQL's generic one too, and
+                -- with statistics that still think every task is open) reads the pool's
+                -- oldest open task from it, never walks all tasks by id over claimed ones.
+                WHERE c.pool >= pool AND c.pool <= pool AND c.status = 'open'
+                  AND (c.role IS NULL OR EXISTS (SELECT FROM pg_roles pr WHERE pr.rolname = c.role
+                                                  AND pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')))
+                  AND (admin OR (SELECT r.app FROM lowcode.records r WHERE r.id = c.record_id) = ANY (apps))
+                ORDER BY c.pool, c.id
+                LIMIT 1
+                  FOR UPDATE SKIP LOCKED)
+        RETURNING x.id, x.record_id, x.name
+    ), logged AS (
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'task_claimed', r.revision, lowcode.actor(), r.state, r.state,
+               jsonb_build_object('task', c.id, 'name', c.name, 'worker', who)
+          FROM claim c JOIN lowcode.records r ON r.id = c.record_id
+    )
+    SELECT c.id INTO claimed FROM claim c;
     RETURN claimed;
 END $$;
--- The claim query must use the claimable-tasks index whatever the pool: never a generic plan.
-ALTER FUNCTION lowcode.claim_task(text, text) SET plan_cache_mode = force_custom_plan;
 COMMENT ON FUNCTION lowcode.claim_task(text, text) IS 'Claim the oldest open task of a pool (or of a role you are a member of) for worker (default: lowcode.actor()). First claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.';
 
 CREATE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void
@@ -2191,10 +2198,13 @@ SELECT pg_catalog.pg_extension_config_dump('lowcode.hidden_fields', '');
 
 -- ---------------------------------------------------------------- who is acting
 
--- The predicates below are LANGUAGE sql so that the policies and the typed views can inline
--- them; an inlined body is parsed with the reader's search_path, so every operator in them is
--- written OPERATOR(pg_catalog.=) and every function schema-qualified (a look-alike operator
--- ahead on the search_path must not decide who reads what).
+-- The predicates below are called on every write, so the ones that query are PL/pgSQL (their
+-- plans are kept for the session; a SQL function with a sub-select is planned again in every
+-- transaction). Those left in SQL are inlined into the policies and views that use them, and an
+-- inlined body is parsed with the reader's search_path: every operator in these functions is
+-- written OPERATOR(pg_catalog.=) and every function schema-qualified, and the PL/pgSQL ones
+-- have a pinned search_path (sql/hardening.sql), so a look-alike operator ahead on the
+-- search_path never decides who reads what.
 
 CREATE FUNCTION lowcode.invoker_name() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -2202,23 +2212,25 @@ AS $$ SELECT pg_catalog.pg_get_userbyid(lowcode.invoker())::text $$;
 COMMENT ON FUNCTION lowcode.invoker_name() IS 'The name of lowcode.invoker(): the role lowcode authorizes.';
 
 CREATE FUNCTION lowcode.is_admin() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT pg_catalog.pg_has_role(lowcode.invoker(),
+BEGIN
+    RETURN pg_catalog.pg_has_role(lowcode.invoker(),
                                   (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode'),
-                                  'MEMBER')
-$$;
+                                  'MEMBER');
+END $$;
 COMMENT ON FUNCTION lowcode.is_admin() IS 'True for lowcode administrators: superusers and members of the role that owns the extension.';
 
 CREATE FUNCTION lowcode.may(app text, privilege text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT lowcode.is_admin()
+BEGIN
+    RETURN lowcode.is_admin()
         OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role
                     WHERE g.app OPERATOR(pg_catalog.=) $1
                       AND g.privilege OPERATOR(pg_catalog.=) ANY (ARRAY[$2, 'admin'])
-                      AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER'))
-$$;
+                      AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER'));
+END $$;
 COMMENT ON FUNCTION lowcode.may(text, text) IS 'True when the invoker holds privilege in app (directly, through a role it is a member of, or as the app''s admin), or is a lowcode administrator.';
 
 CREATE FUNCTION lowcode.may_read(app text, owner text) RETURNS boolean
@@ -2268,38 +2280,46 @@ END $$;
 COMMENT ON FUNCTION lowcode.authorize(text, text, text) IS 'Internal: raises insufficient_privilege (42501) unless the invoker holds privilege in app (''lowcode_admin'': is a lowcode administrator).';
 
 CREATE FUNCTION lowcode.hidden(app text, form text) RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN lowcode.is_admin() THEN '{}'::text[] ELSE
-           coalesce((SELECT pg_catalog.array_agg(DISTINCT h.field ORDER BY h.field)
+BEGIN
+    IF lowcode.is_admin() THEN
+        RETURN '{}';
+    END IF;
+    RETURN coalesce((SELECT pg_catalog.array_agg(DISTINCT h.field ORDER BY h.field)
                        FROM lowcode.hidden_fields h JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) h.role
                       WHERE h.app OPERATOR(pg_catalog.=) $1 AND h.form OPERATOR(pg_catalog.=) $2
-                        AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')), '{}') END
-$$;
+                        AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')), '{}');
+END $$;
 COMMENT ON FUNCTION lowcode.hidden(text, text) IS 'The fields of app.form hidden from the invoker (through any role it is a member of); none for lowcode administrators.';
 
 -- The actor recorded in history, tasks and decisions: the lowcode.actor setting (an app
 -- server's per-request label for its user) when the invoker may act for others, else the
 -- invoker itself.
-CREATE FUNCTION lowcode.actor() RETURNS text
+CREATE FUNCTION lowcode.acting_as(label text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    label  text := nullif(current_setting('lowcode.actor', true), '');
-    me     text := lowcode.invoker_name();
 BEGIN
-    IF label IS NULL OR label = me THEN
-        RETURN me;
-    END IF;
     IF lowcode.is_admin()
        OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname = g.role
                    WHERE g.privilege IN ('act_as', 'admin')
                      AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')) THEN
         RETURN label;
     END IF;
-    RAISE EXCEPTION 'lowcode: role "%" may not act as "%" (lowcode.actor)', me, label
+    RAISE EXCEPTION 'lowcode: role "%" may not act as "%" (lowcode.actor)', lowcode.invoker_name(), label
         USING ERRCODE = 'insufficient_privilege',
               HINT = 'lowcode.actor is honoured for lowcode administrators and roles granted act_as in an app; RESET lowcode.actor to act as yourself';
 END $$;
+COMMENT ON FUNCTION lowcode.acting_as(text) IS 'Internal: label, when the invoker may act for others (lowcode.actor); else raises insufficient_privilege.';
+
+-- (SQL, so that it is inlined where it is used: the common case, no label, costs no call.)
+CREATE FUNCTION lowcode.actor() RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN coalesce(pg_catalog.current_setting('lowcode.actor', true), '')
+                     OPERATOR(pg_catalog.=) ANY (ARRAY['', lowcode.invoker_name()])
+                THEN lowcode.invoker_name()
+                ELSE lowcode.acting_as(pg_catalog.current_setting('lowcode.actor', true)) END
+$$;
 COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request, allowed for lowcode administrators and roles granted act_as) or else the invoking role.';
 
 -- ---------------------------------------------------------------- granting
@@ -2981,7 +3001,7 @@ ALTER FUNCTION lowcode.hide_fields(text, text, text, text[]) SET search_path = p
 ALTER FUNCTION lowcode.show_fields(text, text, text, text[]) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.get_record(bigint) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.read_records(text, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.actor() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.acting_as(text) SET search_path = pg_catalog, pg_temp;
 -- Triggers: they run on plain DML too (a typed view, COPY, UPDATE lowcode.records).
 ALTER FUNCTION lowcode.records_check() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.records_history() SET search_path = pg_catalog, pg_temp;
