@@ -474,35 +474,15 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
 
--- Whether a workflow version has rules for an event (checked before firing: most writes
--- have none to run). PL/pgSQL, not SQL: a SQL function with a sub-select is not inlined, and
--- would be planned again in every transaction. (records_workflow asks the same question for
--- all the events of one write in one query.)
-CREATE FUNCTION lowcode.listens(workflow bigint, event text) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-#variable_conflict use_variable
-BEGIN
-    RETURN EXISTS (SELECT FROM lowcode.rules r
-                    WHERE r.workflow_version_id = workflow
-                      AND r.event IN (event, split_part(event, ':', 1) || ':*'));
-END $$;
-COMMENT ON FUNCTION lowcode.listens(bigint, text) IS 'Internal: whether the workflow version has a rule for the event (or its :* wildcard).';
-
 -- The records trigger that turns writes into workflow events.
 CREATE FUNCTION lowcode.records_workflow() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    wf          bigint;
-    finals      text[];
-    moved       boolean;
-    changed     boolean;
-    ev_entered  text := 'entered:' || NEW.state;
-    ev_left     text;
-    -- Which of this write's events the workflow version has rules for (as lowcode.listens
-    -- says), found with one query for all of them.
-    on_first    boolean;               -- created (INSERT) or updated (UPDATE)
-    on_left     boolean;
-    on_entered  boolean;
+    wf      bigint;
+    finals  text[];
+    moved   boolean := TG_OP = 'UPDATE' AND NEW.state IS DISTINCT FROM OLD.state;
+    events  text[];
+    event   text;
 BEGIN
     IF lowcode.replaying()
        -- Migrations rewrite records; they are not events of the app's process.
@@ -515,23 +495,6 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        SELECT coalesce(bool_or(x.event IN ('created', 'created:*')), false),
-               coalesce(bool_or(x.event IN (ev_entered, split_part(ev_entered, ':', 1) || ':*')), false)
-          INTO on_first, on_entered
-          FROM lowcode.rules x
-         WHERE x.workflow_version_id = wf
-           AND x.event IN ('created', 'created:*', ev_entered, split_part(ev_entered, ':', 1) || ':*');
-        IF on_first THEN
-            PERFORM lowcode.fire(NEW.id, 'created');
-        END IF;
-        IF on_entered THEN
-            PERFORM lowcode.fire(NEW.id, ev_entered);
-        END IF;
-        RETURN NULL;
-    END IF;
-    moved := NEW.state IS DISTINCT FROM OLD.state;
-    changed := NEW.data IS DISTINCT FROM OLD.data;
     IF moved THEN
         UPDATE lowcode.timers t SET status = 'cancelled'
          WHERE t.record_id = NEW.id AND t.status = 'pending' AND t.in_state = OLD.state;
@@ -544,30 +507,21 @@ BEGIN
             UPDATE lowcode.timers t SET status = 'cancelled' WHERE t.record_id = NEW.id AND t.status = 'pending';
         END IF;
     END IF;
-    IF NOT (moved OR changed) THEN
-        RETURN NULL;
-    END IF;
-    IF NOT moved THEN
-        ev_entered := NULL;
-    END IF;
-    ev_left := CASE WHEN moved THEN 'left:' || OLD.state END;
-    SELECT coalesce(bool_or(changed AND x.event IN ('updated', 'updated:*')), false),
-           coalesce(bool_or(x.event IN (ev_left, split_part(ev_left, ':', 1) || ':*')), false),
-           coalesce(bool_or(x.event IN (ev_entered, split_part(ev_entered, ':', 1) || ':*')), false)
-      INTO on_first, on_left, on_entered
-      FROM lowcode.rules x
-     WHERE x.workflow_version_id = wf
-       AND x.event IN ('updated', 'updated:*', ev_left, split_part(ev_left, ':', 1) || ':*',
-                       ev_entered, split_part(ev_entered, ':', 1) || ':*');
-    IF on_first THEN
-        PERFORM lowcode.fire(NEW.id, 'updated');
-    END IF;
-    IF on_left THEN
-        PERFORM lowcode.fire(NEW.id, ev_left);
-    END IF;
-    IF on_entered THEN
-        PERFORM lowcode.fire(NEW.id, ev_entered);
-    END IF;
+    -- This write's events, in the order they fire ...
+    events := CASE WHEN TG_OP = 'INSERT' THEN ARRAY['created', 'entered:' || NEW.state]
+                   ELSE array_remove(ARRAY[CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated' END,
+                                           CASE WHEN moved THEN 'left:' || OLD.state END,
+                                           CASE WHEN moved THEN 'entered:' || NEW.state END], NULL) END;
+    -- ... less those the workflow version has no rule for (the event or its <kind>:* wildcard),
+    -- found with one query: most writes have none to run.
+    events := ARRAY(SELECT e FROM unnest(events) WITH ORDINALITY AS u(e, i)
+                     WHERE EXISTS (SELECT FROM lowcode.rules x
+                                    WHERE x.workflow_version_id = wf
+                                      AND x.event IN (e, split_part(e, ':', 1) || ':*'))
+                     ORDER BY i);
+    FOREACH event IN ARRAY events LOOP
+        PERFORM lowcode.fire(NEW.id, event);
+    END LOOP;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION lowcode.records_workflow() IS 'Trigger: fires created / updated / left:<state> / entered:<state> for records of forms with a workflow, and cancels timers of the state a record leaves.';
