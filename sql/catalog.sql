@@ -84,7 +84,7 @@ CREATE TABLE lowcode.history (
     detail      jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX history_record_idx ON lowcode.history (record_id, id);
-COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor(): the lowcode.actor setting, else the invoking role), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
+COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor(app): the lowcode.actor setting where the role may act_as in the app, else the invoking role), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
 
 SELECT pg_catalog.pg_extension_config_dump('lowcode.apps', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.forms', '');

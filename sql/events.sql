@@ -88,6 +88,7 @@ DECLARE
     c        lowcode.consumers;
     horizon  xid8 := pg_snapshot_xmin(pg_current_snapshot());
 BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'consume events');
     IF consumer IS NULL OR consumer = '' THEN
         RAISE EXCEPTION 'lowcode: poll_events: consumer must not be empty' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -132,14 +133,17 @@ END $$;
 COMMENT ON FUNCTION lowcode.poll_events(text, int, interval) IS 'Take up to max events for a consumer (created on first use). Each stays invisible to other polls of that consumer for visibility; unacknowledged, it comes back (at-least-once). Consumers are independent: each sees every event.';
 
 CREATE FUNCTION lowcode.ack_events(consumer text, ids bigint[]) RETURNS int
-LANGUAGE sql AS $$
-    WITH acked AS (
-        UPDATE lowcode.deliveries d SET status = 'acked', acked_at = now()
-         WHERE d.consumer = ack_events.consumer AND d.event_id = ANY (ids) AND d.status = 'pending'
-        RETURNING 1
-    )
-    SELECT count(*)::int FROM acked
-$$;
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    acked int;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'consume events');
+    UPDATE lowcode.deliveries d SET status = 'acked', acked_at = now()
+     WHERE d.consumer = consumer AND d.event_id = ANY (ids) AND d.status = 'pending';
+    GET DIAGNOSTICS acked = ROW_COUNT;
+    RETURN acked;
+END $$;
 COMMENT ON FUNCTION lowcode.ack_events(text, bigint[]) IS 'Acknowledge events a consumer has processed; returns how many were pending.';
 
 CREATE FUNCTION lowcode.nack_event(consumer text, id bigint, error text, retry_after interval DEFAULT NULL)
@@ -150,6 +154,7 @@ DECLARE
     d  lowcode.deliveries;
     c  lowcode.consumers;
 BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'consume events');
     IF consumer IS NULL OR id IS NULL THEN
         RAISE EXCEPTION 'lowcode: nack_event: arguments "consumer" and "id" must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
@@ -175,27 +180,33 @@ END $$;
 COMMENT ON FUNCTION lowcode.nack_event(text, bigint, text, interval) IS 'Report a failed delivery: retried after retry_after or an exponential backoff; after the consumer''s max_attempts it becomes a dead letter with this error. Returns retry or dead.';
 
 CREATE FUNCTION lowcode.replay_dead_letters(topic text, consumer text DEFAULT NULL) RETURNS int
-LANGUAGE sql AS $$
-    WITH replayed AS (
-        UPDATE lowcode.deliveries d SET status = 'pending', attempt = 0, visible_at = now()
-          FROM lowcode.events e
-         WHERE e.id = d.event_id AND d.status = 'dead' AND e.topic = replay_dead_letters.topic
-           AND (replay_dead_letters.consumer IS NULL OR d.consumer = replay_dead_letters.consumer)
-        RETURNING 1
-    )
-    SELECT count(*)::int FROM replayed
-$$;
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    replayed int;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'replay dead letters');
+    UPDATE lowcode.deliveries d SET status = 'pending', attempt = 0, visible_at = now()
+      FROM lowcode.events e
+     WHERE e.id = d.event_id AND d.status = 'dead' AND e.topic = topic
+       AND (consumer IS NULL OR d.consumer = consumer);
+    GET DIAGNOSTICS replayed = ROW_COUNT;
+    RETURN replayed;
+END $$;
 COMMENT ON FUNCTION lowcode.replay_dead_letters(text, text) IS 'Put a topic''s dead letters (of one consumer, or all) back in the queue with fresh attempts; returns how many.';
 
 CREATE FUNCTION lowcode.purge_events(older_than interval) RETURNS int
-LANGUAGE sql AS $$
-    WITH gone AS (
-        DELETE FROM lowcode.events e
-         WHERE e.created_at < now() - older_than
-           AND e.txid < (SELECT coalesce(min(c.cursor_xid), '0') FROM lowcode.consumers c)
-           AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.event_id = e.id AND d.status <> 'acked')
-        RETURNING 1
-    )
-    SELECT count(*)::int FROM gone
-$$;
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    gone int;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'purge events');
+    DELETE FROM lowcode.events e
+     WHERE e.created_at < now() - older_than
+       AND e.txid < (SELECT coalesce(min(c.cursor_xid), '0') FROM lowcode.consumers c)
+       AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.event_id = e.id AND d.status <> 'acked');
+    GET DIAGNOSTICS gone = ROW_COUNT;
+    RETURN gone;
+END $$;
 COMMENT ON FUNCTION lowcode.purge_events(interval) IS 'Delete events older than older_than that every consumer has acknowledged; dead letters and undelivered events stay.';

@@ -1,64 +1,48 @@
--- Every lowcode function that a user or a write calls runs with a fixed search_path, so a
+-- Every lowcode function written in SQL or PL/pgSQL runs with a fixed search_path, so a
 -- function or operator that looks like a built-in (say evil.jsonb_build_object, or an
 -- evil.|| for jsonb) in a schema ahead on the caller's search_path is never called by lowcode.
 -- lowcode's own objects are always schema-qualified in its code. (Workflow `call` actions and
 -- migration transforms are the user's own SQL: name functions there with their schema.)
--- The functions that run a migration's transform (plan_migration, apply_migration,
--- transform_expression) keep the caller's search_path on purpose: the transform is the DBA's.
+-- Left out, on purpose:
+--   - the privilege predicates that views and policies inline (a function with a SET clause
+--     is never inlined); their bodies qualify every function and operator (sql/privileges.sql);
+--   - plan_migration, apply_migration and transform_expression, which run the DBA's transform
+--     with the caller's search_path (they are for lowcode administrators only);
+--   - C functions (the Rust code): their queries qualify every name.
+DO $pin$
+DECLARE
+    fn regprocedure;
+BEGIN
+    FOR fn IN
+        SELECT p.oid::regprocedure
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND p.prolang IN (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname IN ('sql', 'plpgsql'))
+           AND p.proconfig IS NULL
+           AND p.oid NOT IN (
+                 'lowcode.invoker_name()'::regprocedure, 'lowcode.may_read(text, text)'::regprocedure,
+                 'lowcode.may_update(text, text)'::regprocedure, 'lowcode.apps_where(text)'::regprocedure,
+                 'lowcode.actor(text)'::regprocedure, 'lowcode.actor()'::regprocedure,
+                 'lowcode.plan_migration(text, text, jsonb, text)'::regprocedure,
+                 'lowcode.apply_migration(text, text, jsonb, text, jsonb)'::regprocedure,
+                 'lowcode.transform_expression(text)'::regprocedure)
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', fn);
+    END LOOP;
+END
+$pin$;
 
-ALTER FUNCTION lowcode.create_app(text, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.define_form(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.register_schema(text, jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.delete_record(bigint) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.record_history(bigint) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.add_unique(text, text, text[]) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.drop_unique(text, text, text[]) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.publish(text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.define_workflow(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.workflow_diagram(text, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.release_task(bigint) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.reassign_task(bigint, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.decide(bigint, text, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.withdraw(bigint) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.run_due_timers(int) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.fire_timer(lowcode.timers) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.emit(text, jsonb, bigint) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.poll_events(text, int, interval) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.ack_events(text, bigint[]) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.nack_event(text, bigint, text, interval) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.replay_dead_letters(text, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.purge_events(interval) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.export_app(text, jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.import_app(jsonb, jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.diff_app(text, jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.grant(text, text, text[]) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.revoke(text, text, text[]) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.hide_fields(text, text, text, text[]) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.show_fields(text, text, text, text[]) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.get_record(bigint) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.read_records(text, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.acting_as(text) SET search_path = pg_catalog, pg_temp;
--- Triggers: they run on plain DML too (a typed view, COPY, UPDATE lowcode.records).
-ALTER FUNCTION lowcode.records_check() SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.records_history() SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.records_workflow() SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.uniques_index() SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.events_restored() SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.form_versions_immutable() SET search_path = pg_catalog, pg_temp;
-
--- App privileges (sql/privileges.sql). The functions app roles call run as the extension's
--- owner, so that a role needs no privilege on lowcode's tables: each of them checks the
--- invoker's app privileges itself (lowcode.authorize, may_read, may_update) before it reads or
--- writes, and the engine they drive (triggers, rules, tasks, history, events) writes as the
--- owner. Workflow `call` actions run as the invoker (lowcode.call_as_invoker). Functions not
--- listed (validation, the event consumers, timers, migrations) run as the caller: the event
--- and timer functions and migrations need table privileges only administrators have.
+-- App privileges (sql/privileges.sql). The functions app roles, schedulers and consumers call
+-- run as the extension's owner, so that a role needs no privilege on lowcode's tables: each of
+-- them checks the invoker's app privileges itself (lowcode.authorize, may_read, may_update)
+-- before it reads or writes, and the engine they drive (triggers, rules, tasks, history,
+-- events) writes as the owner. A superuser who calls one of them runs it with the owner's
+-- rights, not its own. Workflow `call` actions run as the role that published the workflow
+-- (lowcode.call_as). Functions not listed run as the caller: validation only reads what
+-- everyone may read, and migrations run the DBA's own transform (lowcode administrators only).
 ALTER FUNCTION lowcode.create_app(text, text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.define_form(text, text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.register_schema(text, jsonb) SECURITY DEFINER;
@@ -84,20 +68,72 @@ ALTER FUNCTION lowcode.grant(text, text, text[]) SECURITY DEFINER;
 ALTER FUNCTION lowcode.revoke(text, text, text[]) SECURITY DEFINER;
 ALTER FUNCTION lowcode.hide_fields(text, text, text, text[]) SECURITY DEFINER;
 ALTER FUNCTION lowcode.show_fields(text, text, text, text[]) SECURITY DEFINER;
--- Internal helpers that run lowcode's engine are not for direct calls by app roles.
-REVOKE EXECUTE ON FUNCTION lowcode.call_as_invoker(text, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lowcode.call_as_invoker(text, jsonb) TO @extowner@;
+ALTER FUNCTION lowcode.run_due_timers(int) SECURITY DEFINER;
+ALTER FUNCTION lowcode.poll_events(text, int, interval) SECURITY DEFINER;
+ALTER FUNCTION lowcode.ack_events(text, bigint[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.nack_event(text, bigint, text, interval) SECURITY DEFINER;
+ALTER FUNCTION lowcode.replay_dead_letters(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.purge_events(interval) SECURITY DEFINER;
+
+-- lowcode's functions and the triggers, rules and policies on its tables change only through
+-- its extension scripts (CREATE / ALTER EXTENSION). In a trusted install the installing role
+-- owns the SECURITY DEFINER entry points and the tables; without this guard it could replace
+-- an entry point's body (or make it SECURITY INVOKER), or add a trigger to a table, and run
+-- code as whoever calls lowcode next — a superuser included.
+CREATE FUNCTION lowcode.guard_ddl() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    c        record;
+    in_ours  boolean;
+BEGIN
+    FOR c IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
+        CONTINUE WHEN c.in_extension;
+        in_ours := CASE c.classid
+            WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+                c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+            WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
+                EXISTS (SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.tgrelid
+                         WHERE t.oid OPERATOR(pg_catalog.=) c.objid
+                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
+            WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
+                EXISTS (SELECT FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) w.ev_class
+                         WHERE w.oid OPERATOR(pg_catalog.=) c.objid
+                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
+            WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
+                EXISTS (SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.polrelid
+                         WHERE p.oid OPERATOR(pg_catalog.=) c.objid
+                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
+            ELSE false END;
+        IF in_ours THEN
+            RAISE EXCEPTION 'lowcode: % % refused: lowcode''s functions, and the triggers, rules and policies on its tables, change only with its extension scripts',
+                            c.command_tag, c.object_identity
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'upgrade with ALTER EXTENSION lowcode UPDATE; a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard DISABLE first';
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION lowcode.guard_ddl() IS 'Event trigger: refuses CREATE / ALTER of lowcode''s functions and of triggers, rules and policies on its tables outside its extension scripts.';
+ALTER FUNCTION lowcode.guard_ddl() SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION lowcode.guard_ddl() FROM PUBLIC;
+CREATE EVENT TRIGGER lowcode_guard ON ddl_command_end
+    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE',
+                 'CREATE TRIGGER', 'ALTER TRIGGER', 'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY')
+    EXECUTE FUNCTION lowcode.guard_ddl();
+COMMENT ON EVENT TRIGGER lowcode_guard IS 'lowcode: its functions, and the triggers, rules and policies on its tables, change only with its extension scripts (lowcode.guard_ddl).';
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
--- would belong to that superuser, so the SECURITY DEFINER functions above would run with
--- superuser rights. Instead everything written in SQL or PL/pgSQL (the tables, their
--- sequences and the views, the schema, and those functions) is handed to the role that runs
--- CREATE EXTENSION (@extowner@): lowcode's engine then has exactly that role's rights, and that
--- role can pg_dump and pg_restore its tables. C functions (the Rust code) stay with the
--- superuser: the owner of a C function could change how it is called (STRICT, argument
--- handling) and crash the server. When a superuser installs lowcode, @extowner@ is that
--- superuser and nothing changes. (An upgrade script that adds objects must end with this too.)
+-- belongs to that superuser, so the SECURITY DEFINER functions above would run with superuser
+-- rights. Instead the schema, the tables (with their sequences) and views, and the SECURITY
+-- DEFINER functions are handed to the role that runs CREATE EXTENSION (@extowner@): lowcode's
+-- engine then has exactly that role's rights, and that role can pg_dump and pg_restore its
+-- tables. Every other function stays with the superuser that ran this script: the installing
+-- role cannot replace what runs as its caller (a superuser's call of a SECURITY INVOKER
+-- function, a trigger fired by a superuser's write), and the owner of a C function could
+-- change how it is called (STRICT, argument handling) and crash the server. When a superuser
+-- installs lowcode, @extowner@ is that superuser and nothing changes. (An upgrade script that
+-- adds objects must end with this and the grants below too, in this order, so that owners and
+-- privileges come out exactly as in a fresh install.)
 DO $reassign$
 DECLARE
     owner  text := $o$@extowner@$o$;
@@ -122,9 +158,45 @@ BEGIN
            AND d.refclassid = 'pg_catalog.pg_extension'::regclass
            AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
            AND d.deptype = 'e'
-           AND p.prolang IN (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname IN ('sql', 'plpgsql'))
+           AND p.prosecdef
     LOOP
         EXECUTE format('ALTER ROUTINE %s OWNER TO %s', o.fn, owner);
     END LOOP;
 END
 $reassign$;
+
+-- Only the documented API (README, "The SQL API") is executable by PUBLIC; everything else is
+-- lowcode's engine, for the extension's owner (and so for lowcode administrators, its members).
+-- tests/pg_regress/sql/api_surface.sql lists what a fresh role may execute, and
+-- tests/system/api_surface.sh checks that list against the README, so a new helper cannot
+-- leak by default.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA lowcode FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lowcode TO @extowner@;
+GRANT EXECUTE ON FUNCTION
+    -- definitions and records
+    lowcode.create_app(text, text), lowcode.define_form(text, text, jsonb), lowcode.register_schema(text, jsonb),
+    lowcode.submit(text, text, jsonb), lowcode.update_record(bigint, jsonb, int), lowcode.delete_record(bigint),
+    lowcode.validate(text, text, jsonb), lowcode.is_valid(text, text, jsonb), lowcode.conforms(text, text, jsonb),
+    lowcode.conforms_to_version(bigint, jsonb),
+    lowcode.add_unique(text, text, text[]), lowcode.drop_unique(text, text, text[]), lowcode.publish(text),
+    lowcode.record_history(bigint), lowcode.get_record(bigint), lowcode.read_records(text, text),
+    lowcode.cache_stats(), lowcode.cache_clear(),
+    -- privileges, and the predicates the typed views and row-level security policies call
+    lowcode.grant(text, text, text[]), lowcode.revoke(text, text, text[]),
+    lowcode.hide_fields(text, text, text, text[]), lowcode.show_fields(text, text, text, text[]),
+    lowcode.invoker(), lowcode.invoker_name(), lowcode.actor(), lowcode.actor(text), lowcode.is_admin(),
+    lowcode.may(text, text), lowcode.may_read(text, text), lowcode.may_update(text, text),
+    lowcode.apps_where(text), lowcode.hidden(text, text),
+    -- workflows
+    lowcode.define_workflow(text, text, jsonb), lowcode.workflow_diagram(text, text),
+    lowcode.transition(bigint, text, jsonb), lowcode.claim_task(text, text),
+    lowcode.complete_task(bigint, text, jsonb), lowcode.release_task(bigint), lowcode.reassign_task(bigint, text),
+    lowcode.decide(bigint, text, text), lowcode.withdraw(bigint), lowcode.run_due_timers(int),
+    -- the outbox
+    lowcode.poll_events(text, int, interval), lowcode.ack_events(text, bigint[]),
+    lowcode.nack_event(text, bigint, text, interval), lowcode.replay_dead_letters(text, text),
+    lowcode.purge_events(interval),
+    -- apps as code and migrations
+    lowcode.export_app(text, jsonb), lowcode.import_app(jsonb, jsonb), lowcode.diff_app(text, jsonb),
+    lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)
+TO PUBLIC;

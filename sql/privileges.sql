@@ -9,7 +9,7 @@
 --   delete      delete records
 --   claim       claim, complete and release the app's tasks
 --   decide      decide the app's approvals
---   act_as      set lowcode.actor (an app server acting for its users)
+--   act_as      set lowcode.actor (an app server acting for its users in this app)
 --   admin       all of the above, define forms and workflows, publish, grant and revoke
 --
 -- The role lowcode authorizes is lowcode.invoker(): the session's role after SET ROLE, which
@@ -105,7 +105,7 @@ COMMENT ON FUNCTION lowcode.may_update(text, text) IS 'True when the invoker may
 CREATE FUNCTION lowcode.refuse(app text, privilege text, doing text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'lowcode: app "%": role "%" may not %', app, lowcode.invoker_name(), doing
+    RAISE EXCEPTION 'lowcode: %role "%" may not %', CASE WHEN app IS NULL THEN '' ELSE format('app "%s": ', app) END, lowcode.invoker_name(), doing
         USING ERRCODE = 'insufficient_privilege',
               HINT = CASE WHEN privilege = 'lowcode_admin'
                           THEN 'only lowcode administrators may: superusers and members of the role that owns the extension'
@@ -142,33 +142,72 @@ END $$;
 COMMENT ON FUNCTION lowcode.hidden(text, text) IS 'The fields of app.form hidden from the invoker (through any role it is a member of); none for lowcode administrators.';
 
 -- The actor recorded in history, tasks and decisions: the lowcode.actor setting (an app
--- server's per-request label for its user) when the invoker may act for others, else the
--- invoker itself.
-CREATE FUNCTION lowcode.acting_as(label text) RETURNS text
+-- server's per-request label for its user) when the invoker may act for others in the app
+-- being written (act_as or admin there, or a lowcode administrator), else the invoker itself.
+-- Always checked against the app of the record: act_as in one app says nothing about another.
+CREATE FUNCTION lowcode.acting_as(app text, label text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF lowcode.is_admin()
-       OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname = g.role
-                   WHERE g.privilege IN ('act_as', 'admin')
-                     AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')) THEN
+    IF lowcode.is_admin() OR (app IS NOT NULL AND lowcode.may(app, 'act_as')) THEN
         RETURN label;
     END IF;
-    RAISE EXCEPTION 'lowcode: role "%" may not act as "%" (lowcode.actor)', lowcode.invoker_name(), label
+    RAISE EXCEPTION 'lowcode: app "%": role "%" may not act as "%" (lowcode.actor)', coalesce(app, '(none)'), lowcode.invoker_name(), label
         USING ERRCODE = 'insufficient_privilege',
-              HINT = 'lowcode.actor is honoured for lowcode administrators and roles granted act_as in an app; RESET lowcode.actor to act as yourself';
+              HINT = CASE WHEN app IS NULL
+                          THEN 'outside an app, lowcode.actor is honoured for lowcode administrators only; RESET lowcode.actor to act as yourself'
+                          ELSE format('lowcode.actor is honoured for roles granted act_as in app %s (SELECT lowcode.grant(%L, %L, ARRAY[''act_as''])); RESET lowcode.actor to act as yourself',
+                                      app, app, lowcode.invoker_name()) END;
 END $$;
-COMMENT ON FUNCTION lowcode.acting_as(text) IS 'Internal: label, when the invoker may act for others (lowcode.actor); else raises insufficient_privilege.';
+COMMENT ON FUNCTION lowcode.acting_as(text, text) IS 'Internal: label, when the invoker may act for others in app (act_as there, or a lowcode administrator); else raises insufficient_privilege.';
 
 -- (SQL, so that it is inlined where it is used: the common case, no label, costs no call.)
-CREATE FUNCTION lowcode.actor() RETURNS text
+CREATE FUNCTION lowcode.actor(app text) RETURNS text
 LANGUAGE sql STABLE
 AS $$
     SELECT CASE WHEN coalesce(pg_catalog.current_setting('lowcode.actor', true), '')
                      OPERATOR(pg_catalog.=) ANY (ARRAY['', lowcode.invoker_name()])
                 THEN lowcode.invoker_name()
-                ELSE lowcode.acting_as(pg_catalog.current_setting('lowcode.actor', true)) END
+                ELSE lowcode.acting_as($1, pg_catalog.current_setting('lowcode.actor', true)) END
 $$;
-COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request, allowed for lowcode administrators and roles granted act_as) or else the invoking role.';
+COMMENT ON FUNCTION lowcode.actor(text) IS 'Who is acting in app: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request, honoured for roles granted act_as in that app and for lowcode administrators) or else the invoking role.';
+
+CREATE FUNCTION lowcode.actor() RETURNS text
+LANGUAGE sql STABLE
+AS $$ SELECT lowcode.actor(NULL) $$;
+COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting outside any one app: the lowcode.actor setting for lowcode administrators, else the invoking role.';
+
+-- Fields hidden from a role are neither shown to it nor lost by its writes: a write that
+-- leaves a hidden field out keeps its stored value; one that names it is refused, whatever
+-- the value (accepting a guess that matches would tell the role the value).
+CREATE FUNCTION lowcode.keep_hidden(r lowcode.records, input jsonb, doing text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    hide  text[] := lowcode.hidden(r.app, r.form);
+    bad   text;
+    kept  jsonb;
+BEGIN
+    IF cardinality(hide) = 0 THEN
+        RETURN input;
+    END IF;
+    IF jsonb_typeof(input) = 'object' THEN
+        SELECT k INTO bad FROM jsonb_object_keys(input) k WHERE k = ANY (hide) ORDER BY k LIMIT 1;
+    ELSIF jsonb_typeof(r.data) = 'object' THEN
+        -- Replacing the object with something else would remove the hidden fields.
+        SELECT k INTO bad FROM jsonb_object_keys(r.data) k WHERE k = ANY (hide) ORDER BY k LIMIT 1;
+    END IF;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'lowcode: app "%": form "%": field "%" is hidden from role "%", which may not set or remove it (%)',
+                        r.app, r.form, bad, lowcode.invoker_name(), doing
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'leave hidden fields out of the data: their stored values are kept';
+    END IF;
+    IF jsonb_typeof(r.data) <> 'object' OR jsonb_typeof(input) <> 'object' THEN
+        RETURN input;
+    END IF;
+    SELECT jsonb_object_agg(d.key, d.value) INTO kept FROM jsonb_each(r.data) d WHERE d.key = ANY (hide);
+    RETURN input || coalesce(kept, '{}');
+END $$;
+COMMENT ON FUNCTION lowcode.keep_hidden(lowcode.records, jsonb, text) IS 'Internal: the data a write by the invoker stores: input with the stored values of the fields hidden from the invoker put back; refuses (42501, naming the field) input that sets or removes a hidden field.';
 
 -- ---------------------------------------------------------------- granting
 
@@ -213,7 +252,7 @@ BEGIN
                   HINT = 'privileges: ' || array_to_string(known, ', ');
     END IF;
     INSERT INTO lowcode.grants (app, role, privilege, granted_by)
-    SELECT app, role, p, lowcode.actor() FROM unnest(privileges) p
+    SELECT app, role, p, lowcode.actor(app) FROM unnest(privileges) p
     ON CONFLICT DO NOTHING;
     RETURN lowcode.privileges_of(app, role);
 END $$;

@@ -17,6 +17,7 @@ DECLARE
     current8      numeric;
     shown         record;
     seen          bigint;
+    hide          text[];
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM lowcode.delete_record(OLD.id);
@@ -60,9 +61,13 @@ BEGIN
             END IF;
         END IF;
         -- Apply only the columns that changed, so fields the view does not show are kept.
+        -- Fields hidden from the writer show as NULL: unless it set one (update_record refuses
+        -- that), they are left out here and update_record keeps their stored values.
+        hide := lowcode.hidden(app, form);
         SELECT coalesce(
                  (SELECT jsonb_object_agg(k, v) FROM jsonb_each(data) AS d(k, v)
-                   WHERE k NOT IN (SELECT key FROM jsonb_each(new_row)
+                   WHERE k <> ALL (hide)
+                     AND k NOT IN (SELECT key FROM jsonb_each(new_row)
                                     WHERE key <> ALL (own)
                                       AND value IS DISTINCT FROM old_row -> key)),
                  '{}')

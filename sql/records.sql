@@ -14,7 +14,7 @@ BEGIN
                   HINT = 'define forms in it with lowcode.define_form';
     END IF;
     INSERT INTO lowcode.apps (name, title, created_by)
-    VALUES (app, coalesce(title, ''), lowcode.actor());
+    VALUES (app, coalesce(title, ''), lowcode.actor(app));
     RETURN app;
 END $$;
 COMMENT ON FUNCTION lowcode.create_app(text, text) IS 'Create an app: a namespace of forms (and, once published, a schema of typed views). Names: lowercase letters, digits and _, up to 63 characters.';
@@ -53,7 +53,7 @@ BEGIN
     END IF;
     new_version := coalesce(current.version, 0) + 1;
     INSERT INTO lowcode.form_versions (app, form, version, schema, bundled, draft, published_by)
-    VALUES (app, form, new_version, schema, checked -> 'bundled', checked ->> 'draft', lowcode.actor())
+    VALUES (app, form, new_version, schema, checked -> 'bundled', checked ->> 'draft', lowcode.actor(app))
     RETURNING * INTO current;
     UPDATE lowcode.forms f SET current_version_id = current.id
      WHERE f.app = app AND f.name = form;
@@ -87,7 +87,7 @@ BEGIN
                   HINT = 'registered schemas are immutable so published forms never change meaning; register the new one under a new URI (e.g. with a version in it)';
     END IF;
     PERFORM lowcode.compile_schema(format('schema "%s"', uri), schema);
-    INSERT INTO lowcode.schemas (uri, schema, registered_by) VALUES (uri, schema, lowcode.actor());
+    INSERT INTO lowcode.schemas (uri, schema, registered_by) VALUES (uri, schema, lowcode.actor(NULL));
 END $$;
 COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared schema (a phone number, an address) that forms reference with {"$ref": uri}. Immutable once registered; re-registering identical content is a no-op.';
 
@@ -109,7 +109,7 @@ BEGIN
                                 WHERE f.app = NEW.app AND f.name = NEW.form), NEW.state);
         NEW.revision := 1;
         NEW.created_at := now();
-        NEW.created_by := lowcode.actor();
+        NEW.created_by := lowcode.actor(NEW.app);
         NEW.owner := lowcode.invoker_name();
         NEW.updated_at := NEW.created_at;
         NEW.updated_by := NEW.created_by;
@@ -144,7 +144,7 @@ BEGIN
     NEW.created_by := OLD.created_by;
     NEW.owner := OLD.owner;
     NEW.updated_at := now();
-    NEW.updated_by := lowcode.actor();
+    NEW.updated_by := lowcode.actor(NEW.app);
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION lowcode.records_check() IS 'Trigger: validates every insert and data change of lowcode.records against the form''s current version, and keeps revision and created/updated columns honest.';
@@ -154,15 +154,16 @@ CREATE TRIGGER records_check BEFORE INSERT OR UPDATE ON lowcode.records
 CREATE FUNCTION lowcode.records_history() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    -- What caused the change (a transition, a rule, an approval), set by the workflow engine.
-    cause jsonb := coalesce(nullif(current_setting('lowcode.cause', true), ''), '{}')::jsonb;
+    -- What caused the change (a transition, a rule, an approval, a migration), set by the
+    -- workflow engine in the library's own state (lowcode.with_cause): no setting can forge it.
+    cause jsonb := coalesce(lowcode.cause(), '{}');
 BEGIN
     IF lowcode.replaying() THEN
         RETURN NULL;                       -- the dump carries the history rows themselves
     END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, to_state, after, detail)
-        VALUES (NEW.id, NEW.app, NEW.form, 'created', NEW.revision, lowcode.actor(), NEW.state, NEW.data, cause);
+        VALUES (NEW.id, NEW.app, NEW.form, 'created', NEW.revision, lowcode.actor(NEW.app), NEW.state, NEW.data, cause);
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor,
                                      from_state, to_state, before, after, detail)
@@ -173,13 +174,13 @@ BEGIN
                      WHEN cause ? 'rule' THEN 'rule'
                      WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated'
                      ELSE 'state_changed' END,
-                NEW.revision, lowcode.actor(), OLD.state, NEW.state,
+                NEW.revision, lowcode.actor(NEW.app), OLD.state, NEW.state,
                 CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN OLD.data END,
                 CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN NEW.data END,
                 cause);
     ELSE
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, before)
-        VALUES (OLD.id, OLD.app, OLD.form, 'deleted', OLD.revision, lowcode.actor(), OLD.state, OLD.data);
+        VALUES (OLD.id, OLD.app, OLD.form, 'deleted', OLD.revision, lowcode.actor(OLD.app), OLD.state, OLD.data);
     END IF;
     RETURN NULL;
 END $$;
@@ -237,11 +238,13 @@ BEGIN
             USING ERRCODE = 'serialization_failure',
                   HINT = 'someone changed it since you read it: read it again and re-apply your change';
     END IF;
-    UPDATE lowcode.records x SET data = update_record.data WHERE x.id = id
+    UPDATE lowcode.records x
+       SET data = lowcode.keep_hidden(r, update_record.data, format('update record %s', id))
+     WHERE x.id = id
     RETURNING x.revision INTO r.revision;
     RETURN r.revision;
 END $$;
-COMMENT ON FUNCTION lowcode.update_record(bigint, jsonb, int) IS 'Replace a record''s data (validated like submit). With expected_revision, refuses (SQLSTATE 40001) when someone else changed it first. Returns the new revision.';
+COMMENT ON FUNCTION lowcode.update_record(bigint, jsonb, int) IS 'Replace a record''s data (validated like submit). Fields hidden from the caller keep their stored values (naming one is refused with 42501). With expected_revision, refuses (SQLSTATE 40001) when someone else changed it first. Returns the new revision.';
 
 CREATE FUNCTION lowcode.delete_record(id bigint) RETURNS void
 LANGUAGE plpgsql AS $$

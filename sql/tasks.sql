@@ -18,7 +18,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.task_for_update(bigint) IS 'Internal: locks a task, or raises when it does not exist.';
 
-CREATE FUNCTION lowcode.require_claimer(t lowcode.tasks, doing text) RETURNS void
+CREATE FUNCTION lowcode.require_claimer(t lowcode.tasks, doing text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     app text := (SELECT r.app FROM lowcode.records r WHERE r.id = t.record_id);
@@ -29,22 +29,28 @@ BEGIN
         RAISE EXCEPTION 'lowcode: task % ("%", record %) is %, so it cannot be %', t.id, t.name, t.record_id, t.status, doing
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    IF t.claimed_by IS DISTINCT FROM lowcode.actor() THEN
-        RAISE EXCEPTION 'lowcode: task % ("%", record %) belongs to %, not %', t.id, t.name, t.record_id, t.claimed_by, lowcode.actor()
+    IF t.claimed_by IS DISTINCT FROM lowcode.actor(app) THEN
+        RAISE EXCEPTION 'lowcode: task % ("%", record %) belongs to %, not %', t.id, t.name, t.record_id, t.claimed_by, lowcode.actor(app)
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'the worker who claimed it (SET lowcode.actor) completes, releases or decides it';
     END IF;
+    RETURN app;
 END $$;
-COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the invoker may work on the app''s tasks (claim; decide for approvals) and the task is claimed by the current actor.';
+COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the invoker may work on the app''s tasks (claim; decide for approvals) and the task is claimed by the current actor; returns the task''s app.';
 
 CREATE FUNCTION lowcode.claim_task(pool text, worker text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     claimed  bigint;
-    who      text := coalesce(worker, lowcode.actor());
+    me       text := lowcode.invoker_name();
+    label    text := nullif(current_setting('lowcode.actor', true), '');
+    -- Who the history names (lowcode.actor(app), decided per app below) and who gets the task.
+    acting   text := coalesce(label, me);
+    who      text := coalesce(worker, acting);
     admin    boolean := lowcode.is_admin();
-    -- The apps whose tasks the invoker may claim.
+    -- The apps whose tasks the invoker may claim; for someone else (worker, or lowcode.actor),
+    -- only those where it may also act_as.
     apps     text[] := CASE WHEN NOT admin THEN ARRAY(SELECT a.name FROM lowcode.apps a WHERE lowcode.may(a.name, 'claim')) END;
 BEGIN
     IF pool IS NULL THEN
@@ -55,11 +61,13 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'an app admin can allow it: SELECT lowcode.grant(''<app>'', ''<role>'', ARRAY[''claim''])';
     END IF;
-    IF worker IS NOT NULL AND worker IS DISTINCT FROM lowcode.actor() AND NOT admin
-       AND NOT EXISTS (SELECT FROM unnest(apps) a WHERE lowcode.may(a, 'act_as')) THEN
-        RAISE EXCEPTION 'lowcode: role "%" may not claim tasks for "%"', lowcode.invoker_name(), worker
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'claim for yourself (worker => NULL), or be granted act_as';
+    IF (who <> me OR acting <> me) AND NOT admin THEN
+        apps := ARRAY(SELECT a FROM unnest(apps) a WHERE lowcode.may(a, 'act_as'));
+        IF cardinality(apps) = 0 THEN
+            RAISE EXCEPTION 'lowcode: role "%" may not claim tasks for "%" (lowcode.actor or worker) in any app', me, CASE WHEN who <> me THEN who ELSE acting END
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'claim for yourself (worker => NULL, RESET lowcode.actor), or be granted act_as in the task''s app';
+        END IF;
     END IF;
     -- First claim wins: skip rows another claimer holds, never wait for them. The history
     -- row (what lowcode.log writes) is written by the same statement.
@@ -82,29 +90,30 @@ BEGIN
         RETURNING x.id, x.record_id, x.name
     ), logged AS (
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-        SELECT r.id, r.app, r.form, 'task_claimed', r.revision, lowcode.actor(), r.state, r.state,
+        SELECT r.id, r.app, r.form, 'task_claimed', r.revision, acting, r.state, r.state,
                jsonb_build_object('task', c.id, 'name', c.name, 'worker', who)
           FROM claim c JOIN lowcode.records r ON r.id = c.record_id
     )
     SELECT c.id INTO claimed FROM claim c;
     RETURN claimed;
 END $$;
-COMMENT ON FUNCTION lowcode.claim_task(text, text) IS 'Claim the oldest open task of a pool (or of a role you are a member of) for worker (default: lowcode.actor()). First claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.';
+COMMENT ON FUNCTION lowcode.claim_task(text, text) IS 'Claim the oldest open task of a pool (or of a role you are a member of) for worker (default: the actor; claiming for someone else needs act_as in the task''s app). First claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.';
 
 CREATE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    t lowcode.tasks := lowcode.task_for_update(task);
+    t    lowcode.tasks := lowcode.task_for_update(task);
+    app  text;
 BEGIN
     IF t.kind = 'approval' THEN
         RAISE EXCEPTION 'lowcode: task % is an approval: decide it with lowcode.decide', t.id
             USING ERRCODE = 'wrong_object_type';
     END IF;
-    PERFORM lowcode.require_claimer(t, 'completed');
+    app := lowcode.require_claimer(t, 'completed');
     UPDATE lowcode.tasks x
        SET status = 'completed', outcome = complete_task.outcome, result = coalesce(data, '{}'),
-           completed_by = lowcode.actor(), completed_at = now(),
+           completed_by = lowcode.actor(app), completed_at = now(),
            met_deadline = (x.due_at IS NULL OR now() <= x.due_at)
      WHERE x.id = t.id;
     UPDATE lowcode.timers x SET status = 'cancelled' WHERE x.task_id = t.id AND x.status = 'pending';
@@ -163,6 +172,7 @@ DECLARE
     a        lowcode.approvals;
     verdict  text;
     previous jsonb;
+    app      text;
 BEGIN
     -- Lock order: the approval, then the task. A verdict cancels the other approvers'
     -- tasks, so a decider must not hold its own task's lock while it queues for the
@@ -182,15 +192,15 @@ BEGIN
     -- Decisions on one approval are serialized by its row lock.
     SELECT * INTO a FROM lowcode.approvals x WHERE x.id = t.approval_id FOR UPDATE;
     SELECT * INTO t FROM lowcode.tasks x WHERE x.id = t.id FOR UPDATE;
-    PERFORM lowcode.require_claimer(t, 'decided');
+    app := lowcode.require_claimer(t, 'decided');
     IF a.status <> 'pending' THEN
         RAISE EXCEPTION 'lowcode: approval "%" of record % is already %', a.name, a.record_id, a.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     INSERT INTO lowcode.decisions (approval_id, task_id, approver, decision, comment)
-    VALUES (a.id, t.id, lowcode.actor(), decision, comment);
+    VALUES (a.id, t.id, lowcode.actor(app), decision, comment);
     UPDATE lowcode.tasks x SET status = 'completed', outcome = decision, result = jsonb_build_object('comment', comment),
-                               completed_by = lowcode.actor(), completed_at = now(),
+                               completed_by = lowcode.actor(app), completed_at = now(),
                                met_deadline = (x.due_at IS NULL OR now() <= x.due_at)
      WHERE x.id = t.id;
     UPDATE lowcode.timers x SET status = 'cancelled' WHERE x.task_id = t.id AND x.status = 'pending';
@@ -248,7 +258,7 @@ BEGIN
     IF NOT lowcode.may_read(r.app, r.owner) THEN
         RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
     END IF;
-    IF r.created_by IS DISTINCT FROM lowcode.actor() THEN
+    IF r.created_by IS DISTINCT FROM lowcode.actor(r.app) THEN
         RAISE EXCEPTION 'lowcode: %.%: only the submitter (%) can withdraw record %', r.app, r.form, r.created_by, r.id
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -295,7 +305,7 @@ BEGIN
     END IF;
     -- lowcode.log(t.record_id, 'timer_fired', ...), from the row already read.
     INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-    VALUES (r.id, r.app, r.form, 'timer_fired', r.revision, lowcode.actor(), r.state, r.state,
+    VALUES (r.id, r.app, r.form, 'timer_fired', r.revision, lowcode.actor(r.app), r.state, r.state,
             jsonb_build_object('timer', t.id, 'name', t.name, 'event', t.event));
     PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
 END $$;
@@ -311,6 +321,7 @@ DECLARE
     message  text;
     sort_was text;
 BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'run timers');
     -- One statement locks the due timers and marks them fired (batch holds them as they were
     -- before). It never waits: timers that another run holds are skipped, and so are timers
     -- whose record someone else is changing (a transition that cancels the timer waits for

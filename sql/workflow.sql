@@ -20,10 +20,14 @@ CREATE TABLE lowcode.workflow_versions (
     diagram        text NOT NULL,
     published_at   timestamptz NOT NULL DEFAULT now(),
     published_by   text NOT NULL DEFAULT current_user,
+    -- The role (not the actor label) that published this version: its `call` actions run as
+    -- that role, whoever fires the rule. NULL (versions from before 0.2.0 whose publisher is
+    -- not a role): its calls are refused until the workflow is defined again.
+    calls_run_as   text,
     UNIQUE (app, form, version),
     FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name) ON DELETE CASCADE
 );
-COMMENT ON TABLE lowcode.workflow_versions IS 'Immutable versions of each form''s workflow definition, with its initial and final states and its Mermaid diagram.';
+COMMENT ON TABLE lowcode.workflow_versions IS 'Immutable versions of each form''s workflow definition, with its initial and final states, its Mermaid diagram, and the role its call actions run as (calls_run_as: the role that published it).';
 
 -- Not a foreign key, for the same reason as forms.current_version_id (pg_restore ordering).
 ALTER TABLE lowcode.forms ADD COLUMN workflow_version_id bigint;
@@ -160,6 +164,8 @@ BEGIN
     END IF;
     PERFORM lowcode.authorize(app, 'admin', format('define the workflow of form %s', form));
     checked := lowcode.check_workflow(app || '.' || form, definition);
+    -- Every `call` names a function the publishing role may execute: the calls will run as it.
+    PERFORM lowcode.check_calls(app, form, definition);
     SELECT w.* INTO current
       FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
      WHERE f.app = app AND f.name = form;
@@ -168,9 +174,11 @@ BEGIN
     END IF;
     SELECT coalesce(max(w.version), 0) + 1 INTO new_version
       FROM lowcode.workflow_versions w WHERE w.app = app AND w.form = form;
-    INSERT INTO lowcode.workflow_versions (app, form, version, definition, initial_state, final_states, diagram, published_by)
+    INSERT INTO lowcode.workflow_versions (app, form, version, definition, initial_state, final_states, diagram,
+                                           published_by, calls_run_as)
     VALUES (app, form, new_version, definition, checked ->> 'initial',
-            ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals')), checked ->> 'diagram', lowcode.actor())
+            ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals')), checked ->> 'diagram', lowcode.actor(app),
+            lowcode.invoker_name())
     RETURNING * INTO current;
     INSERT INTO lowcode.transitions (workflow_version_id, name, from_states, to_state, roles, condition)
     SELECT current.id, t ->> 'name',
@@ -215,24 +223,60 @@ COMMENT ON FUNCTION lowcode.workflow_diagram(text, text) IS 'The form''s current
 
 -- ---------------------------------------------------------------- engine
 
--- Run a change to a record with a cause that its history row will carry.
-CREATE FUNCTION lowcode.with_cause(cause jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+-- A `call` action's function: name(jsonb), resolved with the session's default search_path
+-- (lowcode's own code runs with a pinned one, see sql/hardening.sql), as the user wrote it.
+CREATE FUNCTION lowcode.call_function(name text) RETURNS regprocedure
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    -- Read before setting: callers restore this value afterwards (JSON null = no cause).
-    previous jsonb := coalesce(nullif(current_setting('lowcode.cause', true), ''), 'null')::jsonb;
+    own_path  text := pg_catalog.current_setting('search_path');
+    fn        regprocedure;
 BEGIN
-    PERFORM set_config('lowcode.cause', CASE WHEN cause IS NULL OR cause = 'null' THEN '' ELSE cause::text END, true);
-    RETURN previous;
+    PERFORM pg_catalog.set_config('search_path',
+                                  (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'search_path'), true);
+    BEGIN
+        fn := pg_catalog.to_regprocedure(name || '(jsonb)');
+    EXCEPTION WHEN syntax_error OR invalid_name OR invalid_text_representation THEN
+        fn := NULL;                        -- not a function name at all
+    END;
+    PERFORM pg_catalog.set_config('search_path', own_path, true);
+    RETURN fn;
 END $$;
-COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (e.g. {"transition": "resolve"}) and returns the previous one, to restore after.';
+COMMENT ON FUNCTION lowcode.call_function(text) IS 'Internal: the function name(jsonb) a workflow call action names, resolved with the session''s default search_path; NULL when there is none.';
+
+CREATE FUNCTION lowcode.check_calls(app text, form text, definition jsonb) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c   record;
+    fn  regprocedure;
+BEGIN
+    FOR c IN
+        SELECT r ->> 'name' AS rule, a ->> 'call' AS name
+          FROM jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
+               jsonb_array_elements(coalesce(r -> 'then', '[]')) a
+         WHERE a ? 'call'
+    LOOP
+        fn := lowcode.call_function(c.name);
+        IF fn IS NULL THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', app, form, c.rule, c.name
+                USING ERRCODE = 'undefined_function',
+                      HINT = 'create the function first, and name it with its schema';
+        END IF;
+        IF NOT pg_catalog.has_function_privilege(lowcode.invoker(), fn, 'EXECUTE') THEN
+            RAISE EXCEPTION 'lowcode: app "%": form "%": rule "%": role "%" may not execute %, and the workflow''s calls run as the role that defines it',
+                            app, form, c.rule, lowcode.invoker_name(), fn
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('GRANT EXECUTE ON FUNCTION %s TO %I', fn, lowcode.invoker_name());
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION lowcode.check_calls(text, text, jsonb) IS 'Internal: refuses a workflow whose call actions name a function that does not exist or that the defining role may not execute.';
 
 CREATE FUNCTION lowcode.log(record bigint, action text, detail jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 BEGIN
     INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-    SELECT r.id, r.app, r.form, action, r.revision, lowcode.actor(), r.state, r.state, coalesce(detail, '{}')
+    SELECT r.id, r.app, r.form, action, r.revision, lowcode.actor(r.app), r.state, r.state, coalesce(detail, '{}')
       FROM lowcode.records r WHERE r.id = record;
 END $$;
 COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';
@@ -271,14 +315,14 @@ BEGIN
         IF rule.condition IS NOT NULL AND NOT lowcode.matches(rule.condition, r.data) THEN
             CONTINUE;
         END IF;
-        chain := coalesce(nullif(current_setting('lowcode.rule_chain', true), ''), '');
+        chain := lowcode.rule_chain();
         IF array_length(string_to_array(chain, ' → '), 1) >= limit_ THEN
             RAISE EXCEPTION 'lowcode: %.%: rules cascade more than % deep on record %', r.app, r.form, limit_, r.id
                 USING ERRCODE = 'program_limit_exceeded',
                       DETAIL = format('rules in the loop: %s → %s', chain, rule.name),
                       HINT = 'a rule''s actions trigger the rule again; add a "when" condition that stops it (lowcode.max_cascade sets the limit)';
         END IF;
-        PERFORM set_config('lowcode.rule_chain', CASE WHEN chain = '' THEN rule.name ELSE chain || ' → ' || rule.name END, true);
+        PERFORM lowcode.set_rule_chain(CASE WHEN chain = '' THEN rule.name ELSE chain || ' → ' || rule.name END);
         dirty := false;
         -- (An index loop, not FOR ... IN SELECT jsonb_array_elements: no cursor per rule.)
         FOR i IN 0 .. jsonb_array_length(rule.actions) - 1 LOOP
@@ -289,7 +333,7 @@ BEGIN
                 EXIT WHEN NOT EXISTS (SELECT FROM lowcode.records x WHERE x.id = record);
             END IF;
         END LOOP;
-        PERFORM set_config('lowcode.rule_chain', chain, true);
+        PERFORM lowcode.set_rule_chain(chain);
         IF dirty THEN
             SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
             EXIT WHEN NOT FOUND;
@@ -315,6 +359,7 @@ DECLARE
     task_id  bigint;
     appr     lowcode.approvals;
     fn       regprocedure;
+    run_as   text;
     own_path text;
     result   jsonb;
     payload  jsonb;
@@ -325,10 +370,8 @@ BEGIN
     END IF;
     arg := action -> kind;
     SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
-    -- What lowcode.with_cause does, inline (this runs for every action): remember the
-    -- cause, set this action as the cause of the history rows it makes.
-    previous := coalesce(nullif(current_setting('lowcode.cause', true), ''), 'null')::jsonb;
-    PERFORM set_config('lowcode.cause', jsonb_build_object('rule', rule, 'action', kind)::text, true);
+    -- This action is the cause of the history rows it makes; the previous cause comes back after.
+    previous := lowcode.with_cause(jsonb_build_object('rule', rule, 'action', kind));
     CASE kind
     WHEN 'set' THEN
         -- Checked here too (the records trigger checks again) so the error names the rule.
@@ -358,7 +401,7 @@ BEGIN
         END IF;
         -- lowcode.log, inline and from r: inserting the task and its deadline did not change the record.
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-        SELECT r.id, r.app, r.form, 'task_created', r.revision, lowcode.actor(), r.state, r.state,
+        SELECT r.id, r.app, r.form, 'task_created', r.revision, lowcode.actor(r.app), r.state, r.state,
                jsonb_build_object('task', task_id, 'name', arg ->> 'name', 'rule', rule)
          WHERE r.id IS NOT NULL;
     WHEN 'approval' THEN
@@ -375,7 +418,7 @@ BEGIN
             PERFORM lowcode.approval_task(appr, a) FROM unnest(appr.approvers) a;
         END IF;
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-        SELECT r.id, r.app, r.form, 'approval_requested', r.revision, lowcode.actor(), r.state, r.state,
+        SELECT r.id, r.app, r.form, 'approval_requested', r.revision, lowcode.actor(r.app), r.state, r.state,
                jsonb_build_object('approval', appr.id, 'name', appr.name, 'mode', appr.mode,
                                   'approvers', to_jsonb(appr.approvers), 'rule', rule)
          WHERE r.id IS NOT NULL;
@@ -409,24 +452,27 @@ BEGIN
         INSERT INTO lowcode.timers (record_id, name, event, in_state, fire_at)
         VALUES (record, arg ->> 'name', 'timer:' || (arg ->> 'name'), r.state, fire_at);
     WHEN 'call' THEN
-        BEGIN
-            fn := to_regprocedure((arg #>> '{}') || '(jsonb)');
-        EXCEPTION WHEN syntax_error OR invalid_name OR invalid_text_representation THEN
-            fn := NULL;                    -- not a function name at all: said just below
-        END;
+        fn := lowcode.call_function(arg #>> '{}');
         IF fn IS NULL THEN
             RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', r.app, r.form, rule, arg #>> '{}'
                 USING ERRCODE = 'undefined_function';
         END IF;
-        -- The user's function runs as the invoker, never with the privileges of lowcode's
-        -- engine (lowcode.call_as_invoker), and with the session's default search_path
-        -- (lowcode's own code runs with a pinned one, see sql/hardening.sql); then lowcode's
-        -- comes back.
+        -- The user's function runs as the role that published the workflow version, with its
+        -- rights and no more, whoever fired the rule (lowcode.call_as), and with the session's
+        -- default search_path (lowcode's own code runs with a pinned one); then lowcode's comes back.
+        SELECT w.calls_run_as INTO run_as
+          FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+         WHERE f.app = r.app AND f.name = r.form;
+        IF run_as IS NULL THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%": this workflow version has no role to run its calls as', r.app, r.form, rule
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'it was published before lowcode 0.2.0 by a label that is not a role: define the workflow again (lowcode.define_workflow) as the role its calls should run as';
+        END IF;
         own_path := current_setting('search_path');
         PERFORM set_config('search_path',
                            (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'search_path'), true);
         IF (SELECT prorettype FROM pg_proc WHERE oid = fn) = 'jsonb'::regtype THEN
-            result := lowcode.call_as_invoker(format('SELECT %s($1)', fn::regproc), to_jsonb(r));
+            result := lowcode.call_as(run_as, format('SELECT %s($1)', fn::regproc), to_jsonb(r));
             PERFORM set_config('search_path', own_path, true);
             IF jsonb_typeof(result) = 'object' THEN
                 IF NOT lowcode.is_valid(r.app, r.form, r.data || result) THEN
@@ -438,7 +484,7 @@ BEGIN
                 UPDATE lowcode.records x SET data = x.data || result WHERE x.id = record;
             END IF;
         ELSE
-            PERFORM lowcode.call_as_invoker(format('SELECT CASE WHEN %s($1) IS NULL THEN NULL::jsonb END', fn::regproc), to_jsonb(r));
+            PERFORM lowcode.call_as(run_as, format('SELECT CASE WHEN %s($1) IS NULL THEN NULL::jsonb END', fn::regproc), to_jsonb(r));
             PERFORM set_config('search_path', own_path, true);
         END IF;
     END CASE;
@@ -448,12 +494,11 @@ BEGIN
     ELSIF kind IN ('notify', 'emit', 'timer') THEN
         -- These leave the record as r has it (lowcode.log, inline).
         INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-        SELECT r.id, r.app, r.form, 'rule_action', r.revision, lowcode.actor(), r.state, r.state,
+        SELECT r.id, r.app, r.form, 'rule_action', r.revision, lowcode.actor(r.app), r.state, r.state,
                jsonb_build_object('rule', rule, 'action', action)
          WHERE r.id IS NOT NULL;
     END IF;
-    -- Back to the previous cause (lowcode.with_cause(previous), inline).
-    PERFORM set_config('lowcode.cause', CASE WHEN previous IS NULL OR previous = 'null' THEN '' ELSE previous::text END, true);
+    PERFORM lowcode.with_cause(previous);
 END $$;
 COMMENT ON FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb) IS 'Internal: runs one rule action (set, transition, task, approval, notify, emit, timer, call) on a record.';
 
@@ -485,8 +530,9 @@ DECLARE
     event   text;
 BEGIN
     IF lowcode.replaying()
-       -- Migrations rewrite records; they are not events of the app's process.
-       OR current_setting('lowcode.cause', true) LIKE '{"migration"%' THEN
+       -- Migrations rewrite records; they are not events of the app's process. (The cause is
+       -- the engine's own state: only lowcode.apply_migration sets a migration cause.)
+       OR lowcode.cause() ? 'migration' THEN
         RETURN NULL;
     END IF;
     SELECT w.id, w.final_states INTO wf, finals
@@ -575,7 +621,7 @@ BEGIN
         PERFORM lowcode.refuse(r.app, CASE WHEN r.owner = lowcode.invoker_name() THEN 'update_own' ELSE 'update_all' END,
                                format('fire transition "%s" of record %s', name, r.id));
     END IF;
-    new_data := r.data || coalesce(payload, '{}');
+    new_data := r.data || lowcode.keep_hidden(r, coalesce(payload, '{}'), format('fire transition "%s" of record %s', name, r.id));
     IF t.condition IS NOT NULL AND NOT lowcode.matches(t.condition, new_data) THEN
         RAISE EXCEPTION 'lowcode: %.%: transition "%" of record % is not allowed: its condition is not met', r.app, r.form, name, r.id
             USING ERRCODE = 'check_violation',

@@ -7,6 +7,7 @@ use pgrx::{JsonB, PgSqlErrorCode};
 use crate::catalog;
 use crate::definitions::{self, Registered};
 use crate::diff;
+use crate::engine;
 use crate::identity;
 use crate::jsonb::JsonbBytes;
 use crate::records;
@@ -321,10 +322,56 @@ fn invoker() -> pg_sys::Oid {
     identity::invoker()
 }
 
-/// Runs a query returning one jsonb value as the invoker (workflow `call` actions).
-#[pg_extern(volatile)]
+/// 0.1.0's way of running workflow `call` actions (as whoever fired the rule). Not part of
+/// 0.2.0's SQL; the symbol stays so that this library still serves a 0.1.0 database until
+/// `ALTER EXTENSION lowcode UPDATE` (see docs/operations.md, "Upgrading").
+#[pg_extern(volatile, sql = false)]
 fn call_as_invoker(query: &str, arg: JsonB) -> Option<JsonB> {
     identity::call_as_invoker(query, arg).unwrap_or_else(|error| raise("", error))
+}
+
+/// Internal: runs a workflow `call` (a query returning one jsonb value, `$1` = `arg`) as
+/// `role`, the role that published the workflow version, with that role's rights and no
+/// more, whoever fired the rule.
+#[pg_extern(volatile)]
+fn call_as(role: &str, query: &str, arg: JsonB) -> Option<JsonB> {
+    identity::call_as(role, query, arg).unwrap_or_else(|error| raise("", error))
+}
+
+/// Internal: the cause of the change being written (what its history row records), or NULL.
+#[pg_extern(volatile, parallel_unsafe)]
+fn cause() -> Option<JsonB> {
+    engine::get(engine::Slot::Cause).map(|text| JsonB(parse_json(&text)))
+}
+
+/// Internal: set the cause of the next changes (NULL or JSON null: none) and return the
+/// previous one (JSON null: none), to restore afterwards.
+#[pg_extern(volatile, parallel_unsafe)]
+fn with_cause(cause: Option<JsonB>) -> JsonB {
+    let value = cause
+        .map(|c| c.0)
+        .filter(|v| !v.is_null())
+        .map(|v| v.to_string());
+    engine::set(engine::Slot::Cause, value)
+        .map(|text| JsonB(parse_json(&text)))
+        .unwrap_or(JsonB(serde_json::Value::Null))
+}
+
+/// Internal: the rules running now, outermost first, joined by ' → ' ('' when none).
+#[pg_extern(volatile, parallel_unsafe)]
+fn rule_chain() -> String {
+    engine::get(engine::Slot::RuleChain).unwrap_or_default()
+}
+
+/// Internal: set the chain of running rules; returns the previous one.
+#[pg_extern(volatile, parallel_unsafe)]
+fn set_rule_chain(chain: Option<&str>) -> String {
+    let value = chain.filter(|c| !c.is_empty()).map(str::to_owned);
+    engine::set(engine::Slot::RuleChain, value).unwrap_or_default()
+}
+
+fn parse_json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("lowcode's engine state holds JSON it wrote itself")
 }
 
 /// The naive path `make bench` compares against: compile the schema and convert the

@@ -1,7 +1,8 @@
 //! Who is acting. lowcode's entry points are SECURITY DEFINER functions, so `current_user`
 //! inside them is the extension's owner; privileges are checked against the *invoker*, the
 //! session's role after `SET ROLE` (PostgreSQL's "outer" user id). User code that a workflow
-//! runs (`call` actions) runs as that invoker too, never with the owner's privileges.
+//! runs (`call` actions) runs as the role that published the workflow version, never with the
+//! owner's privileges nor with those of whoever fired the rule.
 
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
@@ -13,6 +14,10 @@ use crate::report::Reportable;
 pub enum IdentityError {
     #[error("running user code as the invoker is only possible from lowcode's own functions")]
     NotFromLowcode,
+    #[error("workflow calls run as the role that published the workflow, and role \"{0}\" no longer exists")]
+    NoSuchRole(String),
+    #[error("workflow calls never run as superuser \"{0}\" in a lowcode installed by a role that is not a superuser")]
+    Superuser(String),
     #[error("{0}")]
     Spi(#[from] pgrx::spi::SpiError),
 }
@@ -20,7 +25,10 @@ pub enum IdentityError {
 impl Reportable for IdentityError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
-            IdentityError::NotFromLowcode => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            IdentityError::NotFromLowcode | IdentityError::Superuser(_) => {
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
+            IdentityError::NoSuchRole(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             IdentityError::Spi(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -45,17 +53,41 @@ impl Drop for Restore {
     }
 }
 
-/// Runs `query` (one jsonb column, `$1` = `arg`) as the invoker, as PostgreSQL runs a
-/// SECURITY DEFINER function's body: with `SET ROLE` forbidden until it returns. Only from
-/// lowcode's own SECURITY DEFINER functions, which run as the extension's owner (or from a
-/// superuser, or as the invoker already): a SECURITY DEFINER function of some other role must
-/// not gain its caller's rights through this. (EXECUTE is also revoked from PUBLIC.)
+/// Runs `query` (one jsonb column, `$1` = `arg`) as the invoker: 0.1.0's `call` actions
+/// (kept so this library serves a 0.1.0 database until it is updated).
 pub fn call_as_invoker(query: &str, arg: JsonB) -> Result<Option<JsonB>, IdentityError> {
+    run_as(invoker(), query, arg)
+}
+
+/// Runs `query` (one jsonb column, `$1` = `arg`) as `role` — a workflow `call` as the role
+/// that published the workflow version. Never as a superuser unless lowcode itself runs as
+/// one (the installing role could otherwise write a superuser's name into
+/// `workflow_versions`).
+pub fn call_as(role: &str, query: &str, arg: JsonB) -> Result<Option<JsonB>, IdentityError> {
+    let name = std::ffi::CString::new(role).map_err(|_| IdentityError::NoSuchRole(role.into()))?;
+    // SAFETY: a catalog lookup by name; missing_ok so that we raise our own error.
+    let target = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
+    if target == pg_sys::InvalidOid {
+        return Err(IdentityError::NoSuchRole(role.into()));
+    }
+    // SAFETY: reads the backend's current user id.
+    let current = unsafe { pg_sys::GetUserId() };
+    if unsafe { pg_sys::superuser_arg(target) && !pg_sys::superuser_arg(current) } {
+        return Err(IdentityError::Superuser(role.into()));
+    }
+    run_as(target, query, arg)
+}
+
+/// Runs `query` as `target`, as PostgreSQL runs a SECURITY DEFINER function's body: with
+/// `SET ROLE` forbidden until it returns. Only from lowcode's own SECURITY DEFINER functions,
+/// which run as the extension's owner (or from a superuser, or as the target already): a
+/// SECURITY DEFINER function of some other role must not gain another role's rights through
+/// this. (EXECUTE is also revoked from PUBLIC.)
+fn run_as(target: pg_sys::Oid, query: &str, arg: JsonB) -> Result<Option<JsonB>, IdentityError> {
     let mut user = pg_sys::InvalidOid;
     let mut context = 0;
     // SAFETY: plain reads/writes of the backend's user id; restored by `Restore`.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
-    let target = invoker();
     if user != target && !unsafe { pg_sys::superuser_arg(user) } && user != extension_owner()? {
         return Err(IdentityError::NotFromLowcode);
     }

@@ -3,8 +3,10 @@
 //! The pipeline, one module each:
 //! `definitions` (names, schemas) → `validation` (compiled validators over jsonb bytes)
 //! → `records` (the write path) → `workflow` → `events`.
-//! Around it: `catalog` keeps each backend's view of the definitions fresh, `identity` says
-//! who is acting (and runs workflow `call`s as that role), `api` is the SQL surface, `report`
+//! Around it: `catalog` keeps each backend's view of the definitions fresh, `engine` holds
+//! what the workflow engine is doing in this backend (the cause of a change, the rules
+//! running: state only lowcode's own functions can write), `identity` says who is acting
+//! (and runs workflow `call`s as the role that published them), `api` is the SQL surface, `report`
 //! turns each module's errors into ereports with a SQLSTATE. App privileges themselves are SQL
 //! (`sql/privileges.sql`).
 //!
@@ -18,6 +20,7 @@ pub mod workflow;
 
 mod api;
 mod catalog;
+pub mod engine;
 mod identity;
 mod jsonb;
 mod records;
@@ -66,12 +69,41 @@ pgrx::extension_sql_file!(
     name = "migrations",
     requires = ["privileges", api::diff_definitions]
 );
+pgrx::extension_sql_file!(
+    "../sql/comments.sql",
+    name = "comments",
+    requires = [
+        "migrations",
+        api::check_name,
+        api::compile_schema,
+        api::view_columns,
+        api::forms_changed,
+        api::validate,
+        api::is_valid,
+        api::conforms,
+        api::conforms_to_version,
+        api::check_record,
+        api::cache_stats,
+        api::cache_clear,
+        api::check_workflow,
+        api::matches,
+        api::condition_issues,
+        api::diff_definitions,
+        api::invoker,
+        api::call_as,
+        api::cause,
+        api::with_cause,
+        api::rule_chain,
+        api::set_rule_chain
+    ]
+);
 pgrx::extension_sql_file!("../sql/hardening.sql", name = "hardening", finalize);
 
 /// Called once per backend when the library loads.
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     catalog::init();
+    engine::init();
 }
 
 #[cfg(test)]

@@ -189,7 +189,7 @@ SELECT lowcode.hide_fields('insp', 'fault', 'lc_p_engineers', ARRAY['cost']);
 SELECT pg_temp.err($$ SELECT lowcode.grant('other', 'lc_p_appadmin', ARRAY['submit']) $$);
 SELECT pg_temp.err($$ SELECT lowcode.define_form('other', 'note', '{"type": "object", "required": ["x"]}') $$);
 -- Running code as another role is for lowcode's engine only.
-SELECT pg_temp.err($$ SELECT lowcode.call_as_invoker('SELECT NULL::jsonb', '{}') $$);
+SELECT pg_temp.err($$ SELECT lowcode.call_as('lc_p_appadmin', 'SELECT NULL::jsonb', '{}') $$);
 RESET ROLE;
 
 -- ------------------------------------------------------------ real connections

@@ -149,6 +149,8 @@ SELECT pg_temp.wf_err('{"states": {"a": {"initial": true}}, "rules": [{"name": "
 SELECT count(*) AS workflow_versions, max(version) AS latest FROM lowcode.workflow_versions;
 
 -- A good definition using every action and event kind is accepted.
+-- A call names a function that exists (and that the definer may execute).
+CREATE FUNCTION public.nudge(r jsonb) RETURNS void LANGUAGE sql AS '';
 SELECT lowcode.define_workflow('hr', 'leave', '{
   "states": {"draft": {"initial": true}, "review": {}, "approved": {"final": true}, "rejected": {"final": true}},
   "transitions": [{"name": "submit", "from": "draft", "to": "review", "roles": ["staff"], "when": {"required": ["days"]}},

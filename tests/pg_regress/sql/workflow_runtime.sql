@@ -139,6 +139,8 @@ SELECT action, from_state, to_state, detail, after ->> 'note' AS note
 -- A rule's set is validated against the form: when it breaks the schema the whole write
 -- (the submit, the rule's other actions) is rolled back.
 SELECT lowcode.define_form('ops', 'order', '{"type": "object", "properties": {"qty": {"type": "integer", "maximum": 10}, "flag": {"type": "string"}}}');
+-- (wf_nope exists when the workflow is defined, as a call's function must, and is gone when it runs.)
+CREATE FUNCTION public.wf_nope(r jsonb) RETURNS void LANGUAGE sql AS '';
 SELECT lowcode.define_workflow('ops', 'order', '{
   "states": {"open": {"initial": true}, "done": {"final": true}},
   "transitions": [{"name": "finish", "from": "open", "to": "done"}],
@@ -147,6 +149,7 @@ SELECT lowcode.define_workflow('ops', 'order', '{
     {"name": "bulk", "on": "created", "when": {"required": ["bulk"]}, "then": [{"set": {"qty": 100}}]},
     {"name": "bad_call", "on": "created", "when": {"required": ["call_missing"]}, "then": [{"call": "public.wf_nope"}]},
     {"name": "bad_result", "on": "created", "when": {"required": ["call_bad"]}, "then": [{"call": "public.wf_too_many"}]}]}');
+DROP FUNCTION public.wf_nope(jsonb);
 SELECT count(*) AS records_before FROM lowcode.records WHERE form = 'order' \gset
 SELECT count(*) AS history_before FROM lowcode.history \gset
 SELECT pg_temp.err($$ SELECT lowcode.submit('ops', 'order', '{"qty": 1, "bulk": true}') $$);

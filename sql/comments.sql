@@ -1,0 +1,23 @@
+-- What each function written in Rust is for (pgrx writes their CREATE FUNCTION; the SQL and
+-- PL/pgSQL functions carry their comments next to their definitions).
+COMMENT ON FUNCTION lowcode.check_name(text, text) IS 'Internal: raises invalid_name unless name is a valid app or form name (lowercase letters, digits and _, up to 63 characters).';
+COMMENT ON FUNCTION lowcode.compile_schema(text, jsonb) IS 'Internal: checks a JSON Schema against its draft''s meta-schema and bundles the registered schemas it references; returns {"bundled", "draft"}.';
+COMMENT ON FUNCTION lowcode.view_columns(text, jsonb) IS 'Internal: the typed-view columns (name, SQL type, JSON type) of a form version''s top-level properties.';
+COMMENT ON FUNCTION lowcode.forms_changed() IS 'Internal: tells every backend that form definitions changed, so validators are looked up again from their next statement.';
+COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of data against the form''s current version (path, keyword, message); no rows when it is valid. Raises nothing for invalid data.';
+COMMENT ON FUNCTION lowcode.is_valid(text, text, jsonb) IS 'Whether data is valid against the form''s current version.';
+COMMENT ON FUNCTION lowcode.conforms(text, text, jsonb) IS 'Whether data is valid against the form''s current version, for CHECK constraints on your own tables (NULL data gives NULL, which CHECK accepts).';
+COMMENT ON FUNCTION lowcode.conforms_to_version(bigint, jsonb) IS 'Whether data is valid against one published form version (lowcode.form_versions.id).';
+COMMENT ON FUNCTION lowcode.check_record(text, text, jsonb) IS 'Internal: validates a record''s data against the form''s current version and returns that version''s id; raises check_violation (23514) with every issue as JSON in DETAIL.';
+COMMENT ON FUNCTION lowcode.cache_stats() IS 'This backend''s compiled-validator cache: size, capacity, hits and misses.';
+COMMENT ON FUNCTION lowcode.cache_clear() IS 'Empties this backend''s compiled-validator cache.';
+COMMENT ON FUNCTION lowcode.check_workflow(text, jsonb) IS 'Internal: checks a workflow definition (format and meaning) and returns its initial state, final states and Mermaid diagram.';
+COMMENT ON FUNCTION lowcode.matches(jsonb, jsonb) IS 'Internal: whether data matches a workflow condition (a JSON Schema).';
+COMMENT ON FUNCTION lowcode.condition_issues(jsonb, jsonb) IS 'Internal: why data does not match a workflow condition, as JSON.';
+COMMENT ON FUNCTION lowcode.diff_definitions(jsonb, jsonb) IS 'Internal: the changes between two app definitions (export_app format), each marked breaking or not.';
+COMMENT ON FUNCTION lowcode.invoker() IS 'The role lowcode authorizes: the session''s role after SET ROLE, which stays the caller''s inside lowcode''s SECURITY DEFINER functions.';
+COMMENT ON FUNCTION lowcode.call_as(text, text, jsonb) IS 'Internal: runs a workflow call (a query returning jsonb, $1 = the record) as the role that published the workflow version, never as a superuser unless lowcode runs as one.';
+COMMENT ON FUNCTION lowcode.cause() IS 'Internal: the cause of the change being written (a transition, rule action, approval verdict or migration), held by the library for the transaction; NULL when none.';
+COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (NULL or JSON null: none) and returns the previous one (JSON null: none), to restore after. Undone with the subtransaction that set it.';
+COMMENT ON FUNCTION lowcode.rule_chain() IS 'Internal: the workflow rules running now, outermost first, joined by '' → '' ('''' when none).';
+COMMENT ON FUNCTION lowcode.set_rule_chain(text) IS 'Internal: sets the chain of running rules (cascade limit: lowcode.max_cascade) and returns the previous one.';
