@@ -1,7 +1,1602 @@
 -- lowcode 0.1.0 → 0.2.0, written by hand (`ALTER EXTENSION lowcode UPDATE TO '0.2.0'`).
 --
--- tests/system/upgrade.sh installs the frozen 0.1.0 script (sql/releases/lowcode--0.1.0.sql),
--- fills it with a lived-in app, runs this script and checks that the catalog equals a fresh
--- 0.2.0 install. The 0.2.0 library keeps every C function 0.1.0's SQL calls, so a server can
--- hold databases on 0.1.0 and 0.2.0 at once (see docs/operations.md, "Upgrading").
+-- tests/system/upgrade.sh installs the frozen 0.1.0 script (sql/releases/lowcode--0.1.0.sql)
+-- with this library, fills it with a lived-in app, runs this script and checks that the
+-- catalog equals a fresh 0.2.0 install and that the app carries on. The 0.2.0 library keeps
+-- every C function 0.1.0's SQL calls, so a server can hold databases on 0.1.0 and 0.2.0 at
+-- once (docs/operations.md, "Upgrading"). Function bodies below are those of sql/*.sql;
+-- scripts/upgrade-diff.sh lists which functions differ from the frozen release.
 \echo Use "ALTER EXTENSION lowcode UPDATE TO '0.2.0'" to load this file. \quit
+
+-- ---------------------------------------------------------------- tables
+
+-- Workflow calls run as the role that published the workflow version (issue: a rule's call
+-- ran with the rights of whoever fired it, a superuser's timer run included). Versions
+-- published before: as the role named by published_by where it is one (it may be an act_as
+-- label); else their calls are refused until the workflow is defined again.
+ALTER TABLE lowcode.workflow_versions ADD COLUMN calls_run_as text;
+UPDATE lowcode.workflow_versions w SET calls_run_as = w.published_by
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) w.published_by);
+
+COMMENT ON TABLE lowcode.workflow_versions IS 'Immutable versions of each form''s workflow definition, with its initial and final states, its Mermaid diagram, and the role its call actions run as (calls_run_as: the role that published it).';
+COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor(app): the lowcode.actor setting where the role may act_as in the app, else the invoking role), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
+
+-- ---------------------------------------------------------------- the engine's state
+-- The cause of a change and the chain of running rules were settings (lowcode.cause,
+-- lowcode.rule_chain) that any role could SET; they are the library's own state now.
+DROP FUNCTION lowcode.with_cause(jsonb);
+-- Calls no longer run as the invoker (lowcode.call_as runs them as the publisher).
+DROP FUNCTION lowcode.call_as_invoker(text, jsonb);
+
+CREATE FUNCTION lowcode.call_as(
+	"role" TEXT, /* & str */
+	"query" TEXT, /* & str */
+	"arg" jsonb /* JsonB */
+) RETURNS jsonb /* Option < JsonB > */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'call_as_wrapper';
+
+CREATE FUNCTION lowcode.cause() RETURNS jsonb /* Option < JsonB > */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cause_wrapper';
+
+CREATE FUNCTION lowcode.with_cause(
+	"cause" jsonb /* Option < JsonB > */
+) RETURNS jsonb /* JsonB */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'with_cause_wrapper';
+
+CREATE FUNCTION lowcode.rule_chain() RETURNS TEXT /* String */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'rule_chain_wrapper';
+
+CREATE FUNCTION lowcode.set_rule_chain(
+	"chain" TEXT /* Option < & str > */
+) RETURNS TEXT /* String */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'set_rule_chain_wrapper';
+
+-- ---------------------------------------------------------------- functions
+-- New and changed functions, as in sql/*.sql. require_claimer now returns the task's app.
+DROP FUNCTION lowcode.require_claimer(lowcode.tasks, text);
+
+CREATE OR REPLACE FUNCTION lowcode.create_app(app text, title text DEFAULT '') RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.authorize(app, 'lowcode_admin', 'create apps');
+    IF EXISTS (SELECT FROM lowcode.apps a WHERE a.name = create_app.app) THEN
+        RAISE EXCEPTION 'lowcode: app "%" already exists', app
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'define forms in it with lowcode.define_form';
+    END IF;
+    INSERT INTO lowcode.apps (name, title, created_by)
+    VALUES (app, coalesce(title, ''), lowcode.actor(app));
+    RETURN app;
+END $$;
+COMMENT ON FUNCTION lowcode.create_app(text, text) IS 'Create an app: a namespace of forms (and, once published, a schema of typed views). Names: lowercase letters, digits and _, up to 63 characters.';
+
+CREATE OR REPLACE FUNCTION lowcode.define_form(app text, form text, schema jsonb) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    checked  jsonb;
+    current  lowcode.form_versions;
+    new_version  int;
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.check_name('form', form);
+    IF schema IS NULL THEN
+        RAISE EXCEPTION 'lowcode: %.%: argument "schema" must not be NULL', app, form
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM FROM lowcode.apps a WHERE a.name = app FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: unknown app "%"', app
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
+    END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('define form %s', form));
+    checked := lowcode.compile_schema(app || '.' || form, schema);
+
+    -- One definer at a time per form: the row lock orders concurrent define_form calls.
+    INSERT INTO lowcode.forms (app, name) VALUES (app, form) ON CONFLICT DO NOTHING;
+    PERFORM FROM lowcode.forms f WHERE f.app = app AND f.name = form FOR UPDATE;
+    SELECT v.* INTO current
+      FROM lowcode.forms f JOIN lowcode.form_versions v ON v.id = f.current_version_id
+     WHERE f.app = app AND f.name = form;
+    IF FOUND AND current.schema = schema THEN
+        RETURN current.version;            -- identical schema: nothing to publish
+    END IF;
+    new_version := coalesce(current.version, 0) + 1;
+    INSERT INTO lowcode.form_versions (app, form, version, schema, bundled, draft, published_by)
+    VALUES (app, form, new_version, schema, checked -> 'bundled', checked ->> 'draft', lowcode.actor(app))
+    RETURNING * INTO current;
+    UPDATE lowcode.forms f SET current_version_id = current.id
+     WHERE f.app = app AND f.name = form;
+    PERFORM lowcode.forms_changed();
+    RETURN new_version;
+END $$;
+COMMENT ON FUNCTION lowcode.define_form(text, text, jsonb) IS 'Define or change a form with a JSON Schema (drafts 4, 6, 7, 2019-09, 2020-12; default 2020-12). Returns the version new submissions are validated against: the current one when the schema is unchanged, else a new one. Every session enforces it from its next statement.';
+
+CREATE OR REPLACE FUNCTION lowcode.register_schema(uri text, schema jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    existing jsonb;
+BEGIN
+    IF uri IS NULL OR schema IS NULL THEN
+        RAISE EXCEPTION 'lowcode: register_schema: arguments "uri" and "schema" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF uri = '' OR position('#' IN uri) > 0 THEN
+        RAISE EXCEPTION 'lowcode: invalid schema URI "%": it must be non-empty and have no fragment', uri
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', format('register schema %s', uri));
+    SELECT s.schema INTO existing FROM lowcode.schemas s WHERE s.uri = uri;
+    IF FOUND THEN
+        IF existing = schema THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'lowcode: schema "%" is already registered with different content', uri
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'registered schemas are immutable so published forms never change meaning; register the new one under a new URI (e.g. with a version in it)';
+    END IF;
+    PERFORM lowcode.compile_schema(format('schema "%s"', uri), schema);
+    INSERT INTO lowcode.schemas (uri, schema, registered_by) VALUES (uri, schema, lowcode.actor(NULL));
+END $$;
+COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared schema (a phone number, an address) that forms reference with {"$ref": uri}. Immutable once registered; re-registering identical content is a no-op.';
+
+CREATE OR REPLACE FUNCTION lowcode.records_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    wf record;
+BEGIN
+    IF lowcode.replaying() THEN
+        RETURN NEW;                        -- restoring a dump: rows come back exactly as they were
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
+        -- With a workflow, every record starts in its initial state.
+        NEW.state := coalesce((SELECT w.initial_state FROM lowcode.forms f
+                                 JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+                                WHERE f.app = NEW.app AND f.name = NEW.form), NEW.state);
+        NEW.revision := 1;
+        NEW.created_at := now();
+        NEW.created_by := lowcode.actor(NEW.app);
+        NEW.owner := lowcode.invoker_name();
+        NEW.updated_at := NEW.created_at;
+        NEW.updated_by := NEW.created_by;
+        RETURN NEW;
+    END IF;
+    IF NEW.id <> OLD.id OR NEW.app <> OLD.app OR NEW.form <> OLD.form THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % cannot change its id, app or form', OLD.app, OLD.form, OLD.id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'submit a new record to the other form instead';
+    END IF;
+    IF NEW.state IS DISTINCT FROM OLD.state THEN
+        SELECT w.definition, w.final_states INTO wf
+          FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+         WHERE f.app = NEW.app AND f.name = NEW.form;
+        IF FOUND AND NOT (wf.definition -> 'states') ? NEW.state THEN
+            RAISE EXCEPTION 'lowcode: %.%: record % cannot move to unknown state "%"', OLD.app, OLD.form, OLD.id, NEW.state
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'move records with lowcode.transition';
+        END IF;
+        IF FOUND AND OLD.state = ANY (wf.final_states) THEN
+            RAISE EXCEPTION 'lowcode: %.%: record % is in final state "%": nothing leaves it', OLD.app, OLD.form, OLD.id, OLD.state
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+    END IF;
+    -- New data, or a request to move to the current version (a migration sets
+    -- form_version_id to anything else), is validated; the version is never set by hand.
+    IF NEW.data IS DISTINCT FROM OLD.data OR NEW.form_version_id IS DISTINCT FROM OLD.form_version_id THEN
+        NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
+    END IF;
+    NEW.revision := OLD.revision + 1;
+    NEW.created_at := OLD.created_at;
+    NEW.created_by := OLD.created_by;
+    NEW.owner := OLD.owner;
+    NEW.updated_at := now();
+    NEW.updated_by := lowcode.actor(NEW.app);
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.records_check() IS 'Trigger: validates every insert and data change of lowcode.records against the form''s current version, and keeps revision and created/updated columns honest.';
+
+CREATE OR REPLACE FUNCTION lowcode.records_history() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- What caused the change (a transition, a rule, an approval, a migration), set by the
+    -- workflow engine in the library's own state (lowcode.with_cause): no setting can forge it.
+    cause jsonb := coalesce(lowcode.cause(), '{}');
+BEGIN
+    IF lowcode.replaying() THEN
+        RETURN NULL;                       -- the dump carries the history rows themselves
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, to_state, after, detail)
+        VALUES (NEW.id, NEW.app, NEW.form, 'created', NEW.revision, lowcode.actor(NEW.app), NEW.state, NEW.data, cause);
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor,
+                                     from_state, to_state, before, after, detail)
+        VALUES (NEW.id, NEW.app, NEW.form,
+                CASE WHEN cause ? 'migration' THEN 'migrated'
+                     WHEN cause ? 'transition' THEN 'transition'
+                     WHEN cause ? 'approval' THEN 'approval'
+                     WHEN cause ? 'rule' THEN 'rule'
+                     WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated'
+                     ELSE 'state_changed' END,
+                NEW.revision, lowcode.actor(NEW.app), OLD.state, NEW.state,
+                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN OLD.data END,
+                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN NEW.data END,
+                cause);
+    ELSE
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, before)
+        VALUES (OLD.id, OLD.app, OLD.form, 'deleted', OLD.revision, lowcode.actor(OLD.app), OLD.state, OLD.data);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION lowcode.records_history() IS 'Trigger: writes every insert, update and delete of lowcode.records to lowcode.history.';
+
+CREATE OR REPLACE FUNCTION lowcode.update_record(id bigint, data jsonb, expected_revision int DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r lowcode.records;
+BEGIN
+    IF id IS NULL OR data IS NULL THEN
+        RAISE EXCEPTION 'lowcode: update_record: arguments "id" and "data" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    r := lowcode.record_for_update(id);
+    IF NOT lowcode.may_update(r.app, r.owner) THEN
+        PERFORM lowcode.refuse(r.app, CASE WHEN r.owner = lowcode.invoker_name() THEN 'update_own' ELSE 'update_all' END,
+                               format('update record %s of form %s', id, r.form));
+    END IF;
+    IF expected_revision IS NOT NULL AND r.revision <> expected_revision THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % is at revision %, not %', r.app, r.form, id, r.revision, expected_revision
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'someone changed it since you read it: read it again and re-apply your change';
+    END IF;
+    UPDATE lowcode.records x
+       SET data = lowcode.keep_hidden(r, update_record.data, format('update record %s', id))
+     WHERE x.id = id
+    RETURNING x.revision INTO r.revision;
+    RETURN r.revision;
+END $$;
+COMMENT ON FUNCTION lowcode.update_record(bigint, jsonb, int) IS 'Replace a record''s data (validated like submit). Fields hidden from the caller keep their stored values (naming one is refused with 42501). With expected_revision, refuses (SQLSTATE 40001) when someone else changed it first. Returns the new revision.';
+
+CREATE OR REPLACE FUNCTION lowcode.view_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    app      text := TG_ARGV[0];
+    form     text := TG_ARGV[1];
+    own      text[] := ARRAY['id', 'state', 'revision', 'created_at', 'updated_at'];
+    new_row  jsonb;
+    old_row  jsonb;
+    data     jsonb;
+    rec_id   bigint;
+    cur_revision  int;
+    writer        bigint;
+    current8      numeric;
+    shown         record;
+    seen          bigint;
+    hide          text[];
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM lowcode.delete_record(OLD.id);
+        RETURN OLD;
+    END IF;
+    new_row := to_jsonb(NEW);
+    IF TG_OP = 'INSERT' THEN
+        SELECT coalesce(jsonb_object_agg(key, value), '{}') INTO data
+          FROM jsonb_each(new_row)
+         WHERE key <> ALL (own) AND value <> 'null';
+        rec_id := lowcode.submit(app, form, data);
+    ELSE
+        old_row := to_jsonb(OLD);
+        IF NEW.id IS DISTINCT FROM OLD.id OR NEW.state IS DISTINCT FROM OLD.state
+           OR NEW.revision IS DISTINCT FROM OLD.revision THEN
+            RAISE EXCEPTION 'lowcode: %.%: id, state and revision cannot be set through the view', app, form
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'change state with lowcode.transition; revision counts itself';
+        END IF;
+        -- Lock the record. If another transaction changed it after this statement read OLD, NEW
+        -- was computed from stale values (SET balance = balance - 40): refuse, as REPEATABLE READ
+        -- would, rather than silently lose that change. Changes by this transaction (e.g. a rule
+        -- run by an earlier row of the same statement) are kept by applying only what changed.
+        SELECT r.data, r.revision, r.xmin::text::bigint INTO data, cur_revision, writer
+          FROM lowcode.records r WHERE r.id = OLD.id FOR UPDATE;
+        IF jsonb_typeof(data) <> 'object' THEN
+            RAISE EXCEPTION 'lowcode: %.%: record % holds a JSON %, not an object, so its view columns cannot be updated', app, form, OLD.id, jsonb_typeof(data)
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'replace its data with lowcode.update_record';
+        END IF;
+        IF cur_revision <> OLD.revision THEN
+            -- We hold the row lock, so its last writer is this transaction (or one of its
+            -- subtransactions: 'in progress') or one that has committed. xmin is a 32-bit xid:
+            -- widen it to xid8 relative to ours (it is within 2^31 of it).
+            current8 := pg_current_xact_id()::text::numeric;
+            IF pg_xact_status((current8 + (writer - current8 % 4294967296 + 6442450944) % 4294967296
+                               - 2147483648)::text::xid8) IS DISTINCT FROM 'in progress' THEN
+                RAISE EXCEPTION 'lowcode: %.%: record % was changed by another transaction while this UPDATE ran', app, form, OLD.id
+                    USING ERRCODE = 'serialization_failure',
+                          HINT = 'run the statement again: it will see the other change';
+            END IF;
+        END IF;
+        -- Apply only the columns that changed, so fields the view does not show are kept.
+        -- Fields hidden from the writer show as NULL: unless it set one (update_record refuses
+        -- that), they are left out here and update_record keeps their stored values.
+        hide := lowcode.hidden(app, form);
+        SELECT coalesce(
+                 (SELECT jsonb_object_agg(k, v) FROM jsonb_each(data) AS d(k, v)
+                   WHERE k <> ALL (hide)
+                     AND k NOT IN (SELECT key FROM jsonb_each(new_row)
+                                    WHERE key <> ALL (own)
+                                      AND value IS DISTINCT FROM old_row -> key)),
+                 '{}')
+               || coalesce(
+                 (SELECT jsonb_object_agg(key, value) FROM jsonb_each(new_row)
+                   WHERE key <> ALL (own) AND value <> 'null'
+                     AND value IS DISTINCT FROM old_row -> key),
+                 '{}')
+          INTO data;
+        PERFORM lowcode.update_record(OLD.id, data);
+        rec_id := OLD.id;
+    END IF;
+    -- RETURNING shows what was stored, as the writer may see it (a role that may submit but
+    -- not read gets back only the id).
+    EXECUTE format('SELECT * FROM %I.%I WHERE id = $1', app, form) INTO shown USING rec_id;
+    GET DIAGNOSTICS seen = ROW_COUNT;
+    IF seen > 0 THEN
+        NEW := shown;
+    ELSE
+        NEW.id := rec_id;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.view_write() IS 'INSTEAD OF trigger of published views: INSERT submits, UPDATE applies the changed columns with update_record, DELETE deletes the record.';
+
+CREATE OR REPLACE FUNCTION lowcode.define_workflow(app text, form text, definition jsonb) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    checked      jsonb;
+    current      lowcode.workflow_versions;
+    new_version  int;
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.check_name('form', form);
+    PERFORM FROM lowcode.forms f WHERE f.app = app AND f.name = form FOR UPDATE;
+    IF NOT FOUND THEN
+        IF NOT EXISTS (SELECT FROM lowcode.apps a WHERE a.name = app) THEN
+            RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object',
+                HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
+        END IF;
+        RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object',
+            HINT = format('define it first with lowcode.define_form(%L, %L, ''<json schema>'')', app, form);
+    END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('define the workflow of form %s', form));
+    checked := lowcode.check_workflow(app || '.' || form, definition);
+    -- Every `call` names a function the publishing role may execute: the calls will run as it.
+    PERFORM lowcode.check_calls(app, form, definition);
+    SELECT w.* INTO current
+      FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+     WHERE f.app = app AND f.name = form;
+    IF FOUND AND current.definition = definition THEN
+        RETURN current.version;
+    END IF;
+    SELECT coalesce(max(w.version), 0) + 1 INTO new_version
+      FROM lowcode.workflow_versions w WHERE w.app = app AND w.form = form;
+    INSERT INTO lowcode.workflow_versions (app, form, version, definition, initial_state, final_states, diagram,
+                                           published_by, calls_run_as)
+    VALUES (app, form, new_version, definition, checked ->> 'initial',
+            ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals')), checked ->> 'diagram', lowcode.actor(app),
+            lowcode.invoker_name())
+    RETURNING * INTO current;
+    INSERT INTO lowcode.transitions (workflow_version_id, name, from_states, to_state, roles, condition)
+    SELECT current.id, t ->> 'name',
+           CASE jsonb_typeof(t -> 'from') WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(t -> 'from'))
+                ELSE ARRAY[t ->> 'from'] END,
+           t ->> 'to',
+           coalesce(ARRAY(SELECT jsonb_array_elements_text(t -> 'roles')), '{}'),
+           t -> 'when'
+      FROM jsonb_array_elements(coalesce(definition -> 'transitions', '[]')) t;
+    INSERT INTO lowcode.rules (workflow_version_id, position, name, event, condition, outcome, actions)
+    SELECT current.id, ord, r ->> 'name', r ->> 'on', r -> 'when', r ->> 'outcome', r -> 'then'
+      FROM jsonb_array_elements(coalesce(definition -> 'rules', '[]')) WITH ORDINALITY AS x(r, ord);
+    UPDATE lowcode.forms f SET workflow_version_id = current.id WHERE f.app = app AND f.name = form;
+    RETURN new_version;
+END $$;
+COMMENT ON FUNCTION lowcode.define_workflow(text, text, jsonb) IS 'Attach a workflow (states, transitions, rules) to a form. The definition is checked (see README: workflow format); a bad one is refused with the path of the problem. Returns the workflow version.';
+
+CREATE FUNCTION lowcode.call_function(name text) RETURNS regprocedure
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    own_path  text := pg_catalog.current_setting('search_path');
+    fn        regprocedure;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path',
+                                  (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'search_path'), true);
+    BEGIN
+        fn := pg_catalog.to_regprocedure(name || '(jsonb)');
+    EXCEPTION WHEN syntax_error OR invalid_name OR invalid_text_representation THEN
+        fn := NULL;                        -- not a function name at all
+    END;
+    PERFORM pg_catalog.set_config('search_path', own_path, true);
+    RETURN fn;
+END $$;
+COMMENT ON FUNCTION lowcode.call_function(text) IS 'Internal: the function name(jsonb) a workflow call action names, resolved with the session''s default search_path; NULL when there is none.';
+
+CREATE FUNCTION lowcode.check_calls(app text, form text, definition jsonb) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c   record;
+    fn  regprocedure;
+BEGIN
+    FOR c IN
+        SELECT r ->> 'name' AS rule, a ->> 'call' AS name
+          FROM jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
+               jsonb_array_elements(coalesce(r -> 'then', '[]')) a
+         WHERE a ? 'call'
+    LOOP
+        fn := lowcode.call_function(c.name);
+        IF fn IS NULL THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', app, form, c.rule, c.name
+                USING ERRCODE = 'undefined_function',
+                      HINT = 'create the function first, and name it with its schema';
+        END IF;
+        IF NOT pg_catalog.has_function_privilege(lowcode.invoker(), fn, 'EXECUTE') THEN
+            RAISE EXCEPTION 'lowcode: app "%": form "%": rule "%": role "%" may not execute %, and the workflow''s calls run as the role that defines it',
+                            app, form, c.rule, lowcode.invoker_name(), fn
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('GRANT EXECUTE ON FUNCTION %s TO %I', fn, lowcode.invoker_name());
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION lowcode.check_calls(text, text, jsonb) IS 'Internal: refuses a workflow whose call actions name a function that does not exist or that the defining role may not execute.';
+
+CREATE OR REPLACE FUNCTION lowcode.log(record bigint, action text, detail jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+    SELECT r.id, r.app, r.form, action, r.revision, lowcode.actor(r.app), r.state, r.state, coalesce(detail, '{}')
+      FROM lowcode.records r WHERE r.id = record;
+END $$;
+COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';
+
+CREATE OR REPLACE FUNCTION lowcode.fire(record bigint, event text, context jsonb DEFAULT '{}') RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r        lowcode.records;
+    wf       bigint;
+    rule     lowcode.rules;
+    action   jsonb;
+    chain    text;
+    -- Whether an action of the rule may have changed (or deleted) the record: set and
+    -- transition write it (and the rules they trigger may do anything), call may do anything.
+    dirty    boolean;
+    limit_   int := coalesce(nullif(current_setting('lowcode.max_cascade', true), ''), '32')::int;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    SELECT f.workflow_version_id INTO wf FROM lowcode.forms f WHERE f.app = r.app AND f.name = r.form;
+    IF wf IS NULL THEN
+        RETURN;
+    END IF;
+    FOR rule IN
+        SELECT * FROM lowcode.rules x
+         WHERE x.workflow_version_id = wf
+           AND (x.event = event OR x.event = split_part(event, ':', 1) || ':*')
+         ORDER BY x.position
+    LOOP
+        IF rule.outcome IS NOT NULL AND rule.outcome IS DISTINCT FROM context ->> 'outcome' THEN
+            CONTINUE;
+        END IF;
+        IF rule.condition IS NOT NULL AND NOT lowcode.matches(rule.condition, r.data) THEN
+            CONTINUE;
+        END IF;
+        chain := lowcode.rule_chain();
+        IF array_length(string_to_array(chain, ' → '), 1) >= limit_ THEN
+            RAISE EXCEPTION 'lowcode: %.%: rules cascade more than % deep on record %', r.app, r.form, limit_, r.id
+                USING ERRCODE = 'program_limit_exceeded',
+                      DETAIL = format('rules in the loop: %s → %s', chain, rule.name),
+                      HINT = 'a rule''s actions trigger the rule again; add a "when" condition that stops it (lowcode.max_cascade sets the limit)';
+        END IF;
+        PERFORM lowcode.set_rule_chain(CASE WHEN chain = '' THEN rule.name ELSE chain || ' → ' || rule.name END);
+        dirty := false;
+        -- (An index loop, not FOR ... IN SELECT jsonb_array_elements: no cursor per rule.)
+        FOR i IN 0 .. jsonb_array_length(rule.actions) - 1 LOOP
+            action := rule.actions -> i;
+            PERFORM lowcode.run_action(record, rule.name, event, action, context);
+            IF action ?| ARRAY['set', 'transition', 'call'] THEN
+                dirty := true;
+                EXIT WHEN NOT EXISTS (SELECT FROM lowcode.records x WHERE x.id = record);
+            END IF;
+        END LOOP;
+        PERFORM lowcode.set_rule_chain(chain);
+        IF dirty THEN
+            SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+            EXIT WHEN NOT FOUND;
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION lowcode.fire(bigint, text, jsonb) IS 'Internal: runs the rules of the record''s workflow that listen to event (and whose when / outcome match), in definition order. Cascades are bounded by lowcode.max_cascade (default 32).';
+
+CREATE OR REPLACE FUNCTION lowcode.run_action(record bigint, rule text, event text, action jsonb, context jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r        lowcode.records;
+    -- The action's one key, as a simple expression (in jsonb's key order: shorter keys first);
+    -- the general query below only when action is not an object with exactly that key.
+    kind     text := CASE WHEN action ? 'set' THEN 'set' WHEN action ? 'call' THEN 'call'
+                          WHEN action ? 'emit' THEN 'emit' WHEN action ? 'task' THEN 'task'
+                          WHEN action ? 'timer' THEN 'timer' WHEN action ? 'notify' THEN 'notify'
+                          WHEN action ? 'approval' THEN 'approval' WHEN action ? 'transition' THEN 'transition' END;
+    arg      jsonb;
+    previous jsonb;
+    task_id  bigint;
+    appr     lowcode.approvals;
+    fn       regprocedure;
+    run_as   text;
+    own_path text;
+    result   jsonb;
+    payload  jsonb;
+    fire_at  timestamptz;
+BEGIN
+    IF kind IS NULL OR jsonb_typeof(action) <> 'object' OR action - kind <> '{}' THEN
+        kind := (SELECT k FROM jsonb_object_keys(action) k LIMIT 1);
+    END IF;
+    arg := action -> kind;
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+    -- This action is the cause of the history rows it makes; the previous cause comes back after.
+    previous := lowcode.with_cause(jsonb_build_object('rule', rule, 'action', kind));
+    CASE kind
+    WHEN 'set' THEN
+        -- Checked here too (the records trigger checks again) so the error names the rule.
+        IF NOT lowcode.is_valid(r.app, r.form, r.data || arg) THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: its "set" action would make the data invalid', r.app, r.form, rule, r.id
+                USING ERRCODE = 'check_violation',
+                      DETAIL = (SELECT jsonb_agg(to_jsonb(v))::text FROM lowcode.validate(r.app, r.form, r.data || arg) v),
+                      HINT = 'make the rule''s "set" agree with the form''s schema';
+        END IF;
+        UPDATE lowcode.records x SET data = x.data || arg WHERE x.id = record;
+    WHEN 'transition' THEN
+        IF r.state IS DISTINCT FROM arg #>> '{}' THEN
+            UPDATE lowcode.records x SET state = arg #>> '{}' WHERE x.id = record;
+        END IF;
+    WHEN 'task' THEN
+        INSERT INTO lowcode.tasks (record_id, name, pool, role, assignee, title, status, claimed_by, claimed_at, due_at)
+        VALUES (record, arg ->> 'name', coalesce(arg ->> 'pool', arg ->> 'role'), arg ->> 'role', arg ->> 'assignee',
+                coalesce(arg ->> 'title', arg ->> 'name'),
+                CASE WHEN arg ? 'assignee' THEN 'claimed' ELSE 'open' END,
+                arg ->> 'assignee', CASE WHEN arg ? 'assignee' THEN now() END,
+                now() + (arg ->> 'due')::interval)
+        RETURNING id INTO task_id;
+        IF arg ? 'due' THEN
+            INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
+            VALUES (record, arg ->> 'name', 'deadline_passed:' || (arg ->> 'name'), task_id,
+                    now() + (arg ->> 'due')::interval);
+        END IF;
+        -- lowcode.log, inline and from r: inserting the task and its deadline did not change the record.
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'task_created', r.revision, lowcode.actor(r.app), r.state, r.state,
+               jsonb_build_object('task', task_id, 'name', arg ->> 'name', 'rule', rule)
+         WHERE r.id IS NOT NULL;
+    WHEN 'approval' THEN
+        INSERT INTO lowcode.approvals (record_id, name, mode, approvers, required, on_approve, on_reject, on_withdraw, due)
+        VALUES (record, arg ->> 'name', arg ->> 'mode', ARRAY(SELECT jsonb_array_elements_text(arg -> 'approvers')),
+                CASE arg ->> 'mode' WHEN 'ratio' THEN (arg ->> 'required')::int
+                                    WHEN 'any' THEN 1
+                                    ELSE jsonb_array_length(arg -> 'approvers') END,
+                arg ->> 'on_approve', arg ->> 'on_reject', arg ->> 'on_withdraw', (arg ->> 'due')::interval)
+        RETURNING * INTO appr;
+        IF appr.mode = 'sequential' THEN
+            PERFORM lowcode.approval_task(appr, appr.approvers[1]);
+        ELSE
+            PERFORM lowcode.approval_task(appr, a) FROM unnest(appr.approvers) a;
+        END IF;
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'approval_requested', r.revision, lowcode.actor(r.app), r.state, r.state,
+               jsonb_build_object('approval', appr.id, 'name', appr.name, 'mode', appr.mode,
+                                  'approvers', to_jsonb(appr.approvers), 'rule', rule)
+         WHERE r.id IS NOT NULL;
+    WHEN 'notify' THEN
+        payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
+                                      'event', event, 'rule', rule);
+        PERFORM pg_notify(arg ->> 'channel', (payload || coalesce(arg -> 'payload', '{}'))::text);
+    WHEN 'emit' THEN
+        payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
+                                      'event', event, 'rule', rule);
+        PERFORM lowcode.emit(arg ->> 'topic', payload || jsonb_build_object('data', r.data) || coalesce(arg -> 'payload', '{}'), record);
+    WHEN 'timer' THEN
+        IF arg ? 'after' THEN
+            fire_at := now() + (arg ->> 'after')::interval;
+        ELSIF jsonb_typeof(r.data -> (arg ->> 'at_field')) = 'string' THEN
+            BEGIN
+                fire_at := (r.data ->> (arg ->> 'at_field'))::timestamptz;
+            EXCEPTION WHEN data_exception THEN
+                fire_at := NULL;
+            END;
+        END IF;
+        IF fire_at IS NULL THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: timer "%" needs field "%" to hold a date-time', r.app, r.form, rule, r.id, arg ->> 'name', arg ->> 'at_field'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = CASE WHEN r.data ? (arg ->> 'at_field')
+                                    THEN format('"%s" is %s', arg ->> 'at_field', r.data -> (arg ->> 'at_field'))
+                                    ELSE format('the record has no "%s"', arg ->> 'at_field') END;
+        END IF;
+        UPDATE lowcode.timers t SET status = 'cancelled'
+         WHERE t.record_id = record AND t.name = arg ->> 'name' AND t.status = 'pending' AND t.task_id IS NULL;
+        INSERT INTO lowcode.timers (record_id, name, event, in_state, fire_at)
+        VALUES (record, arg ->> 'name', 'timer:' || (arg ->> 'name'), r.state, fire_at);
+    WHEN 'call' THEN
+        fn := lowcode.call_function(arg #>> '{}');
+        IF fn IS NULL THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', r.app, r.form, rule, arg #>> '{}'
+                USING ERRCODE = 'undefined_function';
+        END IF;
+        -- The user's function runs as the role that published the workflow version, with its
+        -- rights and no more, whoever fired the rule (lowcode.call_as), and with the session's
+        -- default search_path (lowcode's own code runs with a pinned one); then lowcode's comes back.
+        SELECT w.calls_run_as INTO run_as
+          FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+         WHERE f.app = r.app AND f.name = r.form;
+        IF run_as IS NULL THEN
+            RAISE EXCEPTION 'lowcode: %.%: rule "%": this workflow version has no role to run its calls as', r.app, r.form, rule
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'it was published before lowcode 0.2.0 by a label that is not a role: define the workflow again (lowcode.define_workflow) as the role its calls should run as';
+        END IF;
+        own_path := current_setting('search_path');
+        PERFORM set_config('search_path',
+                           (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'search_path'), true);
+        IF (SELECT prorettype FROM pg_proc WHERE oid = fn) = 'jsonb'::regtype THEN
+            result := lowcode.call_as(run_as, format('SELECT %s($1)', fn::regproc), to_jsonb(r));
+            PERFORM set_config('search_path', own_path, true);
+            IF jsonb_typeof(result) = 'object' THEN
+                IF NOT lowcode.is_valid(r.app, r.form, r.data || result) THEN
+                    RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: %(jsonb) returned data that would make the record invalid', r.app, r.form, rule, r.id, arg #>> '{}'
+                        USING ERRCODE = 'check_violation',
+                              DETAIL = (SELECT jsonb_agg(to_jsonb(v))::text FROM lowcode.validate(r.app, r.form, r.data || result) v),
+                              HINT = format('make %s return data that agrees with the form''s schema', arg #>> '{}');
+                END IF;
+                UPDATE lowcode.records x SET data = x.data || result WHERE x.id = record;
+            END IF;
+        ELSE
+            PERFORM lowcode.call_as(run_as, format('SELECT CASE WHEN %s($1) IS NULL THEN NULL::jsonb END', fn::regproc), to_jsonb(r));
+            PERFORM set_config('search_path', own_path, true);
+        END IF;
+    END CASE;
+    IF kind = 'call' THEN
+        -- The function may have changed the record: lowcode.log reads it again.
+        PERFORM lowcode.log(record, 'rule_action', jsonb_build_object('rule', rule, 'action', action));
+    ELSIF kind IN ('notify', 'emit', 'timer') THEN
+        -- These leave the record as r has it (lowcode.log, inline).
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'rule_action', r.revision, lowcode.actor(r.app), r.state, r.state,
+               jsonb_build_object('rule', rule, 'action', action)
+         WHERE r.id IS NOT NULL;
+    END IF;
+    PERFORM lowcode.with_cause(previous);
+END $$;
+COMMENT ON FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb) IS 'Internal: runs one rule action (set, transition, task, approval, notify, emit, timer, call) on a record.';
+
+CREATE OR REPLACE FUNCTION lowcode.records_workflow() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    wf      bigint;
+    finals  text[];
+    moved   boolean := TG_OP = 'UPDATE' AND NEW.state IS DISTINCT FROM OLD.state;
+    events  text[];
+    event   text;
+BEGIN
+    IF lowcode.replaying()
+       -- Migrations rewrite records; they are not events of the app's process. (The cause is
+       -- the engine's own state: only lowcode.apply_migration sets a migration cause.)
+       OR lowcode.cause() ? 'migration' THEN
+        RETURN NULL;
+    END IF;
+    SELECT w.id, w.final_states INTO wf, finals
+      FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+     WHERE f.app = NEW.app AND f.name = NEW.form;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF moved THEN
+        UPDATE lowcode.timers t SET status = 'cancelled'
+         WHERE t.record_id = NEW.id AND t.status = 'pending' AND t.in_state = OLD.state;
+        -- A finished record has no work left: its open tasks, pending approvals and timers end.
+        IF NEW.state = ANY (finals) THEN
+            UPDATE lowcode.tasks t SET status = 'cancelled'
+             WHERE t.record_id = NEW.id AND t.status IN ('open', 'claimed');
+            UPDATE lowcode.approvals a SET status = 'withdrawn', decided_at = now()
+             WHERE a.record_id = NEW.id AND a.status = 'pending';
+            UPDATE lowcode.timers t SET status = 'cancelled' WHERE t.record_id = NEW.id AND t.status = 'pending';
+        END IF;
+    END IF;
+    -- This write's events, in the order they fire ...
+    events := CASE WHEN TG_OP = 'INSERT' THEN ARRAY['created', 'entered:' || NEW.state]
+                   ELSE array_remove(ARRAY[CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated' END,
+                                           CASE WHEN moved THEN 'left:' || OLD.state END,
+                                           CASE WHEN moved THEN 'entered:' || NEW.state END], NULL) END;
+    -- ... less those the workflow version has no rule for (the event or its <kind>:* wildcard),
+    -- found with one query: most writes have none to run.
+    events := ARRAY(SELECT e FROM unnest(events) WITH ORDINALITY AS u(e, i)
+                     WHERE EXISTS (SELECT FROM lowcode.rules x
+                                    WHERE x.workflow_version_id = wf
+                                      AND x.event IN (e, split_part(e, ':', 1) || ':*'))
+                     ORDER BY i);
+    FOREACH event IN ARRAY events LOOP
+        PERFORM lowcode.fire(NEW.id, event);
+    END LOOP;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION lowcode.records_workflow() IS 'Trigger: fires created / updated / left:<state> / entered:<state> for records of forms with a workflow, and cancels timers of the state a record leaves.';
+
+CREATE OR REPLACE FUNCTION lowcode.transition(record bigint, name text, payload jsonb DEFAULT '{}') RETURNS text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r         lowcode.records;
+    t         lowcode.transitions;
+    wf        bigint;
+    new_data  jsonb;
+    previous  jsonb;
+BEGIN
+    IF record IS NULL OR name IS NULL THEN
+        RAISE EXCEPTION 'lowcode: transition: arguments "record" and "name" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    r := lowcode.record_for_update(record);
+    IF NOT lowcode.may_read(r.app, r.owner) THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT f.workflow_version_id INTO wf FROM lowcode.forms f WHERE f.app = r.app AND f.name = r.form;
+    SELECT * INTO t FROM lowcode.transitions x WHERE x.workflow_version_id = wf AND x.name = name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: %.%: no transition "%"', r.app, r.form, name
+            USING ERRCODE = 'undefined_object',
+                  HINT = coalesce('transitions: ' || (SELECT string_agg(x.name, ', ' ORDER BY x.name)
+                                   FROM lowcode.transitions x WHERE x.workflow_version_id = wf),
+                                  'the form has no workflow; attach one with lowcode.define_workflow');
+    END IF;
+    IF r.state <> ALL (t.from_states) THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % is in state "%", and transition "%" starts from %', r.app, r.form, r.id, r.state, name,
+                        (SELECT string_agg(format('"%s"', s), ' or ') FROM unnest(t.from_states) s)
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- A transition that names roles is for their members; one that names none, for those
+    -- who may change the record.
+    IF cardinality(t.roles) > 0 AND NOT EXISTS (
+        SELECT FROM unnest(t.roles) ro JOIN pg_roles pr ON pr.rolname = ro
+         WHERE pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')) THEN
+        RAISE EXCEPTION 'lowcode: %.%: transition "%" of record % needs role %', r.app, r.form, name, r.id, array_to_string(t.roles, ' or ')
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('GRANT %I TO %I', t.roles[1], lowcode.invoker_name());
+    END IF;
+    IF cardinality(t.roles) = 0 AND NOT lowcode.may_update(r.app, r.owner) THEN
+        PERFORM lowcode.refuse(r.app, CASE WHEN r.owner = lowcode.invoker_name() THEN 'update_own' ELSE 'update_all' END,
+                               format('fire transition "%s" of record %s', name, r.id));
+    END IF;
+    new_data := r.data || lowcode.keep_hidden(r, coalesce(payload, '{}'), format('fire transition "%s" of record %s', name, r.id));
+    IF t.condition IS NOT NULL AND NOT lowcode.matches(t.condition, new_data) THEN
+        RAISE EXCEPTION 'lowcode: %.%: transition "%" of record % is not allowed: its condition is not met', r.app, r.form, name, r.id
+            USING ERRCODE = 'check_violation',
+                  DETAIL = lowcode.condition_issues(t.condition, new_data)::text;
+    END IF;
+    -- Checked here too (the records trigger checks again) so the error names the transition.
+    IF new_data IS DISTINCT FROM r.data AND NOT lowcode.is_valid(r.app, r.form, new_data) THEN
+        RAISE EXCEPTION 'lowcode: %.%: transition "%" of record %: the payload would make the data invalid', r.app, r.form, name, r.id
+            USING ERRCODE = 'check_violation',
+                  DETAIL = (SELECT jsonb_agg(to_jsonb(v))::text FROM lowcode.validate(r.app, r.form, new_data) v);
+    END IF;
+    previous := lowcode.with_cause(jsonb_build_object('transition', name));
+    UPDATE lowcode.records x SET data = new_data, state = t.to_state WHERE x.id = record;
+    PERFORM lowcode.with_cause(previous);
+    RETURN (SELECT x.state FROM lowcode.records x WHERE x.id = record);
+END $$;
+COMMENT ON FUNCTION lowcode.transition(bigint, text, jsonb) IS 'Fire a named transition on a record: checks the state it starts from, the roles allowed to fire it and its condition (on the data merged with payload), then moves the record. Returns the record''s state after the rules it triggered.';
+
+CREATE FUNCTION lowcode.require_claimer(t lowcode.tasks, doing text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    app text := (SELECT r.app FROM lowcode.records r WHERE r.id = t.record_id);
+BEGIN
+    PERFORM lowcode.authorize(app, CASE WHEN t.kind = 'approval' THEN 'decide' ELSE 'claim' END,
+                              format('work on task %s ("%s", record %s)', t.id, t.name, t.record_id));
+    IF t.status <> 'claimed' THEN
+        RAISE EXCEPTION 'lowcode: task % ("%", record %) is %, so it cannot be %', t.id, t.name, t.record_id, t.status, doing
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF t.claimed_by IS DISTINCT FROM lowcode.actor(app) THEN
+        RAISE EXCEPTION 'lowcode: task % ("%", record %) belongs to %, not %', t.id, t.name, t.record_id, t.claimed_by, lowcode.actor(app)
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'the worker who claimed it (SET lowcode.actor) completes, releases or decides it';
+    END IF;
+    RETURN app;
+END $$;
+COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the invoker may work on the app''s tasks (claim; decide for approvals) and the task is claimed by the current actor; returns the task''s app.';
+
+CREATE OR REPLACE FUNCTION lowcode.claim_task(pool text, worker text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    claimed  bigint;
+    me       text := lowcode.invoker_name();
+    label    text := nullif(current_setting('lowcode.actor', true), '');
+    -- Who the history names (lowcode.actor(app), decided per app below) and who gets the task.
+    acting   text := coalesce(label, me);
+    who      text := coalesce(worker, acting);
+    admin    boolean := lowcode.is_admin();
+    -- The apps whose tasks the invoker may claim; for someone else (worker, or lowcode.actor),
+    -- only those where it may also act_as.
+    apps     text[] := CASE WHEN NOT admin THEN ARRAY(SELECT a.name FROM lowcode.apps a WHERE lowcode.may(a.name, 'claim')) END;
+BEGIN
+    IF pool IS NULL THEN
+        RAISE EXCEPTION 'lowcode: claim_task: argument "pool" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT admin AND cardinality(apps) = 0 THEN
+        RAISE EXCEPTION 'lowcode: role "%" may not claim tasks in any app', lowcode.invoker_name()
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'an app admin can allow it: SELECT lowcode.grant(''<app>'', ''<role>'', ARRAY[''claim''])';
+    END IF;
+    IF (who <> me OR acting <> me) AND NOT admin THEN
+        apps := ARRAY(SELECT a FROM unnest(apps) a WHERE lowcode.may(a, 'act_as'));
+        IF cardinality(apps) = 0 THEN
+            RAISE EXCEPTION 'lowcode: role "%" may not claim tasks for "%" (lowcode.actor or worker) in any app', me, CASE WHEN who <> me THEN who ELSE acting END
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'claim for yourself (worker => NULL, RESET lowcode.actor), or be granted act_as in the task''s app';
+        END IF;
+    END IF;
+    -- First claim wins: skip rows another claimer holds, never wait for them. The history
+    -- row (what lowcode.log writes) is written by the same statement.
+    WITH claim AS (
+        UPDATE lowcode.tasks x
+           SET status = 'claimed', claimed_by = who, claimed_at = now()
+         WHERE x.id = (
+               SELECT c.id FROM lowcode.tasks c
+                -- pool as a range, not an equality: ORDER BY (pool, id) is then an order only
+                -- tasks_claimable_idx gives, so every plan (PL/pgSQL's generic one too, and
+                -- with statistics that still think every task is open) reads the pool's
+                -- oldest open task from it, never walks all tasks by id over claimed ones.
+                WHERE c.pool >= pool AND c.pool <= pool AND c.status = 'open'
+                  AND (c.role IS NULL OR EXISTS (SELECT FROM pg_roles pr WHERE pr.rolname = c.role
+                                                  AND pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')))
+                  AND (admin OR (SELECT r.app FROM lowcode.records r WHERE r.id = c.record_id) = ANY (apps))
+                ORDER BY c.pool, c.id
+                LIMIT 1
+                  FOR UPDATE SKIP LOCKED)
+        RETURNING x.id, x.record_id, x.name
+    ), logged AS (
+        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+        SELECT r.id, r.app, r.form, 'task_claimed', r.revision, acting, r.state, r.state,
+               jsonb_build_object('task', c.id, 'name', c.name, 'worker', who)
+          FROM claim c JOIN lowcode.records r ON r.id = c.record_id
+    )
+    SELECT c.id INTO claimed FROM claim c;
+    RETURN claimed;
+END $$;
+COMMENT ON FUNCTION lowcode.claim_task(text, text) IS 'Claim the oldest open task of a pool (or of a role you are a member of) for worker (default: the actor; claiming for someone else needs act_as in the task''s app). First claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.';
+
+CREATE OR REPLACE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t    lowcode.tasks := lowcode.task_for_update(task);
+    app  text;
+BEGIN
+    IF t.kind = 'approval' THEN
+        RAISE EXCEPTION 'lowcode: task % is an approval: decide it with lowcode.decide', t.id
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    app := lowcode.require_claimer(t, 'completed');
+    UPDATE lowcode.tasks x
+       SET status = 'completed', outcome = complete_task.outcome, result = coalesce(data, '{}'),
+           completed_by = lowcode.actor(app), completed_at = now(),
+           met_deadline = (x.due_at IS NULL OR now() <= x.due_at)
+     WHERE x.id = t.id;
+    UPDATE lowcode.timers x SET status = 'cancelled' WHERE x.task_id = t.id AND x.status = 'pending';
+    PERFORM lowcode.log(t.record_id, 'task_completed',
+        jsonb_build_object('task', t.id, 'name', t.name, 'outcome', outcome, 'data', coalesce(data, '{}'),
+                           'met_deadline', t.due_at IS NULL OR now() <= t.due_at));
+    PERFORM lowcode.fire(t.record_id, 'task_completed:' || t.name,
+        jsonb_build_object('task', t.id, 'outcome', outcome, 'data', coalesce(data, '{}')));
+END $$;
+COMMENT ON FUNCTION lowcode.complete_task(bigint, text, jsonb) IS 'Complete a task you claimed with an outcome (and result data): records whether the deadline was met and fires task_completed:<task>.';
+
+CREATE OR REPLACE FUNCTION lowcode.decide(task bigint, decision text, comment text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t        lowcode.tasks;
+    a        lowcode.approvals;
+    verdict  text;
+    previous jsonb;
+    app      text;
+BEGIN
+    -- Lock order: the approval, then the task. A verdict cancels the other approvers'
+    -- tasks, so a decider must not hold its own task's lock while it queues for the
+    -- approval (that deadlocked concurrent deciders of an "any" approval).
+    SELECT * INTO t FROM lowcode.tasks x WHERE x.id = task;
+    IF NOT FOUND THEN
+        t := lowcode.task_for_update(task);   -- raises the usual NULL / unknown-task error
+    END IF;
+    IF decision IS NULL OR decision NOT IN ('approve', 'reject') THEN
+        RAISE EXCEPTION 'lowcode: decide: decision must be ''approve'' or ''reject'', not %', coalesce(quote_literal(decision), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF t.kind <> 'approval' THEN
+        RAISE EXCEPTION 'lowcode: task % is not an approval: complete it with lowcode.complete_task', t.id
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    -- Decisions on one approval are serialized by its row lock.
+    SELECT * INTO a FROM lowcode.approvals x WHERE x.id = t.approval_id FOR UPDATE;
+    SELECT * INTO t FROM lowcode.tasks x WHERE x.id = t.id FOR UPDATE;
+    app := lowcode.require_claimer(t, 'decided');
+    IF a.status <> 'pending' THEN
+        RAISE EXCEPTION 'lowcode: approval "%" of record % is already %', a.name, a.record_id, a.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    INSERT INTO lowcode.decisions (approval_id, task_id, approver, decision, comment)
+    VALUES (a.id, t.id, lowcode.actor(app), decision, comment);
+    UPDATE lowcode.tasks x SET status = 'completed', outcome = decision, result = jsonb_build_object('comment', comment),
+                               completed_by = lowcode.actor(app), completed_at = now(),
+                               met_deadline = (x.due_at IS NULL OR now() <= x.due_at)
+     WHERE x.id = t.id;
+    UPDATE lowcode.timers x SET status = 'cancelled' WHERE x.task_id = t.id AND x.status = 'pending';
+    IF decision = 'approve' THEN
+        a.approved := a.approved + 1;
+    ELSE
+        a.rejected := a.rejected + 1;
+    END IF;
+    verdict := CASE
+        WHEN a.approved >= a.required THEN 'approved'
+        WHEN a.mode IN ('sequential', 'all', 'any') AND a.rejected > 0 THEN 'rejected'
+        WHEN a.mode = 'ratio' AND a.rejected > cardinality(a.approvers) - a.required THEN 'rejected'
+        ELSE 'pending' END;
+    UPDATE lowcode.approvals x SET approved = a.approved, rejected = a.rejected, status = verdict,
+                                   decided_at = CASE WHEN verdict <> 'pending' THEN now() END
+     WHERE x.id = a.id;
+    PERFORM lowcode.log(a.record_id, 'approval_decision',
+        jsonb_build_object('approval', a.id, 'name', a.name, 'decision', decision, 'comment', comment, 'verdict', verdict));
+    IF verdict = 'pending' THEN
+        IF a.mode = 'sequential' THEN
+            PERFORM lowcode.approval_task(a, a.approvers[a.approved + 1]);
+        END IF;
+        RETURN verdict;
+    END IF;
+    UPDATE lowcode.tasks x SET status = 'cancelled' WHERE x.approval_id = a.id AND x.status IN ('open', 'claimed');
+    UPDATE lowcode.timers x SET status = 'cancelled'
+      FROM lowcode.tasks y WHERE x.task_id = y.id AND y.approval_id = a.id AND x.status = 'pending';
+    previous := lowcode.with_cause(jsonb_build_object('approval', a.name, 'verdict', verdict));
+    UPDATE lowcode.records x SET state = CASE verdict WHEN 'approved' THEN a.on_approve ELSE a.on_reject END
+     WHERE x.id = a.record_id AND x.state IS DISTINCT FROM CASE verdict WHEN 'approved' THEN a.on_approve ELSE a.on_reject END;
+    PERFORM lowcode.with_cause(previous);
+    PERFORM lowcode.fire(a.record_id, verdict || ':' || a.name,
+                         jsonb_build_object('approval', a.id, 'outcome', verdict));
+    RETURN verdict;
+END $$;
+COMMENT ON FUNCTION lowcode.decide(bigint, text, text) IS 'Approve or reject an approval task you hold. Returns the approval''s verdict so far: pending, approved (record moves to on_approve) or rejected (record is sent back to on_reject).';
+
+CREATE OR REPLACE FUNCTION lowcode.withdraw(record bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r         lowcode.records;
+    a         lowcode.approvals;
+    back_to   text;
+    previous  jsonb;
+BEGIN
+    IF record IS NULL THEN
+        RAISE EXCEPTION 'lowcode: withdraw: argument "record" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Lock order: the pending approval, then the record, as decide does (approval, task,
+    -- then the record on a verdict); the other order deadlocked a withdraw racing the last decision.
+    PERFORM FROM lowcode.approvals x WHERE x.record_id = record AND x.status = 'pending' FOR UPDATE;
+    r := lowcode.record_for_update(record);
+    IF NOT lowcode.may_read(r.app, r.owner) THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
+    END IF;
+    IF r.created_by IS DISTINCT FROM lowcode.actor(r.app) THEN
+        RAISE EXCEPTION 'lowcode: %.%: only the submitter (%) can withdraw record %', r.app, r.form, r.created_by, r.id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT * INTO a FROM lowcode.approvals x WHERE x.record_id = record AND x.status = 'pending' FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % has no pending approval to withdraw from', r.app, r.form, r.id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE lowcode.approvals x SET status = 'withdrawn', decided_at = now() WHERE x.id = a.id;
+    UPDATE lowcode.tasks x SET status = 'cancelled' WHERE x.approval_id = a.id AND x.status IN ('open', 'claimed');
+    UPDATE lowcode.timers x SET status = 'cancelled'
+      FROM lowcode.tasks y WHERE x.task_id = y.id AND y.approval_id = a.id AND x.status = 'pending';
+    back_to := coalesce(a.on_withdraw, (SELECT w.initial_state FROM lowcode.forms f
+                                          JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+                                         WHERE f.app = r.app AND f.name = r.form));
+    previous := lowcode.with_cause(jsonb_build_object('approval', a.name, 'verdict', 'withdrawn'));
+    UPDATE lowcode.records x SET state = back_to WHERE x.id = record AND x.state IS DISTINCT FROM back_to;
+    PERFORM lowcode.with_cause(previous);
+    PERFORM lowcode.fire(record, 'withdrawn:' || a.name, jsonb_build_object('approval', a.id));
+    RETURN (SELECT x.state FROM lowcode.records x WHERE x.id = record);
+END $$;
+COMMENT ON FUNCTION lowcode.withdraw(bigint) IS 'The submitter takes a record back out of its pending approval: tasks are cancelled and the record returns to on_withdraw (default: the initial state).';
+
+CREATE OR REPLACE FUNCTION lowcode.fire_timer(t lowcode.timers) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r lowcode.records;
+BEGIN
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = t.record_id;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- An earlier timer of the same run may have moved the record out of the state this timer
+    -- was set in: leaving the state cancels it, as it would have before the run marked it.
+    IF t.in_state IS NOT NULL AND r.state IS DISTINCT FROM t.in_state THEN
+        UPDATE lowcode.timers x SET status = 'cancelled', fired_at = NULL WHERE x.id = t.id;
+        RETURN;
+    END IF;
+    -- A deadline only matters while its task is still open.
+    IF t.task_id IS NOT NULL AND NOT EXISTS (SELECT FROM lowcode.tasks y WHERE y.id = t.task_id AND y.status IN ('open', 'claimed')) THEN
+        RETURN;
+    END IF;
+    -- lowcode.log(t.record_id, 'timer_fired', ...), from the row already read.
+    INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
+    VALUES (r.id, r.app, r.form, 'timer_fired', r.revision, lowcode.actor(r.app), r.state, r.state,
+            jsonb_build_object('timer', t.id, 'name', t.name, 'event', t.event));
+    PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
+END $$;
+COMMENT ON FUNCTION lowcode.fire_timer(lowcode.timers) IS 'Internal: fires one timer that run_due_timers has marked fired: a timer_fired history row, then the rules of its event; nothing for a deadline whose task is closed; cancelled when the record has left the timer''s state meanwhile.';
+
+CREATE OR REPLACE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t        lowcode.timers;
+    batch    lowcode.timers[];
+    fired    int := 0;
+    message  text;
+    sort_was text;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'run timers');
+    -- One statement locks the due timers and marks them fired (batch holds them as they were
+    -- before). It never waits: timers that another run holds are skipped, and so are timers
+    -- whose record someone else is changing (a transition that cancels the timer waits for
+    -- us while holding the record: waiting for the record here would be a deadlock); the
+    -- next run fires those, unless that change cancelled them.
+    -- Planned without a full sort, so that it reads about max timers through timers_due_idx
+    -- (in fire_at order, ties sorted by id) instead of sorting every due timer: with a
+    -- backlog of due timers the statistics often promise one.
+    sort_was := current_setting('enable_sort');
+    PERFORM set_config('enable_sort', 'off', true);
+    WITH due AS (
+        SELECT x AS t FROM lowcode.timers x
+         WHERE x.status = 'pending' AND x.fire_at <= now()
+         ORDER BY x.fire_at, x.id
+         LIMIT max
+           FOR UPDATE SKIP LOCKED
+    ), free AS (
+        SELECT d.t FROM due d JOIN lowcode.records r ON r.id = (d.t).record_id
+           FOR NO KEY UPDATE OF r SKIP LOCKED
+    ), marked AS (
+        UPDATE lowcode.timers x SET status = 'fired', fired_at = now()
+          FROM free WHERE x.id = (free.t).id
+        RETURNING free.t
+    )
+    SELECT array_agg(m.t ORDER BY (m.t).fire_at, (m.t).id) INTO batch FROM marked m;
+    PERFORM set_config('enable_sort', sort_was, true);
+    IF batch IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- Then their rules, in due order. First all of them in one subtransaction: nearly always
+    -- none fails. If one does, that subtransaction is undone and they run again below, each in
+    -- a subtransaction of its own, so that only the failing ones are undone.
+    BEGIN
+        FOREACH t IN ARRAY batch LOOP
+            PERFORM lowcode.fire_timer(t);
+        END LOOP;
+        RETURN cardinality(batch);
+    EXCEPTION WHEN OTHERS THEN
+        NULL;                              -- one of them failed: one by one, below
+    END;
+    FOREACH t IN ARRAY batch LOOP
+        BEGIN
+            PERFORM lowcode.fire_timer(t);
+            fired := fired + 1;
+        EXCEPTION WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+            -- Lost a race with a concurrent change of the record (e.g. a transition that
+            -- cancels this timer): its effects are undone and it stays pending for the next run.
+            UPDATE lowcode.timers x SET status = t.status, fired_at = t.fired_at WHERE x.id = t.id;
+        WHEN OTHERS THEN
+            -- One failing rule must not stop the others: the timer is marked failed, its effects undone.
+            GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+            UPDATE lowcode.timers x SET status = 'failed', fired_at = now(), error = message WHERE x.id = t.id;
+        END;
+    END LOOP;
+    RETURN fired;
+END $$;
+COMMENT ON FUNCTION lowcode.run_due_timers(int) IS 'Fire up to max due timers and deadlines. Safe to run from several schedulers at once (SKIP LOCKED), e.g. SELECT cron.schedule(''lowcode-timers'', ''* * * * *'', ''SELECT lowcode.run_due_timers()''). A timer whose rules fail is marked failed with the error; the others still fire.';
+
+CREATE OR REPLACE FUNCTION lowcode.poll_events(consumer text, max int DEFAULT 100, visibility interval DEFAULT '30 seconds')
+RETURNS TABLE (id bigint, topic text, payload jsonb, attempt int, created_at timestamptz)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    c        lowcode.consumers;
+    horizon  xid8 := pg_snapshot_xmin(pg_current_snapshot());
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'consume events');
+    IF consumer IS NULL OR consumer = '' THEN
+        RAISE EXCEPTION 'lowcode: poll_events: consumer must not be empty' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max IS NULL OR max < 1 THEN
+        RAISE EXCEPTION 'lowcode: poll_events: max must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF visibility IS NULL OR visibility < interval '0' THEN
+        RAISE EXCEPTION 'lowcode: poll_events: visibility must be an interval of 0 or more, not %', coalesce(visibility::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO lowcode.consumers (name) VALUES (consumer) ON CONFLICT DO NOTHING;
+    -- Hand this consumer the events of every transaction that has finished since its cursor.
+    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = consumer FOR UPDATE;
+    IF c.cursor_xid < horizon THEN
+        INSERT INTO lowcode.deliveries (consumer, event_id)
+        SELECT consumer, e.id FROM lowcode.events e
+         WHERE e.txid >= c.cursor_xid AND e.txid < horizon
+        ON CONFLICT DO NOTHING;
+        UPDATE lowcode.consumers x SET cursor_xid = horizon WHERE x.name = consumer;
+    END IF;
+    -- In-flight deliveries that ran out of attempts become dead letters.
+    UPDATE lowcode.deliveries d SET status = 'dead',
+           last_error = coalesce(d.last_error, 'not acknowledged within its visibility timeout')
+     WHERE d.consumer = consumer AND d.status = 'pending' AND d.attempt > 0
+       AND d.attempt >= c.max_attempts AND d.visible_at <= now();
+    RETURN QUERY
+    WITH ready AS (
+        SELECT d.event_id FROM lowcode.deliveries d
+         WHERE d.consumer = consumer AND d.status = 'pending' AND d.visible_at <= now()
+         ORDER BY d.event_id
+         LIMIT max
+           FOR UPDATE SKIP LOCKED
+    ), taken AS (
+        UPDATE lowcode.deliveries d SET attempt = d.attempt + 1, visible_at = now() + visibility
+          FROM ready WHERE d.consumer = consumer AND d.event_id = ready.event_id
+        RETURNING d.event_id, d.attempt
+    )
+    SELECT e.id, e.topic, e.payload, taken.attempt, e.created_at
+      FROM taken JOIN lowcode.events e ON e.id = taken.event_id
+     ORDER BY e.id;
+END $$;
+COMMENT ON FUNCTION lowcode.poll_events(text, int, interval) IS 'Take up to max events for a consumer (created on first use). Each stays invisible to other polls of that consumer for visibility; unacknowledged, it comes back (at-least-once). Consumers are independent: each sees every event.';
+
+CREATE OR REPLACE FUNCTION lowcode.ack_events(consumer text, ids bigint[]) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    acked int;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'consume events');
+    UPDATE lowcode.deliveries d SET status = 'acked', acked_at = now()
+     WHERE d.consumer = consumer AND d.event_id = ANY (ids) AND d.status = 'pending';
+    GET DIAGNOSTICS acked = ROW_COUNT;
+    RETURN acked;
+END $$;
+COMMENT ON FUNCTION lowcode.ack_events(text, bigint[]) IS 'Acknowledge events a consumer has processed; returns how many were pending.';
+
+CREATE OR REPLACE FUNCTION lowcode.nack_event(consumer text, id bigint, error text, retry_after interval DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    d  lowcode.deliveries;
+    c  lowcode.consumers;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'consume events');
+    IF consumer IS NULL OR id IS NULL THEN
+        RAISE EXCEPTION 'lowcode: nack_event: arguments "consumer" and "id" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO d FROM lowcode.deliveries x WHERE x.consumer = consumer AND x.event_id = id FOR UPDATE;
+    IF NOT FOUND OR d.status <> 'pending' THEN
+        RAISE EXCEPTION 'lowcode: event % is not in flight for consumer "%"', id, consumer
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = consumer;
+    IF d.attempt >= c.max_attempts THEN
+        UPDATE lowcode.deliveries x SET status = 'dead', last_error = error
+         WHERE x.consumer = consumer AND x.event_id = id;
+        RETURN 'dead';
+    END IF;
+    -- Exponential backoff: 1 s, 2 s, 4 s ... capped at an hour, unless the consumer says when.
+    UPDATE lowcode.deliveries x
+       SET last_error = error,
+           visible_at = now() + coalesce(retry_after, least(interval '1 second' * power(2, d.attempt - 1), interval '1 hour'))
+     WHERE x.consumer = consumer AND x.event_id = id;
+    RETURN 'retry';
+END $$;
+COMMENT ON FUNCTION lowcode.nack_event(text, bigint, text, interval) IS 'Report a failed delivery: retried after retry_after or an exponential backoff; after the consumer''s max_attempts it becomes a dead letter with this error. Returns retry or dead.';
+
+CREATE OR REPLACE FUNCTION lowcode.replay_dead_letters(topic text, consumer text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    replayed int;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'replay dead letters');
+    UPDATE lowcode.deliveries d SET status = 'pending', attempt = 0, visible_at = now()
+      FROM lowcode.events e
+     WHERE e.id = d.event_id AND d.status = 'dead' AND e.topic = topic
+       AND (consumer IS NULL OR d.consumer = consumer);
+    GET DIAGNOSTICS replayed = ROW_COUNT;
+    RETURN replayed;
+END $$;
+COMMENT ON FUNCTION lowcode.replay_dead_letters(text, text) IS 'Put a topic''s dead letters (of one consumer, or all) back in the queue with fresh attempts; returns how many.';
+
+CREATE OR REPLACE FUNCTION lowcode.purge_events(older_than interval) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    gone int;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'purge events');
+    DELETE FROM lowcode.events e
+     WHERE e.created_at < now() - older_than
+       AND e.txid < (SELECT coalesce(min(c.cursor_xid), '0') FROM lowcode.consumers c)
+       AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.event_id = e.id AND d.status <> 'acked');
+    GET DIAGNOSTICS gone = ROW_COUNT;
+    RETURN gone;
+END $$;
+COMMENT ON FUNCTION lowcode.purge_events(interval) IS 'Delete events older than older_than that every consumer has acknowledged; dead letters and undelivered events stay.';
+
+CREATE OR REPLACE FUNCTION lowcode.refuse(app text, privilege text, doing text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'lowcode: %role "%" may not %', CASE WHEN app IS NULL THEN '' ELSE format('app "%s": ', app) END, lowcode.invoker_name(), doing
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = CASE WHEN privilege = 'lowcode_admin'
+                          THEN 'only lowcode administrators may: superusers and members of the role that owns the extension'
+                          ELSE format('an app admin can allow it: SELECT lowcode.grant(%L, %L, ARRAY[%L])',
+                                      app, lowcode.invoker_name(), privilege) END;
+END $$;
+COMMENT ON FUNCTION lowcode.refuse(text, text, text) IS 'Internal: raises insufficient_privilege (42501), naming the app, the role, what it tried and the privilege that would allow it.';
+
+CREATE FUNCTION lowcode.acting_as(app text, label text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF lowcode.is_admin() OR (app IS NOT NULL AND lowcode.may(app, 'act_as')) THEN
+        RETURN label;
+    END IF;
+    RAISE EXCEPTION 'lowcode: app "%": role "%" may not act as "%" (lowcode.actor)', coalesce(app, '(none)'), lowcode.invoker_name(), label
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = CASE WHEN app IS NULL
+                          THEN 'outside an app, lowcode.actor is honoured for lowcode administrators only; RESET lowcode.actor to act as yourself'
+                          ELSE format('lowcode.actor is honoured for roles granted act_as in app %s (SELECT lowcode.grant(%L, %L, ARRAY[''act_as''])); RESET lowcode.actor to act as yourself',
+                                      app, app, lowcode.invoker_name()) END;
+END $$;
+COMMENT ON FUNCTION lowcode.acting_as(text, text) IS 'Internal: label, when the invoker may act for others in app (act_as there, or a lowcode administrator); else raises insufficient_privilege.';
+
+CREATE FUNCTION lowcode.actor(app text) RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN coalesce(pg_catalog.current_setting('lowcode.actor', true), '')
+                     OPERATOR(pg_catalog.=) ANY (ARRAY['', lowcode.invoker_name()])
+                THEN lowcode.invoker_name()
+                ELSE lowcode.acting_as($1, pg_catalog.current_setting('lowcode.actor', true)) END
+$$;
+COMMENT ON FUNCTION lowcode.actor(text) IS 'Who is acting in app: the lowcode.actor setting (SET LOCAL lowcode.actor = ''alice'' per request, honoured for roles granted act_as in that app and for lowcode administrators) or else the invoking role.';
+
+CREATE OR REPLACE FUNCTION lowcode.actor() RETURNS text
+LANGUAGE sql STABLE
+AS $$ SELECT lowcode.actor(NULL) $$;
+COMMENT ON FUNCTION lowcode.actor() IS 'Who is acting outside any one app: the lowcode.actor setting for lowcode administrators, else the invoking role.';
+
+CREATE FUNCTION lowcode.keep_hidden(r lowcode.records, input jsonb, doing text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    hide  text[] := lowcode.hidden(r.app, r.form);
+    bad   text;
+    kept  jsonb;
+BEGIN
+    IF cardinality(hide) = 0 THEN
+        RETURN input;
+    END IF;
+    IF jsonb_typeof(input) = 'object' THEN
+        SELECT k INTO bad FROM jsonb_object_keys(input) k WHERE k = ANY (hide) ORDER BY k LIMIT 1;
+    ELSIF jsonb_typeof(r.data) = 'object' THEN
+        -- Replacing the object with something else would remove the hidden fields.
+        SELECT k INTO bad FROM jsonb_object_keys(r.data) k WHERE k = ANY (hide) ORDER BY k LIMIT 1;
+    END IF;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'lowcode: app "%": form "%": field "%" is hidden from role "%", which may not set or remove it (%)',
+                        r.app, r.form, bad, lowcode.invoker_name(), doing
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'leave hidden fields out of the data: their stored values are kept';
+    END IF;
+    IF jsonb_typeof(r.data) <> 'object' OR jsonb_typeof(input) <> 'object' THEN
+        RETURN input;
+    END IF;
+    SELECT jsonb_object_agg(d.key, d.value) INTO kept FROM jsonb_each(r.data) d WHERE d.key = ANY (hide);
+    RETURN input || coalesce(kept, '{}');
+END $$;
+COMMENT ON FUNCTION lowcode.keep_hidden(lowcode.records, jsonb, text) IS 'Internal: the data a write by the invoker stores: input with the stored values of the fields hidden from the invoker put back; refuses (42501, naming the field) input that sets or removes a hidden field.';
+
+CREATE OR REPLACE FUNCTION lowcode.grant(app text, role text, privileges text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    known  text[] := ARRAY['submit', 'read_own', 'read_all', 'update_own', 'update_all',
+                           'delete', 'claim', 'decide', 'act_as', 'admin'];
+    bad    text;
+BEGIN
+    PERFORM lowcode.check_role(app, role);
+    SELECT p INTO bad FROM unnest(privileges) p WHERE p IS NULL OR p <> ALL (known) LIMIT 1;
+    IF FOUND OR privileges IS NULL THEN
+        RAISE EXCEPTION 'lowcode: app "%": unknown privilege %', app, coalesce(quote_literal(bad), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'privileges: ' || array_to_string(known, ', ');
+    END IF;
+    INSERT INTO lowcode.grants (app, role, privilege, granted_by)
+    SELECT app, role, p, lowcode.actor(app) FROM unnest(privileges) p
+    ON CONFLICT DO NOTHING;
+    RETURN lowcode.privileges_of(app, role);
+END $$;
+COMMENT ON FUNCTION lowcode.grant(text, text, text[]) IS 'Give a PostgreSQL role (and its members) privileges in an app: submit, read_own, read_all, update_own, update_all, delete, claim, decide, act_as, admin. Returns the role''s privileges in the app.';
+
+-- act_as is checked in the app being written: acting_as takes the app.
+DROP FUNCTION lowcode.acting_as(text);
+
+-- ---------------------------------------------------------------- comments of the Rust functions
+COMMENT ON FUNCTION lowcode.check_name(text, text) IS 'Internal: raises invalid_name unless name is a valid app or form name (lowercase letters, digits and _, up to 63 characters).';
+COMMENT ON FUNCTION lowcode.compile_schema(text, jsonb) IS 'Internal: checks a JSON Schema against its draft''s meta-schema and bundles the registered schemas it references; returns {"bundled", "draft"}.';
+COMMENT ON FUNCTION lowcode.view_columns(text, jsonb) IS 'Internal: the typed-view columns (name, SQL type, JSON type) of a form version''s top-level properties.';
+COMMENT ON FUNCTION lowcode.forms_changed() IS 'Internal: tells every backend that form definitions changed, so validators are looked up again from their next statement.';
+COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of data against the form''s current version (path, keyword, message); no rows when it is valid. Raises nothing for invalid data.';
+COMMENT ON FUNCTION lowcode.is_valid(text, text, jsonb) IS 'Whether data is valid against the form''s current version.';
+COMMENT ON FUNCTION lowcode.conforms(text, text, jsonb) IS 'Whether data is valid against the form''s current version, for CHECK constraints on your own tables (NULL data gives NULL, which CHECK accepts).';
+COMMENT ON FUNCTION lowcode.conforms_to_version(bigint, jsonb) IS 'Whether data is valid against one published form version (lowcode.form_versions.id).';
+COMMENT ON FUNCTION lowcode.check_record(text, text, jsonb) IS 'Internal: validates a record''s data against the form''s current version and returns that version''s id; raises check_violation (23514) with every issue as JSON in DETAIL.';
+COMMENT ON FUNCTION lowcode.cache_stats() IS 'This backend''s compiled-validator cache: size, capacity, hits and misses.';
+COMMENT ON FUNCTION lowcode.cache_clear() IS 'Empties this backend''s compiled-validator cache.';
+COMMENT ON FUNCTION lowcode.check_workflow(text, jsonb) IS 'Internal: checks a workflow definition (format and meaning) and returns its initial state, final states and Mermaid diagram.';
+COMMENT ON FUNCTION lowcode.matches(jsonb, jsonb) IS 'Internal: whether data matches a workflow condition (a JSON Schema).';
+COMMENT ON FUNCTION lowcode.condition_issues(jsonb, jsonb) IS 'Internal: why data does not match a workflow condition, as JSON.';
+COMMENT ON FUNCTION lowcode.diff_definitions(jsonb, jsonb) IS 'Internal: the changes between two app definitions (export_app format), each marked breaking or not.';
+COMMENT ON FUNCTION lowcode.invoker() IS 'The role lowcode authorizes: the session''s role after SET ROLE, which stays the caller''s inside lowcode''s SECURITY DEFINER functions.';
+COMMENT ON FUNCTION lowcode.call_as(text, text, jsonb) IS 'Internal: runs a workflow call (a query returning jsonb, $1 = the record) as the role that published the workflow version, never as a superuser unless lowcode runs as one.';
+COMMENT ON FUNCTION lowcode.cause() IS 'Internal: the cause of the change being written (a transition, rule action, approval verdict or migration), held by the library for the transaction; NULL when none.';
+COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (NULL or JSON null: none) and returns the previous one (JSON null: none), to restore after. Undone with the subtransaction that set it.';
+COMMENT ON FUNCTION lowcode.rule_chain() IS 'Internal: the workflow rules running now, outermost first, joined by '' → '' ('''' when none).';
+COMMENT ON FUNCTION lowcode.set_rule_chain(text) IS 'Internal: sets the chain of running rules (cascade limit: lowcode.max_cascade) and returns the previous one.';
+
+-- ---------------------------------------------------------------- hardening (sql/hardening.sql, in its order)
+
+-- Every lowcode function written in SQL or PL/pgSQL runs with a fixed search_path, so a
+-- function or operator that looks like a built-in (say evil.jsonb_build_object, or an
+-- evil.|| for jsonb) in a schema ahead on the caller's search_path is never called by lowcode.
+-- lowcode's own objects are always schema-qualified in its code. (Workflow `call` actions and
+-- migration transforms are the user's own SQL: name functions there with their schema.)
+-- Left out, on purpose:
+--   - the privilege predicates that views and policies inline (a function with a SET clause
+--     is never inlined); their bodies qualify every function and operator (sql/privileges.sql);
+--   - plan_migration, apply_migration and transform_expression, which run the DBA's transform
+--     with the caller's search_path (they are for lowcode administrators only);
+--   - C functions (the Rust code): their queries qualify every name.
+DO $pin$
+DECLARE
+    fn regprocedure;
+BEGIN
+    FOR fn IN
+        SELECT p.oid::regprocedure
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND p.prolang IN (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname IN ('sql', 'plpgsql'))
+           AND p.proconfig IS NULL
+           AND p.oid NOT IN (
+                 'lowcode.invoker_name()'::regprocedure, 'lowcode.may_read(text, text)'::regprocedure,
+                 'lowcode.may_update(text, text)'::regprocedure, 'lowcode.apps_where(text)'::regprocedure,
+                 'lowcode.actor(text)'::regprocedure, 'lowcode.actor()'::regprocedure,
+                 'lowcode.plan_migration(text, text, jsonb, text)'::regprocedure,
+                 'lowcode.apply_migration(text, text, jsonb, text, jsonb)'::regprocedure,
+                 'lowcode.transform_expression(text)'::regprocedure)
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', fn);
+    END LOOP;
+END
+$pin$;
+
+-- App privileges (sql/privileges.sql). The functions app roles, schedulers and consumers call
+-- run as the extension's owner, so that a role needs no privilege on lowcode's tables: each of
+-- them checks the invoker's app privileges itself (lowcode.authorize, may_read, may_update)
+-- before it reads or writes, and the engine they drive (triggers, rules, tasks, history,
+-- events) writes as the owner. A superuser who calls one of them runs it with the owner's
+-- rights, not its own. Workflow `call` actions run as the role that published the workflow
+-- (lowcode.call_as). Functions not listed run as the caller: validation only reads what
+-- everyone may read, and migrations run the DBA's own transform (lowcode administrators only).
+ALTER FUNCTION lowcode.create_app(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.define_form(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.register_schema(text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.submit(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SECURITY DEFINER;
+ALTER FUNCTION lowcode.delete_record(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.record_history(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.get_record(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.read_records(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.add_unique(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.drop_unique(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.publish(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.view_write() SECURITY DEFINER;
+ALTER FUNCTION lowcode.define_workflow(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.claim_task(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.release_task(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.reassign_task(bigint, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.decide(bigint, text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.withdraw(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.grant(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.revoke(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.hide_fields(text, text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.show_fields(text, text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.run_due_timers(int) SECURITY DEFINER;
+ALTER FUNCTION lowcode.poll_events(text, int, interval) SECURITY DEFINER;
+ALTER FUNCTION lowcode.ack_events(text, bigint[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.nack_event(text, bigint, text, interval) SECURITY DEFINER;
+ALTER FUNCTION lowcode.replay_dead_letters(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.purge_events(interval) SECURITY DEFINER;
+
+-- lowcode's functions and the triggers, rules and policies on its tables change only through
+-- its extension scripts (CREATE / ALTER EXTENSION). In a trusted install the installing role
+-- owns the SECURITY DEFINER entry points and the tables; without this guard it could replace
+-- an entry point's body (or make it SECURITY INVOKER), or add a trigger to a table, and run
+-- code as whoever calls lowcode next — a superuser included.
+CREATE FUNCTION lowcode.guard_ddl() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    c        record;
+    in_ours  boolean;
+BEGIN
+    FOR c IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
+        CONTINUE WHEN c.in_extension;
+        in_ours := CASE c.classid
+            WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+                c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+            WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
+                EXISTS (SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.tgrelid
+                         WHERE t.oid OPERATOR(pg_catalog.=) c.objid
+                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
+            WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
+                EXISTS (SELECT FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) w.ev_class
+                         WHERE w.oid OPERATOR(pg_catalog.=) c.objid
+                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
+            WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
+                EXISTS (SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.polrelid
+                         WHERE p.oid OPERATOR(pg_catalog.=) c.objid
+                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
+            ELSE false END;
+        IF in_ours THEN
+            RAISE EXCEPTION 'lowcode: % % refused: lowcode''s functions, and the triggers, rules and policies on its tables, change only with its extension scripts',
+                            c.command_tag, c.object_identity
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'upgrade with ALTER EXTENSION lowcode UPDATE; a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard DISABLE first';
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION lowcode.guard_ddl() IS 'Event trigger: refuses CREATE / ALTER of lowcode''s functions and of triggers, rules and policies on its tables outside its extension scripts.';
+ALTER FUNCTION lowcode.guard_ddl() SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION lowcode.guard_ddl() FROM PUBLIC;
+CREATE EVENT TRIGGER lowcode_guard ON ddl_command_end
+    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE',
+                 'CREATE TRIGGER', 'ALTER TRIGGER', 'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY')
+    EXECUTE FUNCTION lowcode.guard_ddl();
+COMMENT ON EVENT TRIGGER lowcode_guard IS 'lowcode: its functions, and the triggers, rules and policies on its tables, change only with its extension scripts (lowcode.guard_ddl).';
+
+-- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
+-- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
+-- belongs to that superuser, so the SECURITY DEFINER functions above would run with superuser
+-- rights. Instead the schema, the tables (with their sequences) and views, and the SECURITY
+-- DEFINER functions are handed to the role that runs CREATE EXTENSION (@extowner@): lowcode's
+-- engine then has exactly that role's rights, and that role can pg_dump and pg_restore its
+-- tables. Every other function stays with the superuser that ran this script: the installing
+-- role cannot replace what runs as its caller (a superuser's call of a SECURITY INVOKER
+-- function, a trigger fired by a superuser's write), and the owner of a C function could
+-- change how it is called (STRICT, argument handling) and crash the server. When a superuser
+-- installs lowcode, @extowner@ is that superuser and nothing changes. (An upgrade script that
+-- adds objects must end with this and the grants below too, in this order, so that owners and
+-- privileges come out exactly as in a fresh install.)
+DO $reassign$
+DECLARE
+    owner  text := $o$@extowner@$o$;
+    o      record;
+BEGIN
+    EXECUTE format('ALTER SCHEMA lowcode OWNER TO %s', owner);
+    FOR o IN
+        SELECT c.oid::regclass AS rel, c.relkind
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_class'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND c.relkind IN ('r', 'p', 'v', 'm')   -- a serial column's sequence follows its table
+    LOOP
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', o.rel, owner);
+    END LOOP;
+    FOR o IN
+        SELECT p.oid::regprocedure AS fn
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND p.prosecdef
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO %s', o.fn, owner);
+    END LOOP;
+    -- 0.1.0 handed every SQL and PL/pgSQL function to the installing role; those that are not
+    -- SECURITY DEFINER come back to the role that runs the extension's scripts.
+    FOR o IN
+        SELECT p.oid::regprocedure AS fn
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND NOT p.prosecdef
+           AND p.proowner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO %I', o.fn, current_user);
+    END LOOP;
+END
+$reassign$;
+
+-- Only the documented API (README, "The SQL API") is executable by PUBLIC; everything else is
+-- lowcode's engine, for the extension's owner (and so for lowcode administrators, its members).
+-- tests/pg_regress/sql/api_surface.sql lists what a fresh role may execute, and
+-- tests/system/api_surface.sh checks that list against the README, so a new helper cannot
+-- leak by default.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA lowcode FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lowcode TO @extowner@;
+GRANT EXECUTE ON FUNCTION
+    -- definitions and records
+    lowcode.create_app(text, text), lowcode.define_form(text, text, jsonb), lowcode.register_schema(text, jsonb),
+    lowcode.submit(text, text, jsonb), lowcode.update_record(bigint, jsonb, int), lowcode.delete_record(bigint),
+    lowcode.validate(text, text, jsonb), lowcode.is_valid(text, text, jsonb), lowcode.conforms(text, text, jsonb),
+    lowcode.conforms_to_version(bigint, jsonb),
+    lowcode.add_unique(text, text, text[]), lowcode.drop_unique(text, text, text[]), lowcode.publish(text),
+    lowcode.record_history(bigint), lowcode.get_record(bigint), lowcode.read_records(text, text),
+    lowcode.cache_stats(), lowcode.cache_clear(),
+    -- privileges, and the predicates the typed views and row-level security policies call
+    lowcode.grant(text, text, text[]), lowcode.revoke(text, text, text[]),
+    lowcode.hide_fields(text, text, text, text[]), lowcode.show_fields(text, text, text, text[]),
+    lowcode.invoker(), lowcode.invoker_name(), lowcode.actor(), lowcode.actor(text), lowcode.is_admin(),
+    lowcode.may(text, text), lowcode.may_read(text, text), lowcode.may_update(text, text),
+    lowcode.apps_where(text), lowcode.hidden(text, text),
+    -- workflows
+    lowcode.define_workflow(text, text, jsonb), lowcode.workflow_diagram(text, text),
+    lowcode.transition(bigint, text, jsonb), lowcode.claim_task(text, text),
+    lowcode.complete_task(bigint, text, jsonb), lowcode.release_task(bigint), lowcode.reassign_task(bigint, text),
+    lowcode.decide(bigint, text, text), lowcode.withdraw(bigint), lowcode.run_due_timers(int),
+    -- the outbox
+    lowcode.poll_events(text, int, interval), lowcode.ack_events(text, bigint[]),
+    lowcode.nack_event(text, bigint, text, interval), lowcode.replay_dead_letters(text, text),
+    lowcode.purge_events(interval),
+    -- apps as code and migrations
+    lowcode.export_app(text, jsonb), lowcode.import_app(jsonb, jsonb), lowcode.diff_app(text, jsonb),
+    lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)
+TO PUBLIC;

@@ -108,18 +108,20 @@ mod tests {
         assert!(ok);
     }
 
-    /// A SECURITY DEFINER function owned by the (superuser) test role, called by `r`:
-    /// inside it current_user is the owner, the query runs as `r`, and afterwards (also after
-    /// the query failed) the owner is back.
-    fn definer_calling_as_invoker() {
+    /// A SECURITY DEFINER function owned by the (superuser) test role, called by
+    /// `lc_test_invoker`: inside it current_user is the owner, the query runs as the role it
+    /// names (`lc_test_publisher`, as a workflow call runs as the workflow's publisher), and
+    /// afterwards (also after the query failed) the owner is back.
+    fn definer_calling_as_publisher() {
         Spi::run("CREATE ROLE lc_test_invoker").unwrap();
+        Spi::run("CREATE ROLE lc_test_publisher").unwrap();
         Spi::run(
-            r#"CREATE FUNCTION public.as_invoker(q text) RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER AS $$
+            r#"CREATE FUNCTION public.as_publisher(q text) RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER AS $$
                DECLARE inner_user jsonb; failed text := 'no';
                BEGIN
-                   inner_user := lowcode.call_as_invoker(q, '{}');
+                   inner_user := lowcode.call_as('lc_test_publisher', q, '{}');
                    BEGIN
-                       PERFORM lowcode.call_as_invoker('SELECT 1/0', '{}');
+                       PERFORM lowcode.call_as('lc_test_publisher', 'SELECT 1/0', '{}');
                    EXCEPTION WHEN division_by_zero THEN failed := current_user;
                    END;
                    RETURN jsonb_build_object('inside', inner_user, 'outer', lowcode.invoker()::regrole::text,
@@ -127,23 +129,30 @@ mod tests {
                END $$"#,
         )
         .unwrap();
-        Spi::run("GRANT EXECUTE ON FUNCTION public.as_invoker(text) TO lc_test_invoker").unwrap();
+        Spi::run("GRANT EXECUTE ON FUNCTION public.as_publisher(text) TO lc_test_invoker").unwrap();
     }
 
     #[pg_test]
-    fn call_as_invoker_switches_to_the_invoker_and_back() {
-        definer_calling_as_invoker();
+    fn call_as_switches_to_the_publisher_and_back() {
+        definer_calling_as_publisher();
         let owner: String = Spi::get_one("SELECT current_user::text").unwrap().unwrap();
         Spi::run("SET ROLE lc_test_invoker").unwrap();
         let seen: pgrx::JsonB =
-            Spi::get_one("SELECT public.as_invoker('SELECT to_jsonb(current_user::text)')")
+            Spi::get_one("SELECT public.as_publisher('SELECT to_jsonb(current_user::text)')")
                 .unwrap()
                 .unwrap();
         Spi::run("RESET ROLE").unwrap();
         assert_eq!(
             seen.0,
-            serde_json::json!({"inside": "lc_test_invoker", "outer": "lc_test_invoker",
+            serde_json::json!({"inside": "lc_test_publisher", "outer": "lc_test_invoker",
                                "after": owner, "after_error": owner})
         );
+    }
+
+    #[pg_test(
+        error = "lowcode: workflow calls run as the role that published the workflow, and role \"lc_test_gone\" no longer exists"
+    )]
+    fn call_as_a_dropped_role_is_refused() {
+        Spi::run("SELECT lowcode.call_as('lc_test_gone', 'SELECT NULL::jsonb', '{}')").unwrap();
     }
 }
