@@ -3,12 +3,14 @@
 # (trusted = true), and gains no superuser rights through it.
 #
 # 1. Role dbo (no superuser) owns database app and runs CREATE EXTENSION lowcode there.
-#    lowcode's SQL objects belong to dbo, its C functions to the superuser.
+#    lowcode's tables, views and SECURITY DEFINER entry points belong to dbo; every other
+#    function (helpers, triggers, the C functions) to the superuser.
 # 2. dbo runs an app end to end: definitions, typed views, a workflow with a `call` action,
 #    grants to a worker role that submits and claims, timers, the outbox, export/import.
-# 3. dbo cannot turn that into superuser rights: it cannot change a C function; a trigger it
-#    adds to lowcode.records runs with dbo's rights even when a superuser submits, so its
-#    ALTER ROLE fails; lowcode.call_as_invoker is lowcode's alone.
+# 3. dbo cannot turn that into superuser rights: it cannot change a C function, replace or
+#    alter any lowcode function (lowcode_guard, ownership), or add a trigger to lowcode's
+#    tables; an entry point a superuser calls runs with dbo's rights; lowcode.call_as is
+#    lowcode's alone, and never runs a call as a superuser.
 # 4. dbo can pg_dump its database and pg_restore it into another database it owns.
 # shellcheck source=tests/system/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -52,9 +54,9 @@ expect_as "dbo owns the tables" "0" dbo app \
 expect_as "the superuser keeps the C functions" "0" dbo app \
     "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'lowcode'::regnamespace AND l.lanname = 'c' AND p.proowner = 'dbo'::regrole"
-expect_as "dbo owns the SQL functions" "0" dbo app \
-    "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-      WHERE p.pronamespace = 'lowcode'::regnamespace AND l.lanname <> 'c' AND p.proowner <> 'dbo'::regrole"
+expect_as "dbo owns the SECURITY DEFINER functions, and only those" "t|0" dbo app \
+    "SELECT count(*) >= 30 AND bool_and(p.proowner = 'dbo'::regrole), count(*) FILTER (WHERE p.proowner = 'dbo'::regrole AND NOT p.prosecdef)
+       FROM pg_proc p WHERE p.pronamespace = 'lowcode'::regnamespace AND (p.prosecdef OR p.proowner = 'dbo'::regrole)"
 
 step "dbo runs an app"
 as dbo app >/dev/null <<'SQL'
@@ -78,7 +80,7 @@ as worker app >/dev/null <<'SQL'
 INSERT INTO canteen.voucher (student, balance) VALUES ('wu', 5);
 SELECT lowcode.complete_task(lowcode.claim_task('cashiers'), 'ok');
 SQL
-expect_as "the worker sees its own voucher, stamped by the call action as itself" "wu|worker" worker app \
+expect_as "the worker sees its own voucher, stamped by the call action as the workflow's publisher" "wu|dbo" worker app \
     "SELECT student, stamped_by FROM canteen.voucher"
 expect_as "dbo sees both" "2" dbo app "SELECT count(*) FROM canteen.voucher"
 expect_as "the worker's claim moved li's voucher" "checked" dbo app \
@@ -100,13 +102,42 @@ BEGIN
     ALTER ROLE dbo SUPERUSER;
     RETURN NEW;
 END $$;
-CREATE TRIGGER grab BEFORE INSERT ON lowcode.records FOR EACH ROW EXECUTE FUNCTION public.grab();
+CREATE FUNCTION public.grab_call(r jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    ALTER ROLE dbo SUPERUSER;
+    RETURN '{}';
+END $$;
 SQL
-fails_as "dbo's trigger runs with dbo's rights when the superuser submits" 42501 postgres app \
-    "SELECT lowcode.submit('canteen', 'voucher', '{\"student\": \"root\", \"balance\": 1}')"
-as dbo app -c "DROP TRIGGER grab ON lowcode.records" >/dev/null
-fails_as "other roles cannot run code as their caller" 42501 worker app \
-    "SELECT lowcode.call_as_invoker('SELECT NULL::jsonb', '{}')"
+fails_as "dbo cannot add a trigger to lowcode.records" 42501 dbo app \
+    "CREATE TRIGGER grab BEFORE INSERT ON lowcode.records FOR EACH ROW EXECUTE FUNCTION public.grab()"
+fails_as "dbo cannot replace an entry point it owns" 42501 dbo app \
+    "CREATE OR REPLACE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int LANGUAGE sql AS 'ALTER ROLE dbo SUPERUSER; SELECT 0'"
+fails_as "dbo cannot make an entry point SECURITY INVOKER" 42501 dbo app \
+    "ALTER FUNCTION lowcode.run_due_timers(int) SECURITY INVOKER"
+fails_as "dbo cannot replace a helper that runs as its caller" 42501 dbo app \
+    "CREATE OR REPLACE FUNCTION lowcode.is_admin() RETURNS boolean LANGUAGE sql AS 'SELECT true'"
+# A workflow call written by dbo, fired by a superuser's timer run: runs as dbo, not as the superuser.
+as dbo app >/dev/null <<'SQL'
+SELECT lowcode.define_form('canteen', 'audit', '{"type": "object"}');
+SELECT lowcode.define_workflow('canteen', 'audit', '{"states": {"s": {"initial": true}},
+  "rules": [{"name": "arm", "on": "created", "then": [{"timer": {"name": "t", "after": "1 hour"}}]},
+            {"name": "grab", "on": "timer:t", "then": [{"call": "public.grab_call"}]}]}');
+SELECT lowcode.submit('canteen', 'audit', '{}');
+UPDATE lowcode.timers SET fire_at = now() - interval '1 second' WHERE status = 'pending';
+SQL
+expect_as "the superuser's timer run fires dbo's call as dbo" "0" postgres app "SELECT lowcode.run_due_timers()"
+expect_as "and it failed to escalate" "failed" dbo app "SELECT status FROM lowcode.timers WHERE event = 'timer:t'"
+# dbo can write calls_run_as (it owns the table), but call_as never runs a call as a superuser.
+as dbo app >/dev/null <<'SQL'
+UPDATE lowcode.workflow_versions SET calls_run_as = 'postgres' WHERE form = 'audit';
+SELECT lowcode.submit('canteen', 'audit', '{}');
+UPDATE lowcode.timers SET fire_at = now() - interval '1 second' WHERE status = 'pending';
+SQL
+as postgres app -c "SELECT lowcode.run_due_timers()" >/dev/null
+expect_as "a forged superuser publisher is refused" "failed|t" dbo app \
+    "SELECT status, error LIKE '%never run as superuser%' FROM lowcode.timers WHERE event = 'timer:t' ORDER BY id DESC LIMIT 1"
+fails_as "other roles cannot run code as another role" 42501 worker app \
+    "SELECT lowcode.call_as('dbo', 'SELECT NULL::jsonb', '{}')"
 expect_as "dbo is still no superuser" "f" dbo app "SELECT rolsuper FROM pg_roles WHERE rolname = 'dbo'"
 
 step "dbo dumps and restores its database"
