@@ -107,11 +107,11 @@ SELECT lowcode.update_record(:f2, (SELECT data FROM lowcode.records WHERE id = :
 SELECT data ->> 'salary' AS salary FROM lowcode.records WHERE id = :f2;
 
 -- ------------------------------------------------------------ 3. calls run as the workflow's publisher
--- An app admin (nothing else) writes a function that makes its caller's role a superuser, and
+-- An app admin (nothing else) writes a function that makes it (lc_t_admin) a superuser, and
 -- hooks it to a timer. In 0.1.0 it ran as whoever fired the rule: a superuser's timer run.
 CREATE FUNCTION public.lc_t_escalate(r jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('ALTER ROLE %I SUPERUSER', current_user);
+    ALTER ROLE lc_t_admin SUPERUSER;
     RETURN '{}';
 END $$;
 ALTER FUNCTION public.lc_t_escalate(jsonb) OWNER TO lc_t_admin;
