@@ -532,6 +532,7 @@ def report(workdir, doc):
 
     # ---- profile
     missed = [k for k, _, _, ok in tg if ok is False]
+    findings = read_findings(os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md"))
     prof_names = [n for n in ("submit", "timers", "claims", "outbox", "fresh")
                   if os.path.exists(os.path.join(workdir, f"profile_{n}_functions.tsv"))
                   or os.path.exists(os.path.join(workdir, f"profile_{n}_perf.txt"))]
@@ -569,8 +570,11 @@ def report(workdir, doc):
                 w(perf)
                 w("```")
                 w("")
-            if name in FINDINGS:
-                w(FINDINGS[name])
+            finding = findings.get(name)
+            if finding:
+                w("*Findings, written by hand (bench/findings.md):*")
+                w("")
+                w(finding)
                 w("")
 
     # ---- method
@@ -662,89 +666,27 @@ def s6_steps(r, item):
                   key=lambda x: int(x.split()[-1]))
 
 
+def read_findings(path):
+    """The hand-written findings of bench/findings.md, by profile name (its `## name` sections)."""
+    if not os.path.exists(path):
+        return {}
+    sections, name = {}, None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("## "):
+                name = line[3:].strip()
+                sections[name] = []
+            elif name:
+                sections[name].append(line.rstrip("\n"))
+    return {k: "\n".join(v).strip() for k, v in sections.items()}
+
+
 PROFILE_TITLES = {
     "submit": "Submit with the inspection workflow (pgbench, 4 clients)",
     "timers": "run_due_timers (one caller, 6,000 deadlines in one call)",
     "claims": "claim_task (pgbench, 8 clients)",
     "outbox": "poll_events + ack_events (one consumer, 100k events waiting)",
     "fresh": "Finding the current version on every row (is_valid over 100k stored documents)",
-}
-
-FINDINGS = {
-    "submit": """\
-**Finding.** Validation is not where a submit spends its time: `check_record` (the Rust
-validator) is a few per cent of it. The rest is PL/pgSQL and the rows a workflow submit writes:
-
-* The raw INSERT writes one tuple and one index entry. A submit with the inspection workflow
-  writes the record, three history rows (created, task_created, the rule's action), a task, its
-  deadline timer and an outbox event, each with its indexes: seven rows instead of one. Even at no
-  cost per statement it could not reach half the raw INSERT's rate; the 50 % target is not
-  reachable with this design, only approachable.
-* Three PL/pgSQL row triggers on `lowcode.records` (check, history, workflow), then `fire` →
-  `run_action` → `emit` for each rule action: each PL/pgSQL call has a fixed cost of a few
-  tens of µs.
-* Privileges: `submit` is SECURITY DEFINER and checks the invoker's app privilege
-  (`authorize` → `may` → `is_admin`, about 20 µs); for an administrator that is one catalog
-  lookup of the extension's owner.
-
-Fixed after profiling: `listens` compared the rules' column with itself, so `fire` ran for
-every event of a workflow with any rule; `fire` is now skipped for events without rules, the
-record is re-read only after actions that can change it, and the hot privilege predicates are
-PL/pgSQL (a SQL function with a sub-select is planned again in every transaction).
-
-**Suggestions** (in order of expected gain):
-1. The trigger bodies in Rust, or one trigger instead of three (each PL/pgSQL trigger call has
-   a fixed cost).
-2. Pass the record row from `fire` to `run_action` instead of re-reading it by id.
-3. `is_admin` in Rust with the extension owner cached per backend (keyed by the extension's
-   oid), instead of a catalog query per call.""",
-    "timers": """\
-**Finding.** `run_due_timers` marks a batch of due timers fired in one statement and runs their
-rules in one subtransaction (one per timer only when one fails). What is left is per timer:
-`fire_timer` (a `timer_fired` history row), `fire` (record, form and rules read), `run_action`
-(the rule's action and its history row) and `emit` (an event and `pg_notify`): four PL/pgSQL
-calls and three row writes for each timer, about 100 µs, one timer after the other.
-
-**Suggestions:**
-1. Write the `timer_fired` rows of a batch with one `INSERT … SELECT` where no two timers of the
-   batch share a record (history order within a record must stay as it is).
-2. Inline `emit`'s INSERT in `run_action`; merge `fire_timer` into the batch loop.
-3. The submit-path suggestions (rows passed instead of re-read, Rust triggers) apply here too.""",
-    "claims": """\
-**Finding.** A claim is one PL/pgSQL call around one statement: `UPDATE … SKIP LOCKED` of the
-pool's oldest open task with its `task_claimed` history row written by the same statement (a
-data-modifying CTE). The pool is written as a range (`pool >= $1 AND pool <= $1`) with
-`ORDER BY pool, id`, an order only `tasks_claimable_idx` gives, so no plan walks the primary key
-over claimed tasks whatever the statistics say, and PL/pgSQL can keep a generic plan.
-
-**Suggestions:** claims in batches (`claim_tasks(pool, n)`) for workers that take several.""",
-    "fresh": """\
-**Finding.** The freshness check itself is cheap (one timestamp comparison per call; the
-invalidation queue is read once per statement). What costs is finding the current version on
-every row: `is_valid` / `conforms` turn their `app` and `form` arguments into Rust strings and
-look them up in nested maps. Each backend now remembers the last form it looked up with its
-validator (`catalog::current_validator`), so a bulk statement compares two short strings per
-row instead of hashing them.
-
-**Suggestion** (Rust), if it shows again: remember the lookup per call site in
-`fcinfo->flinfo->fn_extra`, keyed by the catalog generation and the argument datums, and skip
-the UTF-8 check of the arguments on that path.""",
-    "outbox": """\
-**Finding.** `poll_events` costs time in proportion to the consumer's backlog, not to the batch:
-with 100k events waiting, each poll of 100 reads every ready delivery twice — the dead-letter
-`UPDATE` filters `attempt >= max_attempts` after an index range scan over all ready rows, and the
-`ready` query sorts all ready rows by `event_id` (the index `deliveries_ready_idx` is ordered by
-`visible_at` first), spilling to disk — and the first poll hands the consumer its whole backlog
-(one `INSERT` of 100k deliveries). `ack_events` then updates by `event_id = ANY (ids)`.
-
-**Suggestions:**
-1. An index that serves the poll order, e.g. `(consumer, event_id) WHERE status = 'pending'`,
-   with `visible_at <= now()` as a filter, so `LIMIT max` stops after about `max` rows.
-2. Sweep dead letters only among deliveries that were handed out (`attempt >= max_attempts`
-   can only hold for `attempt > 0`): a partial index `WHERE status = 'pending' AND attempt > 0`,
-   or fold the sweep into the `ready` query.
-3. Hand out deliveries in chunks (advance the cursor by at most a few batches per poll) so one
-   poll never materialises the whole backlog.""",
 }
 
 METHOD = """\

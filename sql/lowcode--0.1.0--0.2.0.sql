@@ -17,8 +17,10 @@
 ALTER TABLE lowcode.workflow_versions ADD COLUMN calls_run_as text;
 UPDATE lowcode.workflow_versions w SET calls_run_as = w.published_by
  WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) w.published_by);
-
+-- Timers retry transient errors with backoff: each counts its failed attempts.
+ALTER TABLE lowcode.timers ADD COLUMN attempts int NOT NULL DEFAULT 0;
 COMMENT ON TABLE lowcode.workflow_versions IS 'Immutable versions of each form''s workflow definition, with its initial and final states, its Mermaid diagram, and the role its call actions run as (calls_run_as: the role that published it).';
+COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at fire_at (lowcode.run_due_timers); a timer set in a state is cancelled when the record leaves it. A transient failure is retried with backoff (attempts, error), up to 5 attempts.';
 COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor(app): the lowcode.actor setting where the role may act_as in the app, else the invoking role), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
 
 -- ---------------------------------------------------------------- the engine's state
@@ -1070,6 +1072,7 @@ DECLARE
     batch    lowcode.timers[];
     fired    int := 0;
     message  text;
+    state    text;
     sort_was text;
 BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'run timers');
@@ -1122,14 +1125,25 @@ BEGIN
             -- cancels this timer): its effects are undone and it stays pending for the next run.
             UPDATE lowcode.timers x SET status = t.status, fired_at = t.fired_at WHERE x.id = t.id;
         WHEN OTHERS THEN
-            -- One failing rule must not stop the others: the timer is marked failed, its effects undone.
-            GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
-            UPDATE lowcode.timers x SET status = 'failed', fired_at = now(), error = message WHERE x.id = t.id;
+            -- One failing rule must not stop the others: its effects are undone. A transient
+            -- error (a connection, resources, I/O, a cancelled statement: classes 08, 53, 58 and
+            -- 57014) is tried again later, after 30 s, 1 min, 2 min, 4 min; the fifth failure, or
+            -- any other error, marks the timer failed with the error.
+            GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+            IF (left(state, 2) IN ('08', '53', '58') OR state = '57014') AND t.attempts + 1 < 5 THEN
+                UPDATE lowcode.timers x
+                   SET status = 'pending', fired_at = NULL, error = message, attempts = t.attempts + 1,
+                       fire_at = now() + interval '30 seconds' * power(2, t.attempts)
+                 WHERE x.id = t.id;
+            ELSE
+                UPDATE lowcode.timers x SET status = 'failed', fired_at = now(), error = message, attempts = t.attempts + 1
+                 WHERE x.id = t.id;
+            END IF;
         END;
     END LOOP;
     RETURN fired;
 END $$;
-COMMENT ON FUNCTION lowcode.run_due_timers(int) IS 'Fire up to max due timers and deadlines. Safe to run from several schedulers at once (SKIP LOCKED), e.g. SELECT cron.schedule(''lowcode-timers'', ''* * * * *'', ''SELECT lowcode.run_due_timers()''). A timer whose rules fail is marked failed with the error; the others still fire.';
+COMMENT ON FUNCTION lowcode.run_due_timers(int) IS 'Fire up to max due timers and deadlines (lowcode administrators; runs as the extension''s owner). Safe to run from several schedulers at once (SKIP LOCKED). A timer whose rules fail with a transient error (connection, resources, I/O, cancel) is retried with backoff, up to 5 attempts; any other error marks it failed with the error; the others still fire.';
 
 CREATE OR REPLACE FUNCTION lowcode.poll_events(consumer text, max int DEFAULT 100, visibility interval DEFAULT '30 seconds')
 RETURNS TABLE (id bigint, topic text, payload jsonb, attempt int, created_at timestamptz)

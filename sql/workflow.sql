@@ -122,11 +122,14 @@ CREATE TABLE lowcode.timers (
     fire_at    timestamptz NOT NULL,
     status     text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'fired', 'cancelled', 'failed')),
     fired_at   timestamptz,
-    error      text
+    error      text,
+    -- Failed firings so far: a transient error (connection, resources, I/O, cancel) puts the
+    -- timer back with a backoff; the fifth failure, or any other error, marks it failed.
+    attempts   int NOT NULL DEFAULT 0
 );
 CREATE INDEX timers_due_idx ON lowcode.timers (fire_at) WHERE status = 'pending';
 CREATE INDEX timers_record_idx ON lowcode.timers (record_id) WHERE status = 'pending';
-COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at fire_at (lowcode.run_due_timers); a timer set in a state is cancelled when the record leaves it.';
+COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at fire_at (lowcode.run_due_timers); a timer set in a state is cancelled when the record leaves it. A transient failure is retried with backoff (attempts, error), up to 5 attempts.';
 
 SELECT pg_catalog.pg_extension_config_dump('lowcode.workflow_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.transitions', '');

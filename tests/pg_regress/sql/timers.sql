@@ -25,6 +25,9 @@ RETURNS TABLE (name text, event text, in_state text, status text, error text) LA
 $$;
 CREATE FUNCTION public.wf_explode(r jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
+    IF r -> 'data' ? 'permanent' THEN
+        RAISE EXCEPTION 'record % is broken', r ->> 'id';
+    END IF;
     RAISE EXCEPTION 'reminder service is down (record %)', r ->> 'id' USING ERRCODE = 'connection_failure';
 END $$;
 
@@ -106,8 +109,8 @@ SELECT lowcode.run_due_timers();
 SELECT data ? 'late' AS late, (SELECT count(*) FROM lowcode.record_history(:l4) WHERE action = 'timer_fired') AS timer_fired_rows
   FROM lowcode.records WHERE id = :l4;
 
--- A timer whose rule raises is marked failed with its error, its effects undone; the other
--- timers of the same run still fire.
+-- A timer whose rule raises a transient error (here connection_failure) is tried again later:
+-- pending with its error and a backoff, its effects undone; the other timers of the run fire.
 SELECT lowcode.submit('crm', 'lead', '{"name": "boom", "explode": true}') AS l5 \gset
 SELECT lowcode.submit('crm', 'lead', '{"name": "calm"}') AS l6 \gset
 SELECT pg_temp.due(:l5, 'remind') + pg_temp.due(:l6, 'remind') AS made_due;
@@ -119,8 +122,19 @@ SELECT * FROM pg_temp.timers(:l6);
 SELECT topic FROM lowcode.events ORDER BY id OFFSET :events_before;
 SELECT (SELECT count(*) FROM lowcode.record_history(:l5)) - :l5_history AS l5_new_history,
        (SELECT data ->> 'reminded' FROM lowcode.records WHERE id = :l6) AS l6_reminded;
+SELECT attempts, ceil(extract(epoch FROM fire_at - now())) AS retry_in_seconds FROM lowcode.timers WHERE record_id = :l5;
+-- Not before its backoff; then again, four times (each row: made due, then run: it fires
+-- nothing, and its next try is twice as late), and the fifth failure is final.
+SELECT lowcode.run_due_timers();
+SELECT pg_temp.due(:l5, 'remind') + lowcode.run_due_timers() AS run FROM generate_series(1, 4);
+SELECT status, attempts, error FROM lowcode.timers WHERE record_id = :l5;
 -- A failed timer is not retried.
 SELECT lowcode.run_due_timers();
+-- Any other error fails the timer at once.
+SELECT lowcode.submit('crm', 'lead', '{"name": "bad", "explode": true, "permanent": true}') AS l5b \gset
+SELECT pg_temp.due(:l5b, 'remind');
+SELECT lowcode.run_due_timers();
+SELECT status, attempts, error FROM lowcode.timers WHERE record_id = :l5b;
 
 -- Re-arming a timer with the same name cancels the previous one.
 SELECT lowcode.submit('crm', 'lead', '{"name": "initrode"}') AS l7 \gset
