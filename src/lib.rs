@@ -27,6 +27,9 @@ mod records;
 mod report;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+pub mod webhook;
+mod webhook_delivery;
+mod worker;
 
 pgrx::pg_module_magic!(name, version);
 
@@ -97,6 +100,15 @@ pgrx::extension_sql_file!(
         api::set_rule_chain
     ]
 );
+pgrx::extension_sql_file!(
+    "../sql/worker.sql",
+    name = "worker",
+    requires = [
+        "comments",
+        worker::worker_preloaded,
+        worker::worker_processes
+    ]
+);
 pgrx::extension_sql_file!("../sql/hardening.sql", name = "hardening", finalize);
 
 /// Called once per backend when the library loads.
@@ -104,6 +116,8 @@ pgrx::extension_sql_file!("../sql/hardening.sql", name = "hardening", finalize);
 pub extern "C-unwind" fn _PG_init() {
     catalog::init();
     engine::init();
+    worker::init();
+    webhook_delivery::init();
 }
 
 #[cfg(test)]

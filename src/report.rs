@@ -68,3 +68,25 @@ impl Reportable for crate::validation::TooDeep {
         Some("flatten the document, or raise lowcode.max_document_depth if the server's stack allows".into())
     }
 }
+
+impl Reportable for crate::webhook::WebhookError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            crate::webhook::WebhookError::HostNotAllowed(_) => {
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
+            _ => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            crate::webhook::WebhookError::HostNotAllowed(_) => Some(
+                "a superuser allows hosts in lowcode.webhook_allow (postgresql.conf or ALTER SYSTEM, then reload)".into(),
+            ),
+            crate::webhook::WebhookError::BadSecret => {
+                Some("leave the secret out to have one made, or pass whsec_ and base64 of 16 to 64 random bytes".into())
+            }
+            _ => None,
+        }
+    }
+}

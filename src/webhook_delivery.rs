@@ -1,0 +1,730 @@
+//! Webhook delivery inside the database worker (src/worker.rs).
+//!
+//! Each webhook is an outbox consumer named `webhook:<name>`. The worker's main thread (the
+//! only one that talks to PostgreSQL) polls its events, hands them in order to the webhook's
+//! own HTTP thread, and records what came back: every attempt in `lowcode.webhook_attempts`,
+//! delivered events acknowledged, a failed one nacked with its backoff (or the endpoint's
+//! Retry-After), which the outbox turns into a dead letter after the webhook's max attempts.
+//!
+//! - In order per webhook: one batch in flight per webhook; its thread stops at the first
+//!   failure, and nothing after a failed event is sent before that event is delivered (or
+//!   dead) — its retry is *held*: later events wait until the outbox hands it back.
+//! - One slow endpoint never holds up another, nor the timers: each webhook has its own
+//!   thread, and the main loop never waits for HTTP.
+//! - At least once: an event is acknowledged only after its 2xx; a worker killed in between
+//!   gets it again once its lease (`VISIBILITY`) runs out.
+//! - The HTTP threads never call PostgreSQL and block every signal, which stay the main
+//!   thread's.
+//!
+//! Only the functions in `mod outbox` below know the outbox's SQL signatures.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+use crate::webhook::{self, Verdict};
+use crate::worker::in_transaction;
+
+/// `lowcode.webhook_allow`: host patterns webhooks may be sent to (default none).
+pub static WEBHOOK_ALLOW: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+pub fn init() {
+    GucRegistry::define_string_guc(
+        c"lowcode.webhook_allow",
+        c"Hosts lowcode's webhooks may POST to: comma-separated host, *.domain or *, each optionally with :port.",
+        c"Empty (the default) allows none, so a fresh install sends nothing. A loopback host \
+          (127.0.0.1, localhost, [::1]) is never matched by a wildcard: name it.",
+        &WEBHOOK_ALLOW,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+pub fn allow_list() -> String {
+    WEBHOOK_ALLOW
+        .get()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// How long a polled event stays leased to this worker.
+const VISIBILITY_SECS: i32 = 30;
+/// Events polled per webhook at a time.
+const POLL_MAX: i32 = 500;
+/// Response bodies read at most (the rest is dropped with the connection).
+const BODY_CAP: u64 = 64 * 1024;
+/// How often the webhooks' settings are read again.
+const REFRESH: Duration = Duration::from_secs(1);
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A webhook's settings, as the worker read them.
+#[derive(Clone, PartialEq)]
+struct Config {
+    url: String,
+    topics: Vec<String>,
+    key: Vec<u8>,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+    backoff: Vec<Duration>,
+    rate_limit: Option<u32>,
+    active: bool,
+}
+
+/// One event on its way to a webhook.
+#[derive(Clone)]
+struct Event {
+    /// The outbox's delivery id (acknowledged by it).
+    id: i64,
+    /// Stable across retries: the `webhook-id`.
+    event_id: i64,
+    topic: String,
+    attempt: i32,
+    body: String,
+}
+
+/// What one attempt gave.
+struct Outcome {
+    id: i64,
+    event_id: i64,
+    attempt: i32,
+    at: f64,
+    status: Option<u16>,
+    latency_ms: f64,
+    error: Option<String>,
+    verdict: Verdict,
+}
+
+struct Job {
+    config: Arc<Config>,
+    events: Vec<Event>,
+}
+
+struct Finished {
+    hook: String,
+    outcomes: Vec<Outcome>,
+}
+
+struct Hook {
+    config: Arc<Config>,
+    jobs: Sender<Job>,
+    stop: Arc<AtomicBool>,
+    queue: VecDeque<Event>,
+    in_flight: bool,
+    /// Nothing is sent before this.
+    not_before: Instant,
+    /// A failed event waiting for its retry: nothing after it is sent before the outbox hands
+    /// it back (or the hold runs out).
+    hold: Option<(i64, Instant)>,
+}
+
+pub struct Deliveries {
+    hooks: HashMap<String, Hook>,
+    refreshed: Option<Instant>,
+    done_tx: Sender<Finished>,
+    done_rx: Receiver<Finished>,
+}
+
+impl Deliveries {
+    pub fn new() -> Self {
+        let (done_tx, done_rx) = channel();
+        Deliveries {
+            hooks: HashMap::new(),
+            refreshed: None,
+            done_tx,
+            done_rx,
+        }
+    }
+
+    /// One step of the delivery loop: read settings now and then, record finished batches,
+    /// poll and hand out new ones. Returns true while deliveries are in flight or waiting.
+    pub fn step(&mut self, dbname: &str) -> bool {
+        if self.refreshed.is_none_or(|at| at.elapsed() >= REFRESH) {
+            self.refreshed = Some(Instant::now());
+            match in_transaction(outbox::webhooks) {
+                Ok(Ok(configs)) => self.apply(configs),
+                Ok(Err(e)) => log!("lowcode worker for database \"{dbname}\": webhooks: {e}"),
+                Err(e) => log!("lowcode worker for database \"{dbname}\": webhooks: {e}"),
+            }
+        }
+        let finished: Vec<Finished> = self.done_rx.try_iter().collect();
+        for f in finished {
+            self.record(dbname, f);
+        }
+        self.dispatch(dbname);
+        self.hooks
+            .values()
+            .any(|h| h.in_flight || (!h.queue.is_empty() && h.config.active))
+    }
+
+    fn apply(&mut self, configs: Vec<(String, Config)>) {
+        let names: Vec<&String> = configs.iter().map(|(n, _)| n).collect();
+        self.hooks.retain(|name, hook| {
+            let keep = names.contains(&name);
+            if !keep {
+                hook.stop.store(true, Ordering::SeqCst);
+            }
+            keep
+        });
+        for (name, config) in configs {
+            match self.hooks.get_mut(&name) {
+                Some(hook) => {
+                    if *hook.config != config {
+                        hook.config = Arc::new(config);
+                    }
+                }
+                None => {
+                    let stop = Arc::new(AtomicBool::new(false));
+                    let jobs = spawn_sender(name.clone(), self.done_tx.clone(), stop.clone());
+                    self.hooks.insert(
+                        name,
+                        Hook {
+                            config: Arc::new(config),
+                            jobs,
+                            stop,
+                            queue: VecDeque::new(),
+                            in_flight: false,
+                            not_before: Instant::now(),
+                            hold: None,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Records a finished batch: attempts, acknowledgements, the retry or dead letter.
+    fn record(&mut self, dbname: &str, finished: Finished) {
+        let Some(hook) = self.hooks.get_mut(&finished.hook) else {
+            return; // dropped meanwhile: its unacknowledged events are the outbox's again
+        };
+        hook.in_flight = false;
+        let name = finished.hook.clone();
+        let backoff = hook.config.backoff.clone();
+        let outcomes = finished.outcomes;
+        let result = in_transaction(|| outbox::record(&name, &outcomes, &backoff));
+        let (retry_in, gone) = match result {
+            Ok(Ok(r)) => r,
+            failed => {
+                let e = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e,
+                    Ok(Ok(_)) => unreachable!(),
+                };
+                warning!("lowcode worker for database \"{dbname}\": webhook {name}: {e}");
+                // Nothing recorded: the events come back after their lease.
+                hook.queue.clear();
+                hook.not_before = Instant::now() + Duration::from_secs(1);
+                return;
+            }
+        };
+        // Drop what was attempted from the queue.
+        let attempted: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
+        hook.queue.retain(|e| !attempted.contains(&e.id));
+        if gone {
+            log!("lowcode worker for database \"{dbname}\": webhook {name} answered 410 Gone: disabled");
+            hook.queue.clear();
+        }
+        if let Some((event_id, delay)) = retry_in {
+            hook.not_before = Instant::now() + delay;
+            hook.hold = Some((event_id, Instant::now() + delay + Duration::from_secs(60)));
+            // The rest of the queue comes back after its lease, in order, behind the hold.
+            hook.queue.clear();
+        }
+    }
+
+    fn dispatch(&mut self, dbname: &str) {
+        let now = Instant::now();
+        let wanting: Vec<String> = self
+            .hooks
+            .iter()
+            .filter(|(_, h)| h.config.active && !h.in_flight && h.not_before <= now)
+            .filter(|(_, h)| h.queue.len() < POLL_MAX as usize / 2)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !wanting.is_empty() {
+            let polled = in_transaction(|| {
+                let mut all = Vec::new();
+                for name in &wanting {
+                    all.push((name.clone(), outbox::poll(name, POLL_MAX)));
+                }
+                all
+            });
+            match polled {
+                Ok(all) => {
+                    for (name, events) in all {
+                        match events {
+                            Ok(events) => self.take(&name, events),
+                            Err(e) => {
+                                warning!(
+                                    "lowcode worker for database \"{dbname}\": webhook {name}: {e}"
+                                )
+                            }
+                        }
+                    }
+                }
+                Err(e) => warning!("lowcode worker for database \"{dbname}\": webhooks: {e}"),
+            }
+        }
+        // Topics a webhook does not want are acknowledged without a call.
+        let mut skipped: Vec<(String, Vec<i64>)> = Vec::new();
+        for (name, hook) in self.hooks.iter_mut() {
+            let topics = hook.config.topics.clone();
+            let unwanted: Vec<i64> = hook
+                .queue
+                .iter()
+                .filter(|e| !webhook::topic_matches(&e.topic, &topics))
+                .map(|e| e.id)
+                .collect();
+            if !unwanted.is_empty() {
+                hook.queue.retain(|e| !unwanted.contains(&e.id));
+                skipped.push((name.clone(), unwanted));
+            }
+        }
+        if !skipped.is_empty() {
+            let _ = in_transaction(|| {
+                for (name, ids) in &skipped {
+                    let _ = outbox::ack(name, ids);
+                }
+            });
+        }
+        let now = Instant::now();
+        for hook in self.hooks.values_mut() {
+            if !hook.config.active
+                || hook.in_flight
+                || hook.not_before > now
+                || hook.queue.is_empty()
+            {
+                continue;
+            }
+            let mut batch: Vec<Event> = hook.queue.iter().cloned().collect();
+            if let Some((held, until)) = hook.hold {
+                if until <= now || batch.first().is_some_and(|e| e.event_id <= held) {
+                    hook.hold = None; // it is back (or gave up waiting)
+                } else {
+                    continue;
+                }
+            }
+            batch.truncate(POLL_MAX as usize);
+            hook.in_flight = true;
+            if hook
+                .jobs
+                .send(Job {
+                    config: hook.config.clone(),
+                    events: batch,
+                })
+                .is_err()
+            {
+                hook.in_flight = false;
+            }
+        }
+    }
+
+    /// Adds polled events to a webhook's queue, in event order, without duplicates (an event
+    /// polled again after its lease ran out replaces the copy in the queue).
+    fn take(&mut self, name: &str, events: Vec<Event>) {
+        let Some(hook) = self.hooks.get_mut(name) else {
+            return;
+        };
+        for e in events {
+            hook.queue.retain(|q| q.id != e.id);
+            hook.queue.push_back(e);
+        }
+        hook.queue.make_contiguous().sort_by_key(|e| e.event_id);
+    }
+
+    pub fn shutdown(&mut self) {
+        for hook in self.hooks.values() {
+            hook.stop.store(true, Ordering::SeqCst);
+        }
+        self.hooks.clear();
+    }
+}
+
+/// Internal: raises unless url is an http(s) URL allowed by lowcode.webhook_allow and secret a
+/// whsec_ secret (the error never shows the secret).
+#[pg_extern(stable)]
+fn webhook_check(url: &str, secret: &str) {
+    if let Err(e) = webhook::host_allowed(url, &allow_list()) {
+        crate::report::raise("webhook", e);
+    }
+    if let Err(e) = webhook::secret_key(secret) {
+        crate::report::raise("webhook", e);
+    }
+}
+
+// ------------------------------------------------------------------ the HTTP threads
+
+/// Starts a webhook's HTTP thread, with every signal blocked (they are the main thread's).
+fn spawn_sender(name: String, done: Sender<Finished>, stop: Arc<AtomicBool>) -> Sender<Job> {
+    let (tx, rx) = channel::<Job>();
+    // SAFETY: plain libc signal-mask calls; the old mask is restored right after the spawn.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let spawned = std::thread::Builder::new()
+            .name(format!("webhook {name}"))
+            .spawn(move || sender_loop(name, rx, done, stop));
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        drop(spawned);
+    }
+    tx
+}
+
+fn sender_loop(name: String, jobs: Receiver<Job>, done: Sender<Finished>, stop: Arc<AtomicBool>) {
+    let mut agent: Option<(Duration, ureq::Agent)> = None;
+    let mut last_send: Option<Instant> = None;
+    while let Ok(job) = jobs.recv() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let timeout = job.config.timeout;
+        if agent.as_ref().is_none_or(|(t, _)| *t != timeout) {
+            agent = Some((timeout, new_agent(timeout)));
+        }
+        let http = &agent.as_ref().expect("just set").1;
+        let mut outcomes = Vec::new();
+        for event in job.events {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Some(rate) = job.config.rate_limit {
+                let gap = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+                if let Some(at) = last_send {
+                    let since = at.elapsed();
+                    if since < gap {
+                        std::thread::sleep(gap - since);
+                    }
+                }
+            }
+            last_send = Some(Instant::now());
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                send_one(http, &job.config, &event)
+            }))
+            .unwrap_or_else(|_| Outcome {
+                id: event.id,
+                event_id: event.event_id,
+                attempt: event.attempt,
+                at: unix_now(),
+                status: None,
+                latency_ms: 0.0,
+                error: Some("internal error in the webhook sender".into()),
+                verdict: Verdict::Retry { after: None },
+            });
+            let stop_here = outcome.verdict != Verdict::Delivered;
+            outcomes.push(outcome);
+            if stop_here {
+                break;
+            }
+        }
+        if done
+            .send(Finished {
+                hook: name.clone(),
+                outcomes,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn new_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .proxy(None)
+        .user_agent("lowcode-webhooks")
+        .build()
+        .into()
+}
+
+/// One POST. The error text never holds the secret or the headers.
+fn send_one(http: &ureq::Agent, config: &Config, event: &Event) -> Outcome {
+    let started = Instant::now();
+    let at = unix_now();
+    let timestamp = at as i64;
+    let id = format!("evt_{}", event.event_id);
+    let mut outcome = Outcome {
+        id: event.id,
+        event_id: event.event_id,
+        attempt: event.attempt,
+        at,
+        status: None,
+        latency_ms: 0.0,
+        error: None,
+        verdict: Verdict::Retry { after: None },
+    };
+    // The allow-list as it is now (a reload may have narrowed it).
+    if let Err(e) = webhook::host_allowed(&config.url, &allow_list()) {
+        outcome.error = Some(e.to_string());
+        return outcome;
+    }
+    let signature = webhook::sign(&config.key, &id, timestamp, event.body.as_bytes());
+    let mut request = http
+        .post(&config.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", &timestamp.to_string())
+        .header("webhook-signature", &signature);
+    for (k, v) in &config.headers {
+        request = request.header(k, v);
+    }
+    match request.send(event.body.as_bytes()) {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            // Read (at most BODY_CAP of) the body so that the connection can be reused.
+            let mut sink = Vec::new();
+            let _ = response
+                .body_mut()
+                .as_reader()
+                .take(BODY_CAP)
+                .read_to_end(&mut sink);
+            outcome.status = Some(status);
+            outcome.verdict = webhook::verdict(Some(status), retry_after.as_deref(), timestamp);
+            if outcome.verdict != Verdict::Delivered {
+                outcome.error = Some(format!("HTTP {status}"));
+            }
+        }
+        Err(e) => outcome.error = Some(describe(&e)),
+    }
+    outcome.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    outcome
+}
+
+/// An HTTP error, without URLs' query strings or anything a header carried.
+fn describe(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(t) => format!("timeout ({t})"),
+        ureq::Error::Io(io) => format!("connection: {}", io.kind()),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::TooManyRedirects => "redirect (not followed)".into(),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => "TLS error".into(),
+        other => {
+            let text = other.to_string();
+            text.chars().take(200).collect()
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the SQL layer
+
+/// Everything that knows the outbox's and the webhooks' SQL.
+mod outbox {
+    use super::*;
+    use pgrx::spi::SpiError;
+
+    pub fn consumer(hook: &str) -> String {
+        format!("webhook:{hook}")
+    }
+
+    /// The webhooks' settings (the worker runs as the extension's owner: it may read secrets).
+    pub fn webhooks() -> Result<Vec<(String, Config)>, SpiError> {
+        Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT w.name, w.url, coalesce(w.topics, '{}'), w.secret, w.headers::text,
+                        w.timeout_ms, coalesce((SELECT array_agg((extract(epoch FROM b) * 1000)::int8 ORDER BY o)
+                                                  FROM unnest(w.backoff) WITH ORDINALITY u(b, o)), '{}'),
+                        w.rate_limit, w.status = 'active'
+                   FROM lowcode.webhooks w ORDER BY w.name",
+                None,
+                &[],
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let name: String = row.get(1)?.unwrap_or_default();
+                let secret: String = row.get(4)?.unwrap_or_default();
+                let Ok(key) = webhook::secret_key(&secret) else {
+                    continue; // create_webhook checked it
+                };
+                let headers: String = row.get(5)?.unwrap_or_else(|| "{}".into());
+                let headers: Vec<(String, String)> =
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&headers)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| {
+                            (
+                                k,
+                                v.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| v.to_string()),
+                            )
+                        })
+                        .collect();
+                let backoff: Vec<i64> = row.get(7)?.unwrap_or_default();
+                out.push((
+                    name,
+                    Config {
+                        url: row.get(2)?.unwrap_or_default(),
+                        topics: row.get(3)?.unwrap_or_default(),
+                        key,
+                        headers,
+                        timeout: Duration::from_millis(
+                            row.get::<i32>(6)?.unwrap_or(10_000).max(1) as u64
+                        ),
+                        backoff: backoff
+                            .into_iter()
+                            .map(|ms| Duration::from_millis(ms.max(0) as u64))
+                            .collect(),
+                        rate_limit: row.get::<i32>(8)?.map(|r| r.max(1) as u32),
+                        active: row.get(9)?.unwrap_or(false),
+                    },
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Polls a webhook's consumer. Reads `event_id` when the outbox has it (else the id is the
+    /// event's id).
+    pub fn poll(hook: &str, max: i32) -> Result<Vec<Event>, SpiError> {
+        let consumer = consumer(hook);
+        Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT p.id, coalesce((to_jsonb(p) ->> 'event_id')::int8, p.id), p.topic, p.attempt,
+                        jsonb_build_object('type', p.topic, 'timestamp', p.created_at, 'data', p.payload,
+                                           'record_id', to_jsonb(p) -> 'record_id')::text
+                   FROM lowcode.poll_events($1, $2, make_interval(secs => $3)) p",
+                None,
+                &[consumer.as_str().into(), max.into(), (VISIBILITY_SECS as f64).into()],
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(Event {
+                    id: row.get(1)?.unwrap_or_default(),
+                    event_id: row.get(2)?.unwrap_or_default(),
+                    topic: row.get(3)?.unwrap_or_default(),
+                    attempt: row.get(4)?.unwrap_or(1),
+                    body: row.get(5)?.unwrap_or_default(),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn ack(hook: &str, ids: &[i64]) -> Result<(), SpiError> {
+        let consumer = consumer(hook);
+        Spi::run_with_args(
+            "SELECT lowcode.ack_events($1, $2)",
+            &[consumer.as_str().into(), ids.to_vec().into()],
+        )
+    }
+
+    /// Records a finished batch. Returns the held retry (event id, delay), if any, and whether
+    /// the endpoint answered 410 (the webhook is then disabled).
+    pub fn record(
+        hook: &str,
+        outcomes: &[Outcome],
+        backoff: &[Duration],
+    ) -> Result<(Option<(i64, Duration)>, bool), SpiError> {
+        let consumer = consumer(hook);
+        let delivered: Vec<i64> = outcomes
+            .iter()
+            .filter(|o| o.verdict == Verdict::Delivered)
+            .map(|o| o.id)
+            .collect();
+        if !delivered.is_empty() {
+            Spi::run_with_args(
+                "SELECT lowcode.ack_events($1, $2)",
+                &[consumer.as_str().into(), delivered.into()],
+            )?;
+        }
+        let mut held = None;
+        let mut gone = false;
+        let mut kinds = Vec::new();
+        let mut next_try: Vec<Option<f64>> = Vec::new();
+        for o in outcomes {
+            match &o.verdict {
+                Verdict::Delivered => {
+                    kinds.push("delivered".to_string());
+                    next_try.push(None);
+                }
+                Verdict::Gone => {
+                    gone = true;
+                    kinds.push("gone".to_string());
+                    next_try.push(None);
+                    Spi::run_with_args(
+                        "UPDATE lowcode.webhooks SET status = 'disabled',
+                                disabled_reason = 'the endpoint answered 410 Gone at ' || now()
+                          WHERE name = $1",
+                        &[hook.into()],
+                    )?;
+                }
+                Verdict::Retry { after } => {
+                    let seed = (o.event_id as u64)
+                        .wrapping_mul(31)
+                        .wrapping_add(o.attempt as u64);
+                    let delay = after.unwrap_or_else(|| {
+                        webhook::backoff(o.attempt.max(1) as u32, backoff, seed)
+                    });
+                    let error = o.error.clone().unwrap_or_else(|| "failed".into());
+                    let verdict = Spi::get_one_with_args::<String>(
+                        "SELECT lowcode.nack_event($1, $2, $3, make_interval(secs => $4))",
+                        &[
+                            consumer.as_str().into(),
+                            o.id.into(),
+                            error.as_str().into(),
+                            delay.as_secs_f64().into(),
+                        ],
+                    )?;
+                    if verdict.as_deref() == Some("dead") {
+                        kinds.push("dead".to_string());
+                        next_try.push(None);
+                    } else {
+                        kinds.push("retry".to_string());
+                        next_try.push(Some(delay.as_secs_f64()));
+                        held = Some((o.event_id, delay));
+                    }
+                }
+            }
+        }
+        let event_ids: Vec<i64> = outcomes.iter().map(|o| o.event_id).collect();
+        let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
+        let at: Vec<f64> = outcomes.iter().map(|o| o.at).collect();
+        let codes: Vec<Option<i32>> = outcomes.iter().map(|o| o.status.map(i32::from)).collect();
+        let latency: Vec<f64> = outcomes.iter().map(|o| o.latency_ms).collect();
+        let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
+        Spi::run_with_args(
+            "INSERT INTO lowcode.webhook_attempts
+                    (webhook, event_id, attempt, attempted_at, status_code, latency_ms, error, outcome, next_try)
+             SELECT $1, u.e, u.a, to_timestamp(u.t), u.c, u.l, u.err, u.k,
+                    now() + make_interval(secs => u.n)
+               FROM unnest($2::int8[], $3::int4[], $4::float8[], $5::int4[], $6::float8[], $7::text[],
+                           $8::text[], $9::float8[]) AS u(e, a, t, c, l, err, k, n)",
+            &[
+                hook.into(),
+                event_ids.into(),
+                attempts.into(),
+                at.into(),
+                codes.into(),
+                latency.into(),
+                errors.into(),
+                kinds.into(),
+                next_try.into(),
+            ],
+        )?;
+        Ok((held, gone))
+    }
+}
