@@ -6,15 +6,18 @@
 //! delivered events acknowledged, a failed one nacked with its backoff (or the endpoint's
 //! Retry-After), which the outbox turns into a dead letter after the webhook's max attempts.
 //!
-//! - In order per webhook: one batch in flight per webhook; its thread stops at the first
-//!   failure, and nothing after a failed event is sent before that event is delivered (or
-//!   dead) — its retry is *held*: later events wait until the outbox hands it back.
+//! - In order per webhook: one batch in flight per webhook, sent in event order; its thread
+//!   stops at the first failure. The events of the batch after a failed one are handed back
+//!   to the outbox (nacked to come back with it), and the webhook then polls one event at a
+//!   time, only once the failed event is due again (the outbox hands out the oldest first),
+//!   until 30 s (`CAREFUL`) pass without a failure. A worker that starts waits one lease (`VISIBILITY_SECS`)
+//!   before it polls, so that the events a killed worker had leased come back first.
 //! - One slow endpoint never holds up another, nor the timers: each webhook has its own
 //!   thread, and the main loop never waits for HTTP.
 //! - At least once: an event is acknowledged only after its 2xx; a worker killed in between
-//!   gets it again once its lease (`VISIBILITY`) runs out.
-//! - The HTTP threads never call PostgreSQL and block every signal, which stay the main
-//!   thread's.
+//!   gets it again once its lease runs out.
+//! - The HTTP threads never call PostgreSQL (nor read settings: the allow-list travels with
+//!   each batch) and block every signal, which stay the main thread's.
 //!
 //! Only the functions in `mod outbox` below know the outbox's SQL signatures.
 
@@ -55,11 +58,13 @@ pub fn allow_list() -> String {
 }
 
 /// How long a polled event stays leased to this worker.
-const VISIBILITY_SECS: i32 = 30;
+const VISIBILITY_SECS: i32 = 15;
 /// Events polled per webhook at a time.
 const POLL_MAX: i32 = 500;
 /// Response bodies read at most (the rest is dropped with the connection).
 const BODY_CAP: u64 = 64 * 1024;
+/// How long a webhook polls one event at a time after a failure.
+const CAREFUL: Duration = Duration::from_secs(30);
 /// How often the webhooks' settings are read again.
 const REFRESH: Duration = Duration::from_secs(1);
 
@@ -109,6 +114,8 @@ struct Outcome {
 
 struct Job {
     config: Arc<Config>,
+    /// `lowcode.webhook_allow` when the batch was handed out.
+    allow: String,
     events: Vec<Event>,
 }
 
@@ -123,14 +130,16 @@ struct Hook {
     stop: Arc<AtomicBool>,
     queue: VecDeque<Event>,
     in_flight: bool,
-    /// Nothing is sent before this.
+    /// Nothing is polled before this (a failed event's retry, a fresh worker's wait).
     not_before: Instant,
-    /// A failed event waiting for its retry: nothing after it is sent before the outbox hands
-    /// it back (or the hold runs out).
-    hold: Option<(i64, Instant)>,
+    /// Until then, one event at a time: a failure was recent (with the 0.1.0 outbox an event
+    /// polled but not attempted counts as an attempt, so a batch behind a failing event would
+    /// lose attempts).
+    careful_until: Instant,
 }
 
 pub struct Deliveries {
+    started: Instant,
     hooks: HashMap<String, Hook>,
     refreshed: Option<Instant>,
     done_tx: Sender<Finished>,
@@ -141,6 +150,7 @@ impl Deliveries {
     pub fn new() -> Self {
         let (done_tx, done_rx) = channel();
         Deliveries {
+            started: Instant::now(),
             hooks: HashMap::new(),
             refreshed: None,
             done_tx,
@@ -196,8 +206,8 @@ impl Deliveries {
                             stop,
                             queue: VecDeque::new(),
                             in_flight: false,
-                            not_before: Instant::now(),
-                            hold: None,
+                            not_before: self.started + Duration::from_secs(VISIBILITY_SECS as u64),
+                            careful_until: Instant::now(),
                         },
                     );
                 }
@@ -205,7 +215,8 @@ impl Deliveries {
         }
     }
 
-    /// Records a finished batch: attempts, acknowledgements, the retry or dead letter.
+    /// Records a finished batch: attempts, acknowledgements, the retry or dead letter, and
+    /// hands the batch's events that were not attempted back to the outbox.
     fn record(&mut self, dbname: &str, finished: Finished) {
         let Some(hook) = self.hooks.get_mut(&finished.hook) else {
             return; // dropped meanwhile: its unacknowledged events are the outbox's again
@@ -214,7 +225,15 @@ impl Deliveries {
         let name = finished.hook.clone();
         let backoff = hook.config.backoff.clone();
         let outcomes = finished.outcomes;
-        let result = in_transaction(|| outbox::record(&name, &outcomes, &backoff));
+        let attempted: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
+        let rest: Vec<i64> = hook
+            .queue
+            .iter()
+            .map(|e| e.id)
+            .filter(|id| !attempted.contains(id))
+            .collect();
+        hook.queue.clear();
+        let result = in_transaction(|| outbox::record(&name, &outcomes, &backoff, &rest));
         let (retry_in, gone) = match result {
             Ok(Ok(r)) => r,
             failed => {
@@ -225,40 +244,40 @@ impl Deliveries {
                 };
                 warning!("lowcode worker for database \"{dbname}\": webhook {name}: {e}");
                 // Nothing recorded: the events come back after their lease.
-                hook.queue.clear();
-                hook.not_before = Instant::now() + Duration::from_secs(1);
+                hook.careful_until = Instant::now() + CAREFUL;
+                hook.not_before = Instant::now() + Duration::from_secs(VISIBILITY_SECS as u64);
                 return;
             }
         };
-        // Drop what was attempted from the queue.
-        let attempted: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
-        hook.queue.retain(|e| !attempted.contains(&e.id));
         if gone {
             log!("lowcode worker for database \"{dbname}\": webhook {name} answered 410 Gone: disabled");
-            hook.queue.clear();
         }
-        if let Some((event_id, delay)) = retry_in {
-            hook.not_before = Instant::now() + delay;
-            hook.hold = Some((event_id, Instant::now() + delay + Duration::from_secs(60)));
-            // The rest of the queue comes back after its lease, in order, behind the hold.
-            hook.queue.clear();
+        match retry_in {
+            Some(delay) => {
+                hook.careful_until = Instant::now() + delay + CAREFUL;
+                // The outbox hands the failed event out again at now + delay (its clock).
+                hook.not_before = Instant::now() + delay + Duration::from_millis(20);
+            }
+            None if outcomes.iter().all(|o| o.verdict == Verdict::Delivered) => {}
+            None => hook.careful_until = Instant::now() + CAREFUL,
         }
     }
 
     fn dispatch(&mut self, dbname: &str) {
         let now = Instant::now();
-        let wanting: Vec<String> = self
+        let wanting: Vec<(String, i32)> = self
             .hooks
             .iter()
-            .filter(|(_, h)| h.config.active && !h.in_flight && h.not_before <= now)
-            .filter(|(_, h)| h.queue.len() < POLL_MAX as usize / 2)
-            .map(|(n, _)| n.clone())
+            .filter(|(_, h)| {
+                h.config.active && !h.in_flight && h.queue.is_empty() && h.not_before <= now
+            })
+            .map(|(n, h)| (n.clone(), if h.careful_until > now { 1 } else { POLL_MAX }))
             .collect();
         if !wanting.is_empty() {
             let polled = in_transaction(|| {
                 let mut all = Vec::new();
-                for name in &wanting {
-                    all.push((name.clone(), outbox::poll(name, POLL_MAX)));
+                for (name, max) in &wanting {
+                    all.push((name.clone(), outbox::poll(name, *max)));
                 }
                 all
             });
@@ -300,48 +319,34 @@ impl Deliveries {
                 }
             });
         }
-        let now = Instant::now();
+        let allow = allow_list();
         for hook in self.hooks.values_mut() {
-            if !hook.config.active
-                || hook.in_flight
-                || hook.not_before > now
-                || hook.queue.is_empty()
-            {
+            if hook.in_flight || hook.queue.is_empty() {
                 continue;
             }
-            let mut batch: Vec<Event> = hook.queue.iter().cloned().collect();
-            if let Some((held, until)) = hook.hold {
-                if until <= now || batch.first().is_some_and(|e| e.event_id <= held) {
-                    hook.hold = None; // it is back (or gave up waiting)
-                } else {
-                    continue;
-                }
+            if !hook.config.active {
+                hook.queue.clear(); // paused meanwhile: they come back after their lease
+                continue;
             }
-            batch.truncate(POLL_MAX as usize);
             hook.in_flight = true;
-            if hook
-                .jobs
-                .send(Job {
-                    config: hook.config.clone(),
-                    events: batch,
-                })
-                .is_err()
-            {
+            let job = Job {
+                config: hook.config.clone(),
+                allow: allow.clone(),
+                events: hook.queue.iter().cloned().collect(),
+            };
+            if hook.jobs.send(job).is_err() {
                 hook.in_flight = false;
+                hook.queue.clear();
             }
         }
     }
 
-    /// Adds polled events to a webhook's queue, in event order, without duplicates (an event
-    /// polled again after its lease ran out replaces the copy in the queue).
+    /// Adds polled events to a webhook's (empty) queue, in event order.
     fn take(&mut self, name: &str, events: Vec<Event>) {
         let Some(hook) = self.hooks.get_mut(name) else {
             return;
         };
-        for e in events {
-            hook.queue.retain(|q| q.id != e.id);
-            hook.queue.push_back(e);
-        }
+        hook.queue.extend(events);
         hook.queue.make_contiguous().sort_by_key(|e| e.event_id);
     }
 
@@ -413,7 +418,7 @@ fn sender_loop(name: String, jobs: Receiver<Job>, done: Sender<Finished>, stop: 
             }
             last_send = Some(Instant::now());
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                send_one(http, &job.config, &event)
+                send_one(http, &job.config, &job.allow, &event)
             }))
             .unwrap_or_else(|_| Outcome {
                 id: event.id,
@@ -456,7 +461,7 @@ fn new_agent(timeout: Duration) -> ureq::Agent {
 }
 
 /// One POST. The error text never holds the secret or the headers.
-fn send_one(http: &ureq::Agent, config: &Config, event: &Event) -> Outcome {
+fn send_one(http: &ureq::Agent, config: &Config, allow: &str, event: &Event) -> Outcome {
     let started = Instant::now();
     let at = unix_now();
     let timestamp = at as i64;
@@ -472,7 +477,7 @@ fn send_one(http: &ureq::Agent, config: &Config, event: &Event) -> Outcome {
         verdict: Verdict::Retry { after: None },
     };
     // The allow-list as it is now (a reload may have narrowed it).
-    if let Err(e) = webhook::host_allowed(&config.url, &allow_list()) {
+    if let Err(e) = webhook::host_allowed(&config.url, allow) {
         outcome.error = Some(e.to_string());
         return outcome;
     }
@@ -632,13 +637,15 @@ mod outbox {
         )
     }
 
-    /// Records a finished batch. Returns the held retry (event id, delay), if any, and whether
-    /// the endpoint answered 410 (the webhook is then disabled).
+    /// Records a finished batch, and hands `rest` (polled, not attempted) back to the outbox
+    /// to come back with the failed event. Returns the failed event's retry delay, if any, and
+    /// whether the endpoint answered 410 (the webhook is then disabled).
     pub fn record(
         hook: &str,
         outcomes: &[Outcome],
         backoff: &[Duration],
-    ) -> Result<(Option<(i64, Duration)>, bool), SpiError> {
+        rest: &[i64],
+    ) -> Result<(Option<Duration>, bool), SpiError> {
         let consumer = consumer(hook);
         let delivered: Vec<i64> = outcomes
             .iter()
@@ -665,6 +672,11 @@ mod outbox {
                     gone = true;
                     kinds.push("gone".to_string());
                     next_try.push(None);
+                    // Back to the outbox, to go out again once the webhook is resumed.
+                    Spi::get_one_with_args::<String>(
+                        "SELECT lowcode.nack_event($1, $2, 'HTTP 410: the webhook is disabled', interval '0')",
+                        &[consumer.as_str().into(), o.id.into()],
+                    )?;
                     Spi::run_with_args(
                         "UPDATE lowcode.webhooks SET status = 'disabled',
                                 disabled_reason = 'the endpoint answered 410 Gone at ' || now()
@@ -695,10 +707,19 @@ mod outbox {
                     } else {
                         kinds.push("retry".to_string());
                         next_try.push(Some(delay.as_secs_f64()));
-                        held = Some((o.event_id, delay));
+                        held = Some(delay);
                     }
                 }
             }
+        }
+        // The events after the failed one go back too, due with it (or at once after a dead
+        // letter or a 410): the outbox hands out the oldest first.
+        let release = held.unwrap_or(Duration::ZERO);
+        for id in rest {
+            Spi::get_one_with_args::<String>(
+                "SELECT lowcode.nack_event($1, $2, 'not attempted: behind a failed delivery', make_interval(secs => $3))",
+                &[consumer.as_str().into(), (*id).into(), release.as_secs_f64().into()],
+            )?;
         }
         let event_ids: Vec<i64> = outcomes.iter().map(|o| o.event_id).collect();
         let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();

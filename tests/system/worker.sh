@@ -17,22 +17,22 @@
 source "$(dirname "$0")/lib.sh"
 
 port="${LOWCODE_WORKER_PORT:-29510}"
-sys_start main "$port"
-data="$(sys_data main)"
-log="$(sys_log main)"
+sys_start worker "$port"
+data="$(sys_data worker)"
+log="$(sys_log worker)"
 
 # wait_for WHAT SECONDS DB SQL — until the query returns t.
 wait_for() {
     local what="$1" secs="$2" db="$3" query="$4" _
     for _ in $(seq 1 $((secs * 10))); do
-        [ "$(sys_val main "$db" "$query" 2>/dev/null || true)" = t ] && return 0
+        [ "$(sys_val worker "$db" "$query" 2>/dev/null || true)" = t ] && return 0
         sleep 0.1
     done
     fail "$what: not true after ${secs}s: $query"
 }
 
 worker_pid() { # worker_pid DB
-    sys_val main postgres "SELECT coalesce(max(pid), 0) FROM pg_stat_activity
+    sys_val worker postgres "SELECT coalesce(max(pid), 0) FROM pg_stat_activity
                             WHERE backend_type = 'lowcode worker' AND datname = '$1'"
 }
 
@@ -42,13 +42,13 @@ restart() {
 }
 
 step "without shared_preload_libraries: off, and why"
-sys_psql main -d postgres >/dev/null <<'SQL'
+sys_psql worker -d postgres >/dev/null <<'SQL'
 CREATE ROLE dbo LOGIN NOSUPERUSER;
 CREATE DATABASE app OWNER dbo;
 SQL
-lc_as_pg "$pg_bin/psql" -h "$(sys_sock main)" -p "$port" -U dbo -d app -X -q -v ON_ERROR_STOP=1 \
+lc_as_pg "$pg_bin/psql" -h "$(sys_sock worker)" -p "$port" -U dbo -d app -X -q -v ON_ERROR_STOP=1 \
     -c "CREATE EXTENSION lowcode" >/dev/null
-sys_expect "status off when not preloaded" "off|t" main app \
+sys_expect "status off when not preloaded" "off|t" worker app \
     "SELECT state, detail LIKE '%shared_preload_libraries%' FROM lowcode.worker_status()"
 
 step "preloaded: the launcher starts a worker for app, acting as the extension's owner"
@@ -60,12 +60,12 @@ step "preloaded: the launcher starts a worker for app, acting as the extension's
 restart
 wait_for "a worker for app" 20 app \
     "SELECT state = 'on' AND pid IS NOT NULL FROM lowcode.worker_status() WHERE database = 'app'"
-sys_expect "the worker acts as dbo, the extension's owner" "dbo" main app \
+sys_expect "the worker acts as dbo, the extension's owner" "dbo" worker app \
     "SELECT acting_as FROM lowcode.worker_status() WHERE database = 'app'"
-sys_expect "no worker for postgres (no lowcode there)" "0" main postgres \
+sys_expect "no worker for postgres (no lowcode there)" "0" worker postgres \
     "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'postgres'"
 
-sys_psql main -d app >/dev/null <<'SQL'
+sys_psql worker -d app >/dev/null <<'SQL'
 SELECT lowcode.create_app('clock');
 SELECT lowcode.define_form('clock', 'thing', '{"type": "object"}');
 SELECT lowcode.submit('clock', 'thing', jsonb_build_object('n', i)) FROM generate_series(1, 200) i;
@@ -79,10 +79,10 @@ $$;
 SQL
 
 step "lateness: 10,000 timers due at 1,000/s, fired by the worker alone"
-sys_val main app "SELECT public.add_timers('load', 10000, 1000, clock_timestamp() + interval '2 seconds')" >/dev/null
+sys_val worker app "SELECT public.add_timers('load', 10000, 1000, clock_timestamp() + interval '2 seconds')" >/dev/null
 wait_for "all 10,000 timers fired" 40 app \
     "SELECT count(*) = 10000 FROM lowcode.timers WHERE name = 'load' AND status = 'fired'"
-stats="$(sys_val main app "
+stats="$(sys_val worker app "
     SELECT format('p50=%sms p99=%sms max=%sms',
                   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
                   round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1),
@@ -90,19 +90,19 @@ stats="$(sys_val main app "
       FROM (SELECT extract(epoch FROM fired_at - fire_at) * 1000 AS ms FROM lowcode.timers WHERE name = 'load') l")"
 step "timer lateness (1,000 due/s): $stats"
 printf 'timer lateness (1,000 due/s, 10,000 timers): %s\n' "$stats" >"$SYS_WORK/lateness.txt"
-check sys_expect "lateness p99 < 1 s" "t" main app "
+check sys_expect "lateness p99 < 1 s" "t" worker app "
     SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY fired_at - fire_at) < interval '1 second'
       FROM lowcode.timers WHERE name = 'load'"
-check sys_expect "none fired early" "0" main app \
+check sys_expect "none fired early" "0" worker app \
     "SELECT count(*) FROM lowcode.timers WHERE name = 'load' AND fired_at < fire_at"
-check sys_expect "each fired exactly once (one timer_fired history row each)" "10000|10000" main app "
+check sys_expect "each fired exactly once (one timer_fired history row each)" "10000|10000" worker app "
     SELECT count(*), count(DISTINCT (detail->>'timer')) FROM lowcode.history
      WHERE action = 'timer_fired' AND detail->>'name' = 'load'"
-check sys_expect "worker_status counts them" "t" main app \
+check sys_expect "worker_status counts them" "t" worker app \
     "SELECT timers_fired >= 10000 AND last_timer_run IS NOT NULL FROM lowcode.worker_status() WHERE database = 'app'"
 
 step "kill -9 of the worker mid-run: restarted, nothing fired twice"
-sys_val main app "SELECT public.add_timers('crash', 3000, 1000, clock_timestamp() + interval '1 second')" >/dev/null
+sys_val worker app "SELECT public.add_timers('crash', 3000, 1000, clock_timestamp() + interval '1 second')" >/dev/null
 sleep 2
 victim="$(worker_pid app)"
 [ "$victim" != 0 ] || fail "no worker to kill"
@@ -111,48 +111,48 @@ wait_for "a new worker after kill -9" 60 app \
     "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app' AND pid <> $victim"
 wait_for "all 3,000 timers fired after the crash" 30 app \
     "SELECT count(*) = 3000 FROM lowcode.timers WHERE name = 'crash' AND status = 'fired'"
-check sys_expect "after kill -9: each fired exactly once" "3000|3000" main app "
+check sys_expect "after kill -9: each fired exactly once" "3000|3000" worker app "
     SELECT count(*), count(DISTINCT (detail->>'timer')) FROM lowcode.history
      WHERE action = 'timer_fired' AND detail->>'name' = 'crash'"
 
 step "SIGTERM (pg_terminate_backend): the launcher starts the worker again"
 victim="$(worker_pid app)"
-sys_val main postgres "SELECT pg_terminate_backend($victim)" >/dev/null
+sys_val worker postgres "SELECT pg_terminate_backend($victim)" >/dev/null
 wait_for "a new worker after SIGTERM" 20 app \
     "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app' AND pid <> $victim"
 
 step "CREATE EXTENSION in a new database gets a worker; DROP EXTENSION sends it away"
-sys_psql main -d postgres -c "CREATE DATABASE app2" >/dev/null
-sys_psql main -d app2 -c "CREATE EXTENSION lowcode" >/dev/null
+sys_psql worker -d postgres -c "CREATE DATABASE app2" >/dev/null
+sys_psql worker -d app2 -c "CREATE EXTENSION lowcode" >/dev/null
 wait_for "a worker for app2" 20 app2 \
     "SELECT state = 'on' FROM lowcode.worker_status() WHERE database = 'app2'"
-sys_psql main -d app2 -c "DROP EXTENSION lowcode" >/dev/null
+sys_psql worker -d app2 -c "DROP EXTENSION lowcode" >/dev/null
 wait_for "no worker for app2 once lowcode is dropped" 20 postgres \
     "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app2'"
 
 step "DROP DATABASE with a worker attached"
-sys_psql main -d app2 -c "CREATE EXTENSION lowcode" >/dev/null
+sys_psql worker -d app2 -c "CREATE EXTENSION lowcode" >/dev/null
 wait_for "a worker for app2 again" 20 app2 \
     "SELECT state = 'on' FROM lowcode.worker_status() WHERE database = 'app2'"
 t0=$(date +%s%N)
-check sys_psql main -d postgres -c "DROP DATABASE app2"
+check sys_psql worker -d postgres -c "DROP DATABASE app2"
 took_ms=$((($(date +%s%N) - t0) / 1000000))
 step "DROP DATABASE took ${took_ms} ms"
 check test "$took_ms" -lt 4000
 sleep 1.5
-check sys_expect "no worker left for app2" "0" main postgres \
+check sys_expect "no worker left for app2" "0" worker postgres \
     "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app2'"
 
 step "lowcode.worker_databases on reload: app is left out, then served again"
-sys_psql main -d postgres >/dev/null <<'SQL'
+sys_psql worker -d postgres >/dev/null <<'SQL'
 ALTER SYSTEM SET lowcode.worker_databases = 'elsewhere';
 SELECT pg_reload_conf();
 SQL
 wait_for "app's worker stopped" 20 postgres \
     "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app'"
-check sys_expect "status says why" "off|t" main app \
+check sys_expect "status says why" "off|t" worker app \
     "SELECT state, detail LIKE '%lowcode.worker_databases%' FROM lowcode.worker_status() WHERE database = 'app'"
-sys_psql main -d postgres >/dev/null <<'SQL'
+sys_psql worker -d postgres >/dev/null <<'SQL'
 ALTER SYSTEM RESET lowcode.worker_databases;
 SELECT pg_reload_conf();
 SQL

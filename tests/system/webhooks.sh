@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# webhooks — the worker delivers outbox events to webhooks (shared_preload_libraries =
+# 'lowcode'), against a local receiver on 127.0.0.1 (tests/system/webhook_receiver.py) that
+# verifies every Standard Webhooks signature.
+#
+# 1. A fresh install sends nothing: lowcode.webhook_allow is empty, and a wildcard never
+#    allows loopback. Non-admins cannot read secrets.
+# 2. 200: every event arrives once, signed, in order; each attempt is in webhook_deliveries.
+# 3. 500 twice then 200: retried with the same webhook-id, in order.
+# 4. Always 500: after max_attempts a dead letter; replay_dead_letters brings it back.
+# 5. 429 with Retry-After: the next try waits as told. 410: the webhook is disabled.
+#    302: never followed. A hanging endpoint times out and holds up no other webhook.
+# 6. pause / resume; the receiver restarted mid-delivery (nothing lost); kill -9 of the
+#    worker mid-delivery (everything arrives, duplicates only of what was in flight).
+# 7. The secret is in no server log line and in no recorded error.
+# Ports 29520 (cluster) and 29521 (receiver); override with LOWCODE_WEBHOOK_PORT (+1).
+# shellcheck source=tests/system/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+port="${LOWCODE_WEBHOOK_PORT:-29520}"
+rport=$((port + 1))
+secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+received="$SYS_WORK/received.jsonl"
+: >"$received"
+
+sys_start hooks "$port"
+data="$(sys_data hooks)"
+log="$(sys_log hooks)"
+{
+    echo "shared_preload_libraries = 'lowcode'"
+    echo "lowcode.launcher_naptime = '500ms'"
+} | lc_as_pg tee -a "$data/postgresql.conf" >/dev/null
+lc_as_pg "$pg_bin/pg_ctl" restart -D "$data" -l "$log" -m fast -w -t 60 >/dev/null || fail "restart failed"
+
+receiver_pid=""
+start_receiver() {
+    python3 "$LC_ROOT/tests/system/webhook_receiver.py" "$rport" "$secret" "$received" &
+    receiver_pid=$!
+    for _ in $(seq 1 50); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $rport), 0.2)" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "the receiver did not start"
+}
+stop_receiver() {
+    [ -z "$receiver_pid" ] || kill "$receiver_pid" 2>/dev/null || true
+    wait "$receiver_pid" 2>/dev/null || true
+    receiver_pid=""
+}
+trap 'stop_receiver; lc_cleanup' EXIT
+
+wait_for() { # wait_for WHAT SECONDS SQL — until the query (in app) returns t
+    local what="$1" secs="$2" query="$3"
+    for _ in $(seq 1 $((secs * 10))); do
+        [ "$(sys_val hooks app "$query" 2>/dev/null || true)" = t ] && return 0
+        sleep 0.1
+    done
+    fail "$what: not true after ${secs}s: $query"
+}
+
+# got TOPIC — what the receiver saw for a topic: "requests distinct-ids bad-signatures in-order"
+got() {
+    python3 - "$received" "$1" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows = [r for r in rows if r["topic"] == sys.argv[2]]
+ok = [r["event"] for r in rows if r["status"] == 200]
+firsts = []
+for n in ok:
+    if n not in firsts:
+        firsts.append(n)
+print(len(rows), len({r["id"] for r in rows}), sum(1 for r in rows if not r["sig_ok"]),
+      "ordered" if firsts == sorted(firsts) else "unordered")
+PY
+}
+
+delivered() { # delivered TOPIC — distinct events answered 200
+    python3 - "$received" "$1" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(len({r["id"] for r in rows if r["topic"] == sys.argv[2] and r["status"] == 200}))
+PY
+}
+
+wait_delivered() { # wait_delivered TOPIC N SECONDS
+    local n=0
+    for _ in $(seq 1 $(($3 * 10))); do
+        n="$(delivered "$1")"
+        [ "$n" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    fail "$1: $n of $2 events delivered after $3 s"
+}
+
+step "a fresh install sends nothing"
+sys_psql hooks -d postgres -c "CREATE DATABASE app" >/dev/null
+sys_psql hooks -d app >/dev/null <<'SQL'
+CREATE EXTENSION lowcode;
+CREATE ROLE plain LOGIN;
+SQL
+url="http://127.0.0.1:$rport"
+sys_fails "no host allowed by default" 42501 hooks app \
+    "SELECT lowcode.create_webhook('x', '$url/ok')"
+sys_psql hooks -d app -c "ALTER SYSTEM SET lowcode.webhook_allow = '*'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.3
+sys_fails "a wildcard does not allow loopback" 42501 hooks app \
+    "SELECT lowcode.create_webhook('x', '$url/ok')"
+sys_psql hooks -d app -c "ALTER SYSTEM SET lowcode.webhook_allow = '127.0.0.1:$rport'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.3
+sys_fails "a bad secret is refused" 22023 hooks app \
+    "SELECT lowcode.create_webhook('x', '$url/ok', NULL, '{\"secret\": \"whsec_short\"}')"
+sys_expect "a made secret is returned once" "t" hooks app \
+    "SELECT lowcode.create_webhook('made', '$url/ok', '{none}') ~ '^whsec_[A-Za-z0-9+/=]{40,}$'"
+check sys_fails "non-admins cannot read secrets" 42501 hooks app \
+    "SET ROLE plain; SELECT secret FROM lowcode.webhooks"
+check sys_fails "non-admins cannot create webhooks" 42501 hooks app \
+    "SET ROLE plain; SELECT lowcode.create_webhook('y', '$url/ok')"
+
+start_receiver
+wait_for "the worker runs" 20 "SELECT state = 'on' FROM lowcode.worker_status() WHERE database = 'app'"
+opts="{\"secret\": \"$secret\", \"backoff\": [\"200ms\"], \"max_attempts\": 4}"
+sys_psql hooks -d app >/dev/null <<SQL
+SELECT lowcode.create_webhook('ok', '$url/ok', '{t.ok}', '$opts');
+SELECT lowcode.create_webhook('flaky', '$url/flaky?n=2', '{t.flaky}', '$opts');
+SELECT lowcode.create_webhook('dead', '$url/fail', '{t.dead}', '{"secret": "$secret", "backoff": ["100ms"], "max_attempts": 3}');
+SELECT lowcode.create_webhook('busy', '$url/busy?after=2', '{t.busy}', '$opts');
+SELECT lowcode.create_webhook('gone', '$url/gone', '{t.gone}', '$opts');
+SELECT lowcode.create_webhook('redirect', '$url/redirect', '{t.redirect}', '$opts');
+SELECT lowcode.create_webhook('hang', '$url/hang?secs=20', '{t.hang}', '{"secret": "$secret", "timeout": "1 second", "backoff": ["10s"]}');
+SQL
+emit() { # emit TOPIC FROM TO
+    sys_val hooks app "SELECT count(lowcode.emit('$1', jsonb_build_object('n', i))) FROM generate_series($2, $3) i" >/dev/null
+}
+
+step "200: every event once, signed, in order"
+emit t.hang 1 1
+emit t.ok 1 50
+wait_delivered t.ok 50 20
+check test "$(got t.ok)" = "50 50 0 ordered"
+check sys_expect "each attempt recorded" "50|50" hooks app \
+    "SELECT count(*), count(*) FILTER (WHERE status_code = 200 AND outcome = 'delivered' AND latency_ms >= 0)
+       FROM lowcode.webhook_deliveries('ok', 1000)"
+check sys_expect "meanwhile the hanging endpoint was still being tried" "t" hooks app \
+    "SELECT count(*) >= 1 FROM lowcode.webhook_deliveries('hang')"
+
+step "500 twice then 200: same webhook-id, in order"
+emit t.flaky 1 5
+wait_delivered t.flaky 5 30
+check test "$(got t.flaky)" = "15 5 0 ordered"
+check sys_expect "flaky attempts" "10|5" hooks app \
+    "SELECT count(*) FILTER (WHERE outcome = 'retry' AND status_code = 500), count(*) FILTER (WHERE outcome = 'delivered')
+       FROM lowcode.webhook_deliveries('flaky', 1000)"
+
+step "always 500: dead letters after max_attempts, then replayed"
+emit t.dead 1 2
+wait_for "two dead letters" 30 \
+    "SELECT count(*) = 2 FROM lowcode.webhook_deliveries('dead', 1000) WHERE outcome = 'dead'"
+# (The second event lost one attempt: polled with the first, handed back untried.)
+check test "$(got t.dead)" = "5 2 0 ordered"
+check sys_expect "replay brings them back" "2" hooks app "SELECT lowcode.replay_dead_letters('t.dead', 'webhook:dead')"
+wait_for "dead again after the replay" 30 \
+    "SELECT count(*) = 4 FROM lowcode.webhook_deliveries('dead', 1000) WHERE outcome = 'dead'"
+
+step "429 Retry-After: 2 is honoured; 410 disables; 302 is not followed; the hang timed out"
+emit t.busy 1 1
+emit t.gone 1 1
+emit t.redirect 1 1
+wait_for "a 429 attempt" 20 "SELECT count(*) > 0 FROM lowcode.webhook_deliveries('busy')"
+check sys_expect "next try after Retry-After" "t" hooks app \
+    "SELECT bool_and(next_try - attempted_at BETWEEN interval '1.9 seconds' AND interval '2.5 seconds' AND status_code = 429)
+       FROM lowcode.webhook_deliveries('busy') WHERE outcome = 'retry'"
+wait_for "410 disables the webhook" 20 "SELECT status = 'disabled' FROM lowcode.webhooks WHERE name = 'gone'"
+wait_for "a 302 attempt" 20 "SELECT count(*) > 0 FROM lowcode.webhook_deliveries('redirect') WHERE status_code = 302 AND outcome = 'retry'"
+check test "$(python3 -c "import json; print(sum(1 for l in open('$received') if json.loads(l)['path'] == '/ok' and json.loads(l)['topic'] == 't.redirect'))")" = 0
+check sys_expect "the hanging endpoint timed out" "t" hooks app \
+    "SELECT count(*) > 0 AND bool_and(status_code IS NULL AND error LIKE 'timeout%') FROM lowcode.webhook_deliveries('hang')"
+sys_psql hooks -d app -c "SELECT lowcode.pause_webhook('hang'), lowcode.pause_webhook('busy'), lowcode.pause_webhook('redirect')" >/dev/null
+
+step "pause / resume"
+sys_val hooks app "SELECT lowcode.pause_webhook('ok')" >/dev/null
+sleep 1.2
+emit t.ok 51 60
+sleep 2
+check test "$(delivered t.ok)" = 50
+sys_val hooks app "SELECT lowcode.resume_webhook('ok')" >/dev/null
+wait_delivered t.ok 60 20
+
+step "the receiver restarted mid-delivery: nothing lost"
+stop_receiver
+emit t.ok 61 80
+sleep 2
+start_receiver
+wait_delivered t.ok 80 60
+check test "$(got t.ok | cut -d' ' -f4)" = ordered
+
+step "kill -9 of the worker mid-delivery: everything arrives"
+emit t.ok 81 1080
+sleep 0.5
+victim="$(sys_val hooks postgres "SELECT pid FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app'")"
+kill -9 "$victim"
+wait_delivered t.ok 1080 90
+dups="$(python3 - "$received" <<'PY'
+import json, sys, collections
+c = collections.Counter(json.loads(l)["id"] for l in open(sys.argv[1]) if json.loads(l)["topic"] == "t.ok" and json.loads(l)["status"] == 200)
+print(sum(v - 1 for v in c.values()))
+PY
+)"
+step "duplicates after kill -9 (at least once): $dups"
+check test "$dups" -le 500
+
+step "the secret is in no log line and no recorded error"
+check test "$(grep -c "${secret#whsec_}" "$log" || true)" = 0
+check sys_expect "no error holds it" "0" hooks app \
+    "SELECT count(*) FROM lowcode.webhook_attempts WHERE error LIKE '%' || '${secret#whsec_}' || '%'"
+
+stop_receiver
+lc_as_pg "$pg_bin/pg_ctl" stop -D "$data" -m fast -w -t 30 >/dev/null || fail "pg_ctl stop failed or hung"
+crashes="$(grep -E ' PANIC: | LOG: +.*('"$LC_CRASH_RE"')' "$log" | grep -vE "terminated by signal 9: Killed|all server processes terminated; reinitializing" || true)"
+[ -z "$crashes" ] || { printf '%s\n' "$crashes"; SYS_FAILED+=("no other crash in the server log"); }
+grep -vE "terminated by signal 9: Killed|all server processes terminated; reinitializing" "$log" >"$SYS_WORK/server-filtered.log" || true
+grep -vxF "$log" "$SYS_WORK/logs" >"$SYS_WORK/logs.new" || true
+echo "$SYS_WORK/server-filtered.log" >>"$SYS_WORK/logs.new"
+mv "$SYS_WORK/logs.new" "$SYS_WORK/logs"
+finish
