@@ -196,6 +196,9 @@ GRANT EXECUTE ON FUNCTION
     lowcode.poll_events(text, int, interval), lowcode.ack_events(text, bigint[]),
     lowcode.nack_event(text, bigint, text, interval), lowcode.replay_dead_letters(text, text),
     lowcode.purge_events(interval),
+    -- the background worker and webhooks (sql/worker.sql)
+    lowcode.worker_status(), lowcode.create_webhook(text, text, text[], jsonb), lowcode.drop_webhook(text),
+    lowcode.pause_webhook(text), lowcode.resume_webhook(text), lowcode.webhook_deliveries(text, int),
     -- apps as code and migrations
     lowcode.export_app(text, jsonb), lowcode.import_app(jsonb, jsonb), lowcode.diff_app(text, jsonb),
     lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)

@@ -3,6 +3,10 @@
 -- delivers events to webhooks. Without it everything works as before (run_due_timers from a
 -- scheduler), and lowcode.worker_status() says the worker is off and why.
 
+COMMENT ON FUNCTION lowcode.worker_preloaded() IS 'Internal: is lowcode in shared_preload_libraries, so that its background worker runs?';
+COMMENT ON FUNCTION lowcode.worker_processes() IS 'Internal: lowcode''s background processes running now (pid, database, lowcode launcher or lowcode worker), whoever started them.';
+COMMENT ON FUNCTION lowcode.webhook_check(text, text) IS 'Internal: raises unless url is an http(s) URL that lowcode.webhook_allow allows and secret a whsec_ secret (never shown in the error).';
+
 CREATE TABLE lowcode.worker_state (
     singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     pid            int,
@@ -141,6 +145,10 @@ DECLARE
     unknown text;
 BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'create webhooks');
+    IF name IS NULL OR url IS NULL THEN
+        RAISE EXCEPTION 'lowcode: create_webhook: arguments "name" and "url" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(o) k
      WHERE k NOT IN ('secret', 'headers', 'timeout', 'max_attempts', 'backoff', 'rate_limit');
     IF unknown IS NOT NULL THEN
