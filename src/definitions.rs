@@ -3,9 +3,7 @@
 //! Pure logic, no pgrx: naming rules, draft detection, meta-schema checks, `$ref` bundling
 //! against registered schemas (never the network), and the typed columns a form publishes.
 
-use std::collections::HashMap;
-
-use jsonschema::{Draft, Retrieve, Uri};
+use jsonschema::Draft;
 use serde_json::Value;
 
 /// Why a definition was refused.
@@ -41,7 +39,7 @@ impl DefinitionError {
                 "names start with a lowercase letter and use only a-z, 0-9 and _, up to 63 characters",
             ),
             DefinitionError::UnknownDraft(_) => Some(
-                "use draft-04, draft-06, draft-07, 2019-09 or 2020-12, or leave \"$schema\" out for 2020-12",
+                "use draft-04, draft-06, draft-07, 2019-09 or 2020-12, or leave \"$schema\" out for 2020-12; custom meta-schemas are not supported",
             ),
             DefinitionError::Reference(_) => Some(
                 "register shared schemas with lowcode.register_schema(uri, schema); nothing is fetched from the network",
@@ -117,37 +115,22 @@ pub fn draft_of(schema: &Value) -> Result<(Draft, &'static str), DefinitionError
     })
 }
 
-/// Schemas registered with `lowcode.register_schema`, the only place a `$ref` may point
-/// outside its own document.
-#[derive(Default, Clone)]
-pub struct Registered(pub HashMap<String, Value>);
-
-impl Retrieve for Registered {
-    fn retrieve(
-        &self,
-        uri: &Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        let wanted = uri.as_str();
-        self.0
-            .get(wanted)
-            .or_else(|| self.0.get(wanted.trim_end_matches('#')))
-            .cloned()
-            .ok_or_else(|| format!("\"{wanted}\" is not a registered schema").into())
-    }
-}
+pub use crate::bundle::Registered;
 
 /// A schema that passed every check, ready to store as an immutable form version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedSchema {
     /// "2020-12", "draft-07", ...
     pub draft: &'static str,
-    /// The schema with every registered `$ref` target embedded, so the stored version
-    /// validates the same way forever, whatever is registered later.
+    /// The schema, with a copy of every registered document its `$ref`s reach when there
+    /// are any ([`crate::bundle`]), so the stored version validates the same way forever,
+    /// whatever is registered later.
     pub bundled: Value,
 }
 
 /// Check a form schema: known draft, valid against its meta-schema, every `$ref` resolvable
-/// from the document itself or the registered schemas, and compilable (formats asserted).
+/// from the document itself (with its embedded resources) or the registered schemas, and
+/// compilable (formats asserted).
 pub fn check_schema(
     schema: &Value,
     registered: &Registered,
@@ -159,7 +142,17 @@ pub fn check_schema(
         Value::String(_) => return Err(DefinitionError::NotASchema("a string")),
         Value::Number(_) => return Err(DefinitionError::NotASchema("a number")),
     }
-    let (draft, label) = draft_of(schema)?;
+    let (_, label) = draft_of(schema)?;
+    if crate::bundle::is_marked(schema) {
+        return Err(DefinitionError::Invalid {
+            pointer: String::new(),
+            keyword: crate::bundle::MARKER.to_owned(),
+            message: format!(
+                "\"{}\" is lowcode's own key for stored bundles, not a schema keyword",
+                crate::bundle::MARKER
+            ),
+        });
+    }
     if let Err(error) = jsonschema::meta::validate(schema) {
         return Err(DefinitionError::Invalid {
             pointer: error.instance_path().to_string(),
@@ -167,32 +160,113 @@ pub fn check_schema(
             message: error.to_string(),
         });
     }
-    let bundled = jsonschema::options()
-        .with_draft(draft)
-        .with_retriever(registered.clone())
-        .bundle(schema)
-        .map_err(|error| DefinitionError::Reference(error.to_string()))?;
-    crate::validation::compile(&bundled).map_err(|error| match error {
-        crate::validation::CompileError::Schema {
-            pointer,
-            keyword,
-            message,
-        } => {
-            if keyword == "$ref" {
-                DefinitionError::Reference(message)
-            } else {
-                DefinitionError::Invalid {
-                    pointer,
-                    keyword,
-                    message,
-                }
-            }
-        }
-    })?;
+    // Compile as the crate would with a registry of every registered schema, remembering
+    // which of them it needed: those, and only those, go into the bundle.
+    let recording = crate::bundle::Recording::new(registered.clone());
+    crate::validation::compile_with(schema, recording.clone())
+        .map_err(|error| schema_error(schema, &recording.used(), error))?;
+    let used = recording.used();
+    let bundled = crate::bundle::wrap(schema, used.clone());
+    // The bundle alone must compile: a version never depends on what is registered later.
+    crate::validation::compile(&bundled).map_err(|error| schema_error(schema, &used, error))?;
     Ok(CheckedSchema {
         draft: label,
         bundled,
     })
+}
+
+/// A compile error as a definition error; an unresolvable reference names the `$ref`, in
+/// the schema or in a registered schema it reached (`used`).
+fn schema_error(
+    schema: &Value,
+    used: &std::collections::BTreeMap<String, Value>,
+    error: crate::validation::CompileError,
+) -> DefinitionError {
+    let crate::validation::CompileError::Schema {
+        pointer,
+        keyword,
+        message,
+    } = error;
+    if keyword != "$ref" && !is_reference_message(&message) {
+        return DefinitionError::Invalid {
+            pointer,
+            keyword,
+            message,
+        };
+    }
+    match reference_at(schema, used, &message) {
+        Some((at, reference)) => {
+            DefinitionError::Reference(format!("\"{reference}\" at \"{at}\": {message}"))
+        }
+        None => DefinitionError::Reference(message),
+    }
+}
+
+fn is_reference_message(message: &str) -> bool {
+    message.contains("is not present in a registry")
+        || message.contains("does not exist")
+        || message.contains("not a registered schema")
+        || message.contains("No base URI")
+        || message.contains("Anchor")
+}
+
+/// The first `$ref` (or `$dynamicRef`, `$recursiveRef`) whose target the message names,
+/// with its location (a JSON pointer in the schema, or `uri#pointer` in a registered schema):
+/// the crate's reference errors name the target only.
+fn reference_at(
+    schema: &Value,
+    used: &std::collections::BTreeMap<String, Value>,
+    message: &str,
+) -> Option<(String, String)> {
+    let mut found = Vec::new();
+    collect_refs(schema, String::new(), &mut found);
+    for (uri, document) in used {
+        collect_refs(document, format!("{uri}#"), &mut found);
+    }
+    let names_it = |reference: &str| {
+        let (uri, fragment) = reference.split_once('#').unwrap_or((reference, ""));
+        (!uri.is_empty() && message.contains(uri))
+            || (!fragment.is_empty() && message.contains(fragment))
+    };
+    found
+        .iter()
+        .find(|(_, reference)| names_it(reference))
+        .or_else(|| {
+            // A relative reference is named resolved: match on its last segment.
+            found.iter().find(|(_, reference)| {
+                let last = reference
+                    .split('#')
+                    .next()
+                    .unwrap_or("")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("");
+                !last.is_empty() && message.contains(last)
+            })
+        })
+        .cloned()
+}
+
+fn collect_refs(value: &Value, at: String, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let here = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                match (key.as_str(), child) {
+                    ("$ref" | "$dynamicRef" | "$recursiveRef", Value::String(reference)) => {
+                        found.push((here, reference.clone()))
+                    }
+                    _ => collect_refs(child, here, found),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                collect_refs(child, format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// SQL types a published view gives a form's top-level properties.
@@ -390,6 +464,209 @@ mod tests {
         assert!(check_schema(&schema, &Registered::default()).is_ok());
         let dangling = json!({"properties": {"a": {"$ref": "#/$defs/missing"}}});
         assert!(check_schema(&dangling, &Registered::default()).is_err());
+    }
+
+    fn library() -> Registered {
+        let mut registered = Registered::default();
+        registered.0.insert(
+            "https://schemas.example.com/common.json".into(),
+            json!({"$defs": {
+                "phone": {"type": "string", "pattern": "^[0-9+ ]+$"},
+                "address": {"$anchor": "address", "type": "object", "required": ["city"]}
+            }}),
+        );
+        registered.0.insert(
+            "https://schemas.example.com/person.json".into(),
+            json!({"type": "object", "properties": {"home": {"$ref": "address.json"}}}),
+        );
+        registered.0.insert(
+            "https://schemas.example.com/address.json".into(),
+            json!({"type": "object", "required": ["street"]}),
+        );
+        registered.0.insert(
+            "https://schemas.example.com/lonely.json".into(),
+            json!({"$ref": "missing.json"}),
+        );
+        registered
+    }
+
+    fn accepts(stored: &Value, document: Value) -> bool {
+        let validator = crate::validation::compile(stored).unwrap();
+        let bytes = crate::validation::testkit::encode(&document);
+        validator.is_valid(jsonschema::json::Jsonb::root(&bytes))
+    }
+
+    #[test]
+    fn a_pointer_into_a_registered_schema_resolves() {
+        let schema = json!({"properties": {"tel": {"$ref": "https://schemas.example.com/common.json#/$defs/phone"}}});
+        let checked = check_schema(&schema, &library()).unwrap();
+        assert!(accepts(&checked.bundled, json!({"tel": "+86 10 1234"})));
+        assert!(!accepts(&checked.bundled, json!({"tel": "call me"})));
+    }
+
+    #[test]
+    fn an_anchor_in_a_registered_schema_resolves() {
+        let schema = json!({"properties": {"at": {"$ref": "https://schemas.example.com/common.json#address"}}});
+        let checked = check_schema(&schema, &library()).unwrap();
+        assert!(accepts(&checked.bundled, json!({"at": {"city": "Lyon"}})));
+        assert!(!accepts(&checked.bundled, json!({"at": {}})));
+    }
+
+    #[test]
+    fn a_pointer_that_does_not_exist_is_refused_naming_the_ref() {
+        let schema = json!({"properties": {"tel": {"$ref": "https://schemas.example.com/common.json#/$defs/fax"}}});
+        let err = check_schema(&schema, &library()).unwrap_err();
+        assert!(matches!(err, DefinitionError::Reference(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("https://schemas.example.com/common.json#/$defs/fax"),
+            "{text}"
+        );
+        assert!(text.contains("/properties/tel/$ref"), "{text}");
+    }
+
+    #[test]
+    fn relative_refs_resolve_against_the_registered_uri() {
+        let schema =
+            json!({"properties": {"who": {"$ref": "https://schemas.example.com/person.json"}}});
+        let checked = check_schema(&schema, &library()).unwrap();
+        // person.json and the address.json it names relatively are both kept, nothing else.
+        let kept: Vec<&String> = checked.bundled["resources"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                "https://schemas.example.com/address.json",
+                "https://schemas.example.com/person.json"
+            ]
+        );
+        assert!(accepts(
+            &checked.bundled,
+            json!({"who": {"home": {"street": "Rue 1"}}})
+        ));
+        assert!(!accepts(&checked.bundled, json!({"who": {"home": {}}})));
+    }
+
+    #[test]
+    fn an_id_inside_a_registered_schema_changes_its_base() {
+        let mut registered = library();
+        registered.0.insert(
+            "https://schemas.example.com/v2/entry.json".into(),
+            json!({"$id": "https://schemas.example.com/other/", "$ref": "address.json"}),
+        );
+        registered.0.insert(
+            "https://schemas.example.com/other/address.json".into(),
+            json!({"type": "string"}),
+        );
+        let schema = json!({"$ref": "https://schemas.example.com/v2/entry.json"});
+        let checked = check_schema(&schema, &registered).unwrap();
+        assert!(accepts(&checked.bundled, json!("a string")));
+        assert!(!accepts(&checked.bundled, json!({"street": "x"})));
+    }
+
+    #[test]
+    fn a_relative_ref_to_an_unregistered_neighbour_is_refused_naming_the_ref() {
+        let schema = json!({"$ref": "https://schemas.example.com/lonely.json"});
+        let err = check_schema(&schema, &library()).unwrap_err();
+        assert!(matches!(err, DefinitionError::Reference(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("https://schemas.example.com/missing.json"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"missing.json\" at \"https://schemas.example.com/lonely.json#/$ref\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn embedded_resources_need_no_registry() {
+        let schema = json!({
+            "$id": "https://x.example/base.json",
+            "$ref": "parts/a.json",
+            "$defs": {
+                "a": {"$id": "parts/a.json", "$ref": "./b.json"},
+                "b": {"$id": "parts/b.json", "type": "number"}
+            }
+        });
+        let checked = check_schema(&schema, &Registered::default()).unwrap();
+        assert_eq!(checked.bundled, schema, "nothing registered is needed");
+        assert!(accepts(&checked.bundled, json!(1.5)));
+        assert!(!accepts(&checked.bundled, json!("1.5")));
+    }
+
+    #[test]
+    fn dynamic_refs_across_embedded_resources() {
+        let schema = json!({
+            "$id": "https://x.example/strict-tree.json",
+            "$dynamicAnchor": "node",
+            "$ref": "tree.json",
+            "unevaluatedProperties": false,
+            "$defs": {
+                "tree": {
+                    "$id": "tree.json",
+                    "$dynamicAnchor": "node",
+                    "type": "object",
+                    "properties": {
+                        "data": true,
+                        "children": {"type": "array", "items": {"$dynamicRef": "#node"}}
+                    }
+                }
+            }
+        });
+        let checked = check_schema(&schema, &Registered::default()).unwrap();
+        assert!(accepts(
+            &checked.bundled,
+            json!({"children": [{"data": 1}]})
+        ));
+        // The strict root is what #node means in the children too.
+        assert!(!accepts(
+            &checked.bundled,
+            json!({"children": [{"daat": 1}]})
+        ));
+    }
+
+    #[test]
+    fn a_version_keeps_what_it_was_defined_with() {
+        let schema = json!({"properties": {"tel": {"$ref": "https://schemas.example.com/common.json#/$defs/phone"}}});
+        let checked = check_schema(&schema, &library()).unwrap();
+        assert_eq!(
+            checked.bundled["resources"].as_object().unwrap().len(),
+            1,
+            "only common.json is kept"
+        );
+        // Compiled from the stored bundle alone, as a backend does.
+        assert!(accepts(&checked.bundled, json!({"tel": "+1 555"})));
+        assert!(!accepts(&checked.bundled, json!({"tel": "x"})));
+    }
+
+    #[test]
+    fn a_custom_meta_schema_is_refused_with_what_is_supported() {
+        let err = check_schema(
+            &json!({"$schema": "https://meta.example/mine.json", "type": "string"}),
+            &Registered::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, DefinitionError::UnknownDraft(_)), "{err:?}");
+        let hint = err.hint().unwrap();
+        assert!(
+            hint.contains("2020-12") && hint.contains("custom meta-schemas"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn the_bundle_marker_is_not_a_schema_keyword() {
+        let err = check_schema(
+            &json!({"$lowcode:bundle": 1, "schema": {}, "resources": {}}),
+            &Registered::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, DefinitionError::Invalid { .. }), "{err:?}");
     }
 
     #[test]
