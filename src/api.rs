@@ -90,6 +90,18 @@ fn compile_schema(subject: Option<&str>, schema: Option<JsonbBytes>) -> JsonB {
     }
 }
 
+/// Check a schema about to be registered under `uri`: its `$ref`s resolve as they will from
+/// a form (the URI is its base URI). Raises about `schema "<uri>"` otherwise.
+#[pg_extern(stable)]
+fn check_registered_schema(uri: Option<&str>, schema: Option<JsonbBytes>) {
+    let uri = required(uri, "uri");
+    let subject = format!("schema \"{uri}\"");
+    let schema = definition_json(&subject, &required(schema, "schema"));
+    if let Err(error) = definitions::check_registered(uri, &schema, &registered_schemas()) {
+        raise(&subject, error);
+    }
+}
+
 fn registered_schemas() -> Registered {
     let rows = Spi::connect(|client| {
         client

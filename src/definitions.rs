@@ -27,6 +27,8 @@ pub enum DefinitionError {
     },
     #[error("unresolvable \"$ref\": {0}")]
     Reference(String),
+    #[error("invalid schema URI \"{0}\": {1}")]
+    BadUri(String, String),
     #[error("property \"{0}\" cannot be a view column: {1}")]
     BadColumn(String, &'static str),
 }
@@ -43,6 +45,9 @@ impl DefinitionError {
             ),
             DefinitionError::Reference(_) => Some(
                 "register shared schemas with lowcode.register_schema(uri, schema); nothing is fetched from the network",
+            ),
+            DefinitionError::BadUri(..) => Some(
+                "register schemas under an absolute URI, e.g. https://schemas.example.com/phone.json",
             ),
             DefinitionError::BadColumn(..) => Some(
                 "rename the property; id, state, revision, created_at and updated_at are the view's own columns",
@@ -135,6 +140,55 @@ pub fn check_schema(
     schema: &Value,
     registered: &Registered,
 ) -> Result<CheckedSchema, DefinitionError> {
+    let label = precheck(schema)?;
+    // Compile as the crate would with a registry of every registered schema, remembering
+    // which of them it needed: those, and only those, go into the bundle.
+    let recording = crate::bundle::Recording::new(registered.clone());
+    crate::validation::compile_with(schema, recording.clone())
+        .map_err(|error| schema_error(schema, &recording.used(), error))?;
+    let used = recording.used();
+    let bundled = crate::bundle::wrap(schema, used.clone());
+    // The bundle alone must compile: a version never depends on what is registered later.
+    crate::validation::compile(&bundled).map_err(|error| schema_error(schema, &used, error))?;
+    Ok(CheckedSchema {
+        draft: label,
+        bundled,
+    })
+}
+
+/// Check a schema about to be registered under `uri`: the checks of a form schema, with
+/// `$ref`s resolved as they will be when a form reaches it, i.e. as the crate resolves a
+/// document retrieved from `uri`: `uri` is its base URI, an `$id` in it changes the base, and
+/// relative references name other registered schemas.
+pub fn check_registered(
+    uri: &str,
+    schema: &Value,
+    registered: &Registered,
+) -> Result<&'static str, DefinitionError> {
+    let label = precheck(schema)?;
+    let parsed = jsonschema::uri::from_str(uri)
+        .map_err(|error| DefinitionError::BadUri(uri.to_owned(), error.to_string()))?;
+    if !uri.contains(':') {
+        return Err(DefinitionError::BadUri(
+            uri.to_owned(),
+            "it is relative; a registered schema's URI is absolute (https://..., urn:...)".into(),
+        ));
+    }
+    let mut with_it = registered.clone();
+    with_it.0.insert(uri.to_owned(), schema.clone());
+    let recording = crate::bundle::Recording::new(with_it);
+    let root = serde_json::json!({ "$ref": parsed.as_str() });
+    crate::validation::compile_with(&root, recording.clone()).map_err(|error| {
+        let mut used = recording.used();
+        used.remove(uri);
+        schema_error(schema, &used, error)
+    })?;
+    Ok(label)
+}
+
+/// The checks every schema passes before its `$ref`s are resolved: a JSON object or
+/// boolean, a known draft, no bundle marker, valid against its meta-schema.
+fn precheck(schema: &Value) -> Result<&'static str, DefinitionError> {
     match schema {
         Value::Object(_) | Value::Bool(_) => {}
         Value::Null => return Err(DefinitionError::NotASchema("null")),
@@ -160,19 +214,7 @@ pub fn check_schema(
             message: error.to_string(),
         });
     }
-    // Compile as the crate would with a registry of every registered schema, remembering
-    // which of them it needed: those, and only those, go into the bundle.
-    let recording = crate::bundle::Recording::new(registered.clone());
-    crate::validation::compile_with(schema, recording.clone())
-        .map_err(|error| schema_error(schema, &recording.used(), error))?;
-    let used = recording.used();
-    let bundled = crate::bundle::wrap(schema, used.clone());
-    // The bundle alone must compile: a version never depends on what is registered later.
-    crate::validation::compile(&bundled).map_err(|error| schema_error(schema, &used, error))?;
-    Ok(CheckedSchema {
-        draft: label,
-        bundled,
-    })
+    Ok(label)
 }
 
 /// A compile error as a definition error; an unresolvable reference names the `$ref`, in
@@ -548,6 +590,38 @@ mod tests {
             json!({"who": {"home": {"street": "Rue 1"}}})
         ));
         assert!(!accepts(&checked.bundled, json!({"who": {"home": {}}})));
+    }
+
+    #[test]
+    fn a_registered_schema_resolves_relative_refs_against_its_uri() {
+        let person = json!({"properties": {"home": {"$ref": "address.json"}}});
+        assert!(
+            check_registered("https://schemas.example.com/p2.json", &person, &library()).is_ok()
+        );
+        // The same document elsewhere has no address.json beside it.
+        let err =
+            check_registered("https://elsewhere.example/p.json", &person, &library()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("\"address.json\" at \"/properties/home/$ref\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("https://elsewhere.example/address.json"),
+            "{text}"
+        );
+        // It may point into itself, by pointer and by anchor.
+        let own = json!({"$defs": {"a": {"$anchor": "a", "type": "string"}}, "properties": {"x": {"$ref": "#/$defs/a"}, "y": {"$ref": "#a"}}});
+        assert!(check_registered("urn:example:own", &own, &Registered::default()).is_ok());
+        let missing = json!({"properties": {"x": {"$ref": "#/$defs/none"}}});
+        assert!(matches!(
+            check_registered("urn:example:own", &missing, &Registered::default()),
+            Err(DefinitionError::Reference(_))
+        ));
+        assert!(matches!(
+            check_registered("not a uri", &json!({}), &Registered::default()),
+            Err(DefinitionError::BadUri(..))
+        ));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pgrx::extension_sql_file!(
         "catalog",
         api::check_record,
         api::compile_schema,
+        api::check_registered_schema,
         api::check_name,
         api::forms_changed
     ]
