@@ -131,3 +131,8 @@ SELECT lowcode.cache_clear();
 SELECT * FROM pg_temp.verdicts('contact', '[{"tel": "+33 1 23 45 67"}, {"tel": "call me"}, {"home": {"city": "Lyon", "zip": "690"}}]');
 SELECT * FROM pg_temp.verdicts('person', '[{"who2": {"home": {"street": "Main St 1", "country": "FR"}}}, {"who2": {"home": {"street": "Main St 1"}}}]');
 ROLLBACK;
+-- Published: the typed view of a form that reaches registered schemas validates the same way.
+SELECT lowcode.publish('people');
+SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'people' AND table_name = 'contact' ORDER BY ordinal_position;
+SELECT pg_temp.err($$ INSERT INTO people.contact (tel) VALUES ('"call me"') $$);
+INSERT INTO people.contact (tel, home) VALUES ('"+33 1 23 45 67"', '{"city": "Paris", "zip": "75001"}') RETURNING tel, home;
