@@ -265,27 +265,32 @@ fn reference_at(
     for (uri, document) in used {
         collect_refs(document, format!("{uri}#"), &mut found);
     }
-    let names_it = |reference: &str| {
+    // The crate quotes what it could not find: a pointer, an anchor or a resource's URI.
+    let quoted = message.split('\'').nth(1).unwrap_or("");
+    let parts = |reference: &str| -> (String, String) {
         let (uri, fragment) = reference.split_once('#').unwrap_or((reference, ""));
-        (!uri.is_empty() && message.contains(uri))
-            || (!fragment.is_empty() && message.contains(fragment))
+        (uri.to_owned(), fragment.to_owned())
     };
-    found
+    // Exactly what the message quotes.
+    let exact = |reference: &str| {
+        let (uri, fragment) = parts(reference);
+        !quoted.is_empty() && (fragment == quoted || uri == quoted || reference == quoted)
+    };
+    // A relative reference, named resolved: the quoted URI ends with it (less ./ and ../).
+    let resolved = |reference: &str| {
+        let (uri, _) = parts(reference);
+        let tail = uri.trim_start_matches("./").trim_start_matches("../");
+        !tail.is_empty() && quoted.ends_with(&format!("/{}", tail.trim_start_matches('/')))
+    };
+    // Anything the message names.
+    let named = |reference: &str| {
+        let (uri, fragment) = parts(reference);
+        (!uri.is_empty() && message.contains(&uri))
+            || (!fragment.is_empty() && message.contains(&fragment))
+    };
+    [&exact as &dyn Fn(&str) -> bool, &resolved, &named]
         .iter()
-        .find(|(_, reference)| names_it(reference))
-        .or_else(|| {
-            // A relative reference is named resolved: match on its last segment.
-            found.iter().find(|(_, reference)| {
-                let last = reference
-                    .split('#')
-                    .next()
-                    .unwrap_or("")
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("");
-                !last.is_empty() && message.contains(last)
-            })
-        })
+        .find_map(|test| found.iter().find(|(_, reference)| test(reference)))
         .cloned()
 }
 
@@ -639,6 +644,28 @@ mod tests {
         let checked = check_schema(&schema, &registered).unwrap();
         assert!(accepts(&checked.bundled, json!("a string")));
         assert!(!accepts(&checked.bundled, json!({"street": "x"})));
+    }
+
+    #[test]
+    fn the_ref_named_is_the_one_that_failed() {
+        let schema = json!({"$defs": {"a": {}}, "properties": {
+            "x": {"$ref": "#/$defs/a"},
+            "y": {"$ref": "#/$defs/ab"}}});
+        let text = check_schema(&schema, &Registered::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("\"#/$defs/ab\" at \"/properties/y/$ref\""),
+            "{text}"
+        );
+        let schema = json!({"$id": "https://s.example/f/x.json", "properties": {
+            "x": {"$ref": "https://schemas.example.com/common.json#/$defs/phone"},
+            "y": {"$ref": "../g/missing.json"}}});
+        let text = check_schema(&schema, &library()).unwrap_err().to_string();
+        assert!(
+            text.contains("\"../g/missing.json\" at \"/properties/y/$ref\""),
+            "{text}"
+        );
     }
 
     #[test]
