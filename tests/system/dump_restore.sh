@@ -109,6 +109,29 @@ expect_src "events" 6 "SELECT count(*) FROM lowcode.events"
 unique_index="$(sys_val src shop "SELECT index_name FROM lowcode.uniques")"
 [ -n "$unique_index" ] || fail "source: add_unique made no index"
 
+step "shared definitions: a form reaching registered schemas by pointer, anchor and relative \$ref"
+# Registered after the facts above were counted; its verdicts must be the same after a restore.
+sys_psql src -d shop >/dev/null <<'SQL'
+SELECT lowcode.create_app('people');
+SELECT lowcode.register_schema('https://schemas.example.com/common.json', '{"$defs": {
+  "phone": {"type": "string", "pattern": "^[0-9+ ]+$"},
+  "address": {"$anchor": "address", "type": "object", "required": ["city"]}}}');
+SELECT lowcode.register_schema('https://schemas.example.com/address.json', '{"type": "object", "required": ["street"]}');
+SELECT lowcode.register_schema('https://schemas.example.com/person.json', '{"type": "object", "properties": {"home": {"$ref": "address.json"}}}');
+SELECT lowcode.define_form('people', 'contact', '{"type": "object", "properties": {
+  "tel": {"$ref": "https://schemas.example.com/common.json#/$defs/phone"},
+  "at": {"$ref": "https://schemas.example.com/common.json#address"},
+  "who": {"$ref": "https://schemas.example.com/person.json"},
+  "n": {"$ref": "parts/n.json"}},
+  "$id": "https://forms.example/contact.json", "$defs": {"n": {"$id": "parts/n.json", "type": "integer"}}}');
+SELECT lowcode.submit('people', 'contact', '{"tel": "+1 2", "at": {"city": "Lyon"}, "who": {"home": {"street": "Main"}}, "n": 1}');
+SELECT lowcode.publish('people');
+SQL
+people_verdicts="SELECT string_agg(lowcode.is_valid('people', 'contact', d)::text, ',' ORDER BY i)
+  FROM jsonb_array_elements('[{\"tel\": \"+1 2\", \"at\": {\"city\": \"Lyon\"}, \"who\": {\"home\": {\"street\": \"x\"}}, \"n\": 2},
+                              {\"tel\": \"call\"}, {\"at\": {}}, {\"who\": {\"home\": {}}}, {\"n\": 1.5}]') WITH ORDINALITY AS x(d, i)"
+expect_src "shared definitions: verdicts" "true,false,false,false,false" "$people_verdicts"
+
 # table|rows|md5 for every lowcode table (txid and cursor_xid left out), every sequence, and the view.
 fingerprint() {
     sys_psql "$1" -d "$2" <<'SQL'
@@ -145,11 +168,17 @@ expect_dst "unique index" 1 "SELECT count(*) FROM pg_indexes WHERE schemaname = 
 expect_dst "events re-based on this cluster's xids" 0 \
     "SELECT count(*) FROM lowcode.events WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())"
 expect_dst "cursors re-based" "0 0" "SELECT string_agg(cursor_xid::text, ' ') FROM lowcode.consumers"
+# Each form version carries copies of the registered schemas it uses: the same verdicts.
+expect_dst "shared definitions: verdicts" "true,false,false,false,false" "$people_verdicts"
+expect_dst "shared definitions: typed view" "1|+1 2" \
+    "SELECT count(*), min(tel #>> '{}') FROM people.contact"
+sys_fails "shared definitions: an invalid write through the view" 23514 dst shop \
+    "INSERT INTO people.contact (tel) VALUES ('\"call me\"')"
 
 step "the workflow carries on after the restore"
 # Versions: records on version 1 stay there; writes are checked against version 2.
 expect_dst "old records keep version 1" 2 \
-    "SELECT count(*) FROM lowcode.records r JOIN lowcode.form_versions v ON v.id = r.form_version_id WHERE v.version = 1"
+    "SELECT count(*) FROM lowcode.records r JOIN lowcode.form_versions v ON v.id = r.form_version_id WHERE v.version = 1 AND r.app = 'shop'"
 sys_fails "version 2 refuses an old record's data" 23514 dst shop \
     "SELECT lowcode.update_record((SELECT id FROM lowcode.records WHERE data ->> 'title' = 'old two'), '{\"title\": \"old two, edited\"}')"
 sys_fails "version 2 refuses a submit without severity" 23514 dst shop \
