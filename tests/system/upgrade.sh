@@ -147,9 +147,9 @@ SELECT 'config', c::regclass::text, coalesce(x.extcondition[i], '')
   FROM pg_extension x, unnest(x.extconfig) WITH ORDINALITY AS u(c, i) WHERE x.extname = 'lowcode' ORDER BY 2;
 SELECT 'extension', extname, extversion, extrelocatable, extnamespace::regnamespace FROM pg_extension WHERE extname = 'lowcode';
 -- Functions, in full, with their privileges and comments.
-SELECT 'function', p.oid::regprocedure, pg_get_functiondef(p.oid), coalesce(p.proacl::text, ''),
+SELECT 'function', p.oid::regprocedure::text, pg_get_functiondef(p.oid), coalesce(p.proacl::text, ''),
        coalesce(obj_description(p.oid, 'pg_proc'), '')
-  FROM pg_proc p WHERE p.pronamespace = 'lowcode'::regnamespace ORDER BY 2::text;
+  FROM pg_proc p WHERE p.pronamespace = 'lowcode'::regnamespace ORDER BY 2;
 -- Tables, views and sequences: columns, defaults, constraints, indexes, triggers, comments.
 SELECT 'relation', c.relname, c.relkind, c.relpersistence, coalesce(c.relacl::text, ''),
        coalesce(obj_description(c.oid, 'pg_class'), '')
@@ -161,18 +161,18 @@ SELECT 'column', c.relname, a.attnum, a.attname, format_type(a.atttypid, a.attty
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
  WHERE c.relnamespace = 'lowcode'::regnamespace AND c.relkind IN ('r', 'v', 'p', 'm') ORDER BY 2, 3;
-SELECT 'constraint', conrelid::regclass, conname, pg_get_constraintdef(oid) FROM pg_constraint
- WHERE connamespace = 'lowcode'::regnamespace ORDER BY 2::text, 3;
+SELECT 'constraint', conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+ WHERE connamespace = 'lowcode'::regnamespace ORDER BY 2, 3;
 -- Indexes, except the ones add_unique made for a form's data.
-SELECT 'index', indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+SELECT 'index', indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
  WHERE c.relnamespace = 'lowcode'::regnamespace
-   AND c.relname NOT IN (SELECT index_name FROM lowcode.uniques) ORDER BY 2::text;
-SELECT 'trigger', tgrelid::regclass, tgname, pg_get_triggerdef(t.oid), tgenabled FROM pg_trigger t
- JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'lowcode'::regnamespace AND NOT t.tgisinternal ORDER BY 2::text, 3;
+   AND c.relname NOT IN (SELECT index_name FROM lowcode.uniques) ORDER BY 2;
+SELECT 'trigger', tgrelid::regclass::text, tgname, pg_get_triggerdef(t.oid), tgenabled FROM pg_trigger t
+ JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'lowcode'::regnamespace AND NOT t.tgisinternal ORDER BY 2, 3;
 SELECT 'view', c.relname, pg_get_viewdef(c.oid) FROM pg_class c
  WHERE c.relnamespace = 'lowcode'::regnamespace AND c.relkind IN ('v', 'm') ORDER BY 2;
-SELECT 'sequence', s.seqrelid::regclass, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcycle
-  FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid WHERE c.relnamespace = 'lowcode'::regnamespace ORDER BY 2::text;
+SELECT 'sequence', s.seqrelid::regclass::text, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcycle
+  FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid WHERE c.relnamespace = 'lowcode'::regnamespace ORDER BY 2;
 SELECT 'type', t.typname, t.typtype FROM pg_type t
  WHERE t.typnamespace = 'lowcode'::regnamespace AND t.typtype NOT IN ('c') AND t.typname NOT LIKE '\_%' ORDER BY 2;
 SELECT 'schema', nspname, coalesce(nspacl::text, ''), coalesce(obj_description(oid, 'pg_namespace'), '') FROM pg_namespace WHERE nspname = 'lowcode';
