@@ -104,6 +104,8 @@ SELECT pg_catalog.pg_extension_config_dump('lowcode.events', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.consumers', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.deliveries', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.events_id_seq', '');
+-- (Leases are not dumped, their ids are: a delivery id from before a restore never names a new lease.)
+SELECT pg_catalog.pg_extension_config_dump('lowcode.leases_id_seq', '');
 
 CREATE FUNCTION lowcode.emit(topic text, payload jsonb DEFAULT '{}', record bigint DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -317,6 +319,8 @@ BEGIN
                    AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
                    AND (c.app IS NULL OR e.app = c.app)
                    AND lowcode.topic_matches(e.topic, c.topics)
+                   -- (a consumer re-reading a restored outbox has rows for its dead letters)
+                   AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.event_id = e.id)
                  ORDER BY e.txid, e.id
                  LIMIT max - cardinality(ids)) b;
         IF got IS NOT NULL THEN

@@ -60,6 +60,7 @@ CREATE TABLE lowcode.leases (
     expires_at  timestamptz NOT NULL
 );
 CREATE INDEX leases_consumer_idx ON lowcode.leases (consumer, expires_at);
+SELECT pg_catalog.pg_extension_config_dump('lowcode.leases_id_seq', '');
 CREATE TABLE lowcode.outbox_signal (
     one          boolean PRIMARY KEY DEFAULT true CHECK (one),
     last_event   bigint NOT NULL DEFAULT 0,
@@ -1449,6 +1450,8 @@ BEGIN
                    AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
                    AND (c.app IS NULL OR e.app = c.app)
                    AND lowcode.topic_matches(e.topic, c.topics)
+                   -- (a consumer re-reading a restored outbox has rows for its dead letters)
+                   AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.event_id = e.id)
                  ORDER BY e.txid, e.id
                  LIMIT max - cardinality(ids)) b;
         IF got IS NOT NULL THEN
