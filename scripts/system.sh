@@ -13,8 +13,8 @@
 #   trusted_install  a database owner who is not a superuser installs lowcode, runs an app,
 #                 dumps and restores it, and gains no superuser rights through it
 #
-# Each test is self-contained: it starts its own clusters (as postgres, ports 28850-28859,
-# data under target/lowcode-sys_* or a postgres-reachable fallback) and stops them when it
+# Each test is self-contained: it starts its own clusters (as postgres, ports 28850-28859 plus
+# LOWCODE_PORT_OFFSET, data under target/lowcode-sys_* or a postgres-reachable fallback) and stops them when it
 # exits, also on failure or timeout. They use the extension as installed in the system
 # PostgreSQL (make test's regress stage installs it; or set LOWCODE_INSTALL=1). Afterwards
 # every server log a test used is checked for crashes.
