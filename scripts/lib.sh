@@ -46,6 +46,10 @@ case "$pg_libdir" in
     *) pg_ld_path="$pg_libdir" ;;
 esac
 export pg_bin pg_libdir pg_major pg_ld_path
+# The cargo features for a plain `cargo build/test/clippy` against this PostgreSQL (cargo pgrx
+# install/test/schema choose them from --pg-config themselves).
+# shellcheck disable=SC2034  # used by scripts that source this file
+lc_cargo_features=(--no-default-features --features "pg$pg_major")
 PG_OS_USER=postgres
 
 LC_NAME="${LC_NAME:-$(basename "${0:-lowcode}" .sh)}"
