@@ -7,7 +7,9 @@
 # timeout, so a second hand-out would be a double delivery).
 # Then visibility expiry: a poller takes events and does not ack; another poller of the
 # same consumer gets nothing until the visibility passes, then the same events at
-# attempt 2; the first poller's late ack acknowledges nothing.
+# attempt 2; the first poller's late ack, sent while the second holds them, acknowledges
+# them (once: the second poller's ack then acknowledges none, and none comes back).
+# (That an event committed late is never skipped: outbox_late_commit.)
 # shellcheck source=tests/concurrency/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -106,8 +108,15 @@ sleep 1.2
 again="$(val "SELECT string_agg(id || ':' || attempt, ',' ORDER BY id) FROM lowcode.poll_events('c1', 100, '30 seconds')")"
 want2="$(val "SELECT string_agg(id || ':2', ',' ORDER BY id) FROM lowcode.events WHERE topic = 'late'")"
 [ "$again" = "$want2" ] || fail "visibility: after it passed, the events should come back at attempt 2: got $again, want $want2"
-expect "ack by the second poller" 10 "SELECT lowcode.ack_events('c1', array_agg(id)) FROM lowcode.events WHERE topic = 'late'"
-expect "late ack by the first poller" 0 "SELECT lowcode.ack_events('c1', array_agg(id)) FROM lowcode.events WHERE topic = 'late'"
+# The first poller's ack comes late, while the second poller holds the events. An ack says the
+# consumer has processed the events, whoever sends it (ack_events takes no receipt): it
+# acknowledges all 10, the second poller's ack then acknowledges none, and they never come back.
+expect "late ack by the first poller, while the second holds the events" 10 \
+    "SELECT lowcode.ack_events('c1', array_agg(id)) FROM lowcode.events WHERE topic = 'late'"
+expect "the second poller's ack after it" 0 "SELECT lowcode.ack_events('c1', array_agg(id)) FROM lowcode.events WHERE topic = 'late'"
+expect "acked events do not come back" 0 "
+    UPDATE lowcode.deliveries SET visible_at = now() WHERE consumer = 'c1';
+    SELECT count(*) FROM lowcode.poll_events('c1', 100)"
 expect "c2 still gets the late events once, at attempt 1" "10:1" "
     SELECT count(*) || ':' || max(attempt) FROM lowcode.poll_events('c2', 100)"
 echo "visibility expiry: 10 unacked events came back to another poller at attempt 2 after 1 s, not before"
