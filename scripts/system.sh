@@ -8,8 +8,9 @@
 #                 database onto a second cluster; the workflow carries on there
 #   standby       a streaming replica (pg_basebackup -R, hot standby): reads work, writes
 #                 fail with 25006, new form versions are enforced once replayed
-#   upgrade       the frozen release script still matches the code; ALTER EXTENSION UPDATE
-#                 from the frozen release equals a fresh install
+#   upgrade       the last release's frozen script with the current library, filled with a
+#                 lived-in app, ALTER EXTENSION UPDATE (as a superuser and as a non-superuser
+#                 owner): data kept, catalog equals a fresh install, the app carries on
 #   trusted_install  a database owner who is not a superuser installs lowcode, runs an app,
 #                 dumps and restores it, and gains no superuser rights through it
 #
