@@ -307,7 +307,7 @@ SELECT 'extension', extname, extversion, extrelocatable, extnamespace::regnamesp
 -- Functions, in full, with their owners, privileges and comments.
 SELECT 'function', p.oid::regprocedure, replace(pg_get_functiondef(p.oid), E'\n', '\n'), p.proowner::regrole, coalesce(p.proacl::text, ''),
        coalesce(obj_description(p.oid, 'pg_proc'), '')
-  FROM pg_proc p WHERE p.pronamespace = 'lowcode'::regnamespace ORDER BY 2::text;
+  FROM pg_proc p WHERE p.pronamespace = 'lowcode'::regnamespace ORDER BY p.oid::regprocedure::text;
 -- Tables, views and sequences: owners, privileges, columns, defaults, constraints, indexes,
 -- triggers, policies, comments.
 SELECT 'relation', c.relname, c.relkind, c.relpersistence, c.relowner::regrole, c.relrowsecurity, c.relforcerowsecurity,
@@ -322,15 +322,15 @@ SELECT 'column', c.relname, a.attnum, a.attname, format_type(a.atttypid, a.attty
  WHERE c.relnamespace = 'lowcode'::regnamespace AND c.relkind IN ('r', 'v', 'p', 'm') ORDER BY 2, 3;
 SELECT 'constraint', conrelid::regclass, conname, pg_get_constraintdef(oid),
        coalesce(obj_description(oid, 'pg_constraint'), '') FROM pg_constraint
- WHERE connamespace = 'lowcode'::regnamespace ORDER BY 2::text, 3;
+ WHERE connamespace = 'lowcode'::regnamespace ORDER BY conrelid::regclass::text, conname;
 -- Indexes, except the ones add_unique made for a form's data.
 SELECT 'index', indexrelid::regclass, pg_get_indexdef(indexrelid), coalesce(obj_description(indexrelid, 'pg_class'), '')
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
  WHERE c.relnamespace = 'lowcode'::regnamespace
-   AND c.relname NOT IN (SELECT index_name FROM lowcode.uniques) ORDER BY 2::text;
+   AND c.relname NOT IN (SELECT index_name FROM lowcode.uniques) ORDER BY indexrelid::regclass::text;
 SELECT 'trigger', tgrelid::regclass, tgname, pg_get_triggerdef(t.oid), tgenabled,
        coalesce(obj_description(t.oid, 'pg_trigger'), '') FROM pg_trigger t
-  JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'lowcode'::regnamespace AND NOT t.tgisinternal ORDER BY 2::text, 3;
+  JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'lowcode'::regnamespace AND NOT t.tgisinternal ORDER BY tgrelid::regclass::text, tgname;
 SELECT 'policy', schemaname || '.' || tablename, policyname, permissive, roles::text, cmd,
        replace(coalesce(qual, ''), E'\n', '\n'), replace(coalesce(with_check, ''), E'\n', '\n') FROM pg_policies WHERE schemaname = 'lowcode' ORDER BY 2, 3;
 SELECT 'view', c.relname, replace(pg_get_viewdef(c.oid), E'\n', '\n') FROM pg_class c
@@ -340,7 +340,7 @@ SELECT 'sequence', s.seqrelid::regclass, format_type(s.seqtypid, NULL), s.seqsta
   FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
   LEFT JOIN pg_depend d ON d.objid = s.seqrelid AND d.classid = 'pg_class'::regclass AND d.deptype = 'a'
   LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
- WHERE c.relnamespace = 'lowcode'::regnamespace ORDER BY 2::text;
+ WHERE c.relnamespace = 'lowcode'::regnamespace ORDER BY s.seqrelid::regclass::text;
 SELECT 'type', t.typname, t.typtype, t.typowner::regrole, coalesce(t.typacl::text, '') FROM pg_type t
  WHERE t.typnamespace = 'lowcode'::regnamespace AND t.typtype NOT IN ('c') AND t.typname NOT LIKE '\_%' ORDER BY 2;
 SELECT 'schema', nspname, nspowner::regrole, coalesce(nspacl::text, ''), coalesce(obj_description(oid, 'pg_namespace'), '')
