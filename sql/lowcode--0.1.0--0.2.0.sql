@@ -1466,8 +1466,9 @@ BEGIN
         advanced := true;
         c.batch_from := c.batch_to;
         c.batch_to := lowcode.batch_snapshot();
-        c.pos_txid := coalesce((SELECT min(x) FROM pg_snapshot_xip(c.batch_from) x
-                                 WHERE pg_visible_in_snapshot(x, c.batch_to)),
+        -- (ORDER BY … LIMIT 1, not min(): PostgreSQL 14 has no min(xid8).)
+        c.pos_txid := coalesce((SELECT x FROM pg_snapshot_xip(c.batch_from) x
+                                 WHERE pg_visible_in_snapshot(x, c.batch_to) ORDER BY x LIMIT 1),
                                pg_snapshot_xmax(c.batch_from));
         c.pos_id := 0;
     END LOOP;
@@ -1650,7 +1651,7 @@ BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'purge events');
     -- Every consumer has passed the events of transactions older than its cursor_xid; events
     -- in flight or with retries or dead letters stay.
-    SELECT min(c.cursor_xid) INTO passed FROM lowcode.consumers c;
+    SELECT c.cursor_xid INTO passed FROM lowcode.consumers c ORDER BY c.cursor_xid LIMIT 1;
     SELECT min(e) INTO leased FROM lowcode.leases l, unnest(l.events) e;
     DELETE FROM lowcode.events e
      WHERE e.txid < coalesce(passed, pg_snapshot_xmin(pg_current_snapshot()))
