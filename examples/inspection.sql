@@ -282,9 +282,10 @@ BEGIN
     END IF;
 END $$;
 
--- 15. Other systems learn about all this from the transactional outbox: each consumer polls
---     its events (at least once, in commit order) and acknowledges them.
-SELECT topic, payload ->> 'record' AS record, payload -> 'data' ->> 'machine' AS machine
-  FROM lowcode.poll_events('maintenance_board');
-SELECT lowcode.ack_events('maintenance_board', array_agg(id)) AS acknowledged
-  FROM lowcode.events;
+-- 15. Other systems learn about all this from the transactional outbox: a consumer of the
+--     app's events polls them (at least once, in commit batches) and acknowledges them by the
+--     delivery ids the poll returned.
+SELECT lowcode.create_consumer('maintenance_board', '{"app": "inspection", "from": "beginning"}');
+CREATE TEMP TABLE board AS SELECT * FROM lowcode.poll_events('maintenance_board');
+SELECT topic, payload ->> 'record' AS record, payload -> 'data' ->> 'machine' AS machine FROM board ORDER BY id;
+SELECT lowcode.ack_events('maintenance_board', array_agg(id)) AS acknowledged FROM board;

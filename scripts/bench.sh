@@ -34,6 +34,7 @@ pgb_seconds="${LOWCODE_BENCH_SECONDS:-10}"
 cap="${LOWCODE_BENCH_CAP:-5}"
 doc_out="${LOWCODE_BENCH_DOC:-$LC_ROOT/docs/benchmarks.md}"
 n_tasks=100000   # scenario 3 pool, scenario 4 timers, scenario 5 events
+pgmq_version=0.33.7   # scenario 5 baseline (the crate; it embeds pgmq 1.11.1)
 db=lowcode_bench
 
 wants() { case " $only " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -118,6 +119,7 @@ sql1() { lc_psql -qAt -d "$db" -c "$1"; }
 phase "setup: forms, workflow, baseline tables"
 psql_db -f "$work/forms.sql"
 psql_db -f "$work/setup.sql" >/dev/null
+psql_db -f "$work/s5_outbox.sql" >/dev/null
 
 # pgbench RUN_NAME CLIENTS SCRIPT [pgbench args...] — run it; its output in $work/pgbench/NAME.out.
 run_pgbench() {
@@ -176,6 +178,21 @@ if wants 2; then
                     "2" "$clients clients" "$v" "$rep" >>"$work/results_pgbench.tsv"
                 rm -f "$work/logs/$name".*
             done
+            [ "$clients" = 4 ] || continue
+            # The same workflow submits while two outbox consumers poll and ack what they emit.
+            v=submit_workflow_consumed
+            name="s2_${v}_c${clients}_r${rep}"
+            sql1 "TRUNCATE lowcode.consumers CASCADE" >/dev/null
+            sql1 "SELECT lowcode.create_consumer('live1'), lowcode.create_consumer('live2')" >/dev/null
+            for c in live1 live2; do
+                lc_psql -q -d "$db" -c "CALL bench.consume_live('$c', $pgb_seconds + 2)" &
+            done
+            lc_psql -q -d "$db" -c "CALL bench.sample_lag('$clients clients', 'lowcode.submit with the inspection workflow, 2 outbox consumers running', $rep, $pgb_seconds + 1)" &
+            run_pgbench "$name" "$clients" submit_workflow -T "$pgb_seconds" -l --log-prefix="$work/logs/$name"
+            wait || lc_die "a live consumer failed"
+            python3 "$LC_ROOT/bench/report.py" pgbench "$work/pgbench/$name.out" "$work/logs/$name" \
+                "2" "$clients clients" "$v" "$rep" >>"$work/results_pgbench.tsv"
+            rm -f "$work/logs/$name".*
         done
     done
     sql1 "SELECT count(*) FROM lowcode.records" >/dev/null
@@ -226,20 +243,43 @@ if wants 4; then
 fi
 
 # --- 5: outbox ----------------------------------------------------------------------------
+# Baseline: pgmq, installed from the SQL its crate embeds (fetched from the Rust package registry
+# by `cargo info`, which unpacks the crate into cargo's registry cache).
 if wants 5; then
+    phase "5: outbox, install pgmq $pgmq_version"
+    (cd "$work" && cargo info "pgmq@$pgmq_version" >/dev/null 2>&1) || lc_die "cargo info pgmq@$pgmq_version failed"
+    pgmq_sql="$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path "*/pgmq-$pgmq_version/src/install/embedded/sql/pgmq.sql" | head -n 1)"
+    [ -n "$pgmq_sql" ] || lc_die "pgmq $pgmq_version's embedded pgmq.sql not found in cargo's registry"
+    cp "$pgmq_sql" "$work/pgmq.sql"
+    chown "$PG_OS_USER:" "$work/pgmq.sql"
+    psql_db -f "$work/pgmq.sql" >/dev/null
     psql_db -f "$work/s5_outbox.sql" >/dev/null
     phase "5: outbox, prepare $n_tasks events"
     sql1 "SELECT bench.s5_prepare($n_tasks)" >/dev/null
     for rep in $(seq 1 "$reps"); do
-        phase "5: outbox, repetition $rep/$reps"
-        sql1 "TRUNCATE lowcode.deliveries, lowcode.consumers" >/dev/null
-        psql_db -c "VACUUM ANALYZE lowcode.events, lowcode.deliveries"
-        run="s5_lowcode_r$rep"
-        parallel 2 "CALL bench.consume('$run', %w, 'c%w_r$rep', $cap)"
-        sql1 "SELECT bench.s5_check('$run', $rep, $n_tasks, ARRAY['c1_r$rep', 'c2_r$rep'])" >/dev/null
-        run="s5_raw_r$rep"
-        parallel 2 "CALL bench.consume_raw('$run', %w, 'c%w_r$rep', $cap)"
-        sql1 "SELECT bench.s5_check_raw('$run', $rep)" >/dev/null
+        phase "5: outbox, repetition $rep/$reps (pgmq, lowcode, 4 lowcode consumers)"
+        sql1 "SELECT bench.s5_prepare_pgmq($n_tasks)" >/dev/null
+        psql_db -c "VACUUM ANALYZE pgmq.q_bench, lowcode.events"
+        parallel 1 "CALL bench.consume_pgmq('s5_pgmq_r$rep', %w, $cap)"
+        sql1 "SELECT bench.s5_record('s5_pgmq_r$rep', $rep, '100k waiting', 'pgmq read + archive', NULL)" >/dev/null
+        sql1 "TRUNCATE lowcode.consumers CASCADE" >/dev/null
+        parallel 1 "CALL bench.consume('s5_lc_r$rep', %w, 'one_r$rep', 1000000000000, 60)"
+        sql1 "SELECT bench.s5_record('s5_lc_r$rep', $rep, '100k waiting', 'lowcode poll_events + ack_events', $n_tasks)" >/dev/null
+        sql1 "TRUNCATE lowcode.consumers CASCADE" >/dev/null
+        parallel 4 "CALL bench.consume('s5_lc4_r$rep', %w, 'four_r${rep}_%w', 1000000000000, 120)"
+        sql1 "SELECT bench.s5_record('s5_lc4_r$rep', $rep, '100k waiting, 4 consumers', 'lowcode poll_events + ack_events', 4 * $n_tasks)" >/dev/null
+    done
+    # Poll cost and the backlog: the same consumer loop takes the same 10,000 events with 10k
+    # and with 1M events waiting (five runs each: one takes a fraction of a second).
+    for backlog in 10000 1000000; do
+        phase "5: outbox, $backlog events waiting"
+        sql1 "SELECT bench.s5_prepare($backlog)" >/dev/null
+        psql_db -c "VACUUM ANALYZE lowcode.events"
+        for rep in $(seq 1 5); do
+            sql1 "TRUNCATE lowcode.consumers CASCADE" >/dev/null
+            parallel 1 "CALL bench.consume('s5_b${backlog}_r$rep', %w, 'b_r$rep', 10000, 60)"
+            sql1 "SELECT bench.s5_record('s5_b${backlog}_r$rep', $rep, '$backlog waiting', 'lowcode poll_events + ack_events', NULL)" >/dev/null
+        done
     done
 fi
 
@@ -367,9 +407,9 @@ if [ "${#profiles[@]}" -gt 0 ]; then
                 sleep 0.7; perf_backends 1.5 "$work/profile_timers_perf.txt"
                 wait $! || lc_die "profile run_due_timers failed" ;;
             outbox)
-                sql1 "TRUNCATE lowcode.deliveries, lowcode.consumers" >/dev/null
+                sql1 "TRUNCATE lowcode.consumers CASCADE" >/dev/null
                 sql1 "SELECT pg_stat_reset(), pg_stat_statements_reset()" >/dev/null
-                lc_psql -q -d "$db" -c "CALL bench.consume('profile', 1, 'profile', 4)" >/dev/null &
+                lc_psql -q -d "$db" -c "CALL bench.consume('profile', 1, 'profile', 1000000000000, 4)" >/dev/null &
                 sleep 2; perf_backends 1.5 "$work/profile_outbox_perf.txt"
                 wait $! || lc_die "profile consumer failed" ;;
             fresh)

@@ -21,14 +21,14 @@
 #   LOWCODE_INSTALL=1               run `cargo pgrx install` first (default: use
 #                                   the extension already installed)
 #   LOWCODE_PROFILE=debug           with LOWCODE_INSTALL=1: a debug build
-#   LOWCODE_PGPORT                  cluster port (default 28820)
+#   LOWCODE_PGPORT                  cluster port (default 28820 + LOWCODE_PORT_OFFSET)
 #   LOWCODE_CLUSTER=NAME            cluster name (default "concurrency")
 #   LOWCODE_CONCURRENCY_TIMEOUT=S   seconds allowed per test (default 120)
 #   LOWCODE_CONCURRENCY_KEEP=1      leave the cluster and databases behind
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-export LOWCODE_PGPORT="${LOWCODE_PGPORT:-28820}"
+export LOWCODE_PGPORT="${LOWCODE_PGPORT:-$(lc_port 28820)}"
 conc_dir="$LC_ROOT/tests/concurrency"
 per_test_timeout="${LOWCODE_CONCURRENCY_TIMEOUT:-120}"
 

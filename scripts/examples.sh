@@ -17,7 +17,7 @@
 # Environment:
 #   LOWCODE_INSTALL=1        run `cargo pgrx install` first (LOWCODE_PROFILE=debug for a debug build)
 #   LOWCODE_EXAMPLES_KEEP=1  leave the cluster running afterwards
-#   LOWCODE_PGPORT           cluster port (default 28819)
+#   LOWCODE_PGPORT           cluster port (default 28819 + LOWCODE_PORT_OFFSET)
 #   LOWCODE_TAIL_LINES       lines of a failing example's log to print (default 40)
 #   LOWCODE_EXAMPLE_TIMEOUT  seconds one example may take (default 300)
 # shellcheck source=scripts/lib.sh
@@ -25,7 +25,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 examples_dir="$LC_ROOT/examples"
 logs="$LC_ROOT/target/examples-logs"
-export LOWCODE_PGPORT="${LOWCODE_PGPORT:-28819}"
+export LOWCODE_PGPORT="${LOWCODE_PGPORT:-$(lc_port 28819)}"
 
 # --- which examples ---------------------------------------------------------------
 names=()

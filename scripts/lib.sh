@@ -8,8 +8,11 @@
 # lives somewhere only root can enter (e.g. /root/xyz).
 #
 # Environment knobs understood by these helpers:
-#   LOWCODE_PGPORT   port for the cluster (default per purpose: test 28815,
-#                    demo 28816, bench 28817, anything else 28818)
+#   LOWCODE_PGPORT   port for the cluster, used as given (default per purpose: test 28815,
+#                    demo 28816, bench 28817, anything else 28818, plus LOWCODE_PORT_OFFSET)
+#   LOWCODE_PORT_OFFSET  added to every default port of every script and test (default 0), so
+#                    two checkouts can run their tests side by side on one machine
+#                    (e.g. LOWCODE_PORT_OFFSET=2000: tests on 30815, system tests 3085x)
 #   TMPDIR           base of the fallback directory (default /tmp)
 
 set -euo pipefail
@@ -43,6 +46,10 @@ case "$pg_libdir" in
     *) pg_ld_path="$pg_libdir" ;;
 esac
 export pg_bin pg_libdir pg_major pg_ld_path
+# The cargo features for a plain `cargo build/test/clippy` against this PostgreSQL (cargo pgrx
+# install/test/schema choose them from --pg-config themselves).
+# shellcheck disable=SC2034  # used by scripts that source this file
+lc_cargo_features=(--no-default-features --features "pg$pg_major")
 PG_OS_USER=postgres
 
 LC_NAME="${LC_NAME:-$(basename "${0:-lowcode}" .sh)}"
@@ -122,12 +129,24 @@ lc_candidate_dirs() {
 
 # --- clusters -----------------------------------------------------------------
 
+LOWCODE_PORT_OFFSET="${LOWCODE_PORT_OFFSET:-0}"
+[[ "$LOWCODE_PORT_OFFSET" =~ ^[0-9]{1,5}$ ]] ||
+    { printf 'lowcode: ERROR: LOWCODE_PORT_OFFSET=%s is not a number\n' "$LOWCODE_PORT_OFFSET" >&2; exit 1; }
+export LOWCODE_PORT_OFFSET
+
+# lc_port BASE — a default port: BASE + LOWCODE_PORT_OFFSET.
+lc_port() {
+    local p=$(($1 + LOWCODE_PORT_OFFSET))
+    [ "$p" -le 65535 ] || lc_die "port $1 + LOWCODE_PORT_OFFSET=$LOWCODE_PORT_OFFSET is above 65535"
+    echo "$p"
+}
+
 lc_default_port() {
     case "$1" in
-        test) echo 28815 ;;
-        demo) echo 28816 ;;
-        bench) echo 28817 ;;
-        *) echo 28818 ;;
+        test) lc_port 28815 ;;
+        demo) lc_port 28816 ;;
+        bench) lc_port 28817 ;;
+        *) lc_port 28818 ;;
     esac
 }
 

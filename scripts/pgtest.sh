@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/pgtest.sh — run the #[pg_test] tests: `cargo pgrx test pg15`.
+# scripts/pgtest.sh — run the #[pg_test] tests: `cargo pgrx test pgNN` (NN: PG_CONFIG's major).
 #
 #   scripts/pgtest.sh [TESTNAME]
 #
@@ -8,7 +8,7 @@
 # initdb, pg_ctl and `cargo pgrx install --sudo`) with its data under a
 # postgres-writable directory (CARGO_PGRX_TEST_PGDATA).
 #
-# How pgrx 0.18 uses that directory: it creates <dir>/15-<pid> itself (as
+# How pgrx 0.18 uses that directory: it creates <dir>/NN-<pid> itself (as
 # postgres, `mkdir -p`), always runs initdb into that new subdirectory, puts
 # the unix socket in <dir> itself, and removes the subdirectory after the
 # run. So <dir> must exist, be writable by postgres and have a short path;
@@ -17,7 +17,7 @@
 #
 # Root-only checkouts (e.g. /root/xyz, mode 700): the built .so and SQL are
 # copied by `cargo pgrx install` into PostgreSQL's own directories
-# (/usr/lib/postgresql/15/lib, /usr/share/postgresql/15/extension), which
+# ($(pg_config --pkglibdir), $(pg_config --sharedir)/extension), which
 # postgres can read, so target/ may stay where it is. pg_ctl started via sudo
 # from such a cwd prints "could not change directory to ...: Permission
 # denied" but works (checked with PostgreSQL 15.20).
@@ -36,7 +36,7 @@ pgdata="$(lc_reach_dir pgtest)"
 # Stop and remove clusters left behind by a crashed earlier run.
 cleanup_pgdata() {
     local d
-    for d in "$pgdata"/15-*; do
+    for d in "$pgdata"/"$pg_major"-*; do
         [ -d "$d" ] || continue
         lc_stop_datadir "$d" || true
         rm -rf "$d"
@@ -49,7 +49,7 @@ trap 'rc=$?; cleanup_pgdata; exit $rc' EXIT
 export CARGO_PGRX_TEST_RUNAS="$PG_OS_USER"
 export CARGO_PGRX_TEST_PGDATA="$pgdata"
 
-args=(pg15)
+args=("pg$pg_major")
 [ "${LOWCODE_PROFILE:-debug}" = release ] && args+=(--release)
 [ $# -gt 0 ] && args+=("$@")
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/setup.sh — install what lowcode needs to build and test (idempotent).
 # Debian packages (PostgreSQL 15 server + dev headers, libclang, sudo),
-# cargo-pgrx 0.18.0, and `cargo pgrx init` against the system PostgreSQL 15.
+# cargo-pgrx 0.18.0, and `cargo pgrx init` for the major version of PG_CONFIG (default the system
+# PostgreSQL 15; scripts/pgdist.sh makes a private 14, 16, 17 or 18).
 # Each step prints one line and is skipped when already done.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -36,10 +37,15 @@ else
 fi
 
 # 3. cargo pgrx init --------------------------------------------------------------
+# pgrx builds for major NN with the pg_config recorded as pgNN in $PGRX_HOME/config.toml
+# (`cargo pgrx init` adds or replaces only the entries it is given). The pg15 entry, once there,
+# is left alone (the system PostgreSQL 15; a private 15 builds against its headers, which is the
+# same ABI); any other major is pointed at PG_CONFIG when it points elsewhere.
 pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
-if [ -f "$pgrx_config" ] && grep -qE '^[[:space:]]*pg15[[:space:]]*=' "$pgrx_config"; then
-    lc_log "pgrx init: pg15 already configured in $pgrx_config"
+entry="$(sed -nE "s/^[[:space:]]*pg${pg_major}[[:space:]]*=[[:space:]]*\"(.*)\".*/\1/p" "$pgrx_config" 2>/dev/null || true)"
+if [ -n "$entry" ] && { [ "$pg_major" = 15 ] || [ "$entry" = "$PG_CONFIG" ]; }; then
+    lc_log "pgrx init: pg$pg_major already configured in $pgrx_config ($entry)"
 else
-    lc_log "pgrx init: cargo pgrx init --pg15 $PG_CONFIG"
-    cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+    lc_log "pgrx init: cargo pgrx init --pg$pg_major $PG_CONFIG"
+    cargo pgrx init "--pg$pg_major" "$PG_CONFIG" >/dev/null
 fi

@@ -8,13 +8,14 @@
 #                 database onto a second cluster; the workflow carries on there
 #   standby       a streaming replica (pg_basebackup -R, hot standby): reads work, writes
 #                 fail with 25006, new form versions are enforced once replayed
-#   upgrade       the frozen release script still matches the code; ALTER EXTENSION UPDATE
-#                 from the frozen release equals a fresh install
+#   upgrade       the last release's frozen script with the current library, filled with a
+#                 lived-in app, ALTER EXTENSION UPDATE (as a superuser and as a non-superuser
+#                 owner): data kept, catalog equals a fresh install, the app carries on
 #   trusted_install  a database owner who is not a superuser installs lowcode, runs an app,
 #                 dumps and restores it, and gains no superuser rights through it
 #
-# Each test is self-contained: it starts its own clusters (as postgres, ports 28850-28859,
-# data under target/lowcode-sys_* or a postgres-reachable fallback) and stops them when it
+# Each test is self-contained: it starts its own clusters (as postgres, ports 28850-28859 plus
+# LOWCODE_PORT_OFFSET, data under target/lowcode-sys_* or a postgres-reachable fallback) and stops them when it
 # exits, also on failure or timeout. They use the extension as installed in the system
 # PostgreSQL (make test's regress stage installs it; or set LOWCODE_INSTALL=1). Afterwards
 # every server log a test used is checked for crashes.

@@ -13,7 +13,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cd "$LC_ROOT" || exit 1
-list="$(cargo test --lib "$@" -- --list --format terse)"
+list="$(cargo test --lib "${lc_cargo_features[@]}" "$@" -- --list --format terse)"
 skip=()
 while IFS= read -r line; do
     name="${line%: test}"
@@ -22,5 +22,5 @@ while IFS= read -r line; do
         pg_*) skip+=(--skip "$name") ;;
     esac
 done <<<"$list"
-lc_log "cargo test --lib (skipping $((${#skip[@]} / 2)) #[pg_test] tests, run by scripts/pgtest.sh)"
-cargo test --lib "$@" -- "${skip[@]+"${skip[@]}"}"
+lc_log "cargo test --lib ${lc_cargo_features[*]} (skipping $((${#skip[@]} / 2)) #[pg_test] tests, run by scripts/pgtest.sh)"
+cargo test --lib "${lc_cargo_features[@]}" "$@" -- "${skip[@]+"${skip[@]}"}"

@@ -22,7 +22,7 @@ CREATE TABLE lowcode.form_versions (
     published_by  text NOT NULL DEFAULT current_user,
     UNIQUE (app, form, version)
 );
-COMMENT ON TABLE lowcode.form_versions IS 'Immutable published versions of each form: the JSON Schema as given, the same schema with registered $refs embedded (what validates), and its draft.';
+COMMENT ON TABLE lowcode.form_versions IS 'Immutable published versions of each form: the JSON Schema as given, what validates (bundled: the schema, or {"$lowcode:bundle": 1, "schema": ..., "resources": {uri: copy}} with a copy of every registered schema its $refs reach), and its draft.';
 
 CREATE TABLE lowcode.forms (
     app                 text NOT NULL REFERENCES lowcode.apps (name) ON DELETE CASCADE,

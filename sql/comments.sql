@@ -4,7 +4,8 @@ COMMENT ON FUNCTION lowcode.check_name(text, text) IS 'Internal: raises invalid_
 COMMENT ON FUNCTION lowcode.compile_schema(text, jsonb) IS 'Internal: checks a JSON Schema against its draft''s meta-schema and bundles the registered schemas it references; returns {"bundled", "draft"}.';
 COMMENT ON FUNCTION lowcode.view_columns(text, jsonb) IS 'Internal: the typed-view columns (name, SQL type, JSON type) of a form version''s top-level properties.';
 COMMENT ON FUNCTION lowcode.forms_changed() IS 'Internal: tells every backend that form definitions changed, so validators are looked up again from their next statement.';
-COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of data against the form''s current version (path, keyword, message); no rows when it is valid. Raises nothing for invalid data.';
+COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of data against the form''s current version: path (the instance location), keyword, message, and field (the JSON pointer of the field the message belongs to, e.g. the missing one for required); no rows when it is valid. Raises nothing for invalid data.';
+COMMENT ON FUNCTION lowcode.check_registered_schema(text, jsonb) IS 'Internal: checks a schema to register as a form will reach it (its URI is its base URI; its $refs resolve among the registered schemas); raises about schema "<uri>" otherwise.';
 COMMENT ON FUNCTION lowcode.is_valid(text, text, jsonb) IS 'Whether data is valid against the form''s current version.';
 COMMENT ON FUNCTION lowcode.conforms(text, text, jsonb) IS 'Whether data is valid against the form''s current version, for CHECK constraints on your own tables (NULL data gives NULL, which CHECK accepts).';
 COMMENT ON FUNCTION lowcode.conforms_to_version(bigint, jsonb) IS 'Whether data is valid against one published form version (lowcode.form_versions.id).';

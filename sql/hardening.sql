@@ -74,6 +74,10 @@ ALTER FUNCTION lowcode.ack_events(text, bigint[]) SECURITY DEFINER;
 ALTER FUNCTION lowcode.nack_event(text, bigint, text, interval) SECURITY DEFINER;
 ALTER FUNCTION lowcode.replay_dead_letters(text, text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.purge_events(interval) SECURITY DEFINER;
+ALTER FUNCTION lowcode.create_consumer(text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.drop_consumer(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.consumer_lag(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.signal_events() SECURITY DEFINER;
 
 -- lowcode's functions and the triggers, rules and policies on its tables change only through
 -- its extension scripts (CREATE / ALTER EXTENSION). In a trusted install the installing role
@@ -193,9 +197,10 @@ GRANT EXECUTE ON FUNCTION
     lowcode.complete_task(bigint, text, jsonb), lowcode.release_task(bigint), lowcode.reassign_task(bigint, text),
     lowcode.decide(bigint, text, text), lowcode.withdraw(bigint), lowcode.run_due_timers(int),
     -- the outbox
+    lowcode.create_consumer(text, jsonb), lowcode.drop_consumer(text), lowcode.consumer_lag(text),
     lowcode.poll_events(text, int, interval), lowcode.ack_events(text, bigint[]),
     lowcode.nack_event(text, bigint, text, interval), lowcode.replay_dead_letters(text, text),
-    lowcode.purge_events(interval),
+    lowcode.purge_events(interval), lowcode.signal_events(),
     -- the background worker and webhooks (sql/worker.sql)
     lowcode.worker_status(), lowcode.create_webhook(text, text, text[], jsonb), lowcode.drop_webhook(text),
     lowcode.pause_webhook(text), lowcode.resume_webhook(text), lowcode.webhook_deliveries(text, int),

@@ -19,9 +19,68 @@ UPDATE lowcode.workflow_versions w SET calls_run_as = w.published_by
  WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) w.published_by);
 -- Timers retry transient errors with backoff: each counts its failed attempts.
 ALTER TABLE lowcode.timers ADD COLUMN attempts int NOT NULL DEFAULT 0;
+
+-- validate() gains a field column (the JSON pointer of the field a message belongs to); the
+-- 0.1.0 library symbol stays for databases not updated yet.
+DROP FUNCTION lowcode.validate(text, text, jsonb);
+
+-- Outbox v2. Events carry their app; batches are read in (txid, id) order.
+ALTER TABLE lowcode.events ADD COLUMN app text;
+UPDATE lowcode.events e SET app = r.app FROM lowcode.records r WHERE r.id = e.record_id;
+DROP INDEX lowcode.events_txid_idx;
+CREATE INDEX events_batch_idx ON lowcode.events (txid, id);
+-- Consumers keep their cursor as snapshots: everything before their 0.1.0 cursor_xid has
+-- delivery rows already, so the first batch starts there (nothing skipped, nothing twice).
+ALTER TABLE lowcode.consumers
+    ADD COLUMN app text,
+    ADD COLUMN topics text[],
+    ADD COLUMN backoff interval[] NOT NULL DEFAULT '{}',
+    ADD COLUMN batch_from pg_snapshot NOT NULL DEFAULT pg_current_snapshot(),
+    ADD COLUMN batch_to pg_snapshot NOT NULL DEFAULT pg_current_snapshot(),
+    ADD COLUMN pos_txid xid8 NOT NULL DEFAULT '0',
+    ADD COLUMN pos_id bigint NOT NULL DEFAULT 0;
+UPDATE lowcode.consumers c
+   SET batch_from = (greatest(c.cursor_xid, '1')::text || ':' || greatest(c.cursor_xid, '1')::text || ':')::pg_snapshot,
+       batch_to = (greatest(c.cursor_xid, '1')::text || ':' || greatest(c.cursor_xid, '1')::text || ':')::pg_snapshot,
+       pos_txid = greatest(c.cursor_xid, '1'), pos_id = 0;
+-- Deliveries keep only what is off the happy path: acknowledged rows go, pending ones (never
+-- polled, in flight, retried) and dead letters stay and come back as retries.
+DELETE FROM lowcode.deliveries WHERE status = 'acked';
+ALTER TABLE lowcode.deliveries ADD COLUMN lease_id bigint;
+DROP INDEX lowcode.deliveries_order_idx;
+DROP INDEX lowcode.deliveries_retried_idx;
+CREATE INDEX deliveries_ready_idx ON lowcode.deliveries (consumer, visible_at) WHERE status = 'pending';
+CREATE INDEX deliveries_event_idx ON lowcode.deliveries (event_id);
+CREATE TABLE lowcode.leases (
+    id          bigserial PRIMARY KEY,
+    consumer    text NOT NULL REFERENCES lowcode.consumers (name) ON DELETE CASCADE,
+    events      bigint[] NOT NULL,
+    attempts    int[] NOT NULL,
+    open        int NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX leases_consumer_idx ON lowcode.leases (consumer, expires_at);
+SELECT pg_catalog.pg_extension_config_dump('lowcode.leases_id_seq', '');
+CREATE TABLE lowcode.outbox_signal (
+    one          boolean PRIMARY KEY DEFAULT true CHECK (one),
+    last_event   bigint NOT NULL DEFAULT 0,
+    signalled_at timestamptz
+);
+INSERT INTO lowcode.outbox_signal DEFAULT VALUES;
+-- A new app privilege: consume (poll an app's outbox consumers).
+ALTER TABLE lowcode.grants DROP CONSTRAINT grants_privilege_check;
+ALTER TABLE lowcode.grants ADD CONSTRAINT grants_privilege_check
+    CHECK (privilege IN ('submit', 'read_own', 'read_all', 'update_own', 'update_all',
+                         'delete', 'claim', 'decide', 'act_as', 'admin', 'consume'));
 COMMENT ON TABLE lowcode.workflow_versions IS 'Immutable versions of each form''s workflow definition, with its initial and final states, its Mermaid diagram, and the role its call actions run as (calls_run_as: the role that published it).';
 COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at fire_at (lowcode.run_due_timers); a timer set in a state is cancelled when the record leaves it. A transient failure is retried with backoff (attempts, error), up to 5 attempts.';
 COMMENT ON TABLE lowcode.history IS 'Every change to every record: who (lowcode.actor(app): the lowcode.actor setting where the role may act_as in the app, else the invoking role), when, what (action), the state change and the data before and after. Kept when the record is deleted.';
+COMMENT ON TABLE lowcode.form_versions IS 'Immutable published versions of each form: the JSON Schema as given, what validates (bundled: the schema, or {"$lowcode:bundle": 1, "schema": ..., "resources": {uri: copy}} with a copy of every registered schema its $refs reach), and its draft.';
+COMMENT ON TABLE lowcode.events IS 'Outbox events (topic, JSON payload, app) for other systems, written in the transaction that caused them; kept until every consumer has passed them (lowcode.purge_events).';
+COMMENT ON TABLE lowcode.consumers IS 'Consumers of the outbox (lowcode.create_consumer): the app and topics each reads, its retry policy, and its cursor (two snapshots and a position in the batch between them).';
+COMMENT ON TABLE lowcode.deliveries IS 'The events of a consumer that are not on the happy path: nacked or not acknowledged in time (pending, with attempt and backoff), or dead letters (dead, with the last error).';
+COMMENT ON TABLE lowcode.leases IS 'Events in flight: one row per poll, until each of its events is acknowledged or nacked, or its visibility timeout ends (then the rest get rows in lowcode.deliveries and come back).';
+COMMENT ON TABLE lowcode.outbox_signal IS 'The newest event lowcode.signal_events has announced (one row).';
 
 -- ---------------------------------------------------------------- the engine's state
 -- The cause of a change and the chain of running rules were settings (lowcode.cause,
@@ -63,9 +122,33 @@ VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'set_rule_chain_wrapper';
 
+CREATE FUNCTION lowcode.validate(
+	"app" TEXT, /* Option < & str > */
+	"form" TEXT, /* Option < & str > */
+	"data" jsonb /* Option < JsonbBytes > */
+) RETURNS TABLE (
+	"path" TEXT,  /* String */
+	"keyword" TEXT,  /* String */
+	"message" TEXT,  /* String */
+	"field" TEXT  /* String */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'validate_fields_wrapper';
+
+CREATE FUNCTION lowcode.check_registered_schema(
+	"uri" TEXT, /* Option < & str > */
+	"schema" jsonb /* Option < JsonbBytes > */
+) RETURNS void
+STABLE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'check_registered_schema_wrapper';
+
 -- ---------------------------------------------------------------- functions
 -- New and changed functions, as in sql/*.sql. require_claimer now returns the task's app.
 DROP FUNCTION lowcode.require_claimer(lowcode.tasks, text);
+-- poll_events returns event_id and record_id too (its id is a delivery id now).
+DROP FUNCTION lowcode.poll_events(text, int, interval);
 
 CREATE OR REPLACE FUNCTION lowcode.create_app(app text, title text DEFAULT '') RETURNS text
 LANGUAGE plpgsql AS $$
@@ -150,10 +233,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'registered schemas are immutable so published forms never change meaning; register the new one under a new URI (e.g. with a version in it)';
     END IF;
-    PERFORM lowcode.compile_schema(format('schema "%s"', uri), schema);
+    -- Its $refs resolve as a form will resolve them: against its URI, against its $id.
+    PERFORM lowcode.check_registered_schema(uri, schema);
     INSERT INTO lowcode.schemas (uri, schema, registered_by) VALUES (uri, schema, lowcode.actor(NULL));
 END $$;
-COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared schema (a phone number, an address) that forms reference with {"$ref": uri}. Immutable once registered; re-registering identical content is a no-op.';
+COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared schema (a phone number, an address, a library of $defs) that forms reference with {"$ref": uri}, uri#/json/pointer or uri#anchor. uri is its base URI: its relative $refs name other registered schemas (register those first). Immutable once registered; re-registering identical content is a no-op.';
 
 CREATE OR REPLACE FUNCTION lowcode.records_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -1145,104 +1229,367 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.run_due_timers(int) IS 'Fire up to max due timers and deadlines (lowcode administrators; runs as the extension''s owner). Safe to run from several schedulers at once (SKIP LOCKED). A timer whose rules fail with a transient error (connection, resources, I/O, cancel) is retried with backoff, up to 5 attempts; any other error marks it failed with the error; the others still fire.';
 
-CREATE OR REPLACE FUNCTION lowcode.poll_events(consumer text, max int DEFAULT 100, visibility interval DEFAULT '30 seconds')
-RETURNS TABLE (id bigint, topic text, payload jsonb, attempt int, created_at timestamptz)
+CREATE OR REPLACE FUNCTION lowcode.events_restored() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'events' THEN
+        NEW.txid := pg_current_xact_id();
+    ELSE
+        NEW.cursor_xid := '0';
+        NEW.batch_from := '1:1:';
+        NEW.batch_to := '1:1:';
+        NEW.pos_txid := '0';
+        NEW.pos_id := 0;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.events_restored() IS 'Trigger, only while lowcode.replaying(): re-bases restored events and consumer cursors on this cluster''s transaction ids.';
+
+CREATE OR REPLACE FUNCTION lowcode.emit(topic text, payload jsonb DEFAULT '{}', record bigint DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    c        lowcode.consumers;
-    horizon  xid8 := pg_snapshot_xmin(pg_current_snapshot());
+    event_id bigint;
 BEGIN
-    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'consume events');
-    IF consumer IS NULL OR consumer = '' THEN
-        RAISE EXCEPTION 'lowcode: poll_events: consumer must not be empty' USING ERRCODE = 'null_value_not_allowed';
+    IF topic IS NULL OR topic = '' THEN
+        RAISE EXCEPTION 'lowcode: emit: topic must not be empty' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF max IS NULL OR max < 1 THEN
-        RAISE EXCEPTION 'lowcode: poll_events: max must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    -- No NOTIFY here: a notifying transaction holds a cluster-wide lock from its pre-commit to
+    -- its end, so every emitting writer would queue behind every other. Consumers are woken by
+    -- lowcode.signal_events (the worker calls it), or poll.
+    INSERT INTO lowcode.events (topic, payload, record_id, app)
+    VALUES (topic, coalesce(payload, '{}'), record, (SELECT r.app FROM lowcode.records r WHERE r.id = record))
+    RETURNING id INTO event_id;
+    RETURN event_id;
+END $$;
+COMMENT ON FUNCTION lowcode.emit(text, jsonb, bigint) IS 'Internal: writes an outbox event (rules do, through the emit action), with the app of its record.';
+
+CREATE FUNCTION lowcode.create_consumer(name text, options jsonb DEFAULT '{}') RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    app      text := options ->> 'app';
+    topics   text[];
+    backoff  interval[] := '{}';
+    attempts int := coalesce((options ->> 'max_attempts')::int, 5);
+    start    pg_snapshot;
+BEGIN
+    IF name IS NULL OR name = '' THEN
+        RAISE EXCEPTION 'lowcode: create_consumer: name must not be empty' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    options := coalesce(options, '{}');
+    PERFORM lowcode.check_options('create_consumer', options, ARRAY['app', 'topics', 'max_attempts', 'backoff', 'from']);
+    IF app IS NULL THEN
+        PERFORM lowcode.authorize(NULL, 'lowcode_admin', format('create consumer %s of every app', name));
+    ELSE
+        IF NOT EXISTS (SELECT FROM lowcode.apps a WHERE a.name = app) THEN
+            RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object';
+        END IF;
+        PERFORM lowcode.authorize(app, 'admin', format('create consumer %s', name));
+    END IF;
+    IF options ? 'topics' THEN
+        IF jsonb_typeof(options -> 'topics') <> 'array'
+           OR EXISTS (SELECT FROM jsonb_array_elements(options -> 'topics') t WHERE jsonb_typeof(t) <> 'string' OR t #>> '{}' = '') THEN
+            RAISE EXCEPTION 'lowcode: consumer "%": topics must be an array of topic names or prefixes like ''order.*''', name
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        topics := ARRAY(SELECT jsonb_array_elements_text(options -> 'topics'));
+    END IF;
+    IF attempts < 1 THEN
+        RAISE EXCEPTION 'lowcode: consumer "%": max_attempts must be at least 1', name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'backoff' THEN
+        BEGIN
+            backoff := ARRAY(SELECT b::interval FROM jsonb_array_elements_text(options -> 'backoff') b);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE EXCEPTION 'lowcode: consumer "%": backoff must be an array of intervals, e.g. ["10 seconds", "1 minute"]', name
+                USING ERRCODE = 'invalid_parameter_value';
+        END;
+    END IF;
+    -- 'now' (default): the events committed from now on; 'beginning': every event still kept.
+    start := CASE coalesce(options ->> 'from', 'now')
+                 WHEN 'now' THEN lowcode.batch_snapshot()
+                 WHEN 'beginning' THEN '1:1:'::pg_snapshot END;
+    IF start IS NULL THEN
+        RAISE EXCEPTION 'lowcode: consumer "%": from must be ''now'' or ''beginning'', not %', name, options -> 'from'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO lowcode.consumers (name, app, topics, max_attempts, backoff, batch_from, batch_to, pos_txid, cursor_xid)
+    VALUES (name, app, topics, attempts, backoff, start, start, pg_snapshot_xmax(start), pg_snapshot_xmin(start));
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'lowcode: consumer "%" already exists', name
+        USING ERRCODE = 'duplicate_object', HINT = 'drop it first with lowcode.drop_consumer';
+END $$;
+COMMENT ON FUNCTION lowcode.create_consumer(text, jsonb) IS 'Create an outbox consumer. options: app (whose events it reads; NULL: every app, administrators only), topics (names or prefixes ''order.*''), max_attempts (5), backoff (intervals before each retry; default 1 s doubling to 1 h), from (''now'' or ''beginning''). An app''s admin creates its consumers; roles granted consume in the app poll them.';
+
+CREATE FUNCTION lowcode.drop_consumer(name text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    c lowcode.consumers;
+BEGIN
+    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = name FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF c.app IS NULL THEN
+        PERFORM lowcode.authorize(NULL, 'lowcode_admin', format('drop consumer %s', name));
+    ELSE
+        PERFORM lowcode.authorize(c.app, 'admin', format('drop consumer %s', name));
+    END IF;
+    DELETE FROM lowcode.consumers x WHERE x.name = name;
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION lowcode.drop_consumer(text) IS 'Drop an outbox consumer with its retries, dead letters and events in flight; true if there was one. Events it alone held back can then be purged.';
+
+CREATE FUNCTION lowcode.consumer_for(name text, doing text) RETURNS lowcode.consumers
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    c lowcode.consumers;
+BEGIN
+    IF name IS NULL OR name = '' THEN
+        RAISE EXCEPTION 'lowcode: %: consumer must not be empty', doing USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: unknown consumer "%"', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('create it with lowcode.create_consumer(%L, ''{"app": "<app>", "topics": ["<topic>"]}'')', name);
+    END IF;
+    IF c.app IS NULL THEN
+        PERFORM lowcode.authorize(NULL, 'lowcode_admin', format('%s (consumer %s of every app)', doing, name));
+    ELSE
+        PERFORM lowcode.authorize(c.app, 'consume', format('%s (consumer %s)', doing, name));
+    END IF;
+    RETURN c;
+END $$;
+COMMENT ON FUNCTION lowcode.consumer_for(text, text) IS 'Internal: locks a consumer for poll, ack or nack, after checking the invoker may consume its app''s events; 42704 for an unknown consumer.';
+
+CREATE FUNCTION lowcode.batch_snapshot() RETURNS pg_snapshot
+LANGUAGE plpgsql AS $$
+DECLARE
+    s   pg_snapshot := pg_current_snapshot();
+    me  xid8 := pg_current_xact_id_if_assigned();
+BEGIN
+    -- (A snapshot taken before this transaction had an id already counts it as running.)
+    IF me IS NULL OR me >= pg_snapshot_xmax(s) THEN
+        RETURN s;
+    END IF;
+    RETURN (least(pg_snapshot_xmin(s), me)::text || ':' || pg_snapshot_xmax(s)::text || ':' ||
+            coalesce((SELECT string_agg(x::text, ',' ORDER BY x)
+                        FROM (SELECT pg_snapshot_xip(s) AS x UNION SELECT me) u), ''))::pg_snapshot;
+END $$;
+COMMENT ON FUNCTION lowcode.batch_snapshot() IS 'Internal: the current snapshot, with the calling transaction counted as still running.';
+
+CREATE FUNCTION lowcode.topic_matches(topic text, topics text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT $2 IS NULL OR EXISTS (SELECT FROM pg_catalog.unnest($2) t
+                                  WHERE t OPERATOR(pg_catalog.=) $1
+                                     OR (pg_catalog.right(t, 2) OPERATOR(pg_catalog.=) '.*'
+                                         AND pg_catalog.starts_with($1, pg_catalog.left(t, -1))))
+$$;
+COMMENT ON FUNCTION lowcode.topic_matches(text, text[]) IS 'Internal: whether topic is one of topics, exactly or by a prefix ''order.*''; NULL topics match all.';
+
+CREATE FUNCTION lowcode.poll_events(consumer text, max int DEFAULT 100, visibility interval DEFAULT '30 seconds')
+RETURNS TABLE (id bigint, topic text, payload jsonb, attempt int, created_at timestamptz, event_id bigint, record_id bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    c         lowcode.consumers;
+    lease     bigint;
+    ids       bigint[] := '{}';
+    tries     int[] := '{}';
+    got       bigint[];
+    advanced  boolean := false;
+    last_txid xid8;
+    last_id   bigint;
+BEGIN
+    PERFORM lowcode.authorize_consumer_args(max, visibility);
+    -- One poll of a consumer at a time: its cursor is one row.
+    c := lowcode.consumer_for(consumer, 'poll events');
+    -- Leases whose visibility timeout ended: their first deliveries get rows of their own (the
+    -- retried ones have theirs) and come back now.
+    INSERT INTO lowcode.deliveries (consumer, event_id, attempt, visible_at, last_error)
+    SELECT c.name, u.e, u.a, now(), 'not acknowledged within its visibility timeout'
+      FROM lowcode.leases l, unnest(l.events, l.attempts) AS u(e, a)
+     WHERE l.consumer = c.name AND l.expires_at <= now() AND u.e IS NOT NULL AND u.a = 1
+    ON CONFLICT DO NOTHING;
+    UPDATE lowcode.deliveries d SET lease_id = NULL,
+           last_error = coalesce(d.last_error, 'not acknowledged within its visibility timeout')
+      FROM lowcode.leases l
+     WHERE l.consumer = c.name AND l.expires_at <= now() AND d.consumer = c.name AND d.lease_id = l.id;
+    DELETE FROM lowcode.leases l WHERE l.consumer = c.name AND l.expires_at <= now();
+    -- Deliveries that used their last attempt and were not acknowledged in time die.
+    UPDATE lowcode.deliveries d SET status = 'dead', lease_id = NULL
+     WHERE d.consumer = c.name AND d.status = 'pending' AND d.attempt >= c.max_attempts AND d.visible_at <= now();
+    lease := nextval('lowcode.leases_id_seq');
+    -- Retries first, in the order they became due.
+    WITH due AS (
+        SELECT d.event_id FROM lowcode.deliveries d
+         WHERE d.consumer = c.name AND d.status = 'pending' AND d.visible_at <= now()
+         ORDER BY d.visible_at, d.event_id
+         LIMIT max
+    ), taken AS (
+        UPDATE lowcode.deliveries d SET attempt = d.attempt + 1, visible_at = now() + visibility, lease_id = lease
+          FROM due WHERE d.consumer = c.name AND d.event_id = due.event_id
+        RETURNING d.event_id, d.attempt
+    )
+    SELECT coalesce(array_agg(t.event_id ORDER BY t.event_id), '{}'), coalesce(array_agg(t.attempt ORDER BY t.event_id), '{}')
+      INTO ids, tries FROM taken t;
+    -- Then the batch, from where the last poll left it; when it is done, the next batch: the
+    -- events committed between its snapshot and a new one.
+    WHILE cardinality(ids) < max LOOP
+        SELECT array_agg(b.id ORDER BY b.txid, b.id), (array_agg(b.txid ORDER BY b.txid DESC, b.id DESC))[1],
+               (array_agg(b.id ORDER BY b.txid DESC, b.id DESC))[1]
+          INTO got, last_txid, last_id
+          FROM (SELECT e.id, e.txid FROM lowcode.events e
+                 WHERE (e.txid, e.id) > (c.pos_txid, c.pos_id)
+                   AND e.txid < pg_snapshot_xmax(c.batch_to)
+                   AND pg_visible_in_snapshot(e.txid, c.batch_to)
+                   AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
+                   AND (c.app IS NULL OR e.app = c.app)
+                   AND lowcode.topic_matches(e.topic, c.topics)
+                   -- (a consumer re-reading a restored outbox has rows for its dead letters)
+                   AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.event_id = e.id)
+                 ORDER BY e.txid, e.id
+                 LIMIT max - cardinality(ids)) b;
+        IF got IS NOT NULL THEN
+            ids := ids || got;
+            tries := tries || array_fill(1, ARRAY[cardinality(got)]);
+            c.pos_txid := last_txid;
+            c.pos_id := last_id;
+        END IF;
+        EXIT WHEN cardinality(ids) >= max OR advanced;
+        -- This batch is done: the next one starts where it ended. Its first events are those of
+        -- transactions that were still running at the old snapshot and have committed since.
+        advanced := true;
+        c.batch_from := c.batch_to;
+        c.batch_to := lowcode.batch_snapshot();
+        -- (ORDER BY … LIMIT 1, not min(): PostgreSQL 14 has no min(xid8).)
+        c.pos_txid := coalesce((SELECT x FROM pg_snapshot_xip(c.batch_from) x
+                                 WHERE pg_visible_in_snapshot(x, c.batch_to) ORDER BY x LIMIT 1),
+                               pg_snapshot_xmax(c.batch_from));
+        c.pos_id := 0;
+    END LOOP;
+    -- Every event of the batch is handed out: the consumer has passed them (those in flight are
+    -- kept by their lease until acknowledged), and its next poll starts the next batch.
+    IF cardinality(ids) < max THEN
+        c.batch_from := c.batch_to;
+    END IF;
+    UPDATE lowcode.consumers x
+       SET batch_from = c.batch_from, batch_to = c.batch_to, pos_txid = c.pos_txid, pos_id = c.pos_id,
+           cursor_xid = pg_snapshot_xmin(c.batch_from)
+     WHERE x.name = c.name;
+    IF cardinality(ids) = 0 THEN
+        RETURN;
+    END IF;
+    INSERT INTO lowcode.leases (id, consumer, events, attempts, open, expires_at)
+    VALUES (lease, c.name, ids, tries, cardinality(ids), now() + visibility);
+    RETURN QUERY
+    SELECT lease * 65536 + u.i, e.topic, e.payload, u.a, e.created_at, e.id, e.record_id
+      FROM unnest(ids, tries) WITH ORDINALITY AS u(e_id, a, i)
+      JOIN lowcode.events e ON e.id = u.e_id
+     ORDER BY u.i;
+END $$;
+COMMENT ON FUNCTION lowcode.poll_events(text, int, interval) IS 'Take up to max events for a consumer: retries that are due first, then the next events of its batch (events committed since its last snapshot, in commit batches). Each is in flight for visibility; unacknowledged, it comes back (at least once). id is the delivery id to ack or nack; event_id stays the same across retries. An unknown consumer is an error (42704).';
+
+CREATE FUNCTION lowcode.authorize_consumer_args(max int, visibility interval) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF max IS NULL OR max < 1 OR max > 65535 THEN
+        RAISE EXCEPTION 'lowcode: poll_events: max must be between 1 and 65535, not %', coalesce(max::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF visibility IS NULL OR visibility < interval '0' THEN
         RAISE EXCEPTION 'lowcode: poll_events: visibility must be an interval of 0 or more, not %', coalesce(visibility::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO lowcode.consumers (name) VALUES (consumer) ON CONFLICT DO NOTHING;
-    -- Hand this consumer the events of every transaction that has finished since its cursor.
-    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = consumer FOR UPDATE;
-    IF c.cursor_xid < horizon THEN
-        INSERT INTO lowcode.deliveries (consumer, event_id)
-        SELECT consumer, e.id FROM lowcode.events e
-         WHERE e.txid >= c.cursor_xid AND e.txid < horizon
-        ON CONFLICT DO NOTHING;
-        UPDATE lowcode.consumers x SET cursor_xid = horizon WHERE x.name = consumer;
-    END IF;
-    -- In-flight deliveries that ran out of attempts become dead letters.
-    UPDATE lowcode.deliveries d SET status = 'dead',
-           last_error = coalesce(d.last_error, 'not acknowledged within its visibility timeout')
-     WHERE d.consumer = consumer AND d.status = 'pending' AND d.attempt > 0
-       AND d.attempt >= c.max_attempts AND d.visible_at <= now();
-    RETURN QUERY
-    WITH ready AS (
-        SELECT d.event_id FROM lowcode.deliveries d
-         WHERE d.consumer = consumer AND d.status = 'pending' AND d.visible_at <= now()
-         ORDER BY d.event_id
-         LIMIT max
-           FOR UPDATE SKIP LOCKED
-    ), taken AS (
-        UPDATE lowcode.deliveries d SET attempt = d.attempt + 1, visible_at = now() + visibility
-          FROM ready WHERE d.consumer = consumer AND d.event_id = ready.event_id
-        RETURNING d.event_id, d.attempt
-    )
-    SELECT e.id, e.topic, e.payload, taken.attempt, e.created_at
-      FROM taken JOIN lowcode.events e ON e.id = taken.event_id
-     ORDER BY e.id;
 END $$;
-COMMENT ON FUNCTION lowcode.poll_events(text, int, interval) IS 'Take up to max events for a consumer (created on first use). Each stays invisible to other polls of that consumer for visibility; unacknowledged, it comes back (at-least-once). Consumers are independent: each sees every event.';
+COMMENT ON FUNCTION lowcode.authorize_consumer_args(int, interval) IS 'Internal: checks poll_events'' max and visibility.';
 
 CREATE OR REPLACE FUNCTION lowcode.ack_events(consumer text, ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    acked int;
+    c      lowcode.consumers := lowcode.consumer_for(consumer, 'acknowledge events');
+    l      lowcode.leases;
+    pos    int[];
+    acked  int := 0;
 BEGIN
-    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'consume events');
-    UPDATE lowcode.deliveries d SET status = 'acked', acked_at = now()
-     WHERE d.consumer = consumer AND d.event_id = ANY (ids) AND d.status = 'pending';
-    GET DIAGNOSTICS acked = ROW_COUNT;
+    -- A delivery id names its lease and position: a late ack from a poll whose lease already
+    -- ended finds no lease and acknowledges nothing (the redelivery has another id).
+    FOR l IN
+        SELECT x.* FROM lowcode.leases x
+         WHERE x.id = ANY (ARRAY(SELECT DISTINCT i / 65536 FROM unnest(ids) i WHERE i > 0))
+           AND x.consumer = c.name
+         ORDER BY x.id
+           FOR UPDATE
+    LOOP
+        pos := ARRAY(SELECT DISTINCT (i % 65536)::int FROM unnest(ids) i
+                      WHERE i / 65536 = l.id AND l.events[(i % 65536)::int] IS NOT NULL);
+        CONTINUE WHEN cardinality(pos) = 0;
+        DELETE FROM lowcode.deliveries d
+         WHERE d.consumer = c.name AND d.lease_id = l.id
+           AND d.event_id = ANY (ARRAY(SELECT l.events[p] FROM unnest(pos) p));
+        IF l.open = cardinality(pos) THEN
+            DELETE FROM lowcode.leases x WHERE x.id = l.id;
+        ELSE
+            UPDATE lowcode.leases x
+               SET events = ARRAY(SELECT CASE WHEN i = ANY (pos) THEN NULL ELSE l.events[i] END
+                                    FROM generate_subscripts(l.events, 1) i ORDER BY i),
+                   open = l.open - cardinality(pos)
+             WHERE x.id = l.id;
+        END IF;
+        acked := acked + cardinality(pos);
+    END LOOP;
     RETURN acked;
 END $$;
-COMMENT ON FUNCTION lowcode.ack_events(text, bigint[]) IS 'Acknowledge events a consumer has processed; returns how many were pending.';
+COMMENT ON FUNCTION lowcode.ack_events(text, bigint[]) IS 'Acknowledge deliveries (the ids poll_events returned) a consumer has processed; returns how many were in flight. Acking twice, or a delivery whose lease ended, counts 0.';
 
 CREATE OR REPLACE FUNCTION lowcode.nack_event(consumer text, id bigint, error text, retry_after interval DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    d  lowcode.deliveries;
-    c  lowcode.consumers;
+    c      lowcode.consumers;
+    l      lowcode.leases;
+    p      int := (id % 65536)::int;
+    ev     bigint;
+    tried  int;
+    dead   boolean;
 BEGIN
-    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'consume events');
     IF consumer IS NULL OR id IS NULL THEN
         RAISE EXCEPTION 'lowcode: nack_event: arguments "consumer" and "id" must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO d FROM lowcode.deliveries x WHERE x.consumer = consumer AND x.event_id = id FOR UPDATE;
-    IF NOT FOUND OR d.status <> 'pending' THEN
-        RAISE EXCEPTION 'lowcode: event % is not in flight for consumer "%"', id, consumer
-            USING ERRCODE = 'object_not_in_prerequisite_state';
+    c := lowcode.consumer_for(consumer, 'nack events');
+    SELECT * INTO l FROM lowcode.leases x WHERE x.id = nack_event.id / 65536 AND x.consumer = c.name FOR UPDATE;
+    IF NOT FOUND OR p < 1 OR p > cardinality(l.events) OR l.events[p] IS NULL THEN
+        RAISE EXCEPTION 'lowcode: delivery % is not in flight for consumer "%"', id, consumer
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'nack the id poll_events returned, before its visibility timeout ends';
     END IF;
-    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = consumer;
-    IF d.attempt >= c.max_attempts THEN
-        UPDATE lowcode.deliveries x SET status = 'dead', last_error = error
-         WHERE x.consumer = consumer AND x.event_id = id;
-        RETURN 'dead';
+    ev := l.events[p];
+    tried := l.attempts[p];
+    dead := tried >= c.max_attempts;
+    INSERT INTO lowcode.deliveries AS d (consumer, event_id, status, attempt, visible_at, last_error)
+    VALUES (c.name, ev, CASE WHEN dead THEN 'dead' ELSE 'pending' END, tried,
+            now() + coalesce(retry_after,
+                             CASE WHEN cardinality(c.backoff) > 0 THEN c.backoff[least(tried, cardinality(c.backoff))]
+                                  ELSE least(interval '1 second' * power(2, tried - 1), interval '1 hour') END),
+            error)
+    ON CONFLICT ON CONSTRAINT deliveries_pkey DO UPDATE
+       SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, visible_at = EXCLUDED.visible_at,
+           last_error = EXCLUDED.last_error, lease_id = NULL;
+    IF l.open = 1 THEN
+        DELETE FROM lowcode.leases x WHERE x.id = l.id;
+    ELSE
+        UPDATE lowcode.leases x SET events[p] = NULL, open = l.open - 1 WHERE x.id = l.id;
     END IF;
-    -- Exponential backoff: 1 s, 2 s, 4 s ... capped at an hour, unless the consumer says when.
-    UPDATE lowcode.deliveries x
-       SET last_error = error,
-           visible_at = now() + coalesce(retry_after, least(interval '1 second' * power(2, d.attempt - 1), interval '1 hour'))
-     WHERE x.consumer = consumer AND x.event_id = id;
-    RETURN 'retry';
+    RETURN CASE WHEN dead THEN 'dead' ELSE 'retry' END;
 END $$;
-COMMENT ON FUNCTION lowcode.nack_event(text, bigint, text, interval) IS 'Report a failed delivery: retried after retry_after or an exponential backoff; after the consumer''s max_attempts it becomes a dead letter with this error. Returns retry or dead.';
+COMMENT ON FUNCTION lowcode.nack_event(text, bigint, text, interval) IS 'Report a failed delivery (the id poll_events returned): retried after retry_after or the consumer''s backoff; after its max_attempts it becomes a dead letter with this error. Returns retry or dead.';
 
 CREATE OR REPLACE FUNCTION lowcode.replay_dead_letters(topic text, consumer text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
@@ -1250,31 +1597,89 @@ LANGUAGE plpgsql AS $$
 DECLARE
     replayed int;
 BEGIN
-    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'replay dead letters');
-    UPDATE lowcode.deliveries d SET status = 'pending', attempt = 0, visible_at = now()
+    IF consumer IS NULL THEN
+        PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'replay dead letters of every consumer');
+    ELSE
+        PERFORM lowcode.consumer_for(consumer, 'replay dead letters');
+    END IF;
+    UPDATE lowcode.deliveries d SET status = 'pending', attempt = 0, visible_at = now(), lease_id = NULL
       FROM lowcode.events e
      WHERE e.id = d.event_id AND d.status = 'dead' AND e.topic = topic
        AND (consumer IS NULL OR d.consumer = consumer);
     GET DIAGNOSTICS replayed = ROW_COUNT;
     RETURN replayed;
 END $$;
-COMMENT ON FUNCTION lowcode.replay_dead_letters(text, text) IS 'Put a topic''s dead letters (of one consumer, or all) back in the queue with fresh attempts; returns how many.';
+COMMENT ON FUNCTION lowcode.replay_dead_letters(text, text) IS 'Put a topic''s dead letters (of one consumer, or of all: administrators) back in the queue with fresh attempts; returns how many.';
+
+CREATE FUNCTION lowcode.consumer_lag(consumer text)
+RETURNS TABLE (name text, app text, topics text[], lag_events bigint, lag_seconds double precision,
+               in_flight bigint, retrying bigint, dead bigint)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    c lowcode.consumers;
+BEGIN
+    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = consumer;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: unknown consumer "%"', consumer USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT (lowcode.is_admin() OR (c.app IS NOT NULL AND lowcode.may(c.app, 'consume'))) THEN
+        PERFORM lowcode.refuse(c.app, 'consume', format('see the lag of consumer %s', consumer));
+    END IF;
+    RETURN QUERY
+    SELECT c.name, c.app, c.topics, count(*), extract(epoch FROM now() - min(e.created_at))::double precision,
+           (SELECT coalesce(sum(l.open), 0)::bigint FROM lowcode.leases l WHERE l.consumer = c.name),
+           (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'pending'),
+           (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'dead')
+      FROM lowcode.events e
+     WHERE e.txid >= pg_snapshot_xmin(c.batch_from)
+       AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
+       AND NOT (pg_visible_in_snapshot(e.txid, c.batch_to) AND (e.txid, e.id) <= (c.pos_txid, c.pos_id))
+       AND (c.app IS NULL OR e.app = c.app)
+       AND lowcode.topic_matches(e.topic, c.topics);
+END $$;
+COMMENT ON FUNCTION lowcode.consumer_lag(text) IS 'How far a consumer is behind: committed events it has not been handed yet (lag_events, and the age of the oldest in seconds), deliveries in flight, retries waiting, dead letters.';
 
 CREATE OR REPLACE FUNCTION lowcode.purge_events(older_than interval) RETURNS int
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    gone int;
+    passed  xid8;
+    leased  bigint;
+    gone    int;
 BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'purge events');
+    -- Every consumer has passed the events of transactions older than its cursor_xid; events
+    -- in flight or with retries or dead letters stay.
+    SELECT c.cursor_xid INTO passed FROM lowcode.consumers c ORDER BY c.cursor_xid LIMIT 1;
+    SELECT min(e) INTO leased FROM lowcode.leases l, unnest(l.events) e;
     DELETE FROM lowcode.events e
-     WHERE e.created_at < now() - older_than
-       AND e.txid < (SELECT coalesce(min(c.cursor_xid), '0') FROM lowcode.consumers c)
-       AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.event_id = e.id AND d.status <> 'acked');
+     WHERE e.txid < coalesce(passed, pg_snapshot_xmin(pg_current_snapshot()))
+       AND e.created_at < now() - older_than
+       AND e.id < coalesce(leased, 9223372036854775807)
+       AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.event_id = e.id);
     GET DIAGNOSTICS gone = ROW_COUNT;
     RETURN gone;
 END $$;
-COMMENT ON FUNCTION lowcode.purge_events(interval) IS 'Delete events older than older_than that every consumer has acknowledged; dead letters and undelivered events stay.';
+COMMENT ON FUNCTION lowcode.purge_events(interval) IS 'Delete events older than older_than that every consumer has passed; events in flight, retried or dead stay. Returns how many.';
+
+CREATE FUNCTION lowcode.signal_events() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    newest  bigint;
+    before  bigint;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'signal events');
+    SELECT max(e.id) INTO newest FROM lowcode.events e;
+    SELECT s.last_event INTO before FROM lowcode.outbox_signal s FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND OR newest IS NULL OR newest <= before THEN
+        RETURN 0;
+    END IF;
+    UPDATE lowcode.outbox_signal s SET last_event = newest, signalled_at = now();
+    PERFORM pg_notify('lowcode_events', newest::text);
+    RETURN newest - before;
+END $$;
+COMMENT ON FUNCTION lowcode.signal_events() IS 'NOTIFY lowcode_events (payload: the newest event id) when events were committed since the last signal; returns how many. Called by a ticker in its own transaction, never by writers.';
 
 CREATE OR REPLACE FUNCTION lowcode.refuse(app text, privilege text, doing text) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -1353,7 +1758,7 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     known  text[] := ARRAY['submit', 'read_own', 'read_all', 'update_own', 'update_all',
-                           'delete', 'claim', 'decide', 'act_as', 'admin'];
+                           'delete', 'claim', 'decide', 'act_as', 'admin', 'consume'];
     bad    text;
 BEGIN
     PERFORM lowcode.check_role(app, role);
@@ -1368,17 +1773,244 @@ BEGIN
     ON CONFLICT DO NOTHING;
     RETURN lowcode.privileges_of(app, role);
 END $$;
-COMMENT ON FUNCTION lowcode.grant(text, text, text[]) IS 'Give a PostgreSQL role (and its members) privileges in an app: submit, read_own, read_all, update_own, update_all, delete, claim, decide, act_as, admin. Returns the role''s privileges in the app.';
+COMMENT ON FUNCTION lowcode.grant(text, text, text[]) IS 'Give a PostgreSQL role (and its members) privileges in an app: submit, read_own, read_all, update_own, update_all, delete, claim, decide, act_as, consume, admin. Returns the role''s privileges in the app.';
+
+CREATE OR REPLACE FUNCTION lowcode.export_app(app text, options jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    a        lowcode.apps;
+    all_versions boolean := coalesce(options ->> 'versions', 'current') = 'all';
+    forms    jsonb;
+    refs     text[];
+BEGIN
+    SELECT * INTO a FROM lowcode.apps x WHERE x.name = app;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM lowcode.check_options('export_app', options, ARRAY['versions']);
+    IF coalesce(options ->> 'versions', 'current') NOT IN ('current', 'all') THEN
+        RAISE EXCEPTION 'lowcode: export_app: "versions" must be "current" or "all", not "%"', options ->> 'versions'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT coalesce(jsonb_agg(
+             jsonb_build_object('name', f.name, 'title', f.title, 'schema', v.schema, 'workflow', w.definition)
+             || CASE WHEN all_versions THEN jsonb_build_object('versions',
+                    (SELECT jsonb_agg(jsonb_build_object('version', x.version, 'schema', x.schema) ORDER BY x.version)
+                       FROM lowcode.form_versions x WHERE x.app = f.app AND x.form = f.name))
+                ELSE '{}' END
+             ORDER BY f.name), '[]')
+      INTO forms
+      FROM lowcode.forms f
+      JOIN lowcode.form_versions v ON v.id = f.current_version_id
+      LEFT JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+     WHERE f.app = app;
+    -- Registered schemas the forms use: those each version keeps a copy of (every one its
+    -- $refs reach, also by relative URI or $id), those named in the schemas of versions from
+    -- before such copies were kept, and the registered schemas those name in turn.
+    WITH RECURSIVE used(uri) AS (
+        SELECT s.uri FROM lowcode.schemas s
+         WHERE EXISTS (SELECT FROM lowcode.form_versions x
+                        WHERE x.app = app
+                          AND (position(s.uri IN x.schema::text) > 0
+                               OR (x.bundled ? '$lowcode:bundle' AND jsonb_typeof(x.bundled -> 'resources') = 'object'
+                                   AND x.bundled -> 'resources' ? s.uri))
+                          AND (all_versions OR x.id IN (SELECT y.current_version_id FROM lowcode.forms y WHERE y.app = app)))
+        UNION
+        SELECT s2.uri FROM used u
+          JOIN lowcode.schemas s1 ON s1.uri = u.uri
+          JOIN lowcode.schemas s2 ON position(s2.uri IN s1.schema::text) > 0
+    )
+    SELECT array_agg(DISTINCT used.uri ORDER BY used.uri) INTO refs FROM used;
+    RETURN jsonb_build_object(
+        'lowcode', lowcode.definition_format(),
+        'app', a.name,
+        'title', a.title,
+        'forms', forms,
+        'schemas', coalesce((SELECT jsonb_agg(jsonb_build_object('uri', s.uri, 'schema', s.schema) ORDER BY s.uri)
+                               FROM lowcode.schemas s WHERE s.uri = ANY (refs)), '[]'));
+END $$;
+COMMENT ON FUNCTION lowcode.export_app(text, jsonb) IS 'The app as a JSON definition: forms (current schema, or every version with {"versions": "all"}), workflows and the registered schemas they reference. Deterministic: the same app exports byte-identical JSON (jsonb_pretty it for git).';
+
+CREATE OR REPLACE FUNCTION lowcode.import_app(definition jsonb, options jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    app      text := definition ->> 'app';
+    format   int;
+    summary  jsonb := '[]';
+    f        jsonb;
+    v        jsonb;
+    s        jsonb;
+    before   int;
+    after    int;
+    dry      boolean := coalesce((options ->> 'dry_run')::boolean, false);
+    pending  jsonb;
+    pos      bigint;
+    retries  int := 0;
+    wf_before  jsonb;
+    stranded   jsonb;
+BEGIN
+    PERFORM lowcode.check_options('import_app', options, ARRAY['dry_run']);
+    IF definition IS NULL OR jsonb_typeof(definition) <> 'object' OR app IS NULL THEN
+        RAISE EXCEPTION 'lowcode: import_app: the definition must be an object made by lowcode.export_app'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    format := CASE WHEN jsonb_typeof(definition -> 'lowcode') = 'number' THEN (definition ->> 'lowcode')::numeric::int END;
+    IF format IS NULL THEN
+        RAISE EXCEPTION 'lowcode: import_app: the definition has no "lowcode" format version'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF format > lowcode.definition_format() THEN
+        RAISE EXCEPTION 'lowcode: import_app: definition format % is newer than this lowcode understands (%)', format, lowcode.definition_format()
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'upgrade lowcode (ALTER EXTENSION lowcode UPDATE) on this database first';
+    END IF;
+    BEGIN
+        IF NOT EXISTS (SELECT FROM lowcode.apps a WHERE a.name = app) THEN
+            PERFORM lowcode.create_app(app, coalesce(definition ->> 'title', ''));
+            summary := summary || jsonb_build_object('kind', 'app', 'name', app, 'change', 'created');
+        ELSE
+            UPDATE lowcode.apps a SET title = coalesce(definition ->> 'title', '')
+             WHERE a.name = app AND a.title IS DISTINCT FROM coalesce(definition ->> 'title', '');
+            IF FOUND THEN
+                summary := summary || jsonb_build_object('kind', 'app', 'name', app, 'change', 'retitled');
+            END IF;
+        END IF;
+        pending := coalesce(definition -> 'schemas', '[]');
+        WHILE jsonb_array_length(pending) > 0 LOOP
+            -- A schema may reference another one: register those that reference no other
+            -- pending schema first (else the first one left, which raises a clear error).
+            SELECT e.x, e.i INTO s, pos FROM jsonb_array_elements(pending) WITH ORDINALITY AS e(x, i)
+             WHERE NOT EXISTS (SELECT FROM jsonb_array_elements(pending) y
+                                WHERE y ->> 'uri' IS DISTINCT FROM e.x ->> 'uri'
+                                  AND position(y ->> 'uri' IN (e.x -> 'schema')::text) > 0)
+             ORDER BY e.i LIMIT 1;
+            IF NOT FOUND THEN
+                s := pending -> 0;
+                pos := 1;
+            END IF;
+            pending := pending - (pos - 1)::int;
+            IF NOT EXISTS (SELECT FROM lowcode.schemas y WHERE y.uri = s ->> 'uri') THEN
+                -- A schema whose $refs name another pending one only relatively (or through
+                -- its $id) cannot be registered before it: try it again after the others.
+                IF retries < jsonb_array_length(pending) THEN
+                    BEGIN
+                        PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');
+                    EXCEPTION WHEN invalid_parameter_value THEN
+                        pending := pending || jsonb_build_array(s);
+                        retries := retries + 1;
+                        CONTINUE;
+                    END;
+                ELSE
+                    PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');   -- its clear error
+                END IF;
+                retries := 0;
+                summary := summary || jsonb_build_object('kind', 'registered_schema', 'name', s ->> 'uri', 'change', 'registered');
+            ELSE
+                PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');   -- identical, or a clear error
+            END IF;
+        END LOOP;
+        FOR f IN SELECT x FROM jsonb_array_elements(coalesce(definition -> 'forms', '[]')) x LOOP
+            SELECT v2.version INTO before FROM lowcode.forms y JOIN lowcode.form_versions v2 ON v2.id = y.current_version_id
+             WHERE y.app = app AND y.name = f ->> 'name';
+            IF f ? 'versions' THEN
+                -- Replay the history a new form had; for an existing form, only the versions
+                -- that come after its current schema in that history (none if it is not in it).
+                FOR v IN SELECT x FROM jsonb_array_elements(f -> 'versions') x
+                          WHERE before IS NULL
+                             OR (x ->> 'version')::int > (
+                                  SELECT max((y ->> 'version')::int) FROM jsonb_array_elements(f -> 'versions') y
+                                   WHERE y -> 'schema' = (SELECT v2.schema FROM lowcode.forms z
+                                                            JOIN lowcode.form_versions v2 ON v2.id = z.current_version_id
+                                                           WHERE z.app = app AND z.name = f ->> 'name'))
+                          ORDER BY (x ->> 'version')::int LOOP
+                    IF NOT EXISTS (SELECT FROM lowcode.form_versions y WHERE y.app = app AND y.form = f ->> 'name'
+                                                                          AND y.schema = v -> 'schema') THEN
+                        after := lowcode.define_form(app, f ->> 'name', v -> 'schema');
+                    END IF;
+                END LOOP;
+            END IF;
+            after := lowcode.define_form(app, f ->> 'name', f -> 'schema');
+            IF before IS DISTINCT FROM after THEN
+                summary := summary || jsonb_build_object('kind', 'form', 'name', f ->> 'name',
+                    'change', CASE WHEN before IS NULL THEN 'created' ELSE 'new version' END, 'version', after);
+            END IF;
+            UPDATE lowcode.forms y SET title = coalesce(f ->> 'title', '') WHERE y.app = app AND y.name = f ->> 'name'
+               AND y.title IS DISTINCT FROM coalesce(f ->> 'title', '');
+            IF FOUND AND before IS NOT NULL THEN
+                summary := summary || jsonb_build_object('kind', 'form', 'name', f ->> 'name', 'change', 'retitled');
+            END IF;
+            IF jsonb_typeof(f -> 'workflow') = 'object' THEN
+                SELECT w.version, w.definition INTO before, wf_before
+                  FROM lowcode.forms y JOIN lowcode.workflow_versions w ON w.id = y.workflow_version_id
+                 WHERE y.app = app AND y.name = f ->> 'name';
+                -- A new workflow must not strand records in states it lacks: moving them is a
+                -- migration (apply_migration with options.workflow and a state_map).
+                IF wf_before IS DISTINCT FROM f -> 'workflow' AND jsonb_typeof(f #> '{workflow,states}') = 'object' THEN
+                    SELECT jsonb_object_agg(r.state, r.n) INTO stranded
+                      FROM (SELECT x.state, count(*) AS n FROM lowcode.records x
+                             WHERE x.app = app AND x.form = f ->> 'name' GROUP BY x.state) r
+                     WHERE NOT (f #> '{workflow,states}') ? r.state;
+                    IF stranded IS NOT NULL THEN
+                        RAISE EXCEPTION 'lowcode: %.%: records are in states the new workflow lacks', app, f ->> 'name'
+                            USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = stranded::text,
+                                  HINT = format('move them first with lowcode.apply_migration(%L, %L, <schema>, NULL, ''{"workflow": <the new workflow>, "state_map": {"old_state": "new_state"}}'')',
+                                                app, f ->> 'name');
+                    END IF;
+                END IF;
+                after := lowcode.define_workflow(app, f ->> 'name', f -> 'workflow');
+                IF before IS DISTINCT FROM after THEN
+                    summary := summary || jsonb_build_object('kind', 'workflow', 'name', f ->> 'name',
+                        'change', CASE WHEN before IS NULL THEN 'created' ELSE 'new version' END, 'version', after);
+                END IF;
+            END IF;
+        END LOOP;
+        -- Typed views of an app that has them follow its forms (a dry run tries this too).
+        IF jsonb_array_length(summary) > 0 AND to_regnamespace(app) IS NOT NULL THEN
+            PERFORM lowcode.publish(app);
+        END IF;
+        IF dry THEN
+            -- Undo everything: a dry run only reports.
+            RAISE EXCEPTION USING ERRCODE = 'LC001', MESSAGE = summary::text;
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'LC001' THEN
+        summary := SQLERRM::jsonb;
+    END;
+    RETURN jsonb_build_object('app', app, 'dry_run', dry, 'changed', jsonb_array_length(summary) > 0, 'changes', summary);
+END $$;
+COMMENT ON FUNCTION lowcode.import_app(jsonb, jsonb) IS 'Create the app or bring it to the definition (from export_app): publishes new form / workflow versions only where something changed (titles too), never deletes anything, and refuses a workflow that lacks states records are in (move them with apply_migration); re-publishes the typed views of an app that has them; idempotent. {"dry_run": true} reports the changes and makes none. Returns {"changed", "changes": [...]}.';
 
 -- act_as is checked in the app being written: acting_as takes the app.
 DROP FUNCTION lowcode.acting_as(text);
+
+-- ---------------------------------------------------------------- outbox views
+CREATE VIEW lowcode.outbox_retention AS
+SELECT e.id AS oldest_event, e.created_at AS oldest_created_at,
+       CASE WHEN EXISTS (SELECT FROM lowcode.deliveries d WHERE d.event_id = e.id AND d.status = 'dead')
+                 THEN 'a dead letter of ' || (SELECT string_agg(d.consumer, ', ' ORDER BY d.consumer) FROM lowcode.deliveries d WHERE d.event_id = e.id)
+            WHEN EXISTS (SELECT FROM lowcode.deliveries d WHERE d.event_id = e.id)
+                 THEN 'retried by ' || (SELECT string_agg(d.consumer, ', ' ORDER BY d.consumer) FROM lowcode.deliveries d WHERE d.event_id = e.id)
+            WHEN EXISTS (SELECT FROM lowcode.leases l WHERE e.id = ANY (l.events))
+                 THEN 'in flight for ' || (SELECT string_agg(DISTINCT l.consumer, ', ') FROM lowcode.leases l WHERE e.id = ANY (l.events))
+            WHEN EXISTS (SELECT FROM lowcode.consumers c WHERE e.txid >= c.cursor_xid)
+                 THEN 'not yet passed by ' || (SELECT string_agg(c.name, ', ' ORDER BY c.name) FROM lowcode.consumers c WHERE e.txid >= c.cursor_xid)
+            ELSE 'passed by every consumer: purge_events deletes it once it is old enough' END AS kept_because
+  FROM (SELECT * FROM lowcode.events ORDER BY id LIMIT 1) e;
+COMMENT ON VIEW lowcode.outbox_retention IS 'The oldest event the outbox keeps, and why: a dead letter, a retry, in flight, a consumer that has not passed it, or only its age.';
+CREATE VIEW lowcode.consumer_status AS
+SELECT l.* FROM lowcode.consumers c, LATERAL lowcode.consumer_lag(c.name) l
+ WHERE lowcode.is_admin() OR (c.app IS NOT NULL AND lowcode.may(c.app, 'consume'));
+COMMENT ON VIEW lowcode.consumer_status IS 'lowcode.consumer_lag of every consumer the reader may consume.';
+GRANT SELECT ON lowcode.consumer_status TO PUBLIC;
 
 -- ---------------------------------------------------------------- comments of the Rust functions
 COMMENT ON FUNCTION lowcode.check_name(text, text) IS 'Internal: raises invalid_name unless name is a valid app or form name (lowercase letters, digits and _, up to 63 characters).';
 COMMENT ON FUNCTION lowcode.compile_schema(text, jsonb) IS 'Internal: checks a JSON Schema against its draft''s meta-schema and bundles the registered schemas it references; returns {"bundled", "draft"}.';
 COMMENT ON FUNCTION lowcode.view_columns(text, jsonb) IS 'Internal: the typed-view columns (name, SQL type, JSON type) of a form version''s top-level properties.';
 COMMENT ON FUNCTION lowcode.forms_changed() IS 'Internal: tells every backend that form definitions changed, so validators are looked up again from their next statement.';
-COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of data against the form''s current version (path, keyword, message); no rows when it is valid. Raises nothing for invalid data.';
+COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of data against the form''s current version: path (the instance location), keyword, message, and field (the JSON pointer of the field the message belongs to, e.g. the missing one for required); no rows when it is valid. Raises nothing for invalid data.';
+COMMENT ON FUNCTION lowcode.check_registered_schema(text, jsonb) IS 'Internal: checks a schema to register as a form will reach it (its URI is its base URI; its $refs resolve among the registered schemas); raises about schema "<uri>" otherwise.';
 COMMENT ON FUNCTION lowcode.is_valid(text, text, jsonb) IS 'Whether data is valid against the form''s current version.';
 COMMENT ON FUNCTION lowcode.conforms(text, text, jsonb) IS 'Whether data is valid against the form''s current version, for CHECK constraints on your own tables (NULL data gives NULL, which CHECK accepts).';
 COMMENT ON FUNCTION lowcode.conforms_to_version(bigint, jsonb) IS 'Whether data is valid against one published form version (lowcode.form_versions.id).';
@@ -1474,6 +2106,10 @@ ALTER FUNCTION lowcode.ack_events(text, bigint[]) SECURITY DEFINER;
 ALTER FUNCTION lowcode.nack_event(text, bigint, text, interval) SECURITY DEFINER;
 ALTER FUNCTION lowcode.replay_dead_letters(text, text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.purge_events(interval) SECURITY DEFINER;
+ALTER FUNCTION lowcode.create_consumer(text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.drop_consumer(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.consumer_lag(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.signal_events() SECURITY DEFINER;
 
 -- lowcode's functions and the triggers, rules and policies on its tables change only through
 -- its extension scripts (CREATE / ALTER EXTENSION). In a trusted install the installing role
@@ -1607,9 +2243,10 @@ GRANT EXECUTE ON FUNCTION
     lowcode.complete_task(bigint, text, jsonb), lowcode.release_task(bigint), lowcode.reassign_task(bigint, text),
     lowcode.decide(bigint, text, text), lowcode.withdraw(bigint), lowcode.run_due_timers(int),
     -- the outbox
+    lowcode.create_consumer(text, jsonb), lowcode.drop_consumer(text), lowcode.consumer_lag(text),
     lowcode.poll_events(text, int, interval), lowcode.ack_events(text, bigint[]),
     lowcode.nack_event(text, bigint, text, interval), lowcode.replay_dead_letters(text, text),
-    lowcode.purge_events(interval),
+    lowcode.purge_events(interval), lowcode.signal_events(),
     -- apps as code and migrations
     lowcode.export_app(text, jsonb), lowcode.import_app(jsonb, jsonb), lowcode.diff_app(text, jsonb),
     lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)

@@ -59,12 +59,16 @@ BEGIN
       JOIN lowcode.form_versions v ON v.id = f.current_version_id
       LEFT JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
      WHERE f.app = app;
-    -- Registered schemas the forms reference (by URI, anywhere in their schemas), and the
-    -- registered schemas those reference in turn.
+    -- Registered schemas the forms use: those each version keeps a copy of (every one its
+    -- $refs reach, also by relative URI or $id), those named in the schemas of versions from
+    -- before such copies were kept, and the registered schemas those name in turn.
     WITH RECURSIVE used(uri) AS (
         SELECT s.uri FROM lowcode.schemas s
          WHERE EXISTS (SELECT FROM lowcode.form_versions x
-                        WHERE x.app = app AND position(s.uri IN x.schema::text) > 0
+                        WHERE x.app = app
+                          AND (position(s.uri IN x.schema::text) > 0
+                               OR (x.bundled ? '$lowcode:bundle' AND jsonb_typeof(x.bundled -> 'resources') = 'object'
+                                   AND x.bundled -> 'resources' ? s.uri))
                           AND (all_versions OR x.id IN (SELECT y.current_version_id FROM lowcode.forms y WHERE y.app = app)))
         UNION
         SELECT s2.uri FROM used u
@@ -119,6 +123,7 @@ DECLARE
     dry      boolean := coalesce((options ->> 'dry_run')::boolean, false);
     pending  jsonb;
     pos      bigint;
+    retries  int := 0;
     wf_before  jsonb;
     stranded   jsonb;
 BEGIN
@@ -163,7 +168,20 @@ BEGIN
             END IF;
             pending := pending - (pos - 1)::int;
             IF NOT EXISTS (SELECT FROM lowcode.schemas y WHERE y.uri = s ->> 'uri') THEN
-                PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');
+                -- A schema whose $refs name another pending one only relatively (or through
+                -- its $id) cannot be registered before it: try it again after the others.
+                IF retries < jsonb_array_length(pending) THEN
+                    BEGIN
+                        PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');
+                    EXCEPTION WHEN invalid_parameter_value THEN
+                        pending := pending || jsonb_build_array(s);
+                        retries := retries + 1;
+                        CONTINUE;
+                    END;
+                ELSE
+                    PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');   -- its clear error
+                END IF;
+                retries := 0;
                 summary := summary || jsonb_build_object('kind', 'registered_schema', 'name', s ->> 'uri', 'change', 'registered');
             ELSE
                 PERFORM lowcode.register_schema(s ->> 'uri', s -> 'schema');   -- identical, or a clear error

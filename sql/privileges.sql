@@ -10,6 +10,7 @@
 --   claim       claim, complete and release the app's tasks
 --   decide      decide the app's approvals
 --   act_as      set lowcode.actor (an app server acting for its users in this app)
+--   consume     poll, acknowledge and nack the app's outbox consumers (lowcode.create_consumer)
 --   admin       all of the above, define forms and workflows, publish, grant and revoke
 --
 -- The role lowcode authorizes is lowcode.invoker(): the session's role after SET ROLE, which
@@ -24,7 +25,7 @@ CREATE TABLE lowcode.grants (
     app         text NOT NULL REFERENCES lowcode.apps (name) ON DELETE CASCADE,
     role        text NOT NULL,
     privilege   text NOT NULL CHECK (privilege IN ('submit', 'read_own', 'read_all', 'update_own', 'update_all',
-                                                   'delete', 'claim', 'decide', 'act_as', 'admin')),
+                                                   'delete', 'claim', 'decide', 'act_as', 'admin', 'consume')),
     granted_at  timestamptz NOT NULL DEFAULT now(),
     granted_by  text NOT NULL,
     PRIMARY KEY (app, role, privilege)
@@ -241,7 +242,7 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     known  text[] := ARRAY['submit', 'read_own', 'read_all', 'update_own', 'update_all',
-                           'delete', 'claim', 'decide', 'act_as', 'admin'];
+                           'delete', 'claim', 'decide', 'act_as', 'admin', 'consume'];
     bad    text;
 BEGIN
     PERFORM lowcode.check_role(app, role);
@@ -256,7 +257,7 @@ BEGIN
     ON CONFLICT DO NOTHING;
     RETURN lowcode.privileges_of(app, role);
 END $$;
-COMMENT ON FUNCTION lowcode.grant(text, text, text[]) IS 'Give a PostgreSQL role (and its members) privileges in an app: submit, read_own, read_all, update_own, update_all, delete, claim, decide, act_as, admin. Returns the role''s privileges in the app.';
+COMMENT ON FUNCTION lowcode.grant(text, text, text[]) IS 'Give a PostgreSQL role (and its members) privileges in an app: submit, read_own, read_all, update_own, update_all, delete, claim, decide, act_as, consume, admin. Returns the role''s privileges in the app.';
 
 CREATE FUNCTION lowcode.revoke(app text, role text, privileges text[]) RETURNS text[]
 LANGUAGE plpgsql AS $$
@@ -353,6 +354,12 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION lowcode.read_records(text, text) IS 'The records of a form that the invoker may read, oldest first, without fields hidden from it.';
 
+-- The outbox consumers a role may see, with their lag (sql/events.sql).
+CREATE VIEW lowcode.consumer_status AS
+SELECT l.* FROM lowcode.consumers c, LATERAL lowcode.consumer_lag(c.name) l
+ WHERE lowcode.is_admin() OR (c.app IS NOT NULL AND lowcode.may(c.app, 'consume'));
+COMMENT ON VIEW lowcode.consumer_status IS 'lowcode.consumer_lag of every consumer the reader may consume.';
+
 -- ---------------------------------------------------------------- tables
 
 -- Definitions are public, like the catalog's table definitions; data is not.
@@ -375,6 +382,7 @@ CREATE POLICY readers ON lowcode.records FOR SELECT USING (
         AND app OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('read_own')))));
 COMMENT ON POLICY readers ON lowcode.records IS 'A role reads the records of apps where it holds read_all, and its own where it holds read_own.';
 
+GRANT SELECT ON lowcode.consumer_status TO PUBLIC;
 GRANT SELECT ON lowcode.tasks TO PUBLIC;
 ALTER TABLE lowcode.tasks ENABLE ROW LEVEL SECURITY;
 CREATE POLICY workers ON lowcode.tasks FOR SELECT USING (

@@ -86,10 +86,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'registered schemas are immutable so published forms never change meaning; register the new one under a new URI (e.g. with a version in it)';
     END IF;
-    PERFORM lowcode.compile_schema(format('schema "%s"', uri), schema);
+    -- Its $refs resolve as a form will resolve them: against its URI, against its $id.
+    PERFORM lowcode.check_registered_schema(uri, schema);
     INSERT INTO lowcode.schemas (uri, schema, registered_by) VALUES (uri, schema, lowcode.actor(NULL));
 END $$;
-COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared schema (a phone number, an address) that forms reference with {"$ref": uri}. Immutable once registered; re-registering identical content is a no-op.';
+COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared schema (a phone number, an address, a library of $defs) that forms reference with {"$ref": uri}, uri#/json/pointer or uri#anchor. uri is its base URI: its relative $refs name other registered schemas (register those first). Immutable once registered; re-registering identical content is a no-op.';
 
 -- ---------------------------------------------------------------- records
 

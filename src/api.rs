@@ -91,6 +91,18 @@ fn compile_schema(subject: Option<&str>, schema: Option<JsonbBytes>) -> JsonB {
     }
 }
 
+/// Check a schema about to be registered under `uri`: its `$ref`s resolve as they will from
+/// a form (the URI is its base URI). Raises about `schema "<uri>"` otherwise.
+#[pg_extern(stable)]
+fn check_registered_schema(uri: Option<&str>, schema: Option<JsonbBytes>) {
+    let uri = required(uri, "uri");
+    let subject = format!("schema \"{uri}\"");
+    let schema = definition_json(&subject, &required(schema, "schema"));
+    if let Err(error) = definitions::check_registered(uri, &schema, &registered_schemas()) {
+        raise(&subject, error);
+    }
+}
+
 fn registered_schemas() -> Registered {
     let rows = Spi::connect(|client| {
         client
@@ -119,7 +131,7 @@ fn view_columns(
         name!(json_type, Option<String>),
     ),
 > {
-    match definitions::view_columns(&schema.0) {
+    match definitions::view_columns(crate::bundle::schema_of(&schema.0)) {
         Ok(columns) => TableIterator::new(columns.into_iter().map(|(name, kind)| {
             (
                 name,
@@ -140,8 +152,32 @@ fn forms_changed() {
 }
 
 /// Every reason `data` does not conform to the current version of `app.form`; no rows when
-/// it does. Never raises for invalid data.
-#[pg_extern(stable, parallel_safe)]
+/// it does. Never raises for invalid data. `path` is where the failing value is, `field` the
+/// field a form shows the message next to (the missing one for `required`).
+#[pg_extern(stable, parallel_safe, name = "validate")]
+fn validate_fields(
+    app: Option<&str>,
+    form: Option<&str>,
+    data: Option<JsonbBytes>,
+) -> TableIterator<
+    'static,
+    (
+        name!(path, String),
+        name!(keyword, String),
+        name!(message, String),
+        name!(field, String),
+    ),
+> {
+    TableIterator::new(
+        issues(app, form, data)
+            .into_iter()
+            .map(|issue| (issue.path, issue.keyword, issue.message, issue.field)),
+    )
+}
+
+/// `validate` as lowcode 0.1.0 declared it (no `field` column): the C symbol a 0.1.0
+/// database calls until it is updated to 0.2.0. Not part of the 0.2.0 SQL.
+#[pg_extern(stable, parallel_safe, sql = false)]
 fn validate(
     app: Option<&str>,
     form: Option<&str>,
@@ -154,19 +190,27 @@ fn validate(
         name!(message, String),
     ),
 > {
+    TableIterator::new(
+        issues(app, form, data)
+            .into_iter()
+            .map(|issue| (issue.path, issue.keyword, issue.message)),
+    )
+}
+
+fn issues(
+    app: Option<&str>,
+    form: Option<&str>,
+    data: Option<JsonbBytes>,
+) -> Vec<validation::Issue> {
     let (app, form, data) = (
         required(app, "app"),
         required(form, "form"),
         required(data, "data"),
     );
     let validator = current_validator(app, form);
-    TableIterator::new(
-        checked(
-            || format!("{app}.{form}"),
-            validator.issues(data.container(), catalog::max_document_depth()),
-        )
-        .into_iter()
-        .map(|issue| (issue.path, issue.keyword, issue.message)),
+    checked(
+        || format!("{app}.{form}"),
+        validator.issues(data.container(), catalog::max_document_depth()),
     )
 }
 
@@ -261,7 +305,7 @@ fn matches(condition: JsonbBytes, data: JsonbBytes) -> bool {
     )
 }
 
-/// Why `data` does not satisfy a condition: a JSON array of `{path, keyword, message}`.
+/// Why `data` does not satisfy a condition: a JSON array of `{path, field, keyword, message}`.
 #[pg_extern(stable, parallel_safe, strict)]
 fn condition_issues(condition: JsonbBytes, data: JsonbBytes) -> JsonB {
     let validator = condition_validator(&condition);

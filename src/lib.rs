@@ -10,9 +10,10 @@
 //! turns each module's errors into ereports with a SQLSTATE. App privileges themselves are SQL
 //! (`sql/privileges.sql`).
 //!
-//! `definitions` and `validation` are plain Rust (no pgrx) and tested with `cargo test`.
+//! `definitions`, `bundle` and `validation` are plain Rust (no pgrx) and tested with `cargo test`.
 //! Tables, views, triggers and plain SQL functions are hand-written in `sql/*.sql`.
 
+pub mod bundle;
 pub mod definitions;
 pub mod diff;
 pub mod validation;
@@ -41,6 +42,7 @@ pgrx::extension_sql_file!(
         "catalog",
         api::check_record,
         api::compile_schema,
+        api::check_registered_schema,
         api::check_name,
         api::forms_changed
     ]
@@ -81,7 +83,8 @@ pgrx::extension_sql_file!(
         api::compile_schema,
         api::view_columns,
         api::forms_changed,
-        api::validate,
+        api::check_registered_schema,
+        api::validate_fields,
         api::is_valid,
         api::conforms,
         api::conforms_to_version,

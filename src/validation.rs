@@ -27,28 +27,159 @@ pub enum CompileError {
 }
 
 /// One reason a document does not conform: where, which rule, and what is wrong.
+///
+/// `path` is where the failing value is (for `required` the object, as the crate says);
+/// `field` is the JSON pointer of the field the message belongs to, where a form shows it:
+/// the missing property for `required` and `dependentRequired`, the unexpected one for
+/// `additionalProperties` and `unevaluatedProperties`, the badly named one for
+/// `propertyNames`, and `path` itself for every other keyword.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Issue {
     pub path: String,
+    pub field: String,
     pub keyword: String,
     pub message: String,
 }
 
-/// Compile a (bundled, self-contained) schema. Formats are asserted: a form that says
-/// `date-time` means it. The default retriever fetches nothing.
-pub fn compile(schema: &Value) -> Result<Validator, CompileError> {
+/// Compile a stored form version: a schema, or a bundle of a schema and the registered
+/// documents it needs ([`crate::bundle`]). Formats are asserted: a form that says
+/// `date-time` means it. Nothing is fetched: a `$ref` outside the document resolves only
+/// against the bundle's registered documents.
+pub fn compile(stored: &Value) -> Result<Validator, CompileError> {
+    let (schema, registered) = crate::bundle::unwrap(stored);
+    compile_with(schema, registered)
+}
+
+/// Compile `schema`, resolving `$ref`s outside it with `retriever` (and nothing else).
+pub fn compile_with(
+    schema: &Value,
+    retriever: impl jsonschema::Retrieve + 'static,
+) -> Result<Validator, CompileError> {
     let draft = crate::definitions::draft_of(schema)
         .map(|(draft, _)| draft)
         .unwrap_or(jsonschema::Draft::Draft202012);
     jsonschema::options_for::<Jsonb>()
         .with_draft(draft)
         .should_validate_formats(true)
+        .with_retriever(retriever)
         .build(schema)
         .map_err(|error| CompileError::Schema {
             pointer: error.instance_path().to_string(),
             keyword: error.kind().keyword().to_owned(),
             message: error.to_string(),
         })
+}
+
+/// A JSON pointer one property deeper.
+fn child(path: &str, property: &str) -> String {
+    format!("{path}/{}", property.replace('~', "~0").replace('/', "~1"))
+}
+
+/// The issues one crate error stands for: one per field it names.
+fn issues_of(error: &jsonschema::ValidationError<'_>, container: &[u8]) -> Vec<Issue> {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let path = error.instance_path().to_string();
+    let keyword = error.kind().keyword().to_owned();
+    let one = |field: String| {
+        vec![Issue {
+            path: path.clone(),
+            field,
+            keyword: keyword.clone(),
+            message: bounded(error),
+        }]
+    };
+    match error.kind() {
+        Kind::Required { property } => match property.as_str() {
+            Some(name) => one(child(&path, name)),
+            None => one(path.clone()),
+        },
+        Kind::PropertyNames { error: inner } => match inner.instance().as_str() {
+            Some(name) => one(child(&path, name)),
+            None => one(path.clone()),
+        },
+        // `"additionalProperties": false` with no `properties` or `patternProperties` beside
+        // it: the crate reports the first member's value as refused by a false schema, at the
+        // object's path. Every member is unexpected there: name each one.
+        Kind::FalseSchema
+            if error
+                .schema_path()
+                .as_str()
+                .ends_with("/additionalProperties") =>
+        {
+            let names = member_names(container, &path);
+            if names.is_empty() {
+                return one(path.clone());
+            }
+            keyword_split(&path, "additionalProperties", &names)
+        }
+        Kind::AdditionalProperties { unexpected } | Kind::UnevaluatedProperties { unexpected }
+            if unexpected.len() > 1 =>
+        {
+            keyword_split(&path, &keyword, unexpected)
+        }
+        Kind::AdditionalProperties { unexpected } | Kind::UnevaluatedProperties { unexpected } => {
+            match unexpected.first() {
+                Some(name) => one(child(&path, name)),
+                None => one(path.clone()),
+            }
+        }
+        _ => one(path.clone()),
+    }
+}
+
+/// One issue per unexpected property of the object at `path`.
+fn keyword_split(path: &str, keyword: &str, unexpected: &[String]) -> Vec<Issue> {
+    let what = if keyword == "additionalProperties" {
+        "Additional"
+    } else {
+        "Unevaluated"
+    };
+    unexpected
+        .iter()
+        .map(|name| Issue {
+            path: path.to_owned(),
+            field: child(path, name),
+            keyword: keyword.to_owned(),
+            message: bounded(&format!(
+                "{what} properties are not allowed ('{name}' was unexpected)"
+            )),
+        })
+        .collect()
+}
+
+/// The member names of the object at JSON pointer `path` in the document (none if there is
+/// no object there). Cold path: only for an invalid document.
+fn member_names(container: &[u8], path: &str) -> Vec<String> {
+    use jsonschema::json::{Array, Node, Object};
+    let mut node = Jsonb::root(container);
+    for segment in path.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        let next = if let Some(object) = node.as_object() {
+            object
+                .members()
+                .find(|(name, _)| name.as_ref() == segment)
+                .map(|(_, value)| value)
+        } else if let Some(array) = node.as_array() {
+            segment
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| array.elements().nth(i))
+        } else {
+            None
+        };
+        match next {
+            Some(next) => node = next,
+            None => return Vec::new(),
+        }
+    }
+    node.as_object()
+        .map(|object| {
+            object
+                .members()
+                .map(|(name, _)| name.as_ref().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// At most this many issues are listed for one document (then one saying more exist).
@@ -61,18 +192,18 @@ pub const MAX_MESSAGE: usize = 500;
 /// bytes, so an invalid document of any size costs bounded memory.
 pub fn issues(validator: &Validator, container: &[u8]) -> Vec<Issue> {
     let mut errors = validator.iter_errors(Jsonb::root(container));
-    let mut issues: Vec<Issue> = errors
-        .by_ref()
-        .take(MAX_ISSUES)
-        .map(|error| Issue {
-            path: error.instance_path().to_string(),
-            keyword: error.kind().keyword().to_owned(),
-            message: bounded(&error),
-        })
-        .collect();
-    if issues.len() == MAX_ISSUES && errors.next().is_some() {
+    let mut issues: Vec<Issue> = Vec::new();
+    for error in errors.by_ref() {
+        issues.extend(issues_of(&error, container));
+        if issues.len() >= MAX_ISSUES {
+            break;
+        }
+    }
+    if issues.len() >= MAX_ISSUES && (issues.len() > MAX_ISSUES || errors.next().is_some()) {
+        issues.truncate(MAX_ISSUES);
         issues.push(Issue {
             path: String::new(),
+            field: String::new(),
             keyword: "more".into(),
             message: format!("more issues were found; only the first {MAX_ISSUES} are listed"),
         });
@@ -81,6 +212,7 @@ pub fn issues(validator: &Validator, container: &[u8]) -> Vec<Issue> {
     if let Some(message) = jsonschema::json::jsonb::take_pending_error() {
         issues.push(Issue {
             path: String::new(),
+            field: String::new(),
             keyword: "depth".into(),
             message,
         });
@@ -228,6 +360,7 @@ impl Compiled {
             if deeper_than(container, depth) {
                 return Ok(vec![Issue {
                     path: String::new(),
+                    field: String::new(),
                     keyword: "$ref".into(),
                     message: format!(
                         "the document does not conform; it nests more than {depth} levels, too deep \
@@ -417,6 +550,122 @@ mod tests {
         assert!(found.iter().any(|i| i.message.contains("\"site\"")));
     }
 
+    fn fields(schema: Value, document: Value) -> Vec<(String, String, String)> {
+        let validator = compile(&schema).unwrap();
+        let mut found: Vec<(String, String, String)> =
+            issues(&validator, &testkit::encode(&document))
+                .into_iter()
+                .map(|i| (i.keyword, i.path, i.field))
+                .collect();
+        found.sort();
+        found
+    }
+
+    fn triple(keyword: &str, path: &str, field: &str) -> (String, String, String) {
+        (keyword.into(), path.into(), field.into())
+    }
+
+    #[test]
+    fn each_issue_names_the_field_it_belongs_to() {
+        assert_eq!(
+            fields(
+                json!({"properties": {"site": {"required": ["name"]}}, "required": ["site", "a/b~c"]}),
+                json!({"site": {}})
+            ),
+            vec![
+                triple("required", "", "/a~1b~0c"),
+                triple("required", "/site", "/site/name"),
+            ]
+        );
+        assert_eq!(
+            fields(
+                json!({"properties": {"a": {}}, "additionalProperties": false}),
+                json!({"a": 1, "x": 2, "y": 3})
+            ),
+            vec![
+                triple("additionalProperties", "", "/x"),
+                triple("additionalProperties", "", "/y"),
+            ]
+        );
+        assert_eq!(
+            fields(
+                json!({"properties": {"a": {}}, "unevaluatedProperties": false}),
+                json!({"a": 1, "z": 2})
+            ),
+            vec![triple("unevaluatedProperties", "", "/z")]
+        );
+        assert_eq!(
+            fields(
+                json!({"dependentRequired": {"card": ["expiry"]}}),
+                json!({"card": "4111"})
+            ),
+            vec![triple("required", "", "/expiry")]
+        );
+        assert_eq!(
+            fields(
+                json!({"$schema": "http://json-schema.org/draft-07/schema#", "dependencies": {"card": ["expiry"]}}),
+                json!({"card": "4111"})
+            ),
+            vec![triple("required", "", "/expiry")]
+        );
+        assert_eq!(
+            fields(
+                json!({"propertyNames": {"pattern": "^[a-z]+$"}}),
+                json!({"ok": 1, "Bad": 2})
+            ),
+            vec![triple("propertyNames", "", "/Bad")]
+        );
+        assert_eq!(
+            fields(
+                json!({"properties": {"n": {"type": "integer"}}}),
+                json!({"n": "x"})
+            ),
+            vec![triple("type", "/n", "/n")]
+        );
+    }
+
+    #[test]
+    fn split_issues_say_which_property() {
+        let validator =
+            compile(&json!({"properties": {"a": {}}, "additionalProperties": false})).unwrap();
+        let found = issues(&validator, &testkit::encode(&json!({"x": 1, "y": 2})));
+        let said: Vec<(&str, &str)> = found
+            .iter()
+            .map(|i| (i.field.as_str(), i.message.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            vec![
+                (
+                    "/x",
+                    "Additional properties are not allowed ('x' was unexpected)"
+                ),
+                (
+                    "/y",
+                    "Additional properties are not allowed ('y' was unexpected)"
+                )
+            ]
+        );
+        // Without properties to compare with, each extra property fails on its own.
+        // Without properties beside it the crate says "False schema does not allow 1" about
+        // the first member only; every extra member is named instead.
+        let closed =
+            compile(&json!({"properties": {"o": {"additionalProperties": false}}})).unwrap();
+        let found = issues(&closed, &testkit::encode(&json!({"o": {"x": 1, "a/b": 2}})));
+        let said: Vec<(&str, &str, &str)> = found
+            .iter()
+            .map(|i| (i.path.as_str(), i.field.as_str(), i.keyword.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            // jsonb's order: shorter names first.
+            vec![
+                ("/o", "/o/x", "additionalProperties"),
+                ("/o", "/o/a~1b", "additionalProperties")
+            ]
+        );
+    }
+
     #[test]
     fn formats_are_asserted() {
         let bad = testkit::encode(&json!({"site": "x", "severity": 1, "reported_at": "yesterday"}));
@@ -425,6 +674,74 @@ mod tests {
         );
         assert!(!fault_report().is_valid(Jsonb::root(&bad)));
         assert!(fault_report().is_valid(Jsonb::root(&good)));
+    }
+
+    /// Every format 2020-12 defines, with one value it accepts and one it refuses (the same
+    /// table as tests/pg_regress/sql/formats.sql and the README).
+    pub const FORMATS: [(&str, &str, &str); 19] = [
+        ("date", "2026-11-29", "2026-02-30"),
+        ("date-time", "2026-11-29T10:00:00Z", "2026-11-29 10:00"),
+        ("time", "10:00:00+01:00", "25:00:00Z"),
+        ("duration", "P1Y2M3DT4H", "P1H"),
+        ("email", "ana@example.com", "ana.example.com"),
+        ("idn-email", "用户@例子.广告", "ana@\u{0300}example.com"),
+        ("hostname", "plant-7.example.com", "-plant.example.com"),
+        ("idn-hostname", "例子.广告", "\u{0300}example.com"),
+        ("ipv4", "192.0.2.1", "256.0.2.1"),
+        ("ipv6", "2001:db8::1", "2001:db8::1::2"),
+        ("uri", "https://example.com/a?b=c", "//example.com/a"),
+        ("uri-reference", "../a?b=c", "https://exa mple.com"),
+        ("iri", "https://例子.广告/路径", "/路径"),
+        ("iri-reference", "/路径?q=1", "https://例子 广告"),
+        (
+            "uri-template",
+            "https://example.com/{id}",
+            "https://example.com/{id",
+        ),
+        (
+            "uuid",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "123e4567-e89b-12d3-a456",
+        ),
+        ("json-pointer", "/a/b~0c", "a/b"),
+        ("relative-json-pointer", "1/a", "/a"),
+        ("regex", "^[a-z]+$", "(unclosed"),
+    ];
+
+    #[test]
+    fn every_format_of_the_draft_is_asserted() {
+        for (format, good, bad) in FORMATS {
+            let v = compile(&json!({"type": "string", "format": format})).unwrap();
+            assert!(
+                v.is_valid(Jsonb::root(&testkit::encode(&json!(good)))),
+                "{format}: {good:?} refused"
+            );
+            assert!(
+                !v.is_valid(Jsonb::root(&testkit::encode(&json!(bad)))),
+                "{format}: {bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn idn_labels_with_disallowed_characters_are_refused() {
+        let host = compile(&json!({"format": "idn-hostname"})).unwrap();
+        let email = compile(&json!({"format": "idn-email"})).unwrap();
+        for bad in [
+            "a\u{3000}b.example",
+            "\u{0301}a.example",
+            "a\u{2488}.example",
+        ] {
+            assert!(
+                !host.is_valid(Jsonb::root(&testkit::encode(&json!(bad)))),
+                "{bad:?}"
+            );
+            let address = format!("ana@{bad}");
+            assert!(
+                !email.is_valid(Jsonb::root(&testkit::encode(&json!(address)))),
+                "{address:?}"
+            );
+        }
     }
 
     #[test]

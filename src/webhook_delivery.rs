@@ -7,10 +7,12 @@
 //! Retry-After), which the outbox turns into a dead letter after the webhook's max attempts.
 //!
 //! - In order per webhook: one batch in flight per webhook, sent in event order; its thread
-//!   stops at the first failure. The events of the batch after a failed one are handed back
-//!   to the outbox (nacked to come back with it), and the webhook then polls one event at a
-//!   time, only once the failed event is due again (the outbox hands out the oldest first),
-//!   until 30 s (`CAREFUL`) pass without a failure. A worker that starts waits one lease (`VISIBILITY_SECS`)
+//!   stops at the first failure. The failed event is nacked (due again after its backoff);
+//!   the events after it stay leased in memory and go out only after it, once the outbox
+//!   hands it back (the webhook polls one event at a time then, and for 30 s, `CAREFUL`).
+//!   If their lease would end before the retry, they are nacked to come back with it
+//!   (the outbox then orders retries by when they became due, so a later failure of the same
+//!   event can let them pass it: in order holds for retries within a lease). A worker that starts waits one lease (`VISIBILITY_SECS`)
 //!   before it polls, so that the events a killed worker had leased come back first.
 //! - One slow endpoint never holds up another, nor the timers: each webhook has its own
 //!   thread, and the main loop never waits for HTTP.
@@ -98,6 +100,8 @@ struct Event {
     topic: String,
     attempt: i32,
     body: String,
+    /// When the outbox takes it back unless acknowledged (its id is then stale).
+    leased_until: Instant,
 }
 
 /// What one attempt gave.
@@ -136,6 +140,9 @@ struct Hook {
     /// polled but not attempted counts as an attempt, so a batch behind a failing event would
     /// lose attempts).
     careful_until: Instant,
+    /// A failed event due again (event id, give up waiting at): nothing after it is sent
+    /// before the outbox hands it back.
+    held: Option<(i64, Instant)>,
 }
 
 pub struct Deliveries {
@@ -208,6 +215,7 @@ impl Deliveries {
                             in_flight: false,
                             not_before: self.started + Duration::from_secs(VISIBILITY_SECS as u64),
                             careful_until: Instant::now(),
+                            held: None,
                         },
                     );
                 }
@@ -226,13 +234,29 @@ impl Deliveries {
         let backoff = hook.config.backoff.clone();
         let outcomes = finished.outcomes;
         let attempted: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
-        let rest: Vec<i64> = hook
-            .queue
-            .iter()
-            .map(|e| e.id)
-            .filter(|id| !attempted.contains(id))
-            .collect();
-        hook.queue.clear();
+        hook.queue.retain(|e| !attempted.contains(&e.id));
+        // The events after a failed one stay leased to us, in memory, while the failed one
+        // waits for its retry, unless their lease would end first (or the webhook is now
+        // disabled): then they go back to the outbox, due with the failed one.
+        let failed = outcomes.iter().find(|o| o.verdict != Verdict::Delivered);
+        let release = match failed.map(|o| &o.verdict) {
+            Some(Verdict::Gone) => true,
+            Some(Verdict::Retry { after }) => {
+                let delay = after.unwrap_or(Duration::from_secs(3600)).min(
+                    webhook::backoff(failed.map_or(1, |o| o.attempt.max(1) as u32), &backoff, 0)
+                        .mul_f64(1.3),
+                );
+                hook.queue.front().is_some_and(|e| {
+                    e.leased_until < Instant::now() + delay + Duration::from_secs(5)
+                })
+            }
+            _ => false,
+        };
+        let rest: Vec<i64> = if release {
+            hook.queue.drain(..).map(|e| e.id).collect()
+        } else {
+            Vec::new()
+        };
         let result = in_transaction(|| outbox::record(&name, &outcomes, &backoff, &rest));
         let (retry_in, gone) = match result {
             Ok(Ok(r)) => r,
@@ -244,6 +268,7 @@ impl Deliveries {
                 };
                 warning!("lowcode worker for database \"{dbname}\": webhook {name}: {e}");
                 // Nothing recorded: the events come back after their lease.
+                hook.queue.clear();
                 hook.careful_until = Instant::now() + CAREFUL;
                 hook.not_before = Instant::now() + Duration::from_secs(VISIBILITY_SECS as u64);
                 return;
@@ -253,8 +278,9 @@ impl Deliveries {
             log!("lowcode worker for database \"{dbname}\": webhook {name} answered 410 Gone: disabled");
         }
         match retry_in {
-            Some(delay) => {
+            Some((event_id, delay)) => {
                 hook.careful_until = Instant::now() + delay + CAREFUL;
+                hook.held = Some((event_id, Instant::now() + delay + Duration::from_secs(30)));
                 // The outbox hands the failed event out again at now + delay (its clock).
                 hook.not_before = Instant::now() + delay + Duration::from_millis(20);
             }
@@ -269,9 +295,15 @@ impl Deliveries {
             .hooks
             .iter()
             .filter(|(_, h)| {
-                h.config.active && !h.in_flight && h.queue.is_empty() && h.not_before <= now
+                h.config.active
+                    && !h.in_flight
+                    && (h.queue.is_empty() || h.held.is_some())
+                    && h.not_before <= now
             })
-            .map(|(n, h)| (n.clone(), if h.careful_until > now { 1 } else { POLL_MAX }))
+            .map(|(n, h)| {
+                let careful = h.careful_until > now || h.held.is_some();
+                (n.clone(), if careful { 1 } else { POLL_MAX })
+            })
             .collect();
         if !wanting.is_empty() {
             let polled = in_transaction(|| {
@@ -320,7 +352,17 @@ impl Deliveries {
             });
         }
         let allow = allow_list();
+        let now = Instant::now();
         for hook in self.hooks.values_mut() {
+            // Events whose lease ended come back from the outbox with new ids.
+            hook.queue
+                .retain(|e| e.leased_until > now + Duration::from_secs(1));
+            if let Some((_, give_up)) = hook.held {
+                if give_up > now {
+                    continue; // the failed event is not back yet
+                }
+                hook.held = None;
+            }
             if hook.in_flight || hook.queue.is_empty() {
                 continue;
             }
@@ -341,11 +383,16 @@ impl Deliveries {
         }
     }
 
-    /// Adds polled events to a webhook's (empty) queue, in event order.
+    /// Adds polled events to a webhook's queue, in event order; the held event is back.
     fn take(&mut self, name: &str, events: Vec<Event>) {
         let Some(hook) = self.hooks.get_mut(name) else {
             return;
         };
+        if let Some((held, _)) = hook.held {
+            if events.iter().any(|e| e.event_id <= held) {
+                hook.held = None;
+            }
+        }
         hook.queue.extend(events);
         hook.queue.make_contiguous().sort_by_key(|e| e.event_id);
     }
@@ -406,6 +453,9 @@ fn sender_loop(name: String, jobs: Receiver<Job>, done: Sender<Finished>, stop: 
         for event in job.events {
             if stop.load(Ordering::SeqCst) {
                 return;
+            }
+            if event.leased_until <= Instant::now() + Duration::from_secs(1) {
+                break; // its lease is ending: the outbox hands it out again
             }
             if let Some(rate) = job.config.rate_limit {
                 let gap = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
@@ -606,6 +656,7 @@ mod outbox {
     /// event's id).
     pub fn poll(hook: &str, max: i32) -> Result<Vec<Event>, SpiError> {
         let consumer = consumer(hook);
+        let leased_until = Instant::now() + Duration::from_secs(VISIBILITY_SECS as u64);
         Spi::connect(|client| {
             let rows = client.select(
                 "SELECT p.id, coalesce((to_jsonb(p) ->> 'event_id')::int8, p.id), p.topic, p.attempt,
@@ -623,6 +674,7 @@ mod outbox {
                     topic: row.get(3)?.unwrap_or_default(),
                     attempt: row.get(4)?.unwrap_or(1),
                     body: row.get(5)?.unwrap_or_default(),
+                    leased_until,
                 });
             }
             Ok(out)
@@ -645,7 +697,7 @@ mod outbox {
         outcomes: &[Outcome],
         backoff: &[Duration],
         rest: &[i64],
-    ) -> Result<(Option<Duration>, bool), SpiError> {
+    ) -> Result<(Option<(i64, Duration)>, bool), SpiError> {
         let consumer = consumer(hook);
         let delivered: Vec<i64> = outcomes
             .iter()
@@ -707,14 +759,14 @@ mod outbox {
                     } else {
                         kinds.push("retry".to_string());
                         next_try.push(Some(delay.as_secs_f64()));
-                        held = Some(delay);
+                        held = Some((o.event_id, delay));
                     }
                 }
             }
         }
         // The events after the failed one go back too, due with it (or at once after a dead
         // letter or a 410): the outbox hands out the oldest first.
-        let release = held.unwrap_or(Duration::ZERO);
+        let release = held.map_or(Duration::ZERO, |(_, d)| d);
         for id in rest {
             Spi::get_one_with_args::<String>(
                 "SELECT lowcode.nack_event($1, $2, 'not attempted: behind a failed delivery', make_interval(secs => $3))",

@@ -23,7 +23,8 @@
 //! pause; `run_due_timers` marks timers fired in the transaction that fires them, so a round
 //! that is rolled back (or a worker killed mid-round) fires nothing twice.
 //!
-//! Webhook delivery (src/webhook.rs) rides on the same loop.
+//! The same loop calls `lowcode.signal_events()` (the outbox's NOTIFY, a few times a second)
+//! and delivers webhooks (src/webhook_delivery.rs).
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -491,6 +492,7 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
 
     let mut deliveries = Deliveries::new();
     let mut last_guard = Instant::now() - Duration::from_secs(60);
+    let mut last_signal = last_guard;
     let mut pause = Duration::ZERO;
     loop {
         if pause.is_zero() {
@@ -536,6 +538,14 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
                 continue;
             }
         };
+        // Wake the outbox's listeners (writers never NOTIFY): signal_events in a transaction
+        // of its own, a few times a second at most.
+        if last_signal.elapsed() >= Duration::from_millis(250) {
+            last_signal = Instant::now();
+            if let Err(message) = in_transaction(|| Spi::run("SELECT lowcode.signal_events()")) {
+                log!("lowcode worker for database \"{dbname}\": signal_events: {message}");
+            }
+        }
         // Webhooks: hand out new deliveries, record finished ones (never waits for HTTP).
         let busy = deliveries.step(&dbname);
         if round.fired >= batch {

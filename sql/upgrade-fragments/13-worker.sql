@@ -147,25 +147,15 @@ CREATE FUNCTION lowcode.webhook_consumer(name text, topics text[], max_attempts 
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    consumer text := 'webhook:' || name;
 BEGIN
     IF making THEN
-        IF to_regprocedure('lowcode.create_consumer(text, jsonb)') IS NOT NULL THEN
-            EXECUTE 'SELECT lowcode.create_consumer($1, $2)'
-              USING consumer, jsonb_build_object('topics', topics, 'max_attempts', max_attempts, 'from', 'now');
-        ELSE
-            INSERT INTO lowcode.consumers (name, cursor_xid, max_attempts)
-            VALUES (consumer, pg_snapshot_xmin(pg_current_snapshot()), max_attempts)
-            ON CONFLICT ON CONSTRAINT consumers_pkey DO UPDATE SET max_attempts = EXCLUDED.max_attempts;
-        END IF;
-    ELSIF to_regprocedure('lowcode.drop_consumer(text)') IS NOT NULL THEN
-        EXECUTE 'SELECT lowcode.drop_consumer($1)' USING consumer;
+        PERFORM lowcode.create_consumer('webhook:' || name,
+                                        jsonb_build_object('topics', topics, 'max_attempts', max_attempts, 'from', 'now'));
     ELSE
-        DELETE FROM lowcode.consumers c WHERE c.name = consumer;
+        PERFORM lowcode.drop_consumer('webhook:' || name);
     END IF;
 END $$;
-COMMENT ON FUNCTION lowcode.webhook_consumer(text, text[], int, boolean) IS 'Internal: creates (from now on) or drops the outbox consumer webhook:<name> of a webhook.';
+COMMENT ON FUNCTION lowcode.webhook_consumer(text, text[], int, boolean) IS 'Internal: creates (from now on, every app) or drops the outbox consumer webhook:<name> of a webhook.';
 
 CREATE FUNCTION lowcode.create_webhook(name text, url text, topics text[] DEFAULT NULL, options jsonb DEFAULT '{}')
 RETURNS text

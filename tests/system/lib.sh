@@ -6,7 +6,8 @@
 # every server log they list in $SYS_WORK/logs for crashes; a test can also run alone:
 #   bash tests/system/dump_restore.sh
 #
-#   sys_start NAME PORT          initdb + start a cluster "sys_NAME"; remembers it as NAME
+#   sys_start NAME PORT          initdb + start a cluster "sys_NAME" on PORT + LOWCODE_PORT_OFFSET;
+#                                remembers it as NAME
 #   sys_psql NAME [psql args]    psql as postgres to cluster NAME (-X -q -A -t, stop on error);
 #                                SQL goes on stdin or in -c, never in a file postgres must read
 #   sys_val NAME DB "SQL"        the single value of a query
@@ -43,7 +44,7 @@ step() {
 
 sys_start() {
     local name="$1" port="$2"
-    LOWCODE_PGPORT="$port" lc_cluster_start "sys_$name" >/dev/null
+    LOWCODE_PGPORT="$(lc_port "$port")" lc_cluster_start "sys_$name" >/dev/null
     SYS_DIRS[$name]="$LC_DIR"
     SYS_PORTS[$name]="$LC_PORT"
     printf '%s\n' "$LC_LOGFILE" >>"$SYS_WORK/logs"

@@ -48,14 +48,14 @@ chown "$PG_OS_USER:" "$standby_log"
 lc_as_pg "$pg_bin/pg_basebackup" -h 127.0.0.1 -p "$(sys_port primary)" -U "$PG_OS_USER" \
     -D "$standby_data" -R -X stream -c fast >"$SYS_WORK/basebackup.log" 2>&1 ||
     fail "pg_basebackup failed: $(cat "$SYS_WORK/basebackup.log")"
-printf '%s\n' "# standby (tests/system/standby.sh)" "port = 28853" \
+printf '%s\n' "# standby (tests/system/standby.sh)" "port = $(lc_port 28853)" \
     "unix_socket_directories = '$standby_sock'" "hot_standby = on" |
     lc_as_pg tee -a "$standby_data/postgresql.conf" >/dev/null
 sys_register_datadir "$standby_data" "$standby_log"
 lc_as_pg "$pg_bin/pg_ctl" start -D "$standby_data" -l "$standby_log" -w -t 60 >/dev/null ||
     fail "the standby did not start: $(tail -n 20 "$standby_log")"
 SYS_DIRS[standby]="$standby_dir"
-SYS_PORTS[standby]=28853
+SYS_PORTS[standby]="$(lc_port 28853)"
 standby() { sys_psql standby -d app "$@"; }
 sys_expect "standby is in recovery" t standby app "SELECT pg_is_in_recovery()"
 
@@ -135,7 +135,7 @@ set -e
           \"properties\": {\"title\": {\"type\": \"string\", \"minLength\": 1}, \"severity\": {\"type\": \"integer\"}}}')" >/dev/null
 lsn=\$('$pg_bin/psql' -h '$(sys_sock primary)' -p $(sys_port primary) -U $PG_OS_USER -d app -X -A -t -c "SELECT pg_current_wal_lsn()")
 for i in \$(seq 1 300); do
-    done=\$('$pg_bin/psql' -h '$standby_sock' -p 28853 -U $PG_OS_USER -d app -X -A -t -c "SELECT pg_last_wal_replay_lsn() >= '\$lsn'::pg_lsn")
+    done=\$('$pg_bin/psql' -h '$standby_sock' -p $(sys_port standby) -U $PG_OS_USER -d app -X -A -t -c "SELECT pg_last_wal_replay_lsn() >= '\$lsn'::pg_lsn")
     [ "\$done" = t ] && { echo replayed; exit 0; }
     sleep 0.1
 done

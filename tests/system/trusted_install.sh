@@ -89,6 +89,7 @@ fails_as "a negative balance is refused" 23514 worker app \
     "INSERT INTO canteen.voucher (student, balance) VALUES ('wu', -1)"
 as dbo app -c "UPDATE lowcode.timers SET fire_at = now() - interval '1 second'" >/dev/null
 expect_as "dbo runs the timers (li's left with its state)" "1" dbo app "SELECT lowcode.run_due_timers()"
+as dbo app -c "SELECT lowcode.create_consumer('audit', '{\"app\": \"canteen\", \"from\": \"beginning\"}')" >/dev/null
 expect_as "dbo polls the outbox" "2" dbo app "SELECT count(*) FROM lowcode.poll_events('audit')"
 expect_as "dbo exports and re-imports the app" "0" dbo app \
     "SELECT count(*) FROM lowcode.diff_app('canteen', lowcode.export_app('canteen'))"

@@ -185,7 +185,7 @@ SELECT lowcode.is_valid('h', 'ints', good) AS good, lowcode.is_valid('h', 'ints'
 SELECT count(*) AS issues, count(*) FILTER (WHERE keyword = 'type') AS type_issues,
        (array_agg(path ORDER BY ord))[100] AS hundredth,
        (array_agg(keyword || ': ' || message ORDER BY ord))[101] AS last
-  FROM million, lowcode.validate('h', 'ints', bad) WITH ORDINALITY AS v(path, keyword, message, ord);
+  FROM million, lowcode.validate('h', 'ints', bad) WITH ORDINALITY AS v(path, keyword, message, field, ord);
 SELECT state, message, jsonb_array_length(detail::jsonb) AS detail_issues,
        detail::jsonb -> 100 ->> 'keyword' AS last_keyword
   FROM million, pg_temp.caught(format('SELECT lowcode.submit(''h'', ''ints'', %L)', bad));

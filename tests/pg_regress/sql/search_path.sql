@@ -68,6 +68,7 @@ RESET lowcode.actor;
 SELECT lowcode.transition(:r1, 'finish');
 UPDATE lowcode.timers SET fire_at = pg_catalog.now() - interval '1 second';
 SELECT lowcode.run_due_timers() AS fired;
+SELECT lowcode.create_consumer('board', '{"from": "beginning"}');
 SELECT count(*) AS polled FROM lowcode.poll_events('board');
 SELECT lowcode.export_app('plant') ->> 'app' AS exported;
 -- A cold cache makes the validators read the catalog under the caller's search_path.

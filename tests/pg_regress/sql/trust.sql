@@ -182,9 +182,10 @@ SELECT app, actor FROM lowcode.history WHERE record_id IN (:f3, :o1) AND action 
 -- ------------------------------------------------------------ 6. lowcode's code and the superuser
 -- Schedulers and consumers run as the extension's owner whoever calls them, and only for
 -- administrators.
+SELECT lowcode.create_consumer('plant_feed', '{"app": "plant"}');
 SET ROLE lc_t_reporter;
 SELECT pg_temp.err($$ SELECT lowcode.run_due_timers() $$);
-SELECT pg_temp.err($$ SELECT * FROM lowcode.poll_events('c') $$);
+SELECT pg_temp.err($$ SELECT * FROM lowcode.poll_events('plant_feed') $$);
 SELECT pg_temp.err($$ SELECT lowcode.purge_events('1 day') $$);
 RESET ROLE;
 SELECT p.oid::regprocedure AS runs_as_owner FROM pg_proc p
