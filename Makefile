@@ -22,6 +22,9 @@
 #   make release         check versions and the upgrade chain agree, freeze the install script
 #   make demo            run examples/inspection.sql against a fresh cluster
 #   make bench           scripts/bench.sh
+#   make demo-worker     the background worker: a signed webhook and an on-time escalation
+#                        (shared_preload_libraries = 'lowcode', a local receiver)
+#   make bench-worker    webhook deliveries/s to a local receiver; timer lateness p50/p99
 #   make fmt / lint      cargo fmt / fmt --check + clippy -D warnings (+ shellcheck)
 #   make clean-clusters  stop every PostgreSQL cluster our scripts started
 
@@ -35,6 +38,7 @@ TESTS ?=
 MAJORS ?=
 
 .PHONY: setup build install test unit pgtest regress regress-accept concurrency system demo bench \
+        demo-worker bench-worker \
         fmt lint clean-clusters test-matrix release
 
 setup:
@@ -93,6 +97,12 @@ demo: setup
 bench: setup
 	@if [ -f scripts/bench.sh ]; then LOWCODE_SKIP_SETUP=1 bash scripts/bench.sh; \
 	else echo "bench: not yet (scripts/bench.sh does not exist)" >&2; exit 1; fi
+
+demo-worker: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/demo_worker.sh
+
+bench-worker: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/bench_worker.sh
 
 fmt:
 	cargo fmt

@@ -150,7 +150,7 @@ AS $$
 BEGIN
     IF making THEN
         PERFORM lowcode.create_consumer('webhook:' || name,
-                                        jsonb_build_object('topics', topics, 'max_attempts', max_attempts, 'from', 'now'));
+                                        jsonb_strip_nulls(jsonb_build_object('topics', topics, 'max_attempts', max_attempts, 'from', 'now')));
     ELSE
         PERFORM lowcode.drop_consumer('webhook:' || name);
     END IF;

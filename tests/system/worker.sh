@@ -134,11 +134,15 @@ step "DROP DATABASE with a worker attached"
 sys_psql worker -d app2 -c "CREATE EXTENSION lowcode" >/dev/null
 wait_for "a worker for app2 again" 20 app2 \
     "SELECT state = 'on' FROM lowcode.worker_status() WHERE database = 'app2'"
-t0=$(date +%s%N)
-check sys_psql worker -d postgres -c "DROP DATABASE app2"
-took_ms=$((($(date +%s%N) - t0) / 1000000))
-step "DROP DATABASE took ${took_ms} ms"
-check test "$took_ms" -lt 4000
+drop_app2_quickly() { # DROP DATABASE succeeds, without waiting out the 5 s for other sessions
+    local t0 took_ms
+    t0=$(date +%s%N)
+    sys_psql worker -d postgres -c "DROP DATABASE app2" || return 1
+    took_ms=$((($(date +%s%N) - t0) / 1000000))
+    step "DROP DATABASE took ${took_ms} ms"
+    [ "$took_ms" -lt 4000 ]
+}
+check drop_app2_quickly "DROP DATABASE with a worker attached, at once"
 sleep 1.5
 check sys_expect "no worker left for app2" "0" worker postgres \
     "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app2'"
@@ -162,7 +166,7 @@ wait_for "app's worker back" 20 app \
 step "a fast shutdown does not hang on the worker"
 t0=$SECONDS
 lc_as_pg "$pg_bin/pg_ctl" stop -D "$data" -m fast -w -t 30 >/dev/null || fail "pg_ctl stop failed or hung"
-check test $((SECONDS - t0)) -lt 10
+[ $((SECONDS - t0)) -lt 10 ] || SYS_FAILED+=("fast shutdown within 10 s")
 
 step "the server log: the only crash is the kill -9 above"
 crashes="$(grep -E ' PANIC: | LOG: +.*('"$LC_CRASH_RE"')' "$log" | grep -vE "terminated by signal 9: Killed|all server processes terminated; reinitializing" || true)"
