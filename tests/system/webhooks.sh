@@ -18,7 +18,7 @@
 source "$(dirname "$0")/lib.sh"
 
 port="${LOWCODE_WEBHOOK_PORT:-29520}"
-rport=$((port + 1))
+rport=$((port + 1 + ${LOWCODE_PORT_OFFSET:-0}))
 secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 received="$SYS_WORK/received.jsonl"
 : >"$received"

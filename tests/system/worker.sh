@@ -46,7 +46,7 @@ sys_psql worker -d postgres >/dev/null <<'SQL'
 CREATE ROLE dbo LOGIN NOSUPERUSER;
 CREATE DATABASE app OWNER dbo;
 SQL
-lc_as_pg "$pg_bin/psql" -h "$(sys_sock worker)" -p "$port" -U dbo -d app -X -q -v ON_ERROR_STOP=1 \
+lc_as_pg "$pg_bin/psql" -h "$(sys_sock worker)" -p "$(sys_port worker)" -U dbo -d app -X -q -v ON_ERROR_STOP=1 \
     -c "CREATE EXTENSION lowcode" >/dev/null
 sys_expect "status off when not preloaded" "off|t" worker app \
     "SELECT state, detail LIKE '%shared_preload_libraries%' FROM lowcode.worker_status()"
