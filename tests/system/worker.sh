@@ -8,10 +8,11 @@
 # 3. Lateness: 10,000 timers due at 1,000 per second fire on time (p99 < 1 s, measured on
 #    fired_at - fire_at), each exactly once, with nobody calling run_due_timers.
 # 4. kill -9 of the worker mid-run: the cluster restarts it, every timer fires exactly once.
-# 5. CREATE EXTENSION in a new database gets a worker; DROP EXTENSION sends it away;
+# 5. An SQL error in the worker is logged and shown by worker_status(); the worker carries on.
+# 6. CREATE EXTENSION in a new database gets a worker; DROP EXTENSION sends it away;
 #    DROP DATABASE with a worker attached succeeds at once; SIGTERM (pg_terminate_backend)
 #    and a reload of lowcode.worker_databases are followed.
-# 6. A fast shutdown does not hang on the worker.
+# 7. A fast shutdown does not hang on the worker.
 # Ports 29510 (override with LOWCODE_WORKER_PORT).
 # shellcheck source=tests/system/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -120,6 +121,20 @@ victim="$(worker_pid app)"
 sys_val worker postgres "SELECT pg_terminate_backend($victim)" >/dev/null
 wait_for "a new worker after SIGTERM" 20 app \
     "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app' AND pid <> $victim"
+
+step "an SQL error in the worker: logged, in worker_status, and the same worker carries on"
+before="$(worker_pid app)"
+sys_psql worker -d app -c "REVOKE EXECUTE ON FUNCTION lowcode.run_due_timers(int) FROM dbo, PUBLIC" >/dev/null
+sys_val worker app "SELECT public.add_timers('err', 100, 1000, clock_timestamp())" >/dev/null
+wait_for "the error in worker_status" 20 app \
+    "SELECT coalesce(last_error LIKE '%permission denied%', false) FROM lowcode.worker_status() WHERE database = 'app'"
+sys_psql worker -d app -c "GRANT EXECUTE ON FUNCTION lowcode.run_due_timers(int) TO dbo, PUBLIC" >/dev/null
+wait_for "the timers fire once the error is gone" 20 app \
+    "SELECT count(*) = 100 FROM lowcode.timers WHERE name = 'err' AND status = 'fired'"
+check sys_expect "the same worker carried on" "$before" worker postgres \
+    "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app'"
+grep -q 'lowcode worker for database "app": timers: .*permission denied' "$log" ||
+    SYS_FAILED+=("the worker's error in the server log")
 
 step "CREATE EXTENSION in a new database gets a worker; DROP EXTENSION sends it away"
 sys_psql worker -d postgres -c "CREATE DATABASE app2" >/dev/null
