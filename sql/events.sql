@@ -318,7 +318,7 @@ BEGIN
                    AND pg_visible_in_snapshot(e.txid, c.batch_to)
                    AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
                    AND (c.app IS NULL OR e.app = c.app)
-                   AND lowcode.topic_matches(e.topic, c.topics)
+                   AND (c.topics IS NULL OR lowcode.topic_matches(e.topic, c.topics))
                    -- (a consumer re-reading a restored outbox has rows for its dead letters)
                    AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.event_id = e.id)
                  ORDER BY e.txid, e.id
