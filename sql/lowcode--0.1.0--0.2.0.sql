@@ -1627,7 +1627,7 @@ BEGIN
         PERFORM lowcode.refuse(c.app, 'consume', format('see the lag of consumer %s', consumer));
     END IF;
     RETURN QUERY
-    SELECT c.name, c.app, c.topics, count(*), extract(epoch FROM now() - min(e.created_at))::double precision,
+    SELECT c.name, c.app, c.topics, count(*), extract(epoch FROM clock_timestamp() - min(e.created_at))::double precision,
            (SELECT coalesce(sum(l.open), 0)::bigint FROM lowcode.leases l WHERE l.consumer = c.name),
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'pending'),
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'dead')
