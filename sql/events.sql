@@ -318,7 +318,7 @@ BEGIN
                    AND pg_visible_in_snapshot(e.txid, c.batch_to)
                    AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
                    AND (c.app IS NULL OR e.app = c.app)
-                   AND lowcode.topic_matches(e.topic, c.topics)
+                   AND (c.topics IS NULL OR lowcode.topic_matches(e.topic, c.topics))
                    -- (a consumer re-reading a restored outbox has rows for its dead letters)
                    AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.event_id = e.id)
                  ORDER BY e.txid, e.id
@@ -498,7 +498,7 @@ BEGIN
         PERFORM lowcode.refuse(c.app, 'consume', format('see the lag of consumer %s', consumer));
     END IF;
     RETURN QUERY
-    SELECT c.name, c.app, c.topics, count(*), extract(epoch FROM now() - min(e.created_at))::double precision,
+    SELECT c.name, c.app, c.topics, count(*), extract(epoch FROM clock_timestamp() - min(e.created_at))::double precision,
            (SELECT coalesce(sum(l.open), 0)::bigint FROM lowcode.leases l WHERE l.consumer = c.name),
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'pending'),
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'dead')

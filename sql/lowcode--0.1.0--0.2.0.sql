@@ -1449,7 +1449,7 @@ BEGIN
                    AND pg_visible_in_snapshot(e.txid, c.batch_to)
                    AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
                    AND (c.app IS NULL OR e.app = c.app)
-                   AND lowcode.topic_matches(e.topic, c.topics)
+                   AND (c.topics IS NULL OR lowcode.topic_matches(e.topic, c.topics))
                    -- (a consumer re-reading a restored outbox has rows for its dead letters)
                    AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.event_id = e.id)
                  ORDER BY e.txid, e.id
@@ -1627,7 +1627,7 @@ BEGIN
         PERFORM lowcode.refuse(c.app, 'consume', format('see the lag of consumer %s', consumer));
     END IF;
     RETURN QUERY
-    SELECT c.name, c.app, c.topics, count(*), extract(epoch FROM now() - min(e.created_at))::double precision,
+    SELECT c.name, c.app, c.topics, count(*), extract(epoch FROM clock_timestamp() - min(e.created_at))::double precision,
            (SELECT coalesce(sum(l.open), 0)::bigint FROM lowcode.leases l WHERE l.consumer = c.name),
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'pending'),
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'dead')
@@ -2036,8 +2036,9 @@ COMMENT ON FUNCTION lowcode.set_rule_chain(text) IS 'Internal: sets the chain of
 -- lowcode's own objects are always schema-qualified in its code. (Workflow `call` actions and
 -- migration transforms are the user's own SQL: name functions there with their schema.)
 -- Left out, on purpose:
---   - the privilege predicates that views and policies inline (a function with a SET clause
---     is never inlined); their bodies qualify every function and operator (sql/privileges.sql);
+--   - the privilege predicates that views and policies inline, and the outbox's topic filter
+--     that polls inline (a function with a SET clause is never inlined); their bodies qualify
+--     every function and operator (sql/privileges.sql, sql/events.sql);
 --   - plan_migration, apply_migration and transform_expression, which run the DBA's transform
 --     with the caller's search_path (they are for lowcode administrators only);
 --   - C functions (the Rust code): their queries qualify every name.
@@ -2058,6 +2059,7 @@ BEGIN
                  'lowcode.invoker_name()'::regprocedure, 'lowcode.may_read(text, text)'::regprocedure,
                  'lowcode.may_update(text, text)'::regprocedure, 'lowcode.apps_where(text)'::regprocedure,
                  'lowcode.actor(text)'::regprocedure, 'lowcode.actor()'::regprocedure,
+                 'lowcode.topic_matches(text, text[])'::regprocedure,
                  'lowcode.plan_migration(text, text, jsonb, text)'::regprocedure,
                  'lowcode.apply_migration(text, text, jsonb, text, jsonb)'::regprocedure,
                  'lowcode.transform_expression(text)'::regprocedure)
