@@ -2,7 +2,7 @@
 -- sql/lowcode--0.1.0--0.2.0.sql by the main engineer:
 --   * part 1 (C functions, then everything in sql/worker.sql) goes with the other new objects,
 --     before the script's hardening section;
---   * part 2 (GRANT) is the five new lines for the script's GRANT EXECUTE ... TO PUBLIC list
+--   * part 2 (GRANT) adds the six new API functions to what the script grants TO PUBLIC
 --     (the script's REVOKE EXECUTE ON ALL FUNCTIONS ... FROM PUBLIC, GRANT ... TO @extowner@
 --     and its $reassign$ block, which hands the tables and SECURITY DEFINER functions to the
 --     extension's owner, already cover these objects as long as they come before them).
