@@ -2004,6 +2004,250 @@ SELECT l.* FROM lowcode.consumers c, LATERAL lowcode.consumer_lag(c.name) l
 COMMENT ON VIEW lowcode.consumer_status IS 'lowcode.consumer_lag of every consumer the reader may consume.';
 GRANT SELECT ON lowcode.consumer_status TO PUBLIC;
 
+-- ---------------------------------------------------------------- the background worker and webhooks (sql/worker.sql, all new)
+CREATE FUNCTION lowcode.webhook_check(
+	"url" TEXT, /* & str */
+	"secret" TEXT /* & str */
+) RETURNS void
+STRICT STABLE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'webhook_check_wrapper';
+
+CREATE FUNCTION lowcode.worker_preloaded() RETURNS bool /* bool */
+STRICT STABLE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'worker_preloaded_wrapper';
+
+CREATE FUNCTION lowcode.worker_processes() RETURNS TABLE (
+	"pid" INT,  /* i32 */
+	"database" TEXT,  /* Option < String > */
+	"kind" TEXT  /* String */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'worker_processes_wrapper';
+
+-- The background worker (src/worker.rs): with shared_preload_libraries = 'lowcode', a
+-- launcher starts one worker per database that has lowcode; it fires timers on time and
+-- delivers events to webhooks. Without it everything works as before (run_due_timers from a
+-- scheduler), and lowcode.worker_status() says the worker is off and why.
+
+COMMENT ON FUNCTION lowcode.worker_preloaded() IS 'Internal: is lowcode in shared_preload_libraries, so that its background worker runs?';
+COMMENT ON FUNCTION lowcode.worker_processes() IS 'Internal: lowcode''s background processes running now (pid, database, lowcode launcher or lowcode worker), whoever started them.';
+COMMENT ON FUNCTION lowcode.webhook_check(text, text) IS 'Internal: raises unless url is an http(s) URL that lowcode.webhook_allow allows and secret a whsec_ secret (never shown in the error).';
+
+CREATE TABLE lowcode.worker_state (
+    singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    pid            int,
+    acting_as      name,
+    started_at     timestamptz,
+    last_timer_run timestamptz,
+    timers_fired   bigint NOT NULL DEFAULT 0,
+    last_error     text,
+    last_error_at  timestamptz
+);
+COMMENT ON TABLE lowcode.worker_state IS 'What this database''s lowcode worker last did (one row, written by the worker): its pid, the role it acts as (the extension''s owner), when it started, its last timer run and the timers it fired since, its last error. Not dumped: it describes a running process.';
+
+CREATE FUNCTION lowcode.worker_status()
+RETURNS TABLE (database name, state text, pid int, acting_as name, started_at timestamptz, last_timer_run timestamptz,
+               timers_fired bigint, last_error text, last_error_at timestamptz, detail text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wanted   text := coalesce(current_setting('lowcode.worker_databases', true), '');
+    launcher int;
+    mine     boolean := false;
+    w        record;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'read the worker''s status');
+    IF NOT lowcode.worker_preloaded() THEN
+        RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, NULL::timestamptz, NULL::timestamptz,
+                            NULL::bigint, NULL::text, NULL::timestamptz,
+                            'lowcode is not in shared_preload_libraries: timers fire only when something calls lowcode.run_due_timers(), and webhooks are not delivered'::text;
+        RETURN;
+    END IF;
+    SELECT p.pid INTO launcher FROM lowcode.worker_processes() p WHERE p.kind = 'lowcode launcher' LIMIT 1;
+    IF launcher IS NULL THEN
+        RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, NULL::timestamptz, NULL::timestamptz,
+                            NULL::bigint, NULL::text, NULL::timestamptz,
+                            'the lowcode launcher is not running (starting, restarting after a crash, or out of max_worker_processes: see the server log)'::text;
+        RETURN;
+    END IF;
+    FOR w IN SELECT p.database AS datname, p.pid FROM lowcode.worker_processes() p
+              WHERE p.kind = 'lowcode worker' ORDER BY p.database LOOP
+        IF w.datname = current_database() THEN
+            mine := true;
+            RETURN QUERY SELECT w.datname::name, 'on'::text, w.pid, s.acting_as, s.started_at, s.last_timer_run, s.timers_fired,
+                                s.last_error, s.last_error_at, format('launcher pid %s', launcher)
+                           FROM (SELECT 1) one LEFT JOIN lowcode.worker_state s ON s.pid = w.pid;
+        ELSE
+            RETURN QUERY SELECT w.datname::name, 'on'::text, w.pid, NULL::name, NULL::timestamptz, NULL::timestamptz, NULL::bigint,
+                                NULL::text, NULL::timestamptz, 'details only from that database'::text;
+        END IF;
+    END LOOP;
+    IF NOT mine THEN
+        RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, s.started_at, s.last_timer_run, s.timers_fired,
+                            s.last_error, s.last_error_at,
+                            CASE WHEN wanted <> '' AND NOT current_database() = ANY (string_to_array(replace(wanted, ' ', ''), ','))
+                                 THEN format('this database is not in lowcode.worker_databases (%s)', wanted)
+                                 WHEN (SELECT count(*) FROM lowcode.worker_processes() p WHERE p.kind = 'lowcode worker')
+                                      >= current_setting('lowcode.worker_max')::int
+                                 THEN format('lowcode.worker_max (%s) workers already run for other databases', current_setting('lowcode.worker_max'))
+                                 ELSE format('no worker yet: the launcher (pid %s) starts one within lowcode.launcher_naptime (%s); see the server log if it does not',
+                                             launcher, current_setting('lowcode.launcher_naptime')) END
+                       FROM (SELECT 1) one LEFT JOIN lowcode.worker_state s ON true;
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.worker_status() IS 'lowcode''s background worker (lowcode administrators): one row per database it serves (on, pid; for this database also the role it acts as, its last timer run, timers fired and last error), or off for this database and why (not preloaded, launcher not running, not in lowcode.worker_databases, lowcode.worker_max reached).';
+
+-- ---------------------------------------------------------------- webhooks
+-- Each webhook is an outbox consumer named webhook:<name>: the worker POSTs its events, signed
+-- as Standard Webhooks says, in order, at least once (src/webhook_delivery.rs).
+
+CREATE TABLE lowcode.webhooks (
+    name            text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,63}$'),
+    url             text NOT NULL,
+    topics          text[],
+    secret          text NOT NULL,
+    headers         jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(headers) = 'object'),
+    timeout_ms      int NOT NULL DEFAULT 10000 CHECK (timeout_ms BETWEEN 100 AND 300000),
+    max_attempts    int NOT NULL DEFAULT 8 CHECK (max_attempts BETWEEN 1 AND 100),
+    backoff         interval[],
+    rate_limit      int CHECK (rate_limit > 0),
+    status          text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'disabled')),
+    disabled_reason text,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE lowcode.webhooks IS 'Webhooks (lowcode.create_webhook): where the worker POSTs the events of their topics (NULL: all), signed with secret; headers, timeout_ms, max_attempts before a dead letter, backoff (NULL: 1 s, 2 s, 4 s ... jittered), rate_limit per second; status active, paused or disabled (410 Gone). The secret and headers are readable by lowcode administrators only.';
+REVOKE ALL ON lowcode.webhooks FROM PUBLIC;
+
+CREATE TABLE lowcode.webhook_attempts (
+    id            bigserial PRIMARY KEY,
+    webhook       text NOT NULL REFERENCES lowcode.webhooks (name) ON DELETE CASCADE,
+    event_id      bigint NOT NULL,
+    attempt       int NOT NULL,
+    attempted_at  timestamptz NOT NULL,
+    status_code   int,
+    latency_ms    float8 NOT NULL,
+    error         text,
+    outcome       text NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead', 'gone')),
+    next_try      timestamptz
+);
+CREATE INDEX webhook_attempts_webhook_idx ON lowcode.webhook_attempts (webhook, id);
+COMMENT ON TABLE lowcode.webhook_attempts IS 'Every webhook delivery attempt: the event, its HTTP status (NULL: no answer), latency, error, outcome (delivered, retry, dead, gone) and next try.';
+
+-- The outbox layer: the only SQL here that knows how consumers are made and dropped.
+CREATE FUNCTION lowcode.webhook_consumer(name text, topics text[], max_attempts int, making boolean) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF making THEN
+        PERFORM lowcode.create_consumer('webhook:' || name,
+                                        jsonb_strip_nulls(jsonb_build_object('topics', topics, 'max_attempts', max_attempts, 'from', 'now')));
+    ELSE
+        PERFORM lowcode.drop_consumer('webhook:' || name);
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.webhook_consumer(text, text[], int, boolean) IS 'Internal: creates (from now on, every app) or drops the outbox consumer webhook:<name> of a webhook.';
+
+CREATE FUNCTION lowcode.create_webhook(name text, url text, topics text[] DEFAULT NULL, options jsonb DEFAULT '{}')
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    o       jsonb := coalesce(options, '{}');
+    secret  text;
+    unknown text;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'create webhooks');
+    IF name IS NULL OR url IS NULL THEN
+        RAISE EXCEPTION 'lowcode: create_webhook: arguments "name" and "url" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(o) k
+     WHERE k NOT IN ('secret', 'headers', 'timeout', 'max_attempts', 'backoff', 'rate_limit');
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'lowcode: webhook %: unknown option(s) %', name, unknown
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'options: secret, headers, timeout, max_attempts, backoff, rate_limit';
+    END IF;
+    secret := coalesce(o->>'secret',
+                       'whsec_' || encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'), 'base64'));
+    PERFORM lowcode.webhook_check(url, secret);
+    INSERT INTO lowcode.webhooks (name, url, topics, secret, headers, timeout_ms, max_attempts, backoff, rate_limit)
+    VALUES (name, url, topics, secret, coalesce(o->'headers', '{}'),
+            coalesce((extract(epoch FROM (o->>'timeout')::interval) * 1000)::int, 10000),
+            coalesce((o->>'max_attempts')::int, 8),
+            (SELECT array_agg(b::interval ORDER BY i) FROM jsonb_array_elements_text(o->'backoff') WITH ORDINALITY x(b, i)),
+            (o->>'rate_limit')::int);
+    PERFORM lowcode.webhook_consumer(name, topics, coalesce((o->>'max_attempts')::int, 8), true);
+    RETURN secret;
+END $$;
+COMMENT ON FUNCTION lowcode.create_webhook(text, text, text[], jsonb) IS 'Create a webhook (lowcode administrators): the worker POSTs every event of topics (exact or prefix.*; NULL: all) from now on to url, which lowcode.webhook_allow must allow. options: secret (whsec_...; default a new one), headers (object), timeout (interval, default 10 s), max_attempts (default 8), backoff (array of intervals), rate_limit (per second). Returns the secret: the only time it is shown.';
+
+CREATE FUNCTION lowcode.drop_webhook(name text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'drop webhooks');
+    DELETE FROM lowcode.webhooks w WHERE w.name = name;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM lowcode.webhook_consumer(name, NULL, NULL, false);
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION lowcode.drop_webhook(text) IS 'Drop a webhook, its consumer and its attempts (lowcode administrators); false if there was none.';
+
+CREATE FUNCTION lowcode.pause_webhook(name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'pause webhooks');
+    UPDATE lowcode.webhooks w SET status = 'paused' WHERE w.name = name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: webhook "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.pause_webhook(text) IS 'Stop sending to a webhook (lowcode administrators); its events wait in the outbox.';
+
+CREATE FUNCTION lowcode.resume_webhook(name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'resume webhooks');
+    UPDATE lowcode.webhooks w SET status = 'active', disabled_reason = NULL WHERE w.name = name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: webhook "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.resume_webhook(text) IS 'Send to a paused or disabled (410 Gone) webhook again (lowcode administrators), from the events that waited.';
+
+CREATE FUNCTION lowcode.webhook_deliveries(name text, max int DEFAULT 100)
+RETURNS TABLE (event_id bigint, attempt int, attempted_at timestamptz, status_code int, latency_ms float8,
+               error text, outcome text, next_try timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'read webhook deliveries');
+    RETURN QUERY
+    SELECT a.event_id, a.attempt, a.attempted_at, a.status_code, a.latency_ms, a.error, a.outcome, a.next_try
+      FROM lowcode.webhook_attempts a WHERE a.webhook = name ORDER BY a.id DESC LIMIT max;
+END $$;
+COMMENT ON FUNCTION lowcode.webhook_deliveries(text, int) IS 'The latest delivery attempts of a webhook, newest first (lowcode administrators): event, attempt, HTTP status, latency, error, outcome and next try.';
+
 -- ---------------------------------------------------------------- comments of the Rust functions
 COMMENT ON FUNCTION lowcode.check_name(text, text) IS 'Internal: raises invalid_name unless name is a valid app or form name (lowercase letters, digits and _, up to 63 characters).';
 COMMENT ON FUNCTION lowcode.compile_schema(text, jsonb) IS 'Internal: checks a JSON Schema against its draft''s meta-schema and bundles the registered schemas it references; returns {"bundled", "draft"}.';
@@ -2249,6 +2493,9 @@ GRANT EXECUTE ON FUNCTION
     lowcode.poll_events(text, int, interval), lowcode.ack_events(text, bigint[]),
     lowcode.nack_event(text, bigint, text, interval), lowcode.replay_dead_letters(text, text),
     lowcode.purge_events(interval), lowcode.signal_events(),
+    -- the background worker and webhooks (sql/worker.sql)
+    lowcode.worker_status(), lowcode.create_webhook(text, text, text[], jsonb), lowcode.drop_webhook(text),
+    lowcode.pause_webhook(text), lowcode.resume_webhook(text), lowcode.webhook_deliveries(text, int),
     -- apps as code and migrations
     lowcode.export_app(text, jsonb), lowcode.import_app(jsonb, jsonb), lowcode.diff_app(text, jsonb),
     lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)
