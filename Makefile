@@ -20,7 +20,8 @@
 #                        downloaded and cached by scripts/pgdist.sh) and run pg_regress and the
 #                        examples on each; MAJORS="16 18" for some
 #   make release         check versions and the upgrade chain agree, freeze the install script
-#   make demo            run examples/inspection.sql against a fresh cluster
+#   make demo            run examples/inspection.sql against a fresh cluster, then the
+#                        background worker demo (make demo-worker)
 #   make bench           scripts/bench.sh
 #   make demo-worker     the background worker: a signed webhook and an on-time escalation
 #                        (shared_preload_libraries = 'lowcode', a local receiver)
@@ -93,6 +94,7 @@ system: setup
 
 demo: setup
 	@LOWCODE_SKIP_SETUP=1 bash scripts/demo.sh
+	@LOWCODE_SKIP_SETUP=1 bash scripts/demo_worker.sh
 
 bench: setup
 	@if [ -f scripts/bench.sh ]; then LOWCODE_SKIP_SETUP=1 bash scripts/bench.sh; \
