@@ -202,7 +202,11 @@ fn worker_processes() -> TableIterator<
     unsafe {
         let n = pg_sys::pgstat_fetch_stat_numbackends();
         for i in 1..=n {
+            #[cfg(any(feature = "pg14", feature = "pg15"))]
             let local = pg_sys::pgstat_fetch_stat_local_beentry(i);
+            // (renamed in PostgreSQL 16)
+            #[cfg(not(any(feature = "pg14", feature = "pg15")))]
+            let local = pg_sys::pgstat_get_local_beentry_by_index(i);
             if local.is_null() {
                 continue;
             }
