@@ -70,3 +70,27 @@ lateness="$(q "SELECT format('%s fired: lateness p50 %s ms, p99 %s ms, max %s ms
                          FROM lowcode.timers WHERE name = 'bench' AND status = 'fired') l")"
 lc_log "timers: $lateness"
 printf 'webhooks: %s\ntimers (%s due/s): %s\n' "$deliveries" "$rate" "$lateness" | tee "$LC_DIR/results.txt"
+# The figures, with the machine, date, commit and build they come from.
+doc="${LOWCODE_BENCH_WORKER_DOC:-$LC_ROOT/docs/benchmarks-worker.md}"
+so="$("$PG_CONFIG" --pkglibdir)/lowcode.so"
+build="debug"
+readelf -S "$so" 2>/dev/null | grep -q '\.debug_info' || build="release"
+{
+    echo "# lowcode background worker: benchmark"
+    echo
+    echo "Written by \`make bench-worker\` (\`scripts/bench_worker.sh\`); every figure below comes from the run described here."
+    echo
+    echo "| machine |  |"
+    echo "| --- | --- |"
+    echo "| CPUs (nproc) | $(nproc) |"
+    echo "| PostgreSQL | $("$PG_CONFIG" --version) |"
+    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+    echo "| lowcode | commit $(git -C "$LC_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $build build of the installed lowcode.so |"
+    echo "| load average at the end (1, 5, 15 min) | $(cut -d' ' -f1-3 /proc/loadavg) |"
+    echo
+    echo "| measurement | result | goal |"
+    echo "| --- | --- | --- |"
+    echo "| webhook deliveries, one webhook, $events events, local receiver answering 200 at once | $deliveries | ≥ 2,000 deliveries/s |"
+    echo "| timer lateness (fired_at − fire_at), $timers timers due at $rate per second | $lateness | p99 < 1 s |"
+} >"$doc"
+lc_log "wrote $doc"
