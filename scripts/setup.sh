@@ -42,6 +42,15 @@ fi
 # is left alone (the system PostgreSQL 15; a private 15 builds against its headers, which is the
 # same ABI); any other major is pointed at PG_CONFIG when it points elsewhere.
 pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+# pgrx's build reads every configured pg_config: an entry whose installation is gone (a deleted
+# checkout's downloaded PostgreSQL) breaks every build, so such entries are dropped first.
+if [ -f "$pgrx_config" ]; then
+    while IFS= read -r stale; do
+        lc_log "pgrx init: dropping $stale from $pgrx_config (its pg_config no longer exists)"
+        sed -i "/^[[:space:]]*${stale%%=*}[[:space:]]*=/d" "$pgrx_config"
+    done < <(sed -nE 's/^[[:space:]]*(pg[0-9]+)[[:space:]]*=[[:space:]]*"(.*)".*/\1=\2/p' "$pgrx_config" |
+        while IFS='=' read -r key path; do [ -x "$path" ] || printf '%s=%s\n' "$key" "$path"; done)
+fi
 entry="$(sed -nE "s/^[[:space:]]*pg${pg_major}[[:space:]]*=[[:space:]]*\"(.*)\".*/\1/p" "$pgrx_config" 2>/dev/null || true)"
 if [ -n "$entry" ] && { [ "$pg_major" = 15 ] || [ "$entry" = "$PG_CONFIG" ]; }; then
     lc_log "pgrx init: pg$pg_major already configured in $pgrx_config ($entry)"
