@@ -1405,7 +1405,14 @@ DECLARE
     last_txid xid8;
     last_id   bigint;
 BEGIN
-    PERFORM lowcode.authorize_consumer_args(max, visibility);
+    IF max IS NULL OR max < 1 OR max > 65535 THEN
+        RAISE EXCEPTION 'lowcode: poll_events: max must be between 1 and 65535, not %', coalesce(max::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF visibility IS NULL OR visibility < interval '0' THEN
+        RAISE EXCEPTION 'lowcode: poll_events: visibility must be an interval of 0 or more, not %', coalesce(visibility::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- One poll of a consumer at a time: its cursor is one row.
     c := lowcode.consumer_for(consumer, 'poll events');
     -- Leases whose visibility timeout ended: their first deliveries get rows of their own (the
@@ -1493,20 +1500,6 @@ BEGIN
      ORDER BY u.i;
 END $$;
 COMMENT ON FUNCTION lowcode.poll_events(text, int, interval) IS 'Take up to max events for a consumer: retries that are due first, then the next events of its batch (events committed since its last snapshot, in commit batches). Each is in flight for visibility; unacknowledged, it comes back (at least once). id is the delivery id to ack or nack; event_id stays the same across retries. An unknown consumer is an error (42704).';
-
-CREATE FUNCTION lowcode.authorize_consumer_args(max int, visibility interval) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF max IS NULL OR max < 1 OR max > 65535 THEN
-        RAISE EXCEPTION 'lowcode: poll_events: max must be between 1 and 65535, not %', coalesce(max::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF visibility IS NULL OR visibility < interval '0' THEN
-        RAISE EXCEPTION 'lowcode: poll_events: visibility must be an interval of 0 or more, not %', coalesce(visibility::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-END $$;
-COMMENT ON FUNCTION lowcode.authorize_consumer_args(int, interval) IS 'Internal: checks poll_events'' max and visibility.';
 
 CREATE OR REPLACE FUNCTION lowcode.ack_events(consumer text, ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
@@ -1636,7 +1629,7 @@ BEGIN
        AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
        AND NOT (pg_visible_in_snapshot(e.txid, c.batch_to) AND (e.txid, e.id) <= (c.pos_txid, c.pos_id))
        AND (c.app IS NULL OR e.app = c.app)
-       AND lowcode.topic_matches(e.topic, c.topics);
+       AND (c.topics IS NULL OR lowcode.topic_matches(e.topic, c.topics));
 END $$;
 COMMENT ON FUNCTION lowcode.consumer_lag(text) IS 'How far a consumer is behind: committed events it has not been handed yet (lag_events, and the age of the oldest in seconds), deliveries in flight, retries waiting, dead letters.';
 
