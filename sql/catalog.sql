@@ -66,7 +66,7 @@ CREATE TABLE lowcode.records (
     FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name)
 );
 CREATE INDEX records_app_form_idx ON lowcode.records (app, form, id);
-COMMENT ON TABLE lowcode.records IS 'Every submission of every form. data is validated against the form version it names on every insert and update (trigger records_check).';
+COMMENT ON TABLE lowcode.records IS 'Every submission of every form. data is validated against the form version it names on every insert and update (trigger records_before).';
 
 CREATE TABLE lowcode.history (
     id          bigserial PRIMARY KEY,

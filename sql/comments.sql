@@ -22,3 +22,8 @@ COMMENT ON FUNCTION lowcode.cause() IS 'Internal: the cause of the change being 
 COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (NULL or JSON null: none) and returns the previous one (JSON null: none), to restore after. Undone with the subtransaction that set it.';
 COMMENT ON FUNCTION lowcode.rule_chain() IS 'Internal: the workflow rules running now, outermost first, joined by '' → '' ('''' when none).';
 COMMENT ON FUNCTION lowcode.set_rule_chain(text) IS 'Internal: sets the chain of running rules (cascade limit: lowcode.max_cascade) and returns the previous one.';
+COMMENT ON FUNCTION lowcode.records_before() IS 'Trigger: validates every insert and data change of lowcode.records against the form''s current version, keeps revision and the created/updated columns honest, and starts a record of a form with a workflow in its initial state.';
+COMMENT ON FUNCTION lowcode.records_after() IS 'Trigger: writes the one history row of every insert, update and delete of lowcode.records, then runs the workflow for the write''s events (created, updated, left:<state>, entered:<state>), cancelling timers of a state the record leaves.';
+COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';
+COMMENT ON FUNCTION lowcode.fire(bigint, text, jsonb) IS 'Internal: runs the rules of the record''s workflow that listen to event (and whose when / outcome match), in definition order. Cascades are bounded by lowcode.max_cascade (default 32).';
+COMMENT ON FUNCTION lowcode.emit(text, jsonb, bigint) IS 'Internal: writes an outbox event (rules do, through the emit action), with the app of its record.';

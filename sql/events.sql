@@ -107,24 +107,7 @@ SELECT pg_catalog.pg_extension_config_dump('lowcode.events_id_seq', '');
 -- (Leases are not dumped, their ids are: a delivery id from before a restore never names a new lease.)
 SELECT pg_catalog.pg_extension_config_dump('lowcode.leases_id_seq', '');
 
-CREATE FUNCTION lowcode.emit(topic text, payload jsonb DEFAULT '{}', record bigint DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    event_id bigint;
-BEGIN
-    IF topic IS NULL OR topic = '' THEN
-        RAISE EXCEPTION 'lowcode: emit: topic must not be empty' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    -- No NOTIFY here: a notifying transaction holds a cluster-wide lock from its pre-commit to
-    -- its end, so every emitting writer would queue behind every other. Consumers are woken by
-    -- lowcode.signal_events (the worker calls it), or poll.
-    INSERT INTO lowcode.events (topic, payload, record_id, app)
-    VALUES (topic, coalesce(payload, '{}'), record, (SELECT r.app FROM lowcode.records r WHERE r.id = record))
-    RETURNING id INTO event_id;
-    RETURN event_id;
-END $$;
-COMMENT ON FUNCTION lowcode.emit(text, jsonb, bigint) IS 'Internal: writes an outbox event (rules do, through the emit action), with the app of its record.';
+-- lowcode.emit, the outbox's one writer, is Rust (src/events.rs).
 
 
 -- ---------------------------------------------------------------- consumers

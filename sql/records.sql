@@ -94,100 +94,15 @@ COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared s
 
 -- ---------------------------------------------------------------- records
 
-CREATE FUNCTION lowcode.records_check() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    wf record;
-BEGIN
-    IF lowcode.replaying() THEN
-        RETURN NEW;                        -- restoring a dump: rows come back exactly as they were
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
-        -- With a workflow, every record starts in its initial state.
-        NEW.state := coalesce((SELECT w.initial_state FROM lowcode.forms f
-                                 JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
-                                WHERE f.app = NEW.app AND f.name = NEW.form), NEW.state);
-        NEW.revision := 1;
-        NEW.created_at := now();
-        NEW.created_by := lowcode.actor(NEW.app);
-        NEW.owner := lowcode.invoker_name();
-        NEW.updated_at := NEW.created_at;
-        NEW.updated_by := NEW.created_by;
-        RETURN NEW;
-    END IF;
-    IF NEW.id <> OLD.id OR NEW.app <> OLD.app OR NEW.form <> OLD.form THEN
-        RAISE EXCEPTION 'lowcode: %.%: record % cannot change its id, app or form', OLD.app, OLD.form, OLD.id
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'submit a new record to the other form instead';
-    END IF;
-    IF NEW.state IS DISTINCT FROM OLD.state THEN
-        SELECT w.definition, w.final_states INTO wf
-          FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
-         WHERE f.app = NEW.app AND f.name = NEW.form;
-        IF FOUND AND NOT (wf.definition -> 'states') ? NEW.state THEN
-            RAISE EXCEPTION 'lowcode: %.%: record % cannot move to unknown state "%"', OLD.app, OLD.form, OLD.id, NEW.state
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'move records with lowcode.transition';
-        END IF;
-        IF FOUND AND OLD.state = ANY (wf.final_states) THEN
-            RAISE EXCEPTION 'lowcode: %.%: record % is in final state "%": nothing leaves it', OLD.app, OLD.form, OLD.id, OLD.state
-                USING ERRCODE = 'object_not_in_prerequisite_state';
-        END IF;
-    END IF;
-    -- New data, or a request to move to the current version (a migration sets
-    -- form_version_id to anything else), is validated; the version is never set by hand.
-    IF NEW.data IS DISTINCT FROM OLD.data OR NEW.form_version_id IS DISTINCT FROM OLD.form_version_id THEN
-        NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
-    END IF;
-    NEW.revision := OLD.revision + 1;
-    NEW.created_at := OLD.created_at;
-    NEW.created_by := OLD.created_by;
-    NEW.owner := OLD.owner;
-    NEW.updated_at := now();
-    NEW.updated_by := lowcode.actor(NEW.app);
-    RETURN NEW;
-END $$;
-COMMENT ON FUNCTION lowcode.records_check() IS 'Trigger: validates every insert and data change of lowcode.records against the form''s current version, and keeps revision and created/updated columns honest.';
-CREATE TRIGGER records_check BEFORE INSERT OR UPDATE ON lowcode.records
-    FOR EACH ROW EXECUTE FUNCTION lowcode.records_check();
-
-CREATE FUNCTION lowcode.records_history() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    -- What caused the change (a transition, a rule, an approval, a migration), set by the
-    -- workflow engine in the library's own state (lowcode.with_cause): no setting can forge it.
-    cause jsonb := coalesce(lowcode.cause(), '{}');
-BEGIN
-    IF lowcode.replaying() THEN
-        RETURN NULL;                       -- the dump carries the history rows themselves
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, to_state, after, detail)
-        VALUES (NEW.id, NEW.app, NEW.form, 'created', NEW.revision, lowcode.actor(NEW.app), NEW.state, NEW.data, cause);
-    ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor,
-                                     from_state, to_state, before, after, detail)
-        VALUES (NEW.id, NEW.app, NEW.form,
-                CASE WHEN cause ? 'migration' THEN 'migrated'
-                     WHEN cause ? 'transition' THEN 'transition'
-                     WHEN cause ? 'approval' THEN 'approval'
-                     WHEN cause ? 'rule' THEN 'rule'
-                     WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated'
-                     ELSE 'state_changed' END,
-                NEW.revision, lowcode.actor(NEW.app), OLD.state, NEW.state,
-                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN OLD.data END,
-                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN NEW.data END,
-                cause);
-    ELSE
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, before)
-        VALUES (OLD.id, OLD.app, OLD.form, 'deleted', OLD.revision, lowcode.actor(OLD.app), OLD.state, OLD.data);
-    END IF;
-    RETURN NULL;
-END $$;
-COMMENT ON FUNCTION lowcode.records_history() IS 'Trigger: writes every insert, update and delete of lowcode.records to lowcode.history.';
-CREATE TRIGGER records_history AFTER INSERT OR UPDATE OR DELETE ON lowcode.records
-    FOR EACH ROW EXECUTE FUNCTION lowcode.records_history();
+-- The write path itself is Rust (src/records.rs): one trigger per timing. records_before
+-- validates the data against the form's current version, keeps revision and the
+-- created/updated columns honest and starts a record in its workflow's initial state;
+-- records_after writes the change's one history row and runs the workflow's rules for the
+-- write's events (src/rules.rs), with the row it already has.
+CREATE TRIGGER records_before BEFORE INSERT OR UPDATE ON lowcode.records
+    FOR EACH ROW EXECUTE FUNCTION lowcode.records_before();
+CREATE TRIGGER records_after AFTER INSERT OR UPDATE OR DELETE ON lowcode.records
+    FOR EACH ROW EXECUTE FUNCTION lowcode.records_after();
 
 CREATE FUNCTION lowcode.submit(app text, form text, data jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -196,7 +111,7 @@ DECLARE
     record_id bigint;
 BEGIN
     PERFORM lowcode.authorize(app, 'submit', format('submit to form %s', form));
-    -- form_version_id is set by the records_check trigger, from the validation.
+    -- form_version_id is set by the records_before trigger, from the validation.
     INSERT INTO lowcode.records (app, form, data, form_version_id)
     VALUES (app, form, data, 0)
     RETURNING id INTO record_id;

@@ -71,6 +71,8 @@ impl Reportable for CatalogError {
 #[derive(Clone, Copy, Debug)]
 pub struct CurrentForm {
     pub version_id: i64,
+    /// The form's workflow version (`forms.workflow_version_id`), if it has a workflow.
+    pub workflow_id: Option<i64>,
 }
 
 thread_local! {
@@ -85,6 +87,8 @@ thread_local! {
         RefCell::new(HashMap::new());
     static VALIDATORS: RefCell<ValidatorCache> = RefCell::new(ValidatorCache::new(512));
     static CONDITIONS: RefCell<ConditionCache> = RefCell::new(ConditionCache::new(1024));
+    static WORKFLOWS: RefCell<validation::Lru<(u32, i64), Rc<CompiledWorkflow>>> =
+        RefCell::new(validation::Lru::new(256));
     // The last form looked up with its validator: a bulk statement asks for the same one on
     // every row, and comparing two short strings is cheaper than hashing them for the maps.
     static LAST_FORM: RefCell<Option<LastForm>> = const { RefCell::new(None) };
@@ -94,8 +98,16 @@ struct LastForm {
     generation: u64,
     app: String,
     form: String,
-    version_id: i64,
+    current: CurrentForm,
     validator: Rc<validation::Compiled>,
+}
+
+/// A workflow version compiled for the engine: its rules indexed by event, their `when`
+/// conditions compiled as validators (by rule position).
+pub struct CompiledWorkflow {
+    pub id: i64,
+    pub runtime: crate::workflow::Runtime,
+    pub conditions: Vec<Option<Rc<validation::Compiled>>>,
 }
 
 /// Compiled workflow conditions keyed by a hash of their jsonb bytes (the bytes are kept and
@@ -223,14 +235,24 @@ pub fn current_form(app: &str, form: &str) -> Result<CurrentForm, CatalogError> 
     // Learn the table's oid first, so an invalidation racing with this read is not missed.
     forms_oid()?;
     let generation = GENERATION.with(Cell::get);
-    let found = read_one::<i64>(
-        "SELECT f.current_version_id FROM lowcode.forms f \
-          WHERE f.app OPERATOR(pg_catalog.=) $1 AND f.name OPERATOR(pg_catalog.=) $2",
-        &[app.into(), form.into()],
-    );
-    let version_id = match found {
-        Ok(Some(id)) => id,
-        Ok(_) | Err(pgrx::spi::SpiError::InvalidPosition) => {
+    let found = Spi::connect(|client| {
+        let row = client
+            .select(
+                "SELECT f.current_version_id, f.workflow_version_id FROM lowcode.forms f \
+                  WHERE f.app OPERATOR(pg_catalog.=) $1 AND f.name OPERATOR(pg_catalog.=) $2",
+                Some(1),
+                &[app.into(), form.into()],
+            )?
+            .first();
+        Ok::<_, pgrx::spi::SpiError>(match row.get::<i64>(1) {
+            Ok(Some(id)) => Some((id, row.get::<i64>(2)?)),
+            Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => None,
+            Err(error) => return Err(error),
+        })
+    });
+    let (version_id, workflow_id) = match found {
+        Ok(Some(ids)) => ids,
+        Ok(None) => {
             let app_exists = read_one::<bool>(
                 "SELECT EXISTS (SELECT FROM lowcode.apps WHERE name OPERATOR(pg_catalog.=) $1)",
                 &[app.into()],
@@ -244,7 +266,10 @@ pub fn current_form(app: &str, form: &str) -> Result<CurrentForm, CatalogError> 
         }
         Err(error) => return Err(error.into()),
     };
-    let current = CurrentForm { version_id };
+    let current = CurrentForm {
+        version_id,
+        workflow_id,
+    };
     if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
         XACT_SCOPED_FILL.with(|c| c.set(true));
     }
@@ -265,32 +290,91 @@ pub fn current_form(app: &str, form: &str) -> Result<CurrentForm, CatalogError> 
 pub fn current_validator(
     app: &str,
     form: &str,
-) -> Result<(i64, Rc<validation::Compiled>), CatalogError> {
+) -> Result<(CurrentForm, Rc<validation::Compiled>), CatalogError> {
     refresh();
     let generation = GENERATION.with(Cell::get);
     let hit = LAST_FORM.with(|last| {
         last.borrow()
             .as_ref()
             .filter(|l| l.generation == generation && l.app == app && l.form == form)
-            .map(|l| (l.version_id, l.validator.clone()))
+            .map(|l| (l.current, l.validator.clone()))
     });
     if let Some(hit) = hit {
         return Ok(hit);
     }
-    let version_id = current_form(app, form)?.version_id;
-    let validator = validator(version_id)?;
+    let current = current_form(app, form)?;
+    let validator = validator(current.version_id)?;
     if GENERATION.with(Cell::get) == generation {
         LAST_FORM.with(|last| {
             *last.borrow_mut() = Some(LastForm {
                 generation,
                 app: app.to_owned(),
                 form: form.to_owned(),
-                version_id,
+                current,
                 validator: validator.clone(),
             })
         });
     }
-    Ok((version_id, validator))
+    Ok((current, validator))
+}
+
+/// The workflow of `app.form` as the engine runs it, if the form has one.
+pub fn current_workflow(
+    app: &str,
+    form: &str,
+) -> Result<Option<Rc<CompiledWorkflow>>, CatalogError> {
+    let (current, _) = current_validator(app, form)?;
+    current.workflow_id.map(workflow).transpose()
+}
+
+/// A workflow version compiled for the engine, at most once per backend while it stays in
+/// the LRU (versions are immutable; the key has the table's oid, as validators do).
+pub fn workflow(id: i64) -> Result<Rc<CompiledWorkflow>, CatalogError> {
+    let key = (forms_oid()?.to_u32(), id);
+    if let Some(hit) = WORKFLOWS.with(|w| w.borrow_mut().get(&key)) {
+        return Ok(hit);
+    }
+    let row = Spi::connect(|client| {
+        let row = client
+            .select(
+                "SELECT w.definition, w.initial_state, w.final_states \
+                   FROM lowcode.workflow_versions w WHERE w.id OPERATOR(pg_catalog.=) $1",
+                Some(1),
+                &[id.into()],
+            )?
+            .first();
+        Ok::<_, pgrx::spi::SpiError>(match row.get::<JsonB>(1) {
+            Ok(Some(definition)) => Some((
+                definition.0,
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<Vec<String>>(3)?.unwrap_or_default(),
+            )),
+            Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => None,
+            Err(error) => return Err(error),
+        })
+    })?;
+    let (definition, initial, finals) =
+        row.ok_or_else(|| CatalogError::Corrupt(id, "the workflow version does not exist".into()))?;
+    let runtime = crate::workflow::Runtime::new(&definition, initial, finals)
+        .map_err(|error| CatalogError::Corrupt(id, error.to_string()))?;
+    let conditions = runtime
+        .rules
+        .iter()
+        .map(|rule| {
+            rule.when
+                .as_ref()
+                .map(|when| validation::Compiled::new(when).map(Rc::new))
+                .transpose()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| CatalogError::Corrupt(id, error.to_string()))?;
+    let compiled = Rc::new(CompiledWorkflow {
+        id,
+        runtime,
+        conditions,
+    });
+    WORKFLOWS.with(|w| w.borrow_mut().insert(key, compiled.clone()));
+    Ok(compiled)
 }
 
 /// The compiled validator of a form version, compiled at most once per backend while it
@@ -346,14 +430,17 @@ pub fn condition(
 
 /// Numbers for tests and benchmarks: cached validators, capacity, generation.
 pub fn stats() -> serde_json::Value {
-    let (cached, current) = (
+    let (cached, workflows, current) = (
         VALIDATORS.with(|v| v.borrow().len()),
+        WORKFLOWS.with(|w| w.borrow().len()),
         CURRENT.with(|c| c.borrow().values().map(HashMap::len).sum::<usize>()),
     );
     serde_json::json!({
         "validators": cached,
         "capacity": VALIDATOR_CACHE_SIZE.get(),
         "current_forms": current,
+        "workflows": workflows,
+        "statements": crate::statements::kept(),
         "generation": GENERATION.with(Cell::get),
     })
 }
@@ -363,5 +450,6 @@ pub fn clear() {
     LAST_FORM.with(|last| last.borrow_mut().take());
     VALIDATORS.with(|v| v.borrow_mut().clear());
     CONDITIONS.with(|c| c.borrow_mut().clear());
+    WORKFLOWS.with(|w| w.borrow_mut().clear());
     CURRENT.with(|c| c.borrow_mut().clear());
 }

@@ -40,6 +40,32 @@ pub fn invoker() -> pg_sys::Oid {
     unsafe { pg_sys::GetOuterUserId() }
 }
 
+/// The name of [`invoker`].
+pub fn invoker_name() -> String {
+    // SAFETY: a catalog lookup of a role that exists (the session's).
+    unsafe {
+        std::ffi::CStr::from_ptr(pg_sys::GetUserNameFromId(invoker(), false))
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Who is acting in `app` (what `lowcode.actor(app)` says): the `lowcode.actor` setting where
+/// the invoker may act as someone else there (`lowcode.acting_as` decides, and refuses
+/// otherwise), else the invoker.
+pub fn actor(app: Option<&str>) -> Result<String, IdentityError> {
+    let me = invoker_name();
+    let label = crate::records::setting(c"lowcode.actor").unwrap_or_default();
+    if label.is_empty() || label == me {
+        return Ok(me);
+    }
+    Ok(Spi::get_one_with_args::<String>(
+        "SELECT lowcode.acting_as($1, $2)",
+        &[app.into(), label.as_str().into()],
+    )?
+    .unwrap_or(me))
+}
+
 /// Puts the saved user id and security context back, also when the query raised.
 struct Restore {
     user: pg_sys::Oid,

@@ -65,3 +65,127 @@ unsafe impl<'fcx> ArgAbi<'fcx> for JsonbBytes {
 }
 
 impl_sql_translatable!(JsonbBytes, arg_only = "jsonb");
+
+/// A `jsonb` value the engine keeps across statements (a record's data): the detoasted
+/// varlena's bytes, copied out of PostgreSQL's memory.
+#[derive(Clone)]
+pub struct OwnedJsonb(Vec<u8>);
+
+impl OwnedJsonb {
+    /// Copy a non-null jsonb datum.
+    ///
+    /// # Safety
+    /// `datum` must be a valid, non-null jsonb datum.
+    pub unsafe fn from_datum(datum: pg_sys::Datum) -> OwnedJsonb {
+        // SAFETY: the caller guarantees a jsonb datum; the detoasted copy has a 4-byte header.
+        unsafe {
+            let varlena = pg_sys::pg_detoast_datum(datum.cast_mut_ptr());
+            let len = pgrx::varlena::varsize_any(varlena);
+            OwnedJsonb(std::slice::from_raw_parts(varlena as *const u8, len).to_vec())
+        }
+    }
+
+    /// The `JsonbContainer` bytes, as the validators read them.
+    pub fn container(&self) -> &[u8] {
+        &self.0[pg_sys::VARHDRSZ..]
+    }
+
+    /// A datum of this value, palloc'd in the current memory context.
+    pub fn datum(&self) -> pg_sys::Datum {
+        // SAFETY: copies our bytes (a complete varlena with a 4-byte header) into palloc'd memory.
+        unsafe {
+            let ptr = pg_sys::palloc(self.0.len()) as *mut u8;
+            std::ptr::copy_nonoverlapping(self.0.as_ptr(), ptr, self.0.len());
+            pg_sys::Datum::from(ptr)
+        }
+    }
+
+    /// Whether PostgreSQL sees the two values as equal (`=`): equal bytes are, and a few
+    /// different encodings are too (1.0 and 1.00).
+    pub fn same_as(&self, other: &OwnedJsonb) -> bool {
+        if self.0 == other.0 {
+            return true;
+        }
+        // SAFETY: both datums are valid jsonb values; jsonb_eq compares them.
+        unsafe {
+            pgrx::direct_function_call::<bool>(
+                pg_sys::jsonb_eq,
+                &[Some(self.datum()), Some(other.datum())],
+            )
+            .unwrap_or(false)
+        }
+    }
+
+    /// The value as serde_json (for building payloads).
+    pub fn to_json(&self) -> serde_json::Value {
+        // SAFETY: our bytes are a jsonb container written by PostgreSQL.
+        let text = unsafe {
+            let container = self.0.as_ptr().add(pg_sys::VARHDRSZ) as *mut pg_sys::JsonbContainer;
+            let cstr = pg_sys::JsonbToCString(
+                std::ptr::null_mut(),
+                container,
+                self.container().len() as i32,
+            );
+            std::ffi::CStr::from_ptr(cstr)
+        };
+        serde_json::from_slice(text.to_bytes()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A JSON value as PostgreSQL prints a jsonb (`{"a": 1, "bb": [1, 2]}`: keys shortest first,
+/// then bytewise; ", " and ": " between), so that messages built in Rust read like those
+/// built in SQL.
+pub fn jsonb_text(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_jsonb_text(value, &mut out);
+    out
+}
+
+fn write_jsonb_text(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_jsonb_text(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+            out.push('{');
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&Value::String((*key).clone()).to_string());
+                out.push_str(": ");
+                write_jsonb_text(&map[*key], out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jsonb_text;
+    use serde_json::json;
+
+    #[test]
+    fn prints_like_jsonb() {
+        assert_eq!(
+            jsonb_text(&json!([{"path": "/q", "message": "m", "field": "/q", "keyword": "k"}])),
+            r#"[{"path": "/q", "field": "/q", "keyword": "k", "message": "m"}]"#
+        );
+        assert_eq!(
+            jsonb_text(&json!({"b": [1, "x\n"], "a": null})),
+            r#"{"a": null, "b": [1, "x\n"]}"#
+        );
+    }
+}

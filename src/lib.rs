@@ -2,7 +2,10 @@
 //!
 //! The pipeline, one module each:
 //! `definitions` (names, schemas) → `validation` (compiled validators over jsonb bytes)
-//! → `records` (the write path) → `workflow` → `events`.
+//! → `records` (the one write path: the triggers on `lowcode.records`, and the one history
+//! writer) → `workflow` (definitions checked, and compiled for the engine) → `rules` (the
+//! workflow at run time: rules and their actions — tasks, approvals, timers, messages) →
+//! `events` (the outbox's writer) → `worker` (timers and webhooks in the background).
 //! Around it: `catalog` keeps each backend's view of the definitions fresh, `engine` holds
 //! what the workflow engine is doing in this backend (the cause of a change, the rules
 //! running: state only lowcode's own functions can write), `identity` says who is acting
@@ -10,8 +13,9 @@
 //! turns each module's errors into ereports with a SQLSTATE. App privileges themselves are SQL
 //! (`sql/privileges.sql`).
 //!
-//! `definitions`, `bundle` and `validation` are plain Rust (no pgrx) and tested with `cargo test`.
-//! Tables, views, triggers and plain SQL functions are hand-written in `sql/*.sql`.
+//! `definitions`, `bundle`, `validation` and `workflow` are plain Rust (no pgrx) and tested
+//! with `cargo test`; `statements` keeps the engine's prepared statements per backend.
+//! Tables, views, grants and the thin SQL wrappers of the API are hand-written in `sql/*.sql`.
 
 pub mod bundle;
 pub mod definitions;
@@ -22,10 +26,13 @@ pub mod workflow;
 mod api;
 mod catalog;
 pub mod engine;
+mod events;
 mod identity;
 mod jsonb;
 mod records;
 mod report;
+mod rules;
+mod statements;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 pub mod webhook;
@@ -44,7 +51,9 @@ pgrx::extension_sql_file!(
         api::compile_schema,
         api::check_registered_schema,
         api::check_name,
-        api::forms_changed
+        api::forms_changed,
+        records::records_before,
+        records::records_after
     ]
 );
 pgrx::extension_sql_file!(
@@ -97,6 +106,11 @@ pgrx::extension_sql_file!(
         api::diff_definitions,
         api::invoker,
         api::call_as,
+        records::records_before,
+        records::records_after,
+        records::log,
+        rules::fire,
+        events::emit,
         api::cause,
         api::with_cause,
         api::rule_chain,

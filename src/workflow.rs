@@ -1,8 +1,9 @@
 //! Workflow definitions: the state machine, its rules and actions, checked before they are
 //! stored, and drawn as a Mermaid diagram.
 //!
-//! Pure logic, no pgrx. The runtime (firing rules, tasks, approvals, timers) is SQL in
-//! `sql/workflow.sql`; it trusts what [`check`] accepted.
+//! Pure logic, no pgrx. [`Runtime`] is a checked definition as the engine runs it (rules
+//! indexed by event); `src/rules.rs` runs it inside PostgreSQL, trusting what [`check`]
+//! accepted.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::OnceLock;
@@ -526,6 +527,211 @@ pub fn mermaid(d: &Definition) -> String {
     out
 }
 
+/// What an action does, from its one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    Set,
+    Transition,
+    Task,
+    Approval,
+    Notify,
+    Emit,
+    Timer,
+    Call,
+}
+
+impl ActionKind {
+    pub fn parse(key: &str) -> Option<ActionKind> {
+        Some(match key {
+            "set" => ActionKind::Set,
+            "transition" => ActionKind::Transition,
+            "task" => ActionKind::Task,
+            "approval" => ActionKind::Approval,
+            "notify" => ActionKind::Notify,
+            "emit" => ActionKind::Emit,
+            "timer" => ActionKind::Timer,
+            "call" => ActionKind::Call,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::Set => "set",
+            ActionKind::Transition => "transition",
+            ActionKind::Task => "task",
+            ActionKind::Approval => "approval",
+            ActionKind::Notify => "notify",
+            ActionKind::Emit => "emit",
+            ActionKind::Timer => "timer",
+            ActionKind::Call => "call",
+        }
+    }
+
+    /// Whether the action may change (or delete) the record: the rule then reads it again.
+    pub fn writes_record(self) -> bool {
+        matches!(
+            self,
+            ActionKind::Set | ActionKind::Transition | ActionKind::Call
+        )
+    }
+}
+
+/// One action of a rule: its kind, its argument, and the action as written (history shows it).
+#[derive(Debug, Clone)]
+pub struct RuntimeAction {
+    pub kind: ActionKind,
+    pub arg: Value,
+    pub written: Value,
+}
+
+/// A rule as the engine runs it.
+#[derive(Debug)]
+pub struct RuntimeRule {
+    pub name: String,
+    pub on: String,
+    pub when: Option<Value>,
+    pub outcome: Option<String>,
+    pub actions: Vec<RuntimeAction>,
+}
+
+/// A stored (checked) workflow version, compiled for the engine: its states, and its rules
+/// indexed by the event they listen to, so that finding a write's rules is a map lookup.
+#[derive(Debug)]
+pub struct Runtime {
+    pub initial: String,
+    pub finals: Vec<String>,
+    pub states: BTreeSet<String>,
+    pub rules: Vec<RuntimeRule>,
+    by_event: BTreeMap<String, Vec<usize>>,
+}
+
+impl Runtime {
+    /// Compile a definition that [`check`] accepted, with the initial and final states
+    /// stored next to it in `workflow_versions`.
+    pub fn new(
+        definition: &Value,
+        initial: String,
+        finals: Vec<String>,
+    ) -> Result<Runtime, WorkflowError> {
+        let parsed: Definition = serde_json::from_value(definition.clone())
+            .map_err(|error| invalid("", error.to_string()))?;
+        let raw_rules = definition
+            .get("rules")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut rules = Vec::with_capacity(raw_rules.len());
+        let mut by_event: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, raw) in raw_rules.iter().enumerate() {
+            let rule = &parsed.rules[i];
+            let mut actions = Vec::new();
+            for (j, action) in raw
+                .get("then")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let (key, arg) = action
+                    .as_object()
+                    .and_then(|o| o.iter().next())
+                    .ok_or_else(|| invalid(format!("/rules/{i}/then/{j}"), "not an action"))?;
+                let kind = ActionKind::parse(key).ok_or_else(|| {
+                    invalid(
+                        format!("/rules/{i}/then/{j}"),
+                        format!("unknown action {key}"),
+                    )
+                })?;
+                actions.push(RuntimeAction {
+                    kind,
+                    arg: arg.clone(),
+                    written: action.clone(),
+                });
+            }
+            by_event.entry(rule.on.clone()).or_default().push(i);
+            rules.push(RuntimeRule {
+                name: rule.name.clone(),
+                on: rule.on.clone(),
+                when: rule.when.clone(),
+                outcome: rule.outcome.clone(),
+                actions,
+            });
+        }
+        Ok(Runtime {
+            initial,
+            finals,
+            states: parsed.states.keys().cloned().collect(),
+            rules,
+            by_event,
+        })
+    }
+
+    /// The rules listening to `event` (by name, or by its `<kind>:*` wildcard), in definition
+    /// order.
+    pub fn rules_for(&self, event: &str) -> Vec<usize> {
+        let mut found: Vec<usize> = self.by_event.get(event).cloned().unwrap_or_default();
+        let kind = event.split(':').next().unwrap_or(event);
+        if let Some(wild) = self.by_event.get(&format!("{kind}:*")) {
+            found.extend(wild);
+            found.sort_unstable();
+            found.dedup();
+        }
+        found
+    }
+
+    pub fn is_final(&self, state: &str) -> bool {
+        self.finals.iter().any(|f| f == state)
+    }
+}
+
+/// The events a write of a record fires, in order: an insert is `created` then
+/// `entered:<state>`; an update is `updated` (when the data changed), then `left:<old>` and
+/// `entered:<new>` (when the state changed).
+pub fn write_events(old_state: Option<&str>, new_state: &str, data_changed: bool) -> Vec<String> {
+    match old_state {
+        None => vec!["created".into(), format!("entered:{new_state}")],
+        Some(old) => {
+            let mut events = Vec::new();
+            if data_changed {
+                events.push("updated".into());
+            }
+            if old != new_state {
+                events.push(format!("left:{old}"));
+                events.push(format!("entered:{new_state}"));
+            }
+            events
+        }
+    }
+}
+
+/// How many approvals an approval step needs: `ratio` says, `any` one, the others all.
+pub fn approvals_required(mode: &str, approvers: usize, required: Option<i64>) -> i64 {
+    match mode {
+        "ratio" => required.unwrap_or(approvers as i64),
+        "any" => 1,
+        _ => approvers as i64,
+    }
+}
+
+/// The action of a history row for an update of a record, from its cause.
+pub fn update_action(cause: Option<&Value>, data_changed: bool) -> &'static str {
+    let has = |key: &str| cause.and_then(|c| c.get(key)).is_some();
+    if has("migration") {
+        "migrated"
+    } else if has("transition") {
+        "transition"
+    } else if has("approval") {
+        "approval"
+    } else if has("rule") {
+        "rule"
+    } else if data_changed {
+        "updated"
+    } else {
+        "state_changed"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,5 +865,80 @@ mod tests {
         assert!(m.contains("    claimed --> resolved: resolve\n"));
         assert!(m.contains("    resolved --> [*]\n"));
         assert!(m.contains("rule done"));
+    }
+
+    fn runtime(v: &Value) -> Runtime {
+        let (_, checked) = check(v).unwrap();
+        Runtime::new(v, checked.initial, checked.finals).unwrap()
+    }
+
+    #[test]
+    fn runtime_indexes_rules_by_event_and_wildcard() {
+        let mut d = inspection();
+        d["rules"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "any_task", "on": "task_completed:*", "then": [{"emit": {"topic": "t"}}]}));
+        let rt = runtime(&d);
+        assert_eq!(rt.initial, "open");
+        assert!(rt.is_final("resolved") && !rt.is_final("open"));
+        assert_eq!(rt.rules_for("created"), vec![0]);
+        assert_eq!(rt.rules_for("task_completed:fix"), vec![1, 2]);
+        assert_eq!(rt.rules_for("task_completed:other"), vec![2]);
+        assert!(rt.rules_for("updated").is_empty());
+        let route = &rt.rules[0];
+        assert_eq!(route.actions[0].kind, ActionKind::Task);
+        assert_eq!(route.actions[0].arg["due"], "5 minutes");
+        assert_eq!(route.actions[1].kind, ActionKind::Emit);
+        assert_eq!(
+            route.actions[1].written,
+            json!({"emit": {"topic": "fault.severe"}})
+        );
+        assert!(route.when.is_some());
+    }
+
+    #[test]
+    fn a_write_fires_its_events_in_order() {
+        assert_eq!(
+            write_events(None, "open", true),
+            vec!["created", "entered:open"]
+        );
+        assert_eq!(write_events(Some("open"), "open", true), vec!["updated"]);
+        assert!(write_events(Some("open"), "open", false).is_empty());
+        assert_eq!(
+            write_events(Some("open"), "done", true),
+            vec!["updated", "left:open", "entered:done"]
+        );
+        assert_eq!(
+            write_events(Some("open"), "done", false),
+            vec!["left:open", "entered:done"]
+        );
+    }
+
+    #[test]
+    fn history_names_an_update_by_its_cause() {
+        assert_eq!(
+            update_action(Some(&json!({"migration": 2})), true),
+            "migrated"
+        );
+        assert_eq!(
+            update_action(Some(&json!({"transition": "go"})), true),
+            "transition"
+        );
+        assert_eq!(
+            update_action(Some(&json!({"approval": "a"})), false),
+            "approval"
+        );
+        assert_eq!(update_action(Some(&json!({"rule": "r"})), true), "rule");
+        assert_eq!(update_action(None, true), "updated");
+        assert_eq!(update_action(Some(&json!({})), false), "state_changed");
+    }
+
+    #[test]
+    fn approval_modes_need_their_counts() {
+        assert_eq!(approvals_required("ratio", 5, Some(3)), 3);
+        assert_eq!(approvals_required("any", 5, None), 1);
+        assert_eq!(approvals_required("all", 5, None), 5);
+        assert_eq!(approvals_required("sequential", 2, None), 2);
     }
 }

@@ -196,7 +196,7 @@ SELECT p.oid::regprocedure AS runs_as_owner FROM pg_proc p
 -- scripts, not even a superuser (it can disable the guard on purpose).
 SELECT pg_temp.err($$ CREATE OR REPLACE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int LANGUAGE sql AS 'SELECT 0' $$);
 SELECT pg_temp.err($$ ALTER FUNCTION lowcode.submit(text, text, jsonb) SECURITY INVOKER $$);
-SELECT pg_temp.err($$ CREATE TRIGGER t BEFORE INSERT ON lowcode.timers FOR EACH ROW EXECUTE FUNCTION lowcode.records_check() $$);
+SELECT pg_temp.err($$ CREATE TRIGGER t BEFORE INSERT ON lowcode.timers FOR EACH ROW EXECUTE FUNCTION lowcode.records_before() $$);
 SELECT pg_temp.err($$ CREATE POLICY p ON lowcode.records USING (true) $$);
 SELECT prosecdef FROM pg_proc WHERE oid = 'lowcode.submit(text, text, jsonb)'::regprocedure;
 -- Functions of the user's own are not the guard's business.

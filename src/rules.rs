@@ -1,0 +1,727 @@
+//! The workflow at run time: a write's events (`created`, `updated`, `left:<state>`,
+//! `entered:<state>`, and from the runtime `task_completed:<task>`, `deadline_passed:<task>`,
+//! `timer:<name>`, `approved:` / `rejected:` / `withdrawn:<approval>`) run the rules of the
+//! record's workflow version that listen to them, in definition order; a rule whose `when`
+//! (a compiled validator) and `outcome` match runs its actions.
+//!
+//! The workflow comes compiled from the per-backend cache ([`catalog::workflow`]); the
+//! record comes from the trigger's row and is read again only after an action that may have
+//! changed it (`set`, `transition`, `call`). Every statement is prepared once per backend.
+
+use pgrx::pg_sys::BuiltinOid::{BOOLOID, INT4OID, INT8OID, JSONBOID, TEXTOID, TIMESTAMPTZOID};
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgSqlErrorCode};
+use serde_json::{json, Value};
+
+use crate::catalog::{self, CatalogError, CompiledWorkflow};
+use crate::engine::{self, Slot};
+use crate::identity;
+use crate::jsonb::{jsonb_text, OwnedJsonb};
+use crate::records::{self, history, Record};
+use crate::report::{raise, Reportable};
+use crate::statements::{self, jsonb_arg, Statement};
+use crate::workflow::{self, ActionKind, RuntimeAction};
+
+/// Why a rule could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("{0}")]
+    Spi(#[from] pgrx::spi::SpiError),
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    #[error("{message}")]
+    Refused {
+        code: PgSqlErrorCode,
+        message: String,
+        detail: Option<String>,
+        hint: Option<String>,
+    },
+}
+
+impl Reportable for RulesError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            RulesError::Catalog(error) => error.sqlstate(),
+            RulesError::Spi(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            RulesError::Identity(error) => error.sqlstate(),
+            RulesError::Refused { code, .. } => *code,
+        }
+    }
+    fn detail(&self) -> Option<String> {
+        match self {
+            RulesError::Refused { detail, .. } => detail.clone(),
+            _ => None,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            RulesError::Catalog(error) => error.hint(),
+            RulesError::Refused { hint, .. } => hint.clone(),
+            _ => None,
+        }
+    }
+}
+
+fn refused(code: PgSqlErrorCode, message: String) -> RulesError {
+    RulesError::Refused {
+        code,
+        message,
+        detail: None,
+        hint: None,
+    }
+}
+
+type Result<T> = std::result::Result<T, RulesError>;
+
+// ------------------------------------------------------------------ statements
+
+const READ_RECORD: Statement = Statement {
+    sql: "SELECT r.id, r.app, r.form, r.state, r.revision, r.data FROM lowcode.records r \
+          WHERE r.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID],
+};
+const CANCEL_STATE_TIMERS: Statement = Statement {
+    sql: "UPDATE lowcode.timers t SET status = 'cancelled' \
+          WHERE t.record_id OPERATOR(pg_catalog.=) $1 AND t.status OPERATOR(pg_catalog.=) 'pending' \
+            AND t.in_state OPERATOR(pg_catalog.=) $2",
+    args: &[INT8OID, TEXTOID],
+};
+// A finished record has no work left: its open tasks, pending approvals and timers end.
+const FINISH: Statement = Statement {
+    sql: "WITH tasks AS (UPDATE lowcode.tasks t SET status = 'cancelled' \
+                          WHERE t.record_id OPERATOR(pg_catalog.=) $1 \
+                            AND t.status OPERATOR(pg_catalog.=) ANY ('{open,claimed}'::pg_catalog.text[])), \
+               approvals AS (UPDATE lowcode.approvals a SET status = 'withdrawn', decided_at = pg_catalog.now() \
+                              WHERE a.record_id OPERATOR(pg_catalog.=) $1 AND a.status OPERATOR(pg_catalog.=) 'pending') \
+          UPDATE lowcode.timers t SET status = 'cancelled' \
+           WHERE t.record_id OPERATOR(pg_catalog.=) $1 AND t.status OPERATOR(pg_catalog.=) 'pending'",
+    args: &[INT8OID],
+};
+const SET_DATA: Statement = Statement {
+    sql: "UPDATE lowcode.records r SET data = $2 WHERE r.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID, JSONBOID],
+};
+const SET_STATE: Statement = Statement {
+    sql: "UPDATE lowcode.records r SET state = $2 WHERE r.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID, TEXTOID],
+};
+const MERGE: Statement = Statement {
+    sql: "SELECT $1 OPERATOR(pg_catalog.||) $2",
+    args: &[JSONBOID, JSONBOID],
+};
+// A task, and its deadline timer when it has one: one statement.
+const CREATE_TASK: Statement = Statement {
+    sql: "WITH task AS ( \
+            INSERT INTO lowcode.tasks (record_id, name, pool, role, assignee, title, status, claimed_by, claimed_at, due_at) \
+            VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN 'claimed' ELSE 'open' END, $5, \
+                    CASE WHEN $7 THEN pg_catalog.now() END, \
+                    pg_catalog.now() OPERATOR(pg_catalog.+) $8::pg_catalog.interval) \
+            RETURNING id, due_at), \
+          deadline AS ( \
+            INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at) \
+            SELECT $1, $2, 'deadline_passed:' OPERATOR(pg_catalog.||) $2, task.id, task.due_at \
+              FROM task WHERE task.due_at IS NOT NULL) \
+          SELECT id FROM task",
+    args: &[
+        INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID,
+    ],
+};
+const CREATE_APPROVAL: Statement = Statement {
+    sql: "INSERT INTO lowcode.approvals (record_id, name, mode, approvers, required, on_approve, on_reject, on_withdraw, due) \
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.interval) RETURNING id",
+    args: &[
+        INT8OID, TEXTOID, TEXTOID, pgrx::pg_sys::BuiltinOid::TEXTARRAYOID, INT4OID, TEXTOID,
+        TEXTOID, TEXTOID, TEXTOID,
+    ],
+};
+const APPROVAL_TASKS: Statement = Statement {
+    sql: "SELECT pg_catalog.count(lowcode.approval_task(a, x.approver)) \
+            FROM lowcode.approvals a, \
+                 LATERAL pg_catalog.unnest(CASE WHEN a.mode OPERATOR(pg_catalog.=) 'sequential' \
+                                                THEN a.approvers[1:1] ELSE a.approvers END) AS x(approver) \
+           WHERE a.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID],
+};
+const SET_TIMER: Statement = Statement {
+    sql: "WITH cancelled AS ( \
+            UPDATE lowcode.timers t SET status = 'cancelled' \
+             WHERE t.record_id OPERATOR(pg_catalog.=) $1 AND t.name OPERATOR(pg_catalog.=) $2 \
+               AND t.status OPERATOR(pg_catalog.=) 'pending' AND t.task_id IS NULL) \
+          INSERT INTO lowcode.timers (record_id, name, event, in_state, fire_at) \
+          VALUES ($1, $2, 'timer:' OPERATOR(pg_catalog.||) $2, $3, $4)",
+    args: &[INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID],
+};
+const TIMER_AFTER: Statement = Statement {
+    sql: "SELECT pg_catalog.now() OPERATOR(pg_catalog.+) $1::pg_catalog.interval",
+    args: &[TEXTOID],
+};
+const NOTIFY: Statement = Statement {
+    sql: "SELECT pg_catalog.pg_notify($1, $2)",
+    args: &[TEXTOID, TEXTOID],
+};
+const CALL_FUNCTION: Statement = Statement {
+    sql: "SELECT f::pg_catalog.oid, f::pg_catalog.regproc::pg_catalog.text, \
+                 p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.jsonb'::pg_catalog.regtype \
+            FROM lowcode.call_function($1) f JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) f",
+    args: &[TEXTOID],
+};
+const CALLS_RUN_AS: Statement = Statement {
+    sql: "SELECT w.calls_run_as FROM lowcode.workflow_versions w WHERE w.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID],
+};
+const RECORD_JSON: Statement = Statement {
+    sql:
+        "SELECT pg_catalog.to_jsonb(r) FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID],
+};
+const USER_SEARCH_PATH: Statement = Statement {
+    sql: "SELECT pg_catalog.current_setting('search_path'), \
+                 pg_catalog.set_config('search_path', \
+                     (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name OPERATOR(pg_catalog.=) 'search_path'), true)",
+    args: &[],
+};
+const RESTORE_SEARCH_PATH: Statement = Statement {
+    sql: "SELECT pg_catalog.set_config('search_path', $1, true)",
+    args: &[TEXTOID],
+};
+
+// ------------------------------------------------------------------ entry points
+
+/// A record by id, as the engine passes it along; None when it does not exist.
+pub fn read_record(id: i64) -> Result<Option<Record>> {
+    Ok(Spi::connect_mut(|client| {
+        let table = statements::run(client, &READ_RECORD, &[id.into()])?;
+        if table.is_empty() {
+            return Ok::<_, pgrx::spi::SpiError>(None);
+        }
+        let row = table.first();
+        let data = row
+            .get_datum_by_ordinal(6)?
+            // SAFETY: column 6 is the record's jsonb data.
+            .map(|d| unsafe { OwnedJsonb::from_datum(d) });
+        Ok(data.map(|data| Record {
+            id,
+            app: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+            form: row.get::<String>(3).ok().flatten().unwrap_or_default(),
+            state: row.get::<String>(4).ok().flatten().unwrap_or_default(),
+            revision: row.get::<i32>(5).ok().flatten().unwrap_or_default(),
+            data,
+        }))
+    })?)
+}
+
+/// After a write of `record` (from the records trigger): timers of the state it left end,
+/// a record that reached a final state has no work left, then the write's events fire.
+pub fn after_write(record: Record, old_state: Option<&str>, data_changed: bool) -> Result<()> {
+    let Some(wf) = catalog::current_workflow(&record.app, &record.form)? else {
+        return Ok(());
+    };
+    if let Some(old) = old_state.filter(|&old| old != record.state) {
+        Spi::connect_mut(|client| {
+            statements::run(
+                client,
+                &CANCEL_STATE_TIMERS,
+                &[record.id.into(), old.into()],
+            )?;
+            if wf.runtime.is_final(&record.state) {
+                statements::run(client, &FINISH, &[record.id.into()])?;
+            }
+            Ok::<_, pgrx::spi::SpiError>(())
+        })?;
+    }
+    let events = workflow::write_events(old_state, &record.state, data_changed);
+    let mut current = Some(record);
+    for event in events {
+        let rules = wf.runtime.rules_for(&event);
+        if rules.is_empty() {
+            continue;
+        }
+        let Some(record) = current else { break };
+        current = run_rules(&wf, &rules, record, &event, None)?;
+    }
+    Ok(())
+}
+
+/// Internal: runs the rules of the record's workflow that listen to event (and whose when /
+/// outcome match), in definition order. Cascades are bounded by lowcode.max_cascade.
+#[pg_extern(volatile)]
+fn fire(record: Option<i64>, event: Option<&str>, context: default!(Option<JsonB>, "'{}'")) {
+    let (Some(record), Some(event)) = (record, event) else {
+        return;
+    };
+    let run = || -> Result<()> {
+        let Some(r) = read_record(record)? else {
+            return Ok(());
+        };
+        let Some(wf) = catalog::current_workflow(&r.app, &r.form)? else {
+            return Ok(());
+        };
+        let rules = wf.runtime.rules_for(event);
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let outcome = context
+            .as_ref()
+            .and_then(|c| c.0.get("outcome"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        run_rules(&wf, &rules, r, event, outcome.as_deref())?;
+        Ok(())
+    };
+    run().unwrap_or_else(|error| raise("", error));
+}
+
+/// Run `rules` (positions in `wf`) for `event` on `record`; the record as it is afterwards
+/// (None when a rule deleted it).
+fn run_rules(
+    wf: &CompiledWorkflow,
+    rules: &[usize],
+    mut record: Record,
+    event: &str,
+    outcome: Option<&str>,
+) -> Result<Option<Record>> {
+    let limit = engine::MAX_CASCADE.get().max(1) as usize;
+    let depth_limit = catalog::max_document_depth();
+    for &position in rules {
+        let rule = &wf.runtime.rules[position];
+        if rule.outcome.is_some() && rule.outcome.as_deref() != outcome {
+            continue;
+        }
+        if let Some(condition) = &wf.conditions[position] {
+            let matches = condition
+                .is_valid(record.data.container(), depth_limit)
+                .map_err(|error| {
+                    refused(
+                        PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                        error.to_string(),
+                    )
+                })?;
+            if !matches {
+                continue;
+            }
+        }
+        let chain = engine::get(Slot::RuleChain).unwrap_or_default();
+        let depth = if chain.is_empty() {
+            0
+        } else {
+            chain.split(" → ").count()
+        };
+        if depth >= limit {
+            return Err(RulesError::Refused {
+                code: PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                message: format!(
+                    "{}.{}: rules cascade more than {limit} deep on record {}",
+                    record.app, record.form, record.id
+                ),
+                detail: Some(format!("rules in the loop: {chain} → {}", rule.name)),
+                hint: Some("a rule's actions trigger the rule again; add a \"when\" condition that stops it (lowcode.max_cascade sets the limit)".into()),
+            });
+        }
+        let nested = if chain.is_empty() {
+            rule.name.clone()
+        } else {
+            format!("{chain} → {}", rule.name)
+        };
+        engine::set(Slot::RuleChain, Some(nested));
+        for action in &rule.actions {
+            let previous = engine::set(
+                Slot::Cause,
+                Some(json!({"rule": rule.name, "action": action.kind.name()}).to_string()),
+            );
+            let result = run_action(wf, &record, &rule.name, event, action);
+            engine::set(Slot::Cause, previous);
+            result?;
+            if action.kind.writes_record() {
+                match read_record(record.id)? {
+                    Some(now) => record = now,
+                    None => {
+                        engine::set(Slot::RuleChain, (!chain.is_empty()).then_some(chain));
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        engine::set(Slot::RuleChain, (!chain.is_empty()).then_some(chain));
+    }
+    Ok(Some(record))
+}
+
+// ------------------------------------------------------------------ actions
+
+fn arg_str<'a>(arg: &'a Value, key: &str) -> Option<&'a str> {
+    arg.get(key).and_then(Value::as_str)
+}
+
+fn run_action(
+    wf: &CompiledWorkflow,
+    r: &Record,
+    rule: &str,
+    event: &str,
+    action: &RuntimeAction,
+) -> Result<()> {
+    let arg = &action.arg;
+    match action.kind {
+        ActionKind::Set => {
+            let merged = merge(&r.data, arg)?;
+            // Checked here too (the records trigger checks again) so the error names the rule.
+            if let Err(error) = records::check(&r.app, &r.form, merged.container()) {
+                return Err(invalid_data(
+                    r,
+                    error,
+                    format!("rule \"{rule}\" on record {}: its \"set\" action would make the data invalid", r.id),
+                    "make the rule's \"set\" agree with the form's schema".into(),
+                ));
+            }
+            Spi::connect_mut(|client| {
+                statements::run(client, &SET_DATA, &[r.id.into(), jsonb_arg(merged.datum())])
+                    .map(|_| ())
+            })?;
+        }
+        ActionKind::Transition => {
+            let to = arg.as_str().unwrap_or_default();
+            if r.state != to {
+                Spi::connect_mut(|client| {
+                    statements::run(client, &SET_STATE, &[r.id.into(), to.into()]).map(|_| ())
+                })?;
+            }
+        }
+        ActionKind::Task => {
+            let name = arg_str(arg, "name").unwrap_or_default();
+            let assignee = arg_str(arg, "assignee");
+            let task: Option<i64> = Spi::connect_mut(|client| {
+                statements::run(
+                    client,
+                    &CREATE_TASK,
+                    &[
+                        r.id.into(),
+                        name.into(),
+                        arg_str(arg, "pool").or(arg_str(arg, "role")).into(),
+                        arg_str(arg, "role").into(),
+                        assignee.into(),
+                        arg_str(arg, "title").unwrap_or(name).into(),
+                        assignee.is_some().into(),
+                        arg_str(arg, "due").into(),
+                    ],
+                )?
+                .first()
+                .get::<i64>(1)
+            })?;
+            note(
+                r,
+                "task_created",
+                &json!({"task": task, "name": name, "rule": rule}),
+            )?;
+        }
+        ActionKind::Approval => {
+            let name = arg_str(arg, "name").unwrap_or_default();
+            let mode = arg_str(arg, "mode").unwrap_or_default();
+            let approvers: Vec<String> = arg
+                .get("approvers")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let required = workflow::approvals_required(
+                mode,
+                approvers.len(),
+                arg.get("required").and_then(Value::as_i64),
+            ) as i32;
+            let id: Option<i64> = Spi::connect_mut(|client| {
+                let id = statements::run(
+                    client,
+                    &CREATE_APPROVAL,
+                    &[
+                        r.id.into(),
+                        name.into(),
+                        mode.into(),
+                        approvers.clone().into(),
+                        required.into(),
+                        arg_str(arg, "on_approve").into(),
+                        arg_str(arg, "on_reject").into(),
+                        arg_str(arg, "on_withdraw").into(),
+                        arg_str(arg, "due").into(),
+                    ],
+                )?
+                .first()
+                .get::<i64>(1)?;
+                statements::run(client, &APPROVAL_TASKS, &[id.into()])?;
+                Ok::<_, pgrx::spi::SpiError>(id)
+            })?;
+            note(
+                r,
+                "approval_requested",
+                &json!({"approval": id, "name": name, "mode": mode, "approvers": approvers, "rule": rule}),
+            )?;
+        }
+        ActionKind::Notify => {
+            let mut payload = base_payload(r, event, rule);
+            extend(&mut payload, arg.get("payload"));
+            let channel = arg_str(arg, "channel").unwrap_or_default();
+            Spi::connect_mut(|client| {
+                statements::run(
+                    client,
+                    &NOTIFY,
+                    &[channel.into(), jsonb_text(&payload).as_str().into()],
+                )
+                .map(|_| ())
+            })?;
+            note(
+                r,
+                "rule_action",
+                &json!({"rule": rule, "action": action.written}),
+            )?;
+        }
+        ActionKind::Emit => {
+            let payload = base_payload(r, event, rule);
+            crate::events::emit_for_record(
+                arg_str(arg, "topic").unwrap_or_default(),
+                &payload,
+                &r.data,
+                arg.get("payload"),
+                r,
+            )?;
+            note(
+                r,
+                "rule_action",
+                &json!({"rule": rule, "action": action.written}),
+            )?;
+        }
+        ActionKind::Timer => {
+            set_timer(r, rule, arg)?;
+            note(
+                r,
+                "rule_action",
+                &json!({"rule": rule, "action": action.written}),
+            )?;
+        }
+        ActionKind::Call => {
+            call(wf, r, rule, arg.as_str().unwrap_or_default())?;
+            // The function may have changed the record: the note reads it again.
+            if let Some(now) = read_record(r.id)? {
+                note(
+                    &now,
+                    "rule_action",
+                    &json!({"rule": rule, "action": action.written}),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A history row about the record (as it is) for something a rule did.
+fn note(r: &Record, action: &str, detail: &Value) -> Result<()> {
+    let actor = identity::actor(Some(&r.app))?;
+    history::note(r, action, &actor, detail);
+    Ok(())
+}
+
+/// What every message about a record's event carries.
+fn base_payload(r: &Record, event: &str, rule: &str) -> Value {
+    json!({"record": r.id, "app": r.app, "form": r.form, "state": r.state, "event": event, "rule": rule})
+}
+
+fn extend(payload: &mut Value, extra: Option<&Value>) {
+    if let (Some(map), Some(Value::Object(extra))) = (payload.as_object_mut(), extra) {
+        for (k, v) in extra {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// `data || patch`, as jsonb's `||` does it.
+fn merge(data: &OwnedJsonb, patch: &Value) -> Result<OwnedJsonb> {
+    Ok(Spi::connect_mut(|client| {
+        let table = statements::run(
+            client,
+            &MERGE,
+            &[jsonb_arg(data.datum()), JsonB(patch.clone()).into()],
+        )?;
+        let datum = table.first().get_datum_by_ordinal(1)?;
+        // SAFETY: the result of jsonb || jsonb.
+        Ok::<_, pgrx::spi::SpiError>(datum.map(|d| unsafe { OwnedJsonb::from_datum(d) }))
+    })?
+    .unwrap_or_else(|| data.clone()))
+}
+
+/// The error for a rule's change that would make the record invalid, naming the rule.
+fn invalid_data(r: &Record, error: records::RecordError, what: String, hint: String) -> RulesError {
+    match error {
+        records::RecordError::Rejected(issues) => RulesError::Refused {
+            code: PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            message: format!("{}.{}: {what}", r.app, r.form),
+            detail: Some(jsonb_text(
+                &serde_json::to_value(&issues).unwrap_or_default(),
+            )),
+            hint: Some(hint),
+        },
+        records::RecordError::Catalog(error) => error.into(),
+        other => refused(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            other.to_string(),
+        ),
+    }
+}
+
+fn set_timer(r: &Record, rule: &str, arg: &Value) -> Result<()> {
+    let name = arg_str(arg, "name").unwrap_or_default();
+    let fire_at: Option<pg_sys::Datum> = if let Some(after) = arg_str(arg, "after") {
+        Spi::connect_mut(|client| {
+            statements::run(client, &TIMER_AFTER, &[after.into()])?
+                .first()
+                .get_datum_by_ordinal(1)
+        })?
+    } else {
+        let field = arg_str(arg, "at_field").unwrap_or_default();
+        let value = r.data.to_json().get(field).cloned();
+        let parsed = match &value {
+            Some(Value::String(text)) => parse_timestamptz(text),
+            _ => None,
+        };
+        if parsed.is_none() {
+            return Err(RulesError::Refused {
+                code: PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                message: format!(
+                    "{}.{}: rule \"{rule}\" on record {}: timer \"{name}\" needs field \"{field}\" to hold a date-time",
+                    r.app, r.form, r.id
+                ),
+                detail: Some(match &value {
+                    Some(v) => format!("\"{field}\" is {}", jsonb_text(v)),
+                    None => format!("the record has no \"{field}\""),
+                }),
+                hint: None,
+            });
+        }
+        parsed
+    };
+    Spi::connect_mut(|client| {
+        statements::run(
+            client,
+            &SET_TIMER,
+            &[
+                r.id.into(),
+                name.into(),
+                r.state.as_str().into(),
+                // SAFETY: a timestamptz datum (by value).
+                unsafe {
+                    pgrx::datum::DatumWithOid::new(
+                        fire_at.unwrap_or(pg_sys::Datum::from(0)),
+                        pg_sys::TIMESTAMPTZOID,
+                    )
+                },
+            ],
+        )
+        .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// A date-time as `::timestamptz` reads it; None when it does not read as one.
+fn parse_timestamptz(text: &str) -> Option<pg_sys::Datum> {
+    let text = std::ffi::CString::new(text).ok()?;
+    PgTryBuilder::new(|| {
+        // SAFETY: timestamptz_in parses a C string; an invalid one raises, caught below.
+        unsafe {
+            pgrx::direct_function_call_as_datum(
+                pg_sys::timestamptz_in,
+                &[
+                    Some(pg_sys::Datum::from(text.as_ptr())),
+                    Some(pg_sys::Datum::from(pg_sys::InvalidOid)),
+                    Some(pg_sys::Datum::from(-1i32)),
+                ],
+            )
+        }
+    })
+    .catch_when(PgSqlErrorCode::ERRCODE_INVALID_DATETIME_FORMAT, |_| None)
+    .catch_when(PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW, |_| None)
+    .catch_when(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, |_| None)
+    .execute()
+}
+
+/// A `call` action: the user's function runs as the role that published the workflow
+/// version, with its rights and no more, whoever fired the rule (lowcode.call_as), and with
+/// the session's default search_path; a jsonb object it returns is merged into the data.
+fn call(wf: &CompiledWorkflow, r: &Record, rule: &str, name: &str) -> Result<()> {
+    let found = Spi::connect_mut(|client| {
+        let table = statements::run(client, &CALL_FUNCTION, &[name.into()])?;
+        if table.is_empty() {
+            return Ok::<_, pgrx::spi::SpiError>(None);
+        }
+        let row = table.first();
+        Ok(
+            match (
+                row.get::<pg_sys::Oid>(1)?,
+                row.get::<String>(2)?,
+                row.get::<bool>(3)?,
+            ) {
+                (Some(_), Some(proc), Some(returns_jsonb)) => Some((proc, returns_jsonb)),
+                _ => None,
+            },
+        )
+    })?;
+    let Some((proc, returns_jsonb)) = found else {
+        return Err(refused(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
+            format!(
+                "{}.{}: rule \"{rule}\": function {name}(jsonb) does not exist",
+                r.app, r.form
+            ),
+        ));
+    };
+    let run_as: Option<String> = Spi::connect_mut(|client| {
+        statements::run(client, &CALLS_RUN_AS, &[wf.id.into()])?
+            .first()
+            .get::<String>(1)
+    })?;
+    let Some(run_as) = run_as else {
+        return Err(RulesError::Refused {
+            code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            message: format!("{}.{}: rule \"{rule}\": this workflow version has no role to run its calls as", r.app, r.form),
+            detail: None,
+            hint: Some("it was published before lowcode 0.2.0 by a label that is not a role: define the workflow again (lowcode.define_workflow) as the role its calls should run as".into()),
+        });
+    };
+    let row: Option<JsonB> = Spi::connect_mut(|client| {
+        statements::run(client, &RECORD_JSON, &[r.id.into()])?
+            .first()
+            .get::<JsonB>(1)
+    })?;
+    let row = row.unwrap_or(JsonB(Value::Null));
+    let own_path: Option<String> = Spi::connect_mut(|client| {
+        statements::run(client, &USER_SEARCH_PATH, &[])?
+            .first()
+            .get::<String>(1)
+    })?;
+    let query = if returns_jsonb {
+        format!("SELECT {proc}($1)")
+    } else {
+        format!("SELECT CASE WHEN {proc}($1) IS NULL THEN NULL::jsonb END")
+    };
+    let result = identity::call_as(&run_as, &query, row);
+    Spi::connect_mut(|client| {
+        statements::run(client, &RESTORE_SEARCH_PATH, &[own_path.as_deref().into()]).map(|_| ())
+    })?;
+    let result = result?;
+    if let Some(JsonB(patch @ Value::Object(_))) = result.filter(|_| returns_jsonb) {
+        let current = read_record(r.id)?.unwrap_or_else(|| r.clone());
+        let merged = merge(&current.data, &patch)?;
+        if let Err(error) = records::check(&r.app, &r.form, merged.container()) {
+            return Err(invalid_data(
+                r,
+                error,
+                format!("rule \"{rule}\" on record {}: {name}(jsonb) returned data that would make the record invalid", r.id),
+                format!("make {name} return data that agrees with the form's schema"),
+            ));
+        }
+        Spi::connect_mut(|client| {
+            statements::run(client, &SET_DATA, &[r.id.into(), jsonb_arg(merged.datum())])
+                .map(|_| ())
+        })?;
+    }
+    Ok(())
+}

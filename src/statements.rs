@@ -1,0 +1,61 @@
+//! The few statements the engine runs on every write, prepared once per backend and kept
+//! (`SPI_keepplan`): planning them again for every row was most of what the PL/pgSQL engine
+//! spent. PostgreSQL re-plans a kept statement by itself when a table it reads changes.
+//!
+//! Every statement names lowcode's tables, functions and operators with their schema: the
+//! engine runs under the caller's search_path.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::{self, PgBuiltInOids, PgOid};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+
+/// A statement and the types of its parameters.
+pub struct Statement {
+    pub sql: &'static str,
+    pub args: &'static [PgBuiltInOids],
+}
+
+thread_local! {
+    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> =
+        RefCell::new(HashMap::new());
+}
+
+fn plan(client: &SpiClient<'_>, statement: &Statement) -> SpiResult<Rc<OwnedPreparedStatement>> {
+    if let Some(plan) = PLANS.with(|p| p.borrow().get(statement.sql).cloned()) {
+        return Ok(plan);
+    }
+    let types: Vec<PgOid> = statement.args.iter().map(|&o| PgOid::BuiltIn(o)).collect();
+    let plan = Rc::new(client.prepare_mut(statement.sql, &types)?.keep());
+    PLANS.with(|p| p.borrow_mut().insert(statement.sql, plan.clone()));
+    Ok(plan)
+}
+
+/// Run `statement` with `args` (in its parameters' order).
+pub fn run<'conn>(
+    client: &mut SpiClient<'conn>,
+    statement: &Statement,
+    args: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    let plan = plan(client, statement)?;
+    client.update(&*plan, None, args)
+}
+
+/// How many statements this backend keeps prepared (for tests).
+pub fn kept() -> usize {
+    PLANS.with(|p| p.borrow().len())
+}
+
+/// A jsonb parameter from a datum the caller owns.
+pub fn jsonb_arg<'a>(datum: pg_sys::Datum) -> DatumWithOid<'a> {
+    // SAFETY: the caller passes a jsonb datum that lives as long as the statement runs.
+    unsafe { DatumWithOid::new(datum, pg_sys::JSONBOID) }
+}
+
+/// A NULL of `oid`.
+pub fn null_arg<'a>(oid: pg_sys::Oid) -> DatumWithOid<'a> {
+    DatumWithOid::null_oid(oid)
+}
