@@ -144,6 +144,64 @@ STABLE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'check_registered_schema_wrapper';
 
+-- ---------------------------------------------------------------- the engine in Rust
+-- The records triggers, rules and actions (PL/pgSQL in 0.1.0) are the library's now: one
+-- trigger per timing (src/records.rs), the rules (src/rules.rs), the history writer
+-- (lowcode.log) and the outbox writer (lowcode.emit).
+DROP TRIGGER records_check ON lowcode.records;
+DROP TRIGGER records_history ON lowcode.records;
+DROP TRIGGER records_workflow ON lowcode.records;
+DROP FUNCTION lowcode.records_check();
+DROP FUNCTION lowcode.records_history();
+DROP FUNCTION lowcode.records_workflow();
+DROP FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb);
+DROP FUNCTION lowcode.fire(bigint, text, jsonb);
+DROP FUNCTION lowcode.log(bigint, text, jsonb);
+DROP FUNCTION lowcode.emit(text, jsonb, bigint);
+
+CREATE FUNCTION lowcode.emit(
+	"topic" TEXT, /* Option < & str > */
+	"payload" jsonb DEFAULT '{}', /* Option < JsonB > */
+	"record" bigint DEFAULT NULL /* Option < i64 > */
+) RETURNS bigint /* i64 */
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'emit_wrapper';
+
+CREATE FUNCTION lowcode.fire(
+	"record" bigint, /* Option < i64 > */
+	"event" TEXT, /* Option < & str > */
+	"context" jsonb DEFAULT '{}' /* Option < JsonB > */
+) RETURNS void
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'fire_wrapper';
+
+CREATE FUNCTION lowcode.log(
+	"record" bigint, /* Option < i64 > */
+	"action" TEXT, /* Option < & str > */
+	"detail" jsonb /* Option < pgrx :: JsonB > */
+) RETURNS void
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'log_wrapper';
+
+CREATE FUNCTION lowcode.records_after()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'records_after_wrapper';
+
+CREATE FUNCTION lowcode.records_before()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'records_before_wrapper';
+
+CREATE TRIGGER records_before BEFORE INSERT OR UPDATE ON lowcode.records
+    FOR EACH ROW EXECUTE FUNCTION lowcode.records_before();
+CREATE TRIGGER records_after AFTER INSERT OR UPDATE OR DELETE ON lowcode.records
+    FOR EACH ROW EXECUTE FUNCTION lowcode.records_after();
+COMMENT ON TABLE lowcode.records IS 'Every submission of every form. data is validated against the form version it names on every insert and update (trigger records_before).';
+
 -- ---------------------------------------------------------------- functions
 -- New and changed functions, as in sql/*.sql. require_claimer now returns the task's app.
 DROP FUNCTION lowcode.require_claimer(lowcode.tasks, text);
@@ -239,96 +297,20 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared schema (a phone number, an address, a library of $defs) that forms reference with {"$ref": uri}, uri#/json/pointer or uri#anchor. uri is its base URI: its relative $refs name other registered schemas (register those first). Immutable once registered; re-registering identical content is a no-op.';
 
-CREATE OR REPLACE FUNCTION lowcode.records_check() RETURNS trigger
+CREATE OR REPLACE FUNCTION lowcode.submit(app text, form text, data jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
 DECLARE
-    wf record;
+    record_id bigint;
 BEGIN
-    IF lowcode.replaying() THEN
-        RETURN NEW;                        -- restoring a dump: rows come back exactly as they were
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
-        -- With a workflow, every record starts in its initial state.
-        NEW.state := coalesce((SELECT w.initial_state FROM lowcode.forms f
-                                 JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
-                                WHERE f.app = NEW.app AND f.name = NEW.form), NEW.state);
-        NEW.revision := 1;
-        NEW.created_at := now();
-        NEW.created_by := lowcode.actor(NEW.app);
-        NEW.owner := lowcode.invoker_name();
-        NEW.updated_at := NEW.created_at;
-        NEW.updated_by := NEW.created_by;
-        RETURN NEW;
-    END IF;
-    IF NEW.id <> OLD.id OR NEW.app <> OLD.app OR NEW.form <> OLD.form THEN
-        RAISE EXCEPTION 'lowcode: %.%: record % cannot change its id, app or form', OLD.app, OLD.form, OLD.id
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'submit a new record to the other form instead';
-    END IF;
-    IF NEW.state IS DISTINCT FROM OLD.state THEN
-        SELECT w.definition, w.final_states INTO wf
-          FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
-         WHERE f.app = NEW.app AND f.name = NEW.form;
-        IF FOUND AND NOT (wf.definition -> 'states') ? NEW.state THEN
-            RAISE EXCEPTION 'lowcode: %.%: record % cannot move to unknown state "%"', OLD.app, OLD.form, OLD.id, NEW.state
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'move records with lowcode.transition';
-        END IF;
-        IF FOUND AND OLD.state = ANY (wf.final_states) THEN
-            RAISE EXCEPTION 'lowcode: %.%: record % is in final state "%": nothing leaves it', OLD.app, OLD.form, OLD.id, OLD.state
-                USING ERRCODE = 'object_not_in_prerequisite_state';
-        END IF;
-    END IF;
-    -- New data, or a request to move to the current version (a migration sets
-    -- form_version_id to anything else), is validated; the version is never set by hand.
-    IF NEW.data IS DISTINCT FROM OLD.data OR NEW.form_version_id IS DISTINCT FROM OLD.form_version_id THEN
-        NEW.form_version_id := lowcode.check_record(NEW.app, NEW.form, NEW.data);
-    END IF;
-    NEW.revision := OLD.revision + 1;
-    NEW.created_at := OLD.created_at;
-    NEW.created_by := OLD.created_by;
-    NEW.owner := OLD.owner;
-    NEW.updated_at := now();
-    NEW.updated_by := lowcode.actor(NEW.app);
-    RETURN NEW;
+    PERFORM lowcode.authorize(app, 'submit', format('submit to form %s', form));
+    -- form_version_id is set by the records_before trigger, from the validation.
+    INSERT INTO lowcode.records (app, form, data, form_version_id)
+    VALUES (app, form, data, 0)
+    RETURNING id INTO record_id;
+    RETURN record_id;
 END $$;
-COMMENT ON FUNCTION lowcode.records_check() IS 'Trigger: validates every insert and data change of lowcode.records against the form''s current version, and keeps revision and created/updated columns honest.';
-
-CREATE OR REPLACE FUNCTION lowcode.records_history() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    -- What caused the change (a transition, a rule, an approval, a migration), set by the
-    -- workflow engine in the library's own state (lowcode.with_cause): no setting can forge it.
-    cause jsonb := coalesce(lowcode.cause(), '{}');
-BEGIN
-    IF lowcode.replaying() THEN
-        RETURN NULL;                       -- the dump carries the history rows themselves
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, to_state, after, detail)
-        VALUES (NEW.id, NEW.app, NEW.form, 'created', NEW.revision, lowcode.actor(NEW.app), NEW.state, NEW.data, cause);
-    ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor,
-                                     from_state, to_state, before, after, detail)
-        VALUES (NEW.id, NEW.app, NEW.form,
-                CASE WHEN cause ? 'migration' THEN 'migrated'
-                     WHEN cause ? 'transition' THEN 'transition'
-                     WHEN cause ? 'approval' THEN 'approval'
-                     WHEN cause ? 'rule' THEN 'rule'
-                     WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated'
-                     ELSE 'state_changed' END,
-                NEW.revision, lowcode.actor(NEW.app), OLD.state, NEW.state,
-                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN OLD.data END,
-                CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN NEW.data END,
-                cause);
-    ELSE
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, before)
-        VALUES (OLD.id, OLD.app, OLD.form, 'deleted', OLD.revision, lowcode.actor(OLD.app), OLD.state, OLD.data);
-    END IF;
-    RETURN NULL;
-END $$;
-COMMENT ON FUNCTION lowcode.records_history() IS 'Trigger: writes every insert, update and delete of lowcode.records to lowcode.history.';
+COMMENT ON FUNCTION lowcode.submit(text, text, jsonb) IS 'Submit data to a form: validated against the form''s current version (SQLSTATE 23514 with every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the record id.';
 
 CREATE OR REPLACE FUNCTION lowcode.update_record(id bigint, data jsonb, expected_revision int DEFAULT NULL)
 RETURNS int
@@ -499,6 +481,8 @@ BEGIN
     SELECT current.id, ord, r ->> 'name', r ->> 'on', r -> 'when', r ->> 'outcome', r -> 'then'
       FROM jsonb_array_elements(coalesce(definition -> 'rules', '[]')) WITH ORDINALITY AS x(r, ord);
     UPDATE lowcode.forms f SET workflow_version_id = current.id WHERE f.app = app AND f.name = form;
+    -- Every session runs the new version from its next statement (the form's cached lookup).
+    PERFORM lowcode.forms_changed();
     RETURN new_version;
 END $$;
 COMMENT ON FUNCTION lowcode.define_workflow(text, text, jsonb) IS 'Attach a workflow (states, transitions, rules) to a form. The definition is checked (see README: workflow format); a bad one is refused with the path of the problem. Returns the workflow version.';
@@ -548,289 +532,6 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON FUNCTION lowcode.check_calls(text, text, jsonb) IS 'Internal: refuses a workflow whose call actions name a function that does not exist or that the defining role may not execute.';
-
-CREATE OR REPLACE FUNCTION lowcode.log(record bigint, action text, detail jsonb) RETURNS void
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-BEGIN
-    INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-    SELECT r.id, r.app, r.form, action, r.revision, lowcode.actor(r.app), r.state, r.state, coalesce(detail, '{}')
-      FROM lowcode.records r WHERE r.id = record;
-END $$;
-COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';
-
-CREATE OR REPLACE FUNCTION lowcode.fire(record bigint, event text, context jsonb DEFAULT '{}') RETURNS void
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    r        lowcode.records;
-    wf       bigint;
-    rule     lowcode.rules;
-    action   jsonb;
-    chain    text;
-    -- Whether an action of the rule may have changed (or deleted) the record: set and
-    -- transition write it (and the rules they trigger may do anything), call may do anything.
-    dirty    boolean;
-    limit_   int := coalesce(nullif(current_setting('lowcode.max_cascade', true), ''), '32')::int;
-BEGIN
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    SELECT f.workflow_version_id INTO wf FROM lowcode.forms f WHERE f.app = r.app AND f.name = r.form;
-    IF wf IS NULL THEN
-        RETURN;
-    END IF;
-    FOR rule IN
-        SELECT * FROM lowcode.rules x
-         WHERE x.workflow_version_id = wf
-           AND (x.event = event OR x.event = split_part(event, ':', 1) || ':*')
-         ORDER BY x.position
-    LOOP
-        IF rule.outcome IS NOT NULL AND rule.outcome IS DISTINCT FROM context ->> 'outcome' THEN
-            CONTINUE;
-        END IF;
-        IF rule.condition IS NOT NULL AND NOT lowcode.matches(rule.condition, r.data) THEN
-            CONTINUE;
-        END IF;
-        chain := lowcode.rule_chain();
-        IF array_length(string_to_array(chain, ' → '), 1) >= limit_ THEN
-            RAISE EXCEPTION 'lowcode: %.%: rules cascade more than % deep on record %', r.app, r.form, limit_, r.id
-                USING ERRCODE = 'program_limit_exceeded',
-                      DETAIL = format('rules in the loop: %s → %s', chain, rule.name),
-                      HINT = 'a rule''s actions trigger the rule again; add a "when" condition that stops it (lowcode.max_cascade sets the limit)';
-        END IF;
-        PERFORM lowcode.set_rule_chain(CASE WHEN chain = '' THEN rule.name ELSE chain || ' → ' || rule.name END);
-        dirty := false;
-        -- (An index loop, not FOR ... IN SELECT jsonb_array_elements: no cursor per rule.)
-        FOR i IN 0 .. jsonb_array_length(rule.actions) - 1 LOOP
-            action := rule.actions -> i;
-            PERFORM lowcode.run_action(record, rule.name, event, action, context);
-            IF action ?| ARRAY['set', 'transition', 'call'] THEN
-                dirty := true;
-                EXIT WHEN NOT EXISTS (SELECT FROM lowcode.records x WHERE x.id = record);
-            END IF;
-        END LOOP;
-        PERFORM lowcode.set_rule_chain(chain);
-        IF dirty THEN
-            SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
-            EXIT WHEN NOT FOUND;
-        END IF;
-    END LOOP;
-END $$;
-COMMENT ON FUNCTION lowcode.fire(bigint, text, jsonb) IS 'Internal: runs the rules of the record''s workflow that listen to event (and whose when / outcome match), in definition order. Cascades are bounded by lowcode.max_cascade (default 32).';
-
-CREATE OR REPLACE FUNCTION lowcode.run_action(record bigint, rule text, event text, action jsonb, context jsonb)
-RETURNS void
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    r        lowcode.records;
-    -- The action's one key, as a simple expression (in jsonb's key order: shorter keys first);
-    -- the general query below only when action is not an object with exactly that key.
-    kind     text := CASE WHEN action ? 'set' THEN 'set' WHEN action ? 'call' THEN 'call'
-                          WHEN action ? 'emit' THEN 'emit' WHEN action ? 'task' THEN 'task'
-                          WHEN action ? 'timer' THEN 'timer' WHEN action ? 'notify' THEN 'notify'
-                          WHEN action ? 'approval' THEN 'approval' WHEN action ? 'transition' THEN 'transition' END;
-    arg      jsonb;
-    previous jsonb;
-    task_id  bigint;
-    appr     lowcode.approvals;
-    fn       regprocedure;
-    run_as   text;
-    own_path text;
-    result   jsonb;
-    payload  jsonb;
-    fire_at  timestamptz;
-BEGIN
-    IF kind IS NULL OR jsonb_typeof(action) <> 'object' OR action - kind <> '{}' THEN
-        kind := (SELECT k FROM jsonb_object_keys(action) k LIMIT 1);
-    END IF;
-    arg := action -> kind;
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
-    -- This action is the cause of the history rows it makes; the previous cause comes back after.
-    previous := lowcode.with_cause(jsonb_build_object('rule', rule, 'action', kind));
-    CASE kind
-    WHEN 'set' THEN
-        -- Checked here too (the records trigger checks again) so the error names the rule.
-        IF NOT lowcode.is_valid(r.app, r.form, r.data || arg) THEN
-            RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: its "set" action would make the data invalid', r.app, r.form, rule, r.id
-                USING ERRCODE = 'check_violation',
-                      DETAIL = (SELECT jsonb_agg(to_jsonb(v))::text FROM lowcode.validate(r.app, r.form, r.data || arg) v),
-                      HINT = 'make the rule''s "set" agree with the form''s schema';
-        END IF;
-        UPDATE lowcode.records x SET data = x.data || arg WHERE x.id = record;
-    WHEN 'transition' THEN
-        IF r.state IS DISTINCT FROM arg #>> '{}' THEN
-            UPDATE lowcode.records x SET state = arg #>> '{}' WHERE x.id = record;
-        END IF;
-    WHEN 'task' THEN
-        INSERT INTO lowcode.tasks (record_id, name, pool, role, assignee, title, status, claimed_by, claimed_at, due_at)
-        VALUES (record, arg ->> 'name', coalesce(arg ->> 'pool', arg ->> 'role'), arg ->> 'role', arg ->> 'assignee',
-                coalesce(arg ->> 'title', arg ->> 'name'),
-                CASE WHEN arg ? 'assignee' THEN 'claimed' ELSE 'open' END,
-                arg ->> 'assignee', CASE WHEN arg ? 'assignee' THEN now() END,
-                now() + (arg ->> 'due')::interval)
-        RETURNING id INTO task_id;
-        IF arg ? 'due' THEN
-            INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
-            VALUES (record, arg ->> 'name', 'deadline_passed:' || (arg ->> 'name'), task_id,
-                    now() + (arg ->> 'due')::interval);
-        END IF;
-        -- lowcode.log, inline and from r: inserting the task and its deadline did not change the record.
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-        SELECT r.id, r.app, r.form, 'task_created', r.revision, lowcode.actor(r.app), r.state, r.state,
-               jsonb_build_object('task', task_id, 'name', arg ->> 'name', 'rule', rule)
-         WHERE r.id IS NOT NULL;
-    WHEN 'approval' THEN
-        INSERT INTO lowcode.approvals (record_id, name, mode, approvers, required, on_approve, on_reject, on_withdraw, due)
-        VALUES (record, arg ->> 'name', arg ->> 'mode', ARRAY(SELECT jsonb_array_elements_text(arg -> 'approvers')),
-                CASE arg ->> 'mode' WHEN 'ratio' THEN (arg ->> 'required')::int
-                                    WHEN 'any' THEN 1
-                                    ELSE jsonb_array_length(arg -> 'approvers') END,
-                arg ->> 'on_approve', arg ->> 'on_reject', arg ->> 'on_withdraw', (arg ->> 'due')::interval)
-        RETURNING * INTO appr;
-        IF appr.mode = 'sequential' THEN
-            PERFORM lowcode.approval_task(appr, appr.approvers[1]);
-        ELSE
-            PERFORM lowcode.approval_task(appr, a) FROM unnest(appr.approvers) a;
-        END IF;
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-        SELECT r.id, r.app, r.form, 'approval_requested', r.revision, lowcode.actor(r.app), r.state, r.state,
-               jsonb_build_object('approval', appr.id, 'name', appr.name, 'mode', appr.mode,
-                                  'approvers', to_jsonb(appr.approvers), 'rule', rule)
-         WHERE r.id IS NOT NULL;
-    WHEN 'notify' THEN
-        payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
-                                      'event', event, 'rule', rule);
-        PERFORM pg_notify(arg ->> 'channel', (payload || coalesce(arg -> 'payload', '{}'))::text);
-    WHEN 'emit' THEN
-        payload := jsonb_build_object('record', r.id, 'app', r.app, 'form', r.form, 'state', r.state,
-                                      'event', event, 'rule', rule);
-        PERFORM lowcode.emit(arg ->> 'topic', payload || jsonb_build_object('data', r.data) || coalesce(arg -> 'payload', '{}'), record);
-    WHEN 'timer' THEN
-        IF arg ? 'after' THEN
-            fire_at := now() + (arg ->> 'after')::interval;
-        ELSIF jsonb_typeof(r.data -> (arg ->> 'at_field')) = 'string' THEN
-            BEGIN
-                fire_at := (r.data ->> (arg ->> 'at_field'))::timestamptz;
-            EXCEPTION WHEN data_exception THEN
-                fire_at := NULL;
-            END;
-        END IF;
-        IF fire_at IS NULL THEN
-            RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: timer "%" needs field "%" to hold a date-time', r.app, r.form, rule, r.id, arg ->> 'name', arg ->> 'at_field'
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = CASE WHEN r.data ? (arg ->> 'at_field')
-                                    THEN format('"%s" is %s', arg ->> 'at_field', r.data -> (arg ->> 'at_field'))
-                                    ELSE format('the record has no "%s"', arg ->> 'at_field') END;
-        END IF;
-        UPDATE lowcode.timers t SET status = 'cancelled'
-         WHERE t.record_id = record AND t.name = arg ->> 'name' AND t.status = 'pending' AND t.task_id IS NULL;
-        INSERT INTO lowcode.timers (record_id, name, event, in_state, fire_at)
-        VALUES (record, arg ->> 'name', 'timer:' || (arg ->> 'name'), r.state, fire_at);
-    WHEN 'call' THEN
-        fn := lowcode.call_function(arg #>> '{}');
-        IF fn IS NULL THEN
-            RAISE EXCEPTION 'lowcode: %.%: rule "%": function %(jsonb) does not exist', r.app, r.form, rule, arg #>> '{}'
-                USING ERRCODE = 'undefined_function';
-        END IF;
-        -- The user's function runs as the role that published the workflow version, with its
-        -- rights and no more, whoever fired the rule (lowcode.call_as), and with the session's
-        -- default search_path (lowcode's own code runs with a pinned one); then lowcode's comes back.
-        SELECT w.calls_run_as INTO run_as
-          FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
-         WHERE f.app = r.app AND f.name = r.form;
-        IF run_as IS NULL THEN
-            RAISE EXCEPTION 'lowcode: %.%: rule "%": this workflow version has no role to run its calls as', r.app, r.form, rule
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = 'it was published before lowcode 0.2.0 by a label that is not a role: define the workflow again (lowcode.define_workflow) as the role its calls should run as';
-        END IF;
-        own_path := current_setting('search_path');
-        PERFORM set_config('search_path',
-                           (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'search_path'), true);
-        IF (SELECT prorettype FROM pg_proc WHERE oid = fn) = 'jsonb'::regtype THEN
-            result := lowcode.call_as(run_as, format('SELECT %s($1)', fn::regproc), to_jsonb(r));
-            PERFORM set_config('search_path', own_path, true);
-            IF jsonb_typeof(result) = 'object' THEN
-                IF NOT lowcode.is_valid(r.app, r.form, r.data || result) THEN
-                    RAISE EXCEPTION 'lowcode: %.%: rule "%" on record %: %(jsonb) returned data that would make the record invalid', r.app, r.form, rule, r.id, arg #>> '{}'
-                        USING ERRCODE = 'check_violation',
-                              DETAIL = (SELECT jsonb_agg(to_jsonb(v))::text FROM lowcode.validate(r.app, r.form, r.data || result) v),
-                              HINT = format('make %s return data that agrees with the form''s schema', arg #>> '{}');
-                END IF;
-                UPDATE lowcode.records x SET data = x.data || result WHERE x.id = record;
-            END IF;
-        ELSE
-            PERFORM lowcode.call_as(run_as, format('SELECT CASE WHEN %s($1) IS NULL THEN NULL::jsonb END', fn::regproc), to_jsonb(r));
-            PERFORM set_config('search_path', own_path, true);
-        END IF;
-    END CASE;
-    IF kind = 'call' THEN
-        -- The function may have changed the record: lowcode.log reads it again.
-        PERFORM lowcode.log(record, 'rule_action', jsonb_build_object('rule', rule, 'action', action));
-    ELSIF kind IN ('notify', 'emit', 'timer') THEN
-        -- These leave the record as r has it (lowcode.log, inline).
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-        SELECT r.id, r.app, r.form, 'rule_action', r.revision, lowcode.actor(r.app), r.state, r.state,
-               jsonb_build_object('rule', rule, 'action', action)
-         WHERE r.id IS NOT NULL;
-    END IF;
-    PERFORM lowcode.with_cause(previous);
-END $$;
-COMMENT ON FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb) IS 'Internal: runs one rule action (set, transition, task, approval, notify, emit, timer, call) on a record.';
-
-CREATE OR REPLACE FUNCTION lowcode.records_workflow() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    wf      bigint;
-    finals  text[];
-    moved   boolean := TG_OP = 'UPDATE' AND NEW.state IS DISTINCT FROM OLD.state;
-    events  text[];
-    event   text;
-BEGIN
-    IF lowcode.replaying()
-       -- Migrations rewrite records; they are not events of the app's process. (The cause is
-       -- the engine's own state: only lowcode.apply_migration sets a migration cause.)
-       OR lowcode.cause() ? 'migration' THEN
-        RETURN NULL;
-    END IF;
-    SELECT w.id, w.final_states INTO wf, finals
-      FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
-     WHERE f.app = NEW.app AND f.name = NEW.form;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    IF moved THEN
-        UPDATE lowcode.timers t SET status = 'cancelled'
-         WHERE t.record_id = NEW.id AND t.status = 'pending' AND t.in_state = OLD.state;
-        -- A finished record has no work left: its open tasks, pending approvals and timers end.
-        IF NEW.state = ANY (finals) THEN
-            UPDATE lowcode.tasks t SET status = 'cancelled'
-             WHERE t.record_id = NEW.id AND t.status IN ('open', 'claimed');
-            UPDATE lowcode.approvals a SET status = 'withdrawn', decided_at = now()
-             WHERE a.record_id = NEW.id AND a.status = 'pending';
-            UPDATE lowcode.timers t SET status = 'cancelled' WHERE t.record_id = NEW.id AND t.status = 'pending';
-        END IF;
-    END IF;
-    -- This write's events, in the order they fire ...
-    events := CASE WHEN TG_OP = 'INSERT' THEN ARRAY['created', 'entered:' || NEW.state]
-                   ELSE array_remove(ARRAY[CASE WHEN NEW.data IS DISTINCT FROM OLD.data THEN 'updated' END,
-                                           CASE WHEN moved THEN 'left:' || OLD.state END,
-                                           CASE WHEN moved THEN 'entered:' || NEW.state END], NULL) END;
-    -- ... less those the workflow version has no rule for (the event or its <kind>:* wildcard),
-    -- found with one query: most writes have none to run.
-    events := ARRAY(SELECT e FROM unnest(events) WITH ORDINALITY AS u(e, i)
-                     WHERE EXISTS (SELECT FROM lowcode.rules x
-                                    WHERE x.workflow_version_id = wf
-                                      AND x.event IN (e, split_part(e, ':', 1) || ':*'))
-                     ORDER BY i);
-    FOREACH event IN ARRAY events LOOP
-        PERFORM lowcode.fire(NEW.id, event);
-    END LOOP;
-    RETURN NULL;
-END $$;
-COMMENT ON FUNCTION lowcode.records_workflow() IS 'Trigger: fires created / updated / left:<state> / entered:<state> for records of forms with a workflow, and cancels timers of the state a record leaves.';
 
 CREATE OR REPLACE FUNCTION lowcode.transition(record bigint, name text, payload jsonb DEFAULT '{}') RETURNS text
 LANGUAGE plpgsql AS $$
@@ -1244,25 +945,6 @@ BEGIN
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION lowcode.events_restored() IS 'Trigger, only while lowcode.replaying(): re-bases restored events and consumer cursors on this cluster''s transaction ids.';
-
-CREATE OR REPLACE FUNCTION lowcode.emit(topic text, payload jsonb DEFAULT '{}', record bigint DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    event_id bigint;
-BEGIN
-    IF topic IS NULL OR topic = '' THEN
-        RAISE EXCEPTION 'lowcode: emit: topic must not be empty' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    -- No NOTIFY here: a notifying transaction holds a cluster-wide lock from its pre-commit to
-    -- its end, so every emitting writer would queue behind every other. Consumers are woken by
-    -- lowcode.signal_events (the worker calls it), or poll.
-    INSERT INTO lowcode.events (topic, payload, record_id, app)
-    VALUES (topic, coalesce(payload, '{}'), record, (SELECT r.app FROM lowcode.records r WHERE r.id = record))
-    RETURNING id INTO event_id;
-    RETURN event_id;
-END $$;
-COMMENT ON FUNCTION lowcode.emit(text, jsonb, bigint) IS 'Internal: writes an outbox event (rules do, through the emit action), with the app of its record.';
 
 CREATE FUNCTION lowcode.create_consumer(name text, options jsonb DEFAULT '{}') RETURNS void
 LANGUAGE plpgsql AS $$
@@ -2242,6 +1924,11 @@ END $$;
 COMMENT ON FUNCTION lowcode.webhook_deliveries(text, int) IS 'The latest delivery attempts of a webhook, newest first (lowcode administrators): event, attempt, HTTP status, latency, error, outcome and next try.';
 
 -- ---------------------------------------------------------------- comments of the Rust functions
+COMMENT ON FUNCTION lowcode.emit(text, jsonb, bigint) IS 'Internal: writes an outbox event (rules do, through the emit action), with the app of its record.';
+COMMENT ON FUNCTION lowcode.fire(bigint, text, jsonb) IS 'Internal: runs the rules of the record''s workflow that listen to event (and whose when / outcome match), in definition order. Cascades are bounded by lowcode.max_cascade (default 32).';
+COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';
+COMMENT ON FUNCTION lowcode.records_after() IS 'Trigger: writes the one history row of every insert, update and delete of lowcode.records, then runs the workflow for the write''s events (created, updated, left:<state>, entered:<state>), cancelling timers of a state the record leaves.';
+COMMENT ON FUNCTION lowcode.records_before() IS 'Trigger: validates every insert and data change of lowcode.records against the form''s current version, keeps revision and the created/updated columns honest, and starts a record of a form with a workflow in its initial state.';
 COMMENT ON FUNCTION lowcode.check_name(text, text) IS 'Internal: raises invalid_name unless name is a valid app or form name (lowercase letters, digits and _, up to 63 characters).';
 COMMENT ON FUNCTION lowcode.compile_schema(text, jsonb) IS 'Internal: checks a JSON Schema against its draft''s meta-schema and bundles the registered schemas it references; returns {"bundled", "draft"}.';
 COMMENT ON FUNCTION lowcode.view_columns(text, jsonb) IS 'Internal: the typed-view columns (name, SQL type, JSON type) of a form version''s top-level properties.';
