@@ -71,14 +71,132 @@ CREATE TABLE bench.hosts AS
     SELECT id FROM lowcode.records WHERE app = 'insp' AND form = 'fault_wf' ORDER BY id;
 
 -- ------------------------------------------------------------------ physical baselines
--- Scenario 2: the limit, a plain table.
+-- Scenario 2: the limit, a plain table (bench/pgbench/raw_insert.sql).
 CREATE TABLE bench.raw (id bigserial PRIMARY KEY, data jsonb NOT NULL,
                         created_at timestamptz NOT NULL DEFAULT now());
 
--- Scenario 3: a plain claim queue with the same claim index as lowcode.tasks.
-CREATE TABLE bench.tasks_raw (id bigserial PRIMARY KEY, record_id bigint NOT NULL, pool text NOT NULL,
-                              status text NOT NULL DEFAULT 'open', claimed_by text, claimed_at timestamptz);
+-- Scenarios 2 and 3: plain mirrors of the tables lowcode's write path writes, with their
+-- columns, defaults, checks, indexes, primary and foreign keys copied from sql/catalog.sql,
+-- sql/workflow.sql and sql/events.sql (no triggers, no row level security):
+--   bench.records_raw    lowcode.records          bench.tasks_raw      lowcode.tasks
+--   bench.history_raw    lowcode.history          bench.wf_timers_raw  lowcode.timers
+--   bench.wf_events_raw  lowcode.events
+-- (bench.timers_raw and bench.events_raw below are scenario 4's and 5's simpler tables.)
+-- The foreign keys' targets: a forms table and a form versions table holding app insp's rows
+-- of lowcode.forms and lowcode.form_versions (same keys and ids), and an approvals table that
+-- stays empty (lowcode.tasks.approval_id is NULL for a pool task: no check, as in lowcode).
+CREATE TABLE bench.forms_raw (
+    app                 text NOT NULL,
+    name                text NOT NULL,
+    current_version_id  bigint,
+    PRIMARY KEY (app, name)
+);
+CREATE TABLE bench.form_versions_raw (
+    id       bigint PRIMARY KEY,
+    app      text NOT NULL,
+    form     text NOT NULL,
+    version  int NOT NULL
+);
+CREATE TABLE bench.approvals_raw (id bigserial PRIMARY KEY);
+
+CREATE TABLE bench.records_raw (
+    id               bigserial PRIMARY KEY,
+    app              text NOT NULL,
+    form             text NOT NULL,
+    form_version_id  bigint NOT NULL REFERENCES bench.form_versions_raw (id),
+    data             jsonb NOT NULL,
+    state            text NOT NULL DEFAULT 'submitted',
+    revision         int NOT NULL DEFAULT 1,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    created_by       text NOT NULL DEFAULT current_user,
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    updated_by       text NOT NULL DEFAULT current_user,
+    owner            text NOT NULL DEFAULT current_user,
+    FOREIGN KEY (app, form) REFERENCES bench.forms_raw (app, name)
+);
+CREATE INDEX ON bench.records_raw (app, form, id);
+
+CREATE TABLE bench.history_raw (
+    id          bigserial PRIMARY KEY,
+    record_id   bigint NOT NULL,
+    app         text NOT NULL,
+    form        text NOT NULL,
+    action      text NOT NULL,
+    revision    int,
+    actor       text NOT NULL,
+    at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    from_state  text,
+    to_state    text,
+    before      jsonb,
+    after       jsonb,
+    detail      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ON bench.history_raw (record_id, id);
+
+-- Scenario 3's claim queue too (its pools 'claims_r<rep>', scenario 2's 'engineers').
+CREATE TABLE bench.tasks_raw (
+    id            bigserial PRIMARY KEY,
+    record_id     bigint NOT NULL REFERENCES bench.records_raw (id) ON DELETE CASCADE,
+    name          text NOT NULL,
+    kind          text NOT NULL DEFAULT 'task' CHECK (kind IN ('task', 'approval')),
+    approval_id   bigint REFERENCES bench.approvals_raw (id) ON DELETE CASCADE,
+    pool          text,
+    role          text,
+    assignee      text,
+    title         text,
+    status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'claimed', 'completed', 'cancelled')),
+    due_at        timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    claimed_by    text,
+    claimed_at    timestamptz,
+    completed_by  text,
+    completed_at  timestamptz,
+    outcome       text,
+    result        jsonb,
+    met_deadline  boolean
+);
 CREATE INDEX ON bench.tasks_raw (pool, id) WHERE status = 'open';
+CREATE INDEX ON bench.tasks_raw (record_id);
+
+CREATE TABLE bench.wf_timers_raw (
+    id         bigserial PRIMARY KEY,
+    record_id  bigint NOT NULL REFERENCES bench.records_raw (id) ON DELETE CASCADE,
+    name       text NOT NULL,
+    event      text NOT NULL,
+    task_id    bigint REFERENCES bench.tasks_raw (id) ON DELETE CASCADE,
+    in_state   text,
+    fire_at    timestamptz NOT NULL,
+    status     text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'fired', 'cancelled', 'failed')),
+    fired_at   timestamptz,
+    error      text,
+    attempts   int NOT NULL DEFAULT 0
+);
+CREATE INDEX ON bench.wf_timers_raw (fire_at) WHERE status = 'pending';
+CREATE INDEX ON bench.wf_timers_raw (record_id) WHERE status = 'pending';
+
+CREATE TABLE bench.wf_events_raw (
+    id          bigserial PRIMARY KEY,
+    topic       text NOT NULL,
+    payload     jsonb NOT NULL DEFAULT '{}',
+    record_id   bigint,
+    txid        xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    app         text
+);
+CREATE INDEX ON bench.wf_events_raw (txid, id);
+
+-- App insp's forms and versions (same ids), and the 1,000 host records of bench.hosts (same
+-- ids: scenario 3's baseline tasks belong to them as lowcode's tasks belong to the originals).
+INSERT INTO bench.form_versions_raw (id, app, form, version)
+SELECT v.id, v.app, v.form, v.version FROM lowcode.form_versions v WHERE v.app = 'insp';
+INSERT INTO bench.forms_raw (app, name, current_version_id)
+SELECT f.app, f.name, f.current_version_id FROM lowcode.forms f WHERE f.app = 'insp';
+INSERT INTO bench.records_raw (id, app, form, form_version_id, data, state, revision, created_at, created_by,
+                               updated_at, updated_by, owner)
+SELECT r.id, r.app, r.form, r.form_version_id, r.data, r.state, r.revision, r.created_at, r.created_by,
+       r.updated_at, r.updated_by, r.owner
+  FROM lowcode.records r JOIN bench.hosts h ON h.id = r.id ORDER BY r.id;
+SELECT setval(pg_get_serial_sequence('bench.records_raw', 'id'), (SELECT max(id) FROM bench.records_raw));
 
 -- Scenario 4: plain due rows; firing = mark fired + write an outbox row, in set-based batches.
 CREATE TABLE bench.timers_raw (id bigserial PRIMARY KEY, record_id bigint NOT NULL, event text NOT NULL,

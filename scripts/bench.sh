@@ -165,8 +165,13 @@ fi
 
 # --- 2: submit throughput -----------------------------------------------------------------
 # 4 clients: every repetition; 1 and 8 clients: one run each (the time budget).
+# Baselines (bench/pgbench/*.sql; their mirrors of lowcode's tables in bench/setup.sql):
+#   raw_insert            one row into a plain table (the limit)
+#   raw_insert_history    the record and its history row, one statement (for submit)
+#   handwritten_workflow  the rows a workflow submit writes (record, history row, task, deadline
+#                         timer, outbox event), one statement (for submit_workflow)
 if wants 2; then
-    variants="raw_insert submit view_insert submit_workflow"
+    variants="raw_insert raw_insert_history submit view_insert submit_workflow handwritten_workflow"
     for plan in "1:1" "4:$reps" "8:1"; do
         clients=${plan%%:*}
         for rep in $(seq 1 "${plan#*:}"); do
@@ -199,6 +204,8 @@ if wants 2; then
 fi
 
 # --- 3: claims ----------------------------------------------------------------------------
+# Baseline (claim_raw): lowcode.claim_task's own claim statement, with its history row, on plain
+# mirrors of lowcode's tables.
 if wants 3; then
     psql_db -f "$work/s3_claims.sql" >/dev/null
     for rep in $(seq 1 "$reps"); do

@@ -99,20 +99,7 @@ SELECT pg_catalog.pg_extension_config_dump('lowcode.history_id_seq', '');
 -- pg_restore (and psql replaying a plain dump with lowcode.replay = on) writes the catalog's
 -- rows back as they were: the triggers must not validate, record history or run workflows
 -- again. Only the extension's owner (or a superuser) can replay.
--- (PL/pgSQL, not SQL: it runs in every records trigger, and PL/pgSQL keeps its plans for the
--- session where a SQL function would be planned again in every transaction.)
-CREATE FUNCTION lowcode.replaying() RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF current_setting('application_name') <> 'pg_restore'
-       AND coalesce(current_setting('lowcode.replay', true), '') <> 'on' THEN
-        RETURN false;
-    END IF;
-    -- The invoker, not current_user: inside lowcode's SECURITY DEFINER functions
-    -- current_user is the owner, and an app role must not skip validation by asking to replay.
-    RETURN lowcode.is_admin();
-END $$;
-COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';
+-- (lowcode.replaying() is Rust, src/records.rs: it runs on every write.)
 
 -- Form versions never change once published.
 CREATE FUNCTION lowcode.form_versions_immutable() RETURNS trigger

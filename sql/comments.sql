@@ -27,3 +27,9 @@ COMMENT ON FUNCTION lowcode.records_after() IS 'Trigger: writes the one history 
 COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';
 COMMENT ON FUNCTION lowcode.fire(bigint, text, jsonb) IS 'Internal: runs the rules of the record''s workflow that listen to event (and whose when / outcome match), in definition order. Cascades are bounded by lowcode.max_cascade (default 32).';
 COMMENT ON FUNCTION lowcode.emit(text, jsonb, bigint) IS 'Internal: writes an outbox event (rules do, through the emit action), with the app of its record.';
+COMMENT ON FUNCTION lowcode.is_admin() IS 'True for lowcode administrators: superusers and members of the role that owns the extension.';
+COMMENT ON FUNCTION lowcode.may(text, text) IS 'True when the invoker holds privilege in app (directly, through a role it is a member of, or as the app''s admin), or is a lowcode administrator.';
+COMMENT ON FUNCTION lowcode.authorize(text, text, text) IS 'Internal: raises insufficient_privilege (42501) unless the invoker holds privilege in app (''lowcode_admin'': is a lowcode administrator).';
+COMMENT ON FUNCTION lowcode.refuse(text, text, text) IS 'Internal: raises insufficient_privilege (42501), naming the app, the role, what it tried and the privilege that would allow it.';
+COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';
+COMMENT ON FUNCTION lowcode.view_row(text, text, bigint) IS 'Internal: a record''s row of its typed view, as jsonb, as the invoker may see it (NULL when it may not read it); what INSERT ... RETURNING through the view shows.';

@@ -202,6 +202,51 @@ CREATE TRIGGER records_after AFTER INSERT OR UPDATE OR DELETE ON lowcode.records
     FOR EACH ROW EXECUTE FUNCTION lowcode.records_after();
 COMMENT ON TABLE lowcode.records IS 'Every submission of every form. data is validated against the form version it names on every insert and update (trigger records_before).';
 
+CREATE OR REPLACE FUNCTION lowcode.is_admin() RETURNS bool /* bool */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'is_admin_wrapper';
+
+CREATE OR REPLACE FUNCTION lowcode.may(
+	"app" TEXT, /* Option < & str > */
+	"privilege" TEXT /* Option < & str > */
+) RETURNS bool /* bool */
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'may_wrapper';
+
+CREATE OR REPLACE FUNCTION lowcode.authorize(
+	"app" TEXT, /* Option < & str > */
+	"privilege" TEXT, /* Option < & str > */
+	"doing" TEXT /* Option < & str > */
+) RETURNS void
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'authorize_wrapper';
+
+CREATE OR REPLACE FUNCTION lowcode.refuse(
+	"app" TEXT, /* Option < & str > */
+	"privilege" TEXT, /* Option < & str > */
+	"doing" TEXT /* Option < & str > */
+) RETURNS void
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'refuse_wrapper';
+
+CREATE OR REPLACE FUNCTION lowcode.replaying() RETURNS bool /* bool */
+STRICT STABLE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'replaying_sql_wrapper';
+
+CREATE OR REPLACE FUNCTION lowcode.view_row(
+	"app" TEXT, /* & str */
+	"form" TEXT, /* & str */
+	"id" bigint /* i64 */
+) RETURNS jsonb /* Option < OwnedJsonb > */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'view_row_wrapper';
+
 -- ---------------------------------------------------------------- functions
 -- New and changed functions, as in sql/*.sql. require_claimer now returns the task's app.
 DROP FUNCTION lowcode.require_claimer(lowcode.tasks, text);
@@ -354,8 +399,7 @@ DECLARE
     cur_revision  int;
     writer        bigint;
     current8      numeric;
-    shown         record;
-    seen          bigint;
+    shown         jsonb;
     hide          text[];
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -420,11 +464,10 @@ BEGIN
         rec_id := OLD.id;
     END IF;
     -- RETURNING shows what was stored, as the writer may see it (a role that may submit but
-    -- not read gets back only the id).
-    EXECUTE format('SELECT * FROM %I.%I WHERE id = $1', app, form) INTO shown USING rec_id;
-    GET DIAGNOSTICS seen = ROW_COUNT;
-    IF seen > 0 THEN
-        NEW := shown;
+    -- not read gets back only the id). The view's query is prepared once per backend.
+    shown := lowcode.view_row(app, form, rec_id);
+    IF shown IS NOT NULL THEN
+        NEW := jsonb_populate_record(NEW, shown);
     ELSE
         NEW.id := rec_id;
     END IF;
@@ -1356,18 +1399,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.signal_events() IS 'NOTIFY lowcode_events (payload: the newest event id) when events were committed since the last signal; returns how many. Called by a ticker in its own transaction, never by writers.';
 
-CREATE OR REPLACE FUNCTION lowcode.refuse(app text, privilege text, doing text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'lowcode: %role "%" may not %', CASE WHEN app IS NULL THEN '' ELSE format('app "%s": ', app) END, lowcode.invoker_name(), doing
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = CASE WHEN privilege = 'lowcode_admin'
-                          THEN 'only lowcode administrators may: superusers and members of the role that owns the extension'
-                          ELSE format('an app admin can allow it: SELECT lowcode.grant(%L, %L, ARRAY[%L])',
-                                      app, lowcode.invoker_name(), privilege) END;
-END $$;
-COMMENT ON FUNCTION lowcode.refuse(text, text, text) IS 'Internal: raises insufficient_privilege (42501), naming the app, the role, what it tried and the privilege that would allow it.';
-
 CREATE FUNCTION lowcode.acting_as(app text, label text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -1924,6 +1955,12 @@ END $$;
 COMMENT ON FUNCTION lowcode.webhook_deliveries(text, int) IS 'The latest delivery attempts of a webhook, newest first (lowcode administrators): event, attempt, HTTP status, latency, error, outcome and next try.';
 
 -- ---------------------------------------------------------------- comments of the Rust functions
+COMMENT ON FUNCTION lowcode.view_row(text, text, bigint) IS 'Internal: a record''s row of its typed view, as jsonb, as the invoker may see it (NULL when it may not read it); what INSERT ... RETURNING through the view shows.';
+COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';
+COMMENT ON FUNCTION lowcode.refuse(text, text, text) IS 'Internal: raises insufficient_privilege (42501), naming the app, the role, what it tried and the privilege that would allow it.';
+COMMENT ON FUNCTION lowcode.authorize(text, text, text) IS 'Internal: raises insufficient_privilege (42501) unless the invoker holds privilege in app (''lowcode_admin'': is a lowcode administrator).';
+COMMENT ON FUNCTION lowcode.may(text, text) IS 'True when the invoker holds privilege in app (directly, through a role it is a member of, or as the app''s admin), or is a lowcode administrator.';
+COMMENT ON FUNCTION lowcode.is_admin() IS 'True for lowcode administrators: superusers and members of the role that owns the extension.';
 COMMENT ON FUNCTION lowcode.emit(text, jsonb, bigint) IS 'Internal: writes an outbox event (rules do, through the emit action), with the app of its record.';
 COMMENT ON FUNCTION lowcode.fire(bigint, text, jsonb) IS 'Internal: runs the rules of the record''s workflow that listen to event (and whose when / outcome match), in definition order. Cascades are bounded by lowcode.max_cascade (default 32).';
 COMMENT ON FUNCTION lowcode.log(bigint, text, jsonb) IS 'Internal: adds a history row for a task action, approval decision, timer firing or rule action.';

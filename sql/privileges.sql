@@ -60,27 +60,8 @@ LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT pg_catalog.pg_get_userbyid(lowcode.invoker())::text $$;
 COMMENT ON FUNCTION lowcode.invoker_name() IS 'The name of lowcode.invoker(): the role lowcode authorizes.';
 
-CREATE FUNCTION lowcode.is_admin() RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-AS $$
-BEGIN
-    RETURN pg_catalog.pg_has_role(lowcode.invoker(),
-                                  (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode'),
-                                  'MEMBER');
-END $$;
-COMMENT ON FUNCTION lowcode.is_admin() IS 'True for lowcode administrators: superusers and members of the role that owns the extension.';
-
-CREATE FUNCTION lowcode.may(app text, privilege text) RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-AS $$
-BEGIN
-    RETURN lowcode.is_admin()
-        OR EXISTS (SELECT FROM lowcode.grants g JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role
-                    WHERE g.app OPERATOR(pg_catalog.=) $1
-                      AND g.privilege OPERATOR(pg_catalog.=) ANY (ARRAY[$2, 'admin'])
-                      AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER'));
-END $$;
-COMMENT ON FUNCTION lowcode.may(text, text) IS 'True when the invoker holds privilege in app (directly, through a role it is a member of, or as the app''s admin), or is a lowcode administrator.';
+-- lowcode.is_admin(), lowcode.may(app, privilege), lowcode.authorize and lowcode.refuse are
+-- Rust (src/privileges.rs): they run on every call of the API.
 
 CREATE FUNCTION lowcode.may_read(app text, owner text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -102,31 +83,6 @@ AS $$
     SELECT lowcode.may($1, 'update_all') OR ($2 OPERATOR(pg_catalog.=) lowcode.invoker_name() AND lowcode.may($1, 'update_own'))
 $$;
 COMMENT ON FUNCTION lowcode.may_update(text, text) IS 'True when the invoker may change a record of app submitted by owner (update_all, or update_own for its own records).';
-
-CREATE FUNCTION lowcode.refuse(app text, privilege text, doing text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'lowcode: %role "%" may not %', CASE WHEN app IS NULL THEN '' ELSE format('app "%s": ', app) END, lowcode.invoker_name(), doing
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = CASE WHEN privilege = 'lowcode_admin'
-                          THEN 'only lowcode administrators may: superusers and members of the role that owns the extension'
-                          ELSE format('an app admin can allow it: SELECT lowcode.grant(%L, %L, ARRAY[%L])',
-                                      app, lowcode.invoker_name(), privilege) END;
-END $$;
-COMMENT ON FUNCTION lowcode.refuse(text, text, text) IS 'Internal: raises insufficient_privilege (42501), naming the app, the role, what it tried and the privilege that would allow it.';
-
-CREATE FUNCTION lowcode.authorize(app text, privilege text, doing text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF privilege = 'lowcode_admin' THEN
-        IF NOT lowcode.is_admin() THEN
-            PERFORM lowcode.refuse(app, privilege, doing);
-        END IF;
-    ELSIF NOT lowcode.may(app, privilege) THEN
-        PERFORM lowcode.refuse(app, privilege, doing);
-    END IF;
-END $$;
-COMMENT ON FUNCTION lowcode.authorize(text, text, text) IS 'Internal: raises insufficient_privilege (42501) unless the invoker holds privilege in app (''lowcode_admin'': is a lowcode administrator).';
 
 CREATE FUNCTION lowcode.hidden(app text, form text) RETURNS text[]
 LANGUAGE plpgsql STABLE PARALLEL SAFE

@@ -15,8 +15,7 @@ DECLARE
     cur_revision  int;
     writer        bigint;
     current8      numeric;
-    shown         record;
-    seen          bigint;
+    shown         jsonb;
     hide          text[];
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -81,11 +80,10 @@ BEGIN
         rec_id := OLD.id;
     END IF;
     -- RETURNING shows what was stored, as the writer may see it (a role that may submit but
-    -- not read gets back only the id).
-    EXECUTE format('SELECT * FROM %I.%I WHERE id = $1', app, form) INTO shown USING rec_id;
-    GET DIAGNOSTICS seen = ROW_COUNT;
-    IF seen > 0 THEN
-        NEW := shown;
+    -- not read gets back only the id). The view's query is prepared once per backend.
+    shown := lowcode.view_row(app, form, rec_id);
+    IF shown IS NOT NULL THEN
+        NEW := jsonb_populate_record(NEW, shown);
     ELSE
         NEW.id := rec_id;
     END IF;

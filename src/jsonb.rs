@@ -132,6 +132,18 @@ impl OwnedJsonb {
     }
 }
 
+// SAFETY: the datum is a complete jsonb varlena palloc'd in the function's memory context.
+unsafe impl pgrx::callconv::BoxRet for OwnedJsonb {
+    unsafe fn box_into<'fcx>(
+        self,
+        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+    ) -> pgrx::datum::Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(self.datum()) }
+    }
+}
+
+impl_sql_translatable!(OwnedJsonb, "jsonb");
+
 /// A JSON value as PostgreSQL prints a jsonb (`{"a": 1, "bb": [1, 2]}`: keys shortest first,
 /// then bytewise; ", " and ": " between), so that messages built in Rust read like those
 /// built in SQL.

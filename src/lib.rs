@@ -29,6 +29,7 @@ pub mod engine;
 mod events;
 mod identity;
 mod jsonb;
+mod privileges;
 mod records;
 mod report;
 mod rules;
@@ -59,7 +60,7 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/publish.sql",
     name = "publish",
-    requires = ["records", api::view_columns]
+    requires = ["records", api::view_columns, records::view_row]
 );
 pgrx::extension_sql_file!(
     "../sql/workflow.sql",
@@ -72,11 +73,23 @@ pgrx::extension_sql_file!(
     ]
 );
 pgrx::extension_sql_file!("../sql/tasks.sql", name = "tasks", requires = ["workflow"]);
-pgrx::extension_sql_file!("../sql/events.sql", name = "events", requires = ["tasks"]);
+pgrx::extension_sql_file!(
+    "../sql/events.sql",
+    name = "events",
+    requires = ["tasks", records::replaying_sql]
+);
 pgrx::extension_sql_file!(
     "../sql/privileges.sql",
     name = "privileges",
-    requires = ["events", "publish", api::invoker]
+    requires = [
+        "events",
+        "publish",
+        api::invoker,
+        privileges::is_admin,
+        privileges::may,
+        privileges::authorize,
+        privileges::refuse
+    ]
 );
 pgrx::extension_sql_file!(
     "../sql/migrations.sql",
@@ -109,6 +122,12 @@ pgrx::extension_sql_file!(
         records::records_before,
         records::records_after,
         records::log,
+        records::replaying_sql,
+        records::view_row,
+        privileges::is_admin,
+        privileges::may,
+        privileges::authorize,
+        privileges::refuse,
         rules::fire,
         events::emit,
         api::cause,

@@ -22,6 +22,10 @@ pub struct Statement {
 thread_local! {
     static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> =
         RefCell::new(HashMap::new());
+    // Statements whose text is built at run time (one per typed view), least recently used
+    // dropped first.
+    static BUILT: RefCell<crate::validation::Lru<String, Rc<OwnedPreparedStatement>>> =
+        RefCell::new(crate::validation::Lru::new(256));
 }
 
 fn plan(client: &SpiClient<'_>, statement: &Statement) -> SpiResult<Rc<OwnedPreparedStatement>> {
@@ -44,9 +48,30 @@ pub fn run<'conn>(
     client.update(&*plan, None, args)
 }
 
+/// Run a statement whose text is built at run time (identifiers quoted by the caller), kept
+/// prepared like the others.
+pub fn run_built<'conn>(
+    client: &mut SpiClient<'conn>,
+    sql: &str,
+    args: &[PgBuiltInOids],
+    values: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    let cached = BUILT.with(|b| b.borrow_mut().get(&sql.to_owned()));
+    let plan = match cached {
+        Some(plan) => plan,
+        None => {
+            let types: Vec<PgOid> = args.iter().map(|&o| PgOid::BuiltIn(o)).collect();
+            let plan = Rc::new(client.prepare_mut(sql, &types)?.keep());
+            BUILT.with(|b| b.borrow_mut().insert(sql.to_owned(), plan.clone()));
+            plan
+        }
+    };
+    client.update(&*plan, None, values)
+}
+
 /// How many statements this backend keeps prepared (for tests).
 pub fn kept() -> usize {
-    PLANS.with(|p| p.borrow().len())
+    PLANS.with(|p| p.borrow().len()) + BUILT.with(|b| b.borrow().len())
 }
 
 /// A jsonb parameter from a datum the caller owns.

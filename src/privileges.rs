@@ -1,0 +1,165 @@
+//! App privileges at the moment they are checked: every entry point asks [`authorize`]
+//! (through `lowcode.authorize`) before it reads or writes, and policies and typed views ask
+//! `lowcode.may` through `lowcode.apps_where`. The grants themselves are rows of
+//! `lowcode.grants` (sql/privileges.sql); what a role may is decided here, for the invoker
+//! (the session's role, not the SECURITY DEFINER owner), at the moment of the check.
+
+use pgrx::pg_sys::BuiltinOid::{OIDOID, TEXTOID};
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+use crate::identity;
+use crate::statements::{self, Statement};
+
+const GRANTED: Statement = Statement {
+    sql: "SELECT EXISTS (SELECT FROM lowcode.grants g \
+                          JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role \
+                         WHERE g.app OPERATOR(pg_catalog.=) $1 \
+                           AND g.privilege OPERATOR(pg_catalog.=) ANY (ARRAY[$2, 'admin']) \
+                           AND pg_catalog.pg_has_role($3, r.oid, 'MEMBER'))",
+    args: &[TEXTOID, TEXTOID, OIDOID],
+};
+
+/// The role that owns the extension (its administrators are its members), read through
+/// pg_extension's name index: a sequential scan of that small table's page of old row
+/// versions cost every write more than the rest of this check.
+pub fn extension_owner() -> pg_sys::Oid {
+    // SAFETY: a catalog index scan under AccessShareLock, as PostgreSQL's own lookups do.
+    unsafe {
+        let rel = pg_sys::table_open(pg_sys::ExtensionRelationId, pg_sys::AccessShareLock as i32);
+        let name = pgrx::direct_function_call_as_datum(
+            pg_sys::namein,
+            &[Some(pg_sys::Datum::from(c"lowcode".as_ptr()))],
+        );
+        let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+        pg_sys::ScanKeyInit(
+            &mut key,
+            pg_sys::Anum_pg_extension_extname as pg_sys::AttrNumber,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::Oid::from(pg_sys::F_NAMEEQ),
+            name.unwrap_or(pg_sys::Datum::from(0)),
+        );
+        let scan = pg_sys::systable_beginscan(
+            rel,
+            pg_sys::Oid::from(pg_sys::ExtensionNameIndexId),
+            true,
+            std::ptr::null_mut(),
+            1,
+            &mut key,
+        );
+        let tuple = pg_sys::systable_getnext(scan);
+        let owner = if tuple.is_null() {
+            pg_sys::InvalidOid
+        } else {
+            (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_extension>(tuple)).extowner
+        };
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
+        owner
+    }
+}
+
+/// Whether the invoker is a lowcode administrator: a superuser, or a member of the role that
+/// owns the extension.
+pub fn admin() -> bool {
+    let owner = extension_owner();
+    // SAFETY: a membership check of two role oids.
+    owner != pg_sys::InvalidOid && unsafe { pg_sys::is_member_of_role(identity::invoker(), owner) }
+}
+
+/// Whether the invoker holds `privilege` in `app` (directly, through a role it is a member
+/// of, or as the app's admin), or is a lowcode administrator.
+pub fn holds(app: Option<&str>, privilege: Option<&str>) -> bool {
+    if admin() {
+        return true;
+    }
+    let (Some(app), Some(privilege)) = (app, privilege) else {
+        return false;
+    };
+    Spi::connect_mut(|client| {
+        statements::run(
+            client,
+            &GRANTED,
+            &[app.into(), privilege.into(), identity::invoker().into()],
+        )?
+        .first()
+        .get::<bool>(1)
+    })
+    .unwrap_or_else(|error| pgrx::error!("lowcode: checking privileges failed: {error}"))
+    .unwrap_or(false)
+}
+
+/// Raise insufficient_privilege (42501), naming the app, the role, what it tried and the
+/// privilege that would allow it.
+pub fn refuse_with(app: Option<&str>, privilege: Option<&str>, doing: Option<&str>) -> ! {
+    let me = identity::invoker_name();
+    let whose = app.map(|a| format!("app \"{a}\": ")).unwrap_or_default();
+    let hint = if privilege == Some("lowcode_admin") {
+        "only lowcode administrators may: superusers and members of the role that owns the extension"
+            .to_owned()
+    } else {
+        format!(
+            "an app admin can allow it: SELECT lowcode.grant({}, {}, ARRAY[{}])",
+            literal(app),
+            literal(Some(&me)),
+            literal(privilege)
+        )
+    };
+    pgrx::pg_sys::panic::ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!(
+            "lowcode: {whose}role \"{me}\" may not {}",
+            doing.unwrap_or("<NULL>")
+        ),
+        "lowcode",
+    )
+    .set_hint(hint)
+    .report(pgrx::PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// A value as `format('%L')` writes it.
+fn literal(value: Option<&str>) -> String {
+    match value {
+        None => "NULL".into(),
+        Some(v) if v.contains('\\') => {
+            format!("E'{}'", v.replace('\\', "\\\\").replace('\'', "''"))
+        }
+        Some(v) => format!("'{}'", v.replace('\'', "''")),
+    }
+}
+
+/// True for lowcode administrators: superusers and members of the role that owns the
+/// extension.
+#[pg_extern(stable, parallel_safe)]
+fn is_admin() -> bool {
+    admin()
+}
+
+/// True when the invoker holds privilege in app (directly, through a role it is a member
+/// of, or as the app's admin), or is a lowcode administrator.
+#[pg_extern(stable, parallel_safe)]
+fn may(app: Option<&str>, privilege: Option<&str>) -> bool {
+    holds(app, privilege)
+}
+
+/// Internal: raises insufficient_privilege (42501) unless the invoker holds privilege in app
+/// ('lowcode_admin': is a lowcode administrator).
+#[pg_extern(volatile)]
+fn authorize(app: Option<&str>, privilege: Option<&str>, doing: Option<&str>) {
+    let allowed = if privilege == Some("lowcode_admin") {
+        admin()
+    } else {
+        holds(app, privilege)
+    };
+    if !allowed {
+        refuse_with(app, privilege, doing);
+    }
+}
+
+/// Internal: raises insufficient_privilege (42501), naming the app, the role, what it tried
+/// and the privilege that would allow it.
+#[pg_extern(volatile)]
+fn refuse(app: Option<&str>, privilege: Option<&str>, doing: Option<&str>) {
+    refuse_with(app, privilege, doing);
+}
