@@ -25,7 +25,7 @@ BEGIN
            AND p.proconfig IS NULL
            AND p.oid NOT IN (
                  'lowcode.invoker_name()'::regprocedure, 'lowcode.may_read(text, text)'::regprocedure,
-                 'lowcode.may_update(text, text)'::regprocedure, 'lowcode.apps_where(text)'::regprocedure,
+                 'lowcode.may_update(text, text)'::regprocedure,
                  'lowcode.actor(text)'::regprocedure, 'lowcode.actor()'::regprocedure,
                  'lowcode.topic_matches(text, text[])'::regprocedure,
                  'lowcode.plan_migration(text, text, jsonb, text)'::regprocedure,
@@ -80,6 +80,10 @@ ALTER FUNCTION lowcode.create_consumer(text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.drop_consumer(text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.consumer_lag(text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.signal_events() SECURITY DEFINER;
+-- The SECURITY DEFINER entry points written in Rust pin their search_path too (the loop above
+-- pins the SQL and PL/pgSQL ones).
+ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
 
 -- lowcode's functions and the triggers, rules and policies on its tables change only through
 -- its extension scripts (CREATE / ALTER EXTENSION). In a trusted install the installing role

@@ -238,14 +238,26 @@ STRICT STABLE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'replaying_sql_wrapper';
 
-CREATE OR REPLACE FUNCTION lowcode.view_row(
-	"app" TEXT, /* & str */
-	"form" TEXT, /* & str */
-	"id" bigint /* i64 */
-) RETURNS jsonb /* Option < OwnedJsonb > */
-STRICT VOLATILE
+CREATE OR REPLACE FUNCTION lowcode.submit(
+	"app" TEXT, /* Option < & str > */
+	"form" TEXT, /* Option < & str > */
+	"data" jsonb /* Option < crate :: jsonb :: JsonbBytes > */
+) RETURNS bigint /* i64 */
+VOLATILE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'view_row_wrapper';
+AS 'MODULE_PATHNAME', 'submit_wrapper';
+
+CREATE OR REPLACE FUNCTION lowcode.apps_where(
+	"privilege" TEXT /* Option < & str > */
+) RETURNS SETOF TEXT /* String */
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'apps_where_wrapper';
+
+CREATE OR REPLACE FUNCTION lowcode.view_write()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'view_write_wrapper';
 
 -- ---------------------------------------------------------------- functions
 -- New and changed functions, as in sql/*.sql. require_claimer now returns the task's app.
@@ -342,20 +354,68 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.register_schema(text, jsonb) IS 'Register a shared schema (a phone number, an address, a library of $defs) that forms reference with {"$ref": uri}, uri#/json/pointer or uri#anchor. uri is its base URI: its relative $refs name other registered schemas (register those first). Immutable once registered; re-registering identical content is a no-op.';
 
-CREATE OR REPLACE FUNCTION lowcode.submit(app text, form text, data jsonb) RETURNS bigint
+CREATE OR REPLACE FUNCTION lowcode.view_change(app text, form text, old_row jsonb, new_row jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    record_id bigint;
+    own      text[] := ARRAY['id', 'state', 'revision', 'created_at', 'updated_at'];
+    rec_id   bigint := (old_row ->> 'id')::bigint;
+    data     jsonb;
+    cur_revision  int;
+    writer        bigint;
+    current8      numeric;
+    hide          text[];
 BEGIN
-    PERFORM lowcode.authorize(app, 'submit', format('submit to form %s', form));
-    -- form_version_id is set by the records_before trigger, from the validation.
-    INSERT INTO lowcode.records (app, form, data, form_version_id)
-    VALUES (app, form, data, 0)
-    RETURNING id INTO record_id;
-    RETURN record_id;
+    IF new_row -> 'id' IS DISTINCT FROM old_row -> 'id' OR new_row -> 'state' IS DISTINCT FROM old_row -> 'state'
+       OR new_row -> 'revision' IS DISTINCT FROM old_row -> 'revision' THEN
+        RAISE EXCEPTION 'lowcode: %.%: id, state and revision cannot be set through the view', app, form
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'change state with lowcode.transition; revision counts itself';
+    END IF;
+    -- Lock the record. If another transaction changed it after this statement read OLD, NEW
+    -- was computed from stale values (SET balance = balance - 40): refuse, as REPEATABLE READ
+    -- would, rather than silently lose that change. Changes by this transaction (e.g. a rule
+    -- run by an earlier row of the same statement) are kept by applying only what changed.
+    SELECT r.data, r.revision, r.xmin::text::bigint INTO data, cur_revision, writer
+      FROM lowcode.records r WHERE r.id = rec_id FOR UPDATE;
+    IF jsonb_typeof(data) <> 'object' THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % holds a JSON %, not an object, so its view columns cannot be updated', app, form, rec_id, jsonb_typeof(data)
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'replace its data with lowcode.update_record';
+    END IF;
+    IF cur_revision <> (old_row ->> 'revision')::int THEN
+        -- We hold the row lock, so its last writer is this transaction (or one of its
+        -- subtransactions: 'in progress') or one that has committed. xmin is a 32-bit xid:
+        -- widen it to xid8 relative to ours (it is within 2^31 of it).
+        current8 := pg_current_xact_id()::text::numeric;
+        IF pg_xact_status((current8 + (writer - current8 % 4294967296 + 6442450944) % 4294967296
+                           - 2147483648)::text::xid8) IS DISTINCT FROM 'in progress' THEN
+            RAISE EXCEPTION 'lowcode: %.%: record % was changed by another transaction while this UPDATE ran', app, form, rec_id
+                USING ERRCODE = 'serialization_failure',
+                      HINT = 'run the statement again: it will see the other change';
+        END IF;
+    END IF;
+    -- Apply only the columns that changed, so fields the view does not show are kept.
+    -- Fields hidden from the writer show as NULL: unless it set one (update_record refuses
+    -- that), they are left out here and update_record keeps their stored values.
+    hide := lowcode.hidden(app, form);
+    SELECT coalesce(
+             (SELECT jsonb_object_agg(k, v) FROM jsonb_each(data) AS d(k, v)
+               WHERE k <> ALL (hide)
+                 AND k NOT IN (SELECT key FROM jsonb_each(new_row)
+                                WHERE key <> ALL (own)
+                                  AND value IS DISTINCT FROM old_row -> key)),
+             '{}')
+           || coalesce(
+             (SELECT jsonb_object_agg(key, value) FROM jsonb_each(new_row)
+               WHERE key <> ALL (own) AND value <> 'null'
+                 AND value IS DISTINCT FROM old_row -> key),
+             '{}')
+      INTO data;
+    PERFORM lowcode.update_record(rec_id, data);
+    RETURN rec_id;
 END $$;
-COMMENT ON FUNCTION lowcode.submit(text, text, jsonb) IS 'Submit data to a form: validated against the form''s current version (SQLSTATE 23514 with every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the record id.';
+COMMENT ON FUNCTION lowcode.view_change(text, text, jsonb, jsonb) IS 'Internal: an UPDATE through a typed view (lowcode.view_write): applies the changed columns with update_record; returns the record id.';
 
 CREATE OR REPLACE FUNCTION lowcode.update_record(id bigint, data jsonb, expected_revision int DEFAULT NULL)
 RETURNS int
@@ -385,95 +445,6 @@ BEGIN
     RETURN r.revision;
 END $$;
 COMMENT ON FUNCTION lowcode.update_record(bigint, jsonb, int) IS 'Replace a record''s data (validated like submit). Fields hidden from the caller keep their stored values (naming one is refused with 42501). With expected_revision, refuses (SQLSTATE 40001) when someone else changed it first. Returns the new revision.';
-
-CREATE OR REPLACE FUNCTION lowcode.view_write() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    app      text := TG_ARGV[0];
-    form     text := TG_ARGV[1];
-    own      text[] := ARRAY['id', 'state', 'revision', 'created_at', 'updated_at'];
-    new_row  jsonb;
-    old_row  jsonb;
-    data     jsonb;
-    rec_id   bigint;
-    cur_revision  int;
-    writer        bigint;
-    current8      numeric;
-    shown         jsonb;
-    hide          text[];
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM lowcode.delete_record(OLD.id);
-        RETURN OLD;
-    END IF;
-    new_row := to_jsonb(NEW);
-    IF TG_OP = 'INSERT' THEN
-        SELECT coalesce(jsonb_object_agg(key, value), '{}') INTO data
-          FROM jsonb_each(new_row)
-         WHERE key <> ALL (own) AND value <> 'null';
-        rec_id := lowcode.submit(app, form, data);
-    ELSE
-        old_row := to_jsonb(OLD);
-        IF NEW.id IS DISTINCT FROM OLD.id OR NEW.state IS DISTINCT FROM OLD.state
-           OR NEW.revision IS DISTINCT FROM OLD.revision THEN
-            RAISE EXCEPTION 'lowcode: %.%: id, state and revision cannot be set through the view', app, form
-                USING ERRCODE = 'feature_not_supported',
-                      HINT = 'change state with lowcode.transition; revision counts itself';
-        END IF;
-        -- Lock the record. If another transaction changed it after this statement read OLD, NEW
-        -- was computed from stale values (SET balance = balance - 40): refuse, as REPEATABLE READ
-        -- would, rather than silently lose that change. Changes by this transaction (e.g. a rule
-        -- run by an earlier row of the same statement) are kept by applying only what changed.
-        SELECT r.data, r.revision, r.xmin::text::bigint INTO data, cur_revision, writer
-          FROM lowcode.records r WHERE r.id = OLD.id FOR UPDATE;
-        IF jsonb_typeof(data) <> 'object' THEN
-            RAISE EXCEPTION 'lowcode: %.%: record % holds a JSON %, not an object, so its view columns cannot be updated', app, form, OLD.id, jsonb_typeof(data)
-                USING ERRCODE = 'feature_not_supported',
-                      HINT = 'replace its data with lowcode.update_record';
-        END IF;
-        IF cur_revision <> OLD.revision THEN
-            -- We hold the row lock, so its last writer is this transaction (or one of its
-            -- subtransactions: 'in progress') or one that has committed. xmin is a 32-bit xid:
-            -- widen it to xid8 relative to ours (it is within 2^31 of it).
-            current8 := pg_current_xact_id()::text::numeric;
-            IF pg_xact_status((current8 + (writer - current8 % 4294967296 + 6442450944) % 4294967296
-                               - 2147483648)::text::xid8) IS DISTINCT FROM 'in progress' THEN
-                RAISE EXCEPTION 'lowcode: %.%: record % was changed by another transaction while this UPDATE ran', app, form, OLD.id
-                    USING ERRCODE = 'serialization_failure',
-                          HINT = 'run the statement again: it will see the other change';
-            END IF;
-        END IF;
-        -- Apply only the columns that changed, so fields the view does not show are kept.
-        -- Fields hidden from the writer show as NULL: unless it set one (update_record refuses
-        -- that), they are left out here and update_record keeps their stored values.
-        hide := lowcode.hidden(app, form);
-        SELECT coalesce(
-                 (SELECT jsonb_object_agg(k, v) FROM jsonb_each(data) AS d(k, v)
-                   WHERE k <> ALL (hide)
-                     AND k NOT IN (SELECT key FROM jsonb_each(new_row)
-                                    WHERE key <> ALL (own)
-                                      AND value IS DISTINCT FROM old_row -> key)),
-                 '{}')
-               || coalesce(
-                 (SELECT jsonb_object_agg(key, value) FROM jsonb_each(new_row)
-                   WHERE key <> ALL (own) AND value <> 'null'
-                     AND value IS DISTINCT FROM old_row -> key),
-                 '{}')
-          INTO data;
-        PERFORM lowcode.update_record(OLD.id, data);
-        rec_id := OLD.id;
-    END IF;
-    -- RETURNING shows what was stored, as the writer may see it (a role that may submit but
-    -- not read gets back only the id). The view's query is prepared once per backend.
-    shown := lowcode.view_row(app, form, rec_id);
-    IF shown IS NOT NULL THEN
-        NEW := jsonb_populate_record(NEW, shown);
-    ELSE
-        NEW.id := rec_id;
-    END IF;
-    RETURN NEW;
-END $$;
-COMMENT ON FUNCTION lowcode.view_write() IS 'INSTEAD OF trigger of published views: INSERT submits, UPDATE applies the changed columns with update_record, DELETE deletes the record.';
 
 CREATE OR REPLACE FUNCTION lowcode.define_workflow(app text, form text, definition jsonb) RETURNS int
 LANGUAGE plpgsql AS $$
@@ -1955,7 +1926,9 @@ END $$;
 COMMENT ON FUNCTION lowcode.webhook_deliveries(text, int) IS 'The latest delivery attempts of a webhook, newest first (lowcode administrators): event, attempt, HTTP status, latency, error, outcome and next try.';
 
 -- ---------------------------------------------------------------- comments of the Rust functions
-COMMENT ON FUNCTION lowcode.view_row(text, text, bigint) IS 'Internal: a record''s row of its typed view, as jsonb, as the invoker may see it (NULL when it may not read it); what INSERT ... RETURNING through the view shows.';
+COMMENT ON FUNCTION lowcode.view_write() IS 'INSTEAD OF trigger of published views: INSERT submits, UPDATE applies the changed columns (lowcode.view_change), DELETE deletes the record.';
+COMMENT ON FUNCTION lowcode.submit(text, text, jsonb) IS 'Submit data to a form: validated against the form''s current version (SQLSTATE 23514 with every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the record id.';
+COMMENT ON FUNCTION lowcode.apps_where(text) IS 'The apps where the invoker holds privilege. Policies and typed views test app = ANY (ARRAY(SELECT lowcode.apps_where(...))), which PostgreSQL works out once per query, where lowcode.may_read would run for every row.';
 COMMENT ON FUNCTION lowcode.replaying() IS 'True while pg_restore (or a session with SET lowcode.replay = on, as the extension owner) restores lowcode''s tables: triggers then keep rows exactly as dumped.';
 COMMENT ON FUNCTION lowcode.refuse(text, text, text) IS 'Internal: raises insufficient_privilege (42501), naming the app, the role, what it tried and the privilege that would allow it.';
 COMMENT ON FUNCTION lowcode.authorize(text, text, text) IS 'Internal: raises insufficient_privilege (42501) unless the invoker holds privilege in app (''lowcode_admin'': is a lowcode administrator).';
@@ -2018,7 +1991,7 @@ BEGIN
            AND p.proconfig IS NULL
            AND p.oid NOT IN (
                  'lowcode.invoker_name()'::regprocedure, 'lowcode.may_read(text, text)'::regprocedure,
-                 'lowcode.may_update(text, text)'::regprocedure, 'lowcode.apps_where(text)'::regprocedure,
+                 'lowcode.may_update(text, text)'::regprocedure,
                  'lowcode.actor(text)'::regprocedure, 'lowcode.actor()'::regprocedure,
                  'lowcode.topic_matches(text, text[])'::regprocedure,
                  'lowcode.plan_migration(text, text, jsonb, text)'::regprocedure,
@@ -2073,6 +2046,10 @@ ALTER FUNCTION lowcode.create_consumer(text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.drop_consumer(text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.consumer_lag(text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.signal_events() SECURITY DEFINER;
+-- The SECURITY DEFINER entry points written in Rust pin their search_path too (the loop above
+-- pins the SQL and PL/pgSQL ones).
+ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
 
 -- lowcode's functions and the triggers, rules and policies on its tables change only through
 -- its extension scripts (CREATE / ALTER EXTENSION). In a trusted install the installing role

@@ -70,12 +70,8 @@ AS $$
 $$;
 COMMENT ON FUNCTION lowcode.may_read(text, text) IS 'True when the invoker may read a record of app submitted by owner (read_all, or read_own for its own records).';
 
-CREATE FUNCTION lowcode.apps_where(privilege text) RETURNS SETOF text
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT a.name FROM lowcode.apps a WHERE lowcode.may(a.name, $1)
-$$;
-COMMENT ON FUNCTION lowcode.apps_where(text) IS 'The apps where the invoker holds privilege. Policies and typed views test app IN (SELECT lowcode.apps_where(...)), which PostgreSQL works out once per query, where lowcode.may_read would run for every row.';
+-- lowcode.apps_where(privilege) is Rust (src/privileges.rs): the apps where the invoker holds
+-- privilege, which policies and typed views work out once per query.
 
 CREATE FUNCTION lowcode.may_update(app text, owner text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE

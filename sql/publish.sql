@@ -2,94 +2,70 @@
 -- view per form. Reads give typed columns; INSERT / UPDATE / DELETE (and COPY) go through
 -- submit / update_record / delete_record, with the same validation and errors.
 
-CREATE FUNCTION lowcode.view_write() RETURNS trigger
+-- The views' INSTEAD OF trigger, lowcode.view_write, is Rust (src/records.rs): INSERT submits,
+-- DELETE deletes, and UPDATE comes here with the old and new rows as jsonb.
+CREATE FUNCTION lowcode.view_change(app text, form text, old_row jsonb, new_row jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
 DECLARE
-    app      text := TG_ARGV[0];
-    form     text := TG_ARGV[1];
     own      text[] := ARRAY['id', 'state', 'revision', 'created_at', 'updated_at'];
-    new_row  jsonb;
-    old_row  jsonb;
+    rec_id   bigint := (old_row ->> 'id')::bigint;
     data     jsonb;
-    rec_id   bigint;
     cur_revision  int;
     writer        bigint;
     current8      numeric;
-    shown         jsonb;
     hide          text[];
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM lowcode.delete_record(OLD.id);
-        RETURN OLD;
+    IF new_row -> 'id' IS DISTINCT FROM old_row -> 'id' OR new_row -> 'state' IS DISTINCT FROM old_row -> 'state'
+       OR new_row -> 'revision' IS DISTINCT FROM old_row -> 'revision' THEN
+        RAISE EXCEPTION 'lowcode: %.%: id, state and revision cannot be set through the view', app, form
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'change state with lowcode.transition; revision counts itself';
     END IF;
-    new_row := to_jsonb(NEW);
-    IF TG_OP = 'INSERT' THEN
-        SELECT coalesce(jsonb_object_agg(key, value), '{}') INTO data
-          FROM jsonb_each(new_row)
-         WHERE key <> ALL (own) AND value <> 'null';
-        rec_id := lowcode.submit(app, form, data);
-    ELSE
-        old_row := to_jsonb(OLD);
-        IF NEW.id IS DISTINCT FROM OLD.id OR NEW.state IS DISTINCT FROM OLD.state
-           OR NEW.revision IS DISTINCT FROM OLD.revision THEN
-            RAISE EXCEPTION 'lowcode: %.%: id, state and revision cannot be set through the view', app, form
-                USING ERRCODE = 'feature_not_supported',
-                      HINT = 'change state with lowcode.transition; revision counts itself';
-        END IF;
-        -- Lock the record. If another transaction changed it after this statement read OLD, NEW
-        -- was computed from stale values (SET balance = balance - 40): refuse, as REPEATABLE READ
-        -- would, rather than silently lose that change. Changes by this transaction (e.g. a rule
-        -- run by an earlier row of the same statement) are kept by applying only what changed.
-        SELECT r.data, r.revision, r.xmin::text::bigint INTO data, cur_revision, writer
-          FROM lowcode.records r WHERE r.id = OLD.id FOR UPDATE;
-        IF jsonb_typeof(data) <> 'object' THEN
-            RAISE EXCEPTION 'lowcode: %.%: record % holds a JSON %, not an object, so its view columns cannot be updated', app, form, OLD.id, jsonb_typeof(data)
-                USING ERRCODE = 'feature_not_supported',
-                      HINT = 'replace its data with lowcode.update_record';
-        END IF;
-        IF cur_revision <> OLD.revision THEN
-            -- We hold the row lock, so its last writer is this transaction (or one of its
-            -- subtransactions: 'in progress') or one that has committed. xmin is a 32-bit xid:
-            -- widen it to xid8 relative to ours (it is within 2^31 of it).
-            current8 := pg_current_xact_id()::text::numeric;
-            IF pg_xact_status((current8 + (writer - current8 % 4294967296 + 6442450944) % 4294967296
-                               - 2147483648)::text::xid8) IS DISTINCT FROM 'in progress' THEN
-                RAISE EXCEPTION 'lowcode: %.%: record % was changed by another transaction while this UPDATE ran', app, form, OLD.id
-                    USING ERRCODE = 'serialization_failure',
-                          HINT = 'run the statement again: it will see the other change';
-            END IF;
-        END IF;
-        -- Apply only the columns that changed, so fields the view does not show are kept.
-        -- Fields hidden from the writer show as NULL: unless it set one (update_record refuses
-        -- that), they are left out here and update_record keeps their stored values.
-        hide := lowcode.hidden(app, form);
-        SELECT coalesce(
-                 (SELECT jsonb_object_agg(k, v) FROM jsonb_each(data) AS d(k, v)
-                   WHERE k <> ALL (hide)
-                     AND k NOT IN (SELECT key FROM jsonb_each(new_row)
-                                    WHERE key <> ALL (own)
-                                      AND value IS DISTINCT FROM old_row -> key)),
-                 '{}')
-               || coalesce(
-                 (SELECT jsonb_object_agg(key, value) FROM jsonb_each(new_row)
-                   WHERE key <> ALL (own) AND value <> 'null'
-                     AND value IS DISTINCT FROM old_row -> key),
-                 '{}')
-          INTO data;
-        PERFORM lowcode.update_record(OLD.id, data);
-        rec_id := OLD.id;
+    -- Lock the record. If another transaction changed it after this statement read OLD, NEW
+    -- was computed from stale values (SET balance = balance - 40): refuse, as REPEATABLE READ
+    -- would, rather than silently lose that change. Changes by this transaction (e.g. a rule
+    -- run by an earlier row of the same statement) are kept by applying only what changed.
+    SELECT r.data, r.revision, r.xmin::text::bigint INTO data, cur_revision, writer
+      FROM lowcode.records r WHERE r.id = rec_id FOR UPDATE;
+    IF jsonb_typeof(data) <> 'object' THEN
+        RAISE EXCEPTION 'lowcode: %.%: record % holds a JSON %, not an object, so its view columns cannot be updated', app, form, rec_id, jsonb_typeof(data)
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'replace its data with lowcode.update_record';
     END IF;
-    -- RETURNING shows what was stored, as the writer may see it (a role that may submit but
-    -- not read gets back only the id). The view's query is prepared once per backend.
-    shown := lowcode.view_row(app, form, rec_id);
-    IF shown IS NOT NULL THEN
-        NEW := jsonb_populate_record(NEW, shown);
-    ELSE
-        NEW.id := rec_id;
+    IF cur_revision <> (old_row ->> 'revision')::int THEN
+        -- We hold the row lock, so its last writer is this transaction (or one of its
+        -- subtransactions: 'in progress') or one that has committed. xmin is a 32-bit xid:
+        -- widen it to xid8 relative to ours (it is within 2^31 of it).
+        current8 := pg_current_xact_id()::text::numeric;
+        IF pg_xact_status((current8 + (writer - current8 % 4294967296 + 6442450944) % 4294967296
+                           - 2147483648)::text::xid8) IS DISTINCT FROM 'in progress' THEN
+            RAISE EXCEPTION 'lowcode: %.%: record % was changed by another transaction while this UPDATE ran', app, form, rec_id
+                USING ERRCODE = 'serialization_failure',
+                      HINT = 'run the statement again: it will see the other change';
+        END IF;
     END IF;
-    RETURN NEW;
+    -- Apply only the columns that changed, so fields the view does not show are kept.
+    -- Fields hidden from the writer show as NULL: unless it set one (update_record refuses
+    -- that), they are left out here and update_record keeps their stored values.
+    hide := lowcode.hidden(app, form);
+    SELECT coalesce(
+             (SELECT jsonb_object_agg(k, v) FROM jsonb_each(data) AS d(k, v)
+               WHERE k <> ALL (hide)
+                 AND k NOT IN (SELECT key FROM jsonb_each(new_row)
+                                WHERE key <> ALL (own)
+                                  AND value IS DISTINCT FROM old_row -> key)),
+             '{}')
+           || coalesce(
+             (SELECT jsonb_object_agg(key, value) FROM jsonb_each(new_row)
+               WHERE key <> ALL (own) AND value <> 'null'
+                 AND value IS DISTINCT FROM old_row -> key),
+             '{}')
+      INTO data;
+    PERFORM lowcode.update_record(rec_id, data);
+    RETURN rec_id;
 END $$;
-COMMENT ON FUNCTION lowcode.view_write() IS 'INSTEAD OF trigger of published views: INSERT submits, UPDATE applies the changed columns with update_record, DELETE deletes the record.';
+COMMENT ON FUNCTION lowcode.view_change(text, text, jsonb, jsonb) IS 'Internal: an UPDATE through a typed view (lowcode.view_write): applies the changed columns with update_record; returns the record id.';
 
 CREATE FUNCTION lowcode.publish(app text) RETURNS int
 LANGUAGE plpgsql AS $$

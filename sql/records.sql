@@ -104,20 +104,7 @@ CREATE TRIGGER records_before BEFORE INSERT OR UPDATE ON lowcode.records
 CREATE TRIGGER records_after AFTER INSERT OR UPDATE OR DELETE ON lowcode.records
     FOR EACH ROW EXECUTE FUNCTION lowcode.records_after();
 
-CREATE FUNCTION lowcode.submit(app text, form text, data jsonb) RETURNS bigint
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    record_id bigint;
-BEGIN
-    PERFORM lowcode.authorize(app, 'submit', format('submit to form %s', form));
-    -- form_version_id is set by the records_before trigger, from the validation.
-    INSERT INTO lowcode.records (app, form, data, form_version_id)
-    VALUES (app, form, data, 0)
-    RETURNING id INTO record_id;
-    RETURN record_id;
-END $$;
-COMMENT ON FUNCTION lowcode.submit(text, text, jsonb) IS 'Submit data to a form: validated against the form''s current version (SQLSTATE 23514 with every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the record id.';
+-- lowcode.submit is Rust (src/records.rs): authorize, then one prepared INSERT.
 
 CREATE FUNCTION lowcode.record_for_update(record bigint) RETURNS lowcode.records
 LANGUAGE plpgsql AS $$

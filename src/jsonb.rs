@@ -10,6 +10,11 @@ pub struct JsonbBytes {
 }
 
 impl JsonbBytes {
+    /// The value as a datum (to pass it on as a statement's parameter).
+    pub fn datum(&self) -> pg_sys::Datum {
+        pg_sys::Datum::from(self.varlena)
+    }
+
     /// The `JsonbContainer` bytes, without the varlena header, as `Jsonb::root` expects.
     pub fn container(&self) -> &[u8] {
         // SAFETY: `varlena` was detoasted in `from_polymorphic_datum` and lives in the

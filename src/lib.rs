@@ -36,6 +36,7 @@ mod rules;
 mod statements;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+mod views;
 pub mod webhook;
 mod webhook_delivery;
 mod worker;
@@ -60,7 +61,7 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/publish.sql",
     name = "publish",
-    requires = ["records", api::view_columns, records::view_row]
+    requires = ["records", api::view_columns, views::view_write]
 );
 pgrx::extension_sql_file!(
     "../sql/workflow.sql",
@@ -88,7 +89,8 @@ pgrx::extension_sql_file!(
         privileges::is_admin,
         privileges::may,
         privileges::authorize,
-        privileges::refuse
+        privileges::refuse,
+        privileges::apps_where
     ]
 );
 pgrx::extension_sql_file!(
@@ -123,7 +125,8 @@ pgrx::extension_sql_file!(
         records::records_after,
         records::log,
         records::replaying_sql,
-        records::view_row,
+        records::submit,
+        views::view_write,
         privileges::is_admin,
         privileges::may,
         privileges::authorize,

@@ -11,6 +11,19 @@ use pgrx::PgSqlErrorCode;
 use crate::identity;
 use crate::statements::{self, Statement};
 
+const ALL_APPS: Statement = Statement {
+    sql: "SELECT a.name FROM lowcode.apps a",
+    args: &[],
+};
+const APPS_GRANTED: Statement = Statement {
+    sql: "SELECT a.name FROM lowcode.apps a \
+           WHERE EXISTS (SELECT FROM lowcode.grants g \
+                          JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role \
+                         WHERE g.app OPERATOR(pg_catalog.=) a.name \
+                           AND g.privilege OPERATOR(pg_catalog.=) ANY (ARRAY[$1, 'admin']) \
+                           AND pg_catalog.pg_has_role($2, r.oid, 'MEMBER'))",
+    args: &[TEXTOID, OIDOID],
+};
 const GRANTED: Statement = Statement {
     sql: "SELECT EXISTS (SELECT FROM lowcode.grants g \
                           JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role \
@@ -20,10 +33,28 @@ const GRANTED: Statement = Statement {
     args: &[TEXTOID, TEXTOID, OIDOID],
 };
 
+thread_local! {
+    // The owner as read in the statement that started at this time.
+    static OWNER: std::cell::Cell<(i64, pg_sys::Oid)> =
+        const { std::cell::Cell::new((i64::MIN, pg_sys::InvalidOid)) };
+}
+
 /// The role that owns the extension (its administrators are its members), read through
-/// pg_extension's name index: a sequential scan of that small table's page of old row
-/// versions cost every write more than the rest of this check.
+/// pg_extension's name index once per statement: a sequential scan of that small table's
+/// page of old row versions cost every write more than the rest of this check.
 pub fn extension_owner() -> pg_sys::Oid {
+    // SAFETY: reads a backend global.
+    let statement = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    let (seen, owner) = OWNER.with(std::cell::Cell::get);
+    if seen == statement && owner != pg_sys::InvalidOid {
+        return owner;
+    }
+    let owner = read_extension_owner();
+    OWNER.with(|o| o.set((statement, owner)));
+    owner
+}
+
+fn read_extension_owner() -> pg_sys::Oid {
     // SAFETY: a catalog index scan under AccessShareLock, as PostgreSQL's own lookups do.
     unsafe {
         let rel = pg_sys::table_open(pg_sys::ExtensionRelationId, pg_sys::AccessShareLock as i32);
@@ -162,4 +193,27 @@ fn authorize(app: Option<&str>, privilege: Option<&str>, doing: Option<&str>) {
 #[pg_extern(volatile)]
 fn refuse(app: Option<&str>, privilege: Option<&str>, doing: Option<&str>) {
     refuse_with(app, privilege, doing);
+}
+
+/// The apps where the invoker holds privilege. Policies and typed views test
+/// `app = ANY (ARRAY(SELECT lowcode.apps_where(...)))`, worked out once per query.
+#[pg_extern(stable, parallel_safe)]
+fn apps_where(privilege: Option<&str>) -> SetOfIterator<'static, String> {
+    let admin = admin();
+    let apps: Vec<String> = Spi::connect_mut(|client| {
+        let table = if admin {
+            statements::run(client, &ALL_APPS, &[])?
+        } else {
+            statements::run(
+                client,
+                &APPS_GRANTED,
+                &[privilege.into(), identity::invoker().into()],
+            )?
+        };
+        table
+            .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap_or_else(|error| pgrx::error!("lowcode: reading privileges failed: {error}"));
+    SetOfIterator::new(apps)
 }

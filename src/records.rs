@@ -14,6 +14,7 @@ use pgrx::{PgSqlErrorCode, PgTupleDesc};
 use crate::catalog::{self, CatalogError, CurrentForm};
 use crate::jsonb::OwnedJsonb;
 use crate::report::{raise, Reportable};
+use crate::statements::{self, Statement};
 use crate::validation::{self, Issue};
 use crate::{engine, identity, rules, workflow};
 
@@ -548,50 +549,37 @@ fn log(record: Option<i64>, action: Option<&str>, detail: Option<pgrx::JsonB>) {
     history::note(&r, action, &actor, &detail);
 }
 
-/// Internal: the typed view's row of a record as jsonb (what `INSERT ... RETURNING` through
-/// the view shows), as the invoker may see it; NULL when it may not read it. The view's query
-/// is prepared once per backend (it was planned again for every row written through a view).
-#[pg_extern(volatile)]
-fn view_row(app: &str, form: &str, id: i64) -> Option<OwnedJsonb> {
-    let sql = format!(
-        "SELECT pg_catalog.to_jsonb(v) FROM {}.{} v WHERE v.id OPERATOR(pg_catalog.=) $1",
-        quote_ident(app),
-        quote_ident(form)
-    );
-    Spi::connect_mut(|client| {
-        let table = crate::statements::run_built(
-            client,
-            &sql,
-            &[pgrx::pg_sys::BuiltinOid::INT8OID],
-            &[id.into()],
-        )?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::SpiError>(None);
-        }
-        // SAFETY: the one column is the row as jsonb.
-        Ok(table
-            .first()
-            .get_datum_by_ordinal(1)?
-            .map(|d| unsafe { OwnedJsonb::from_datum(d) }))
-    })
-    .unwrap_or_else(|error| {
-        pgrx::error!("lowcode: {app}.{form}: reading the view row failed: {error}")
-    })
-}
+const INSERT_RECORD: Statement = Statement {
+    sql: "INSERT INTO lowcode.records (app, form, data, form_version_id) VALUES ($1, $2, $3, 0) RETURNING id",
+    args: &[
+        pgrx::pg_sys::BuiltinOid::TEXTOID,
+        pgrx::pg_sys::BuiltinOid::TEXTOID,
+        pgrx::pg_sys::BuiltinOid::JSONBOID,
+    ],
+};
 
-/// An identifier as `quote_ident` writes it.
-fn quote_ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        // Keywords would need quotes too; quoting a plain name is always safe.
-        format!("\"{name}\"")
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
+/// Submit data to a form: validated against the form's current version (SQLSTATE 23514 with
+/// every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the
+/// record id.
+#[pg_extern(volatile)]
+fn submit(app: Option<&str>, form: Option<&str>, data: Option<crate::jsonb::JsonbBytes>) -> i64 {
+    if !crate::privileges::holds(app, Some("submit")) {
+        crate::privileges::refuse_with(
+            app,
+            Some("submit"),
+            Some(&format!("submit to form {}", form.unwrap_or(""))),
+        );
     }
+    // form_version_id is set by the records_before trigger, from the validation.
+    let data = match &data {
+        Some(d) => statements::jsonb_arg(d.datum()),
+        None => statements::null_arg(pg_sys::JSONBOID),
+    };
+    Spi::connect_mut(|client| {
+        statements::run(client, &INSERT_RECORD, &[app.into(), form.into(), data])?
+            .first()
+            .get::<i64>(1)
+    })
+    .unwrap_or_else(|error| pgrx::error!("lowcode: submit failed: {error}"))
+    .unwrap_or_default()
 }

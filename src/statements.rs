@@ -69,6 +69,26 @@ pub fn run_built<'conn>(
     client.update(&*plan, None, values)
 }
 
+/// As [`run_built`], with parameter types given as oids (a view's row type).
+pub fn run_typed<'conn>(
+    client: &mut SpiClient<'conn>,
+    sql: &str,
+    args: &[pg_sys::Oid],
+    values: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    let cached = BUILT.with(|b| b.borrow_mut().get(&sql.to_owned()));
+    let plan = match cached {
+        Some(plan) => plan,
+        None => {
+            let types: Vec<PgOid> = args.iter().map(|&o| PgOid::from(o)).collect();
+            let plan = Rc::new(client.prepare_mut(sql, &types)?.keep());
+            BUILT.with(|b| b.borrow_mut().insert(sql.to_owned(), plan.clone()));
+            plan
+        }
+    };
+    client.update(&*plan, None, values)
+}
+
 /// How many statements this backend keeps prepared (for tests).
 pub fn kept() -> usize {
     PLANS.with(|p| p.borrow().len()) + BUILT.with(|b| b.borrow().len())
