@@ -24,6 +24,13 @@ const APPS_GRANTED: Statement = Statement {
                            AND pg_catalog.pg_has_role($2, r.oid, 'MEMBER'))",
     args: &[TEXTOID, OIDOID],
 };
+const HIDES_ANY: Statement = Statement {
+    sql: "SELECT EXISTS (SELECT FROM lowcode.hidden_fields h \
+                          JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) h.role \
+                         WHERE h.app OPERATOR(pg_catalog.=) $1 AND h.form OPERATOR(pg_catalog.=) $2 \
+                           AND pg_catalog.pg_has_role($3, r.oid, 'MEMBER'))",
+    args: &[TEXTOID, TEXTOID, OIDOID],
+};
 const GRANTED: Statement = Statement {
     sql: "SELECT EXISTS (SELECT FROM lowcode.grants g \
                           JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role \
@@ -118,6 +125,25 @@ pub fn holds(app: Option<&str>, privilege: Option<&str>) -> bool {
     })
     .unwrap_or_else(|error| pgrx::error!("lowcode: checking privileges failed: {error}"))
     .unwrap_or(false)
+}
+
+/// Whether some field of `app.form` is hidden from the invoker (lowcode administrators see
+/// everything).
+pub fn hides_any(app: &str, form: &str) -> bool {
+    if admin() {
+        return false;
+    }
+    Spi::connect_mut(|client| {
+        statements::run(
+            client,
+            &HIDES_ANY,
+            &[app.into(), form.into(), identity::invoker().into()],
+        )?
+        .first()
+        .get::<bool>(1)
+    })
+    .unwrap_or_else(|error| pgrx::error!("lowcode: checking hidden fields failed: {error}"))
+    .unwrap_or(true)
 }
 
 /// Raise insufficient_privilege (42501), naming the app, the role, what it tried and the

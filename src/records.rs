@@ -550,7 +550,8 @@ fn log(record: Option<i64>, action: Option<&str>, detail: Option<pgrx::JsonB>) {
 }
 
 const INSERT_RECORD: Statement = Statement {
-    sql: "INSERT INTO lowcode.records (app, form, data, form_version_id) VALUES ($1, $2, $3, 0) RETURNING id",
+    sql: "INSERT INTO lowcode.records (app, form, data, form_version_id) VALUES ($1, $2, $3, 0) \
+          RETURNING id, state, revision, created_at, updated_at",
     args: &[
         pgrx::pg_sys::BuiltinOid::TEXTOID,
         pgrx::pg_sys::BuiltinOid::TEXTOID,
@@ -558,11 +559,19 @@ const INSERT_RECORD: Statement = Statement {
     ],
 };
 
-/// Submit data to a form: validated against the form's current version (SQLSTATE 23514 with
-/// every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the
-/// record id.
-#[pg_extern(volatile)]
-fn submit(app: Option<&str>, form: Option<&str>, data: Option<crate::jsonb::JsonbBytes>) -> i64 {
+/// A record as its INSERT returned it (before the rules of its write ran).
+pub struct Inserted {
+    pub id: i64,
+    pub state: Option<String>,
+    pub revision: Option<i32>,
+    /// timestamptz datums (passed by value)
+    pub created_at: Option<pg_sys::Datum>,
+    pub updated_at: Option<pg_sys::Datum>,
+}
+
+/// The write path's entry: the invoker must hold `submit` in the app; then one INSERT, which
+/// the triggers validate, record and hand to the workflow.
+pub fn insert(app: Option<&str>, form: Option<&str>, data: Option<pg_sys::Datum>) -> Inserted {
     if !crate::privileges::holds(app, Some("submit")) {
         crate::privileges::refuse_with(
             app,
@@ -571,15 +580,33 @@ fn submit(app: Option<&str>, form: Option<&str>, data: Option<crate::jsonb::Json
         );
     }
     // form_version_id is set by the records_before trigger, from the validation.
-    let data = match &data {
-        Some(d) => statements::jsonb_arg(d.datum()),
+    let data = match data {
+        Some(d) => statements::jsonb_arg(d),
         None => statements::null_arg(pg_sys::JSONBOID),
     };
     Spi::connect_mut(|client| {
-        statements::run(client, &INSERT_RECORD, &[app.into(), form.into(), data])?
-            .first()
-            .get::<i64>(1)
+        let row =
+            statements::run(client, &INSERT_RECORD, &[app.into(), form.into(), data])?.first();
+        Ok::<_, pgrx::spi::SpiError>(Inserted {
+            id: row.get::<i64>(1)?.unwrap_or_default(),
+            state: row.get::<String>(2)?,
+            revision: row.get::<i32>(3)?,
+            created_at: row.get_datum_by_ordinal(4)?,
+            updated_at: row.get_datum_by_ordinal(5)?,
+        })
     })
     .unwrap_or_else(|error| pgrx::error!("lowcode: submit failed: {error}"))
-    .unwrap_or_default()
+}
+
+/// Submit data to a form: validated against the form's current version (SQLSTATE 23514 with
+/// every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the
+/// record id.
+#[pg_extern(volatile)]
+fn submit(app: Option<&str>, form: Option<&str>, data: Option<crate::jsonb::JsonbBytes>) -> i64 {
+    insert(
+        app,
+        form,
+        data.as_ref().map(crate::jsonb::JsonbBytes::datum),
+    )
+    .id
 }

@@ -76,13 +76,16 @@ pub fn run_typed<'conn>(
     args: &[pg_sys::Oid],
     values: &[DatumWithOid<'_>],
 ) -> SpiResult<SpiTupleTable<'conn>> {
-    let cached = BUILT.with(|b| b.borrow_mut().get(&sql.to_owned()));
+    // The parameter types are part of the key: a view published again is a new row type
+    // under the same name, and a statement prepared for the old one cannot take the new.
+    let key = format!("{sql}\n-- {args:?}");
+    let cached = BUILT.with(|b| b.borrow_mut().get(&key));
     let plan = match cached {
         Some(plan) => plan,
         None => {
             let types: Vec<PgOid> = args.iter().map(|&o| PgOid::from(o)).collect();
             let plan = Rc::new(client.prepare_mut(sql, &types)?.keep());
-            BUILT.with(|b| b.borrow_mut().insert(sql.to_owned(), plan.clone()));
+            BUILT.with(|b| b.borrow_mut().insert(key, plan.clone()));
             plan
         }
     };

@@ -7,7 +7,133 @@ use pgrx::pg_sys::BuiltinOid::INT8OID;
 use pgrx::prelude::*;
 use pgrx::PgTupleDesc;
 
+use crate::jsonb::OwnedJsonb;
+use crate::privileges;
+use crate::records::{self, Inserted};
 use crate::statements;
+
+/// The columns a typed view adds to the form's fields.
+const OWN: [&str; 5] = ["id", "state", "revision", "created_at", "updated_at"];
+
+/// `'null'::jsonb`'s container: a raw scalar (an array of one, flagged scalar) holding null.
+const JSON_NULL: [u8; 8] = [0x01, 0x00, 0x00, 0x50, 0x00, 0x00, 0x00, 0x40];
+
+/// The record data an inserted view row stands for: its columns but the view's own, without
+/// NULLs (SQL or JSON), as `to_jsonb` writes them.
+fn row_data(
+    app: &str,
+    form: &str,
+    view: &str,
+    tuple: *mut pg_sys::HeapTupleData,
+    desc: pg_sys::TupleDesc,
+    rowtype: pg_sys::Oid,
+) -> OwnedJsonb {
+    let mut left_out: Vec<String> = OWN.iter().map(|c| (*c).to_owned()).collect();
+    // SAFETY: `desc` describes `tuple`, a row of the view.
+    let tupdesc = unsafe { PgTupleDesc::from_pg_unchecked(desc) };
+    for (i, attr) in tupdesc.iter().enumerate() {
+        if attr.is_dropped() {
+            continue;
+        }
+        let mut null = false;
+        // SAFETY: attribute i + 1 of the row.
+        let datum = unsafe { pg_sys::SPI_getbinval(tuple, desc, i as i32 + 1, &mut null) };
+        // SAFETY: a jsonb column's datum.
+        let json_null = !null
+            && attr.type_oid().value() == pg_sys::JSONBOID
+            && unsafe { OwnedJsonb::from_datum(datum) }.container() == JSON_NULL;
+        if null || json_null {
+            left_out.push(attr.name().to_owned());
+        }
+    }
+    let sql = format!(
+        "SELECT pg_catalog.to_jsonb($1::{view}) OPERATOR(pg_catalog.-) $2::pg_catalog.text[]"
+    );
+    let row = row_datum(tuple, desc);
+    Spi::connect_mut(|client| {
+        let table = statements::run_typed(
+            client,
+            &sql,
+            &[rowtype, pg_sys::TEXTARRAYOID],
+            &[
+                // SAFETY: a composite datum of the view's row type.
+                unsafe { pgrx::datum::DatumWithOid::new(row, rowtype) },
+                left_out.into(),
+            ],
+        )?;
+        // SAFETY: the one column is jsonb.
+        Ok::<_, pgrx::spi::SpiError>(
+            table
+                .first()
+                .get_datum_by_ordinal(1)?
+                .map(|d| unsafe { OwnedJsonb::from_datum(d) }),
+        )
+    })
+    .unwrap_or_else(|error| fail(app, form, error))
+    .unwrap_or_else(|| pgrx::error!("lowcode: {app}.{form}: the view row gave no data"))
+}
+
+/// Whether `INSERT ... RETURNING` may show the row as written (with the record's own columns)
+/// instead of reading it back: no rule can have changed the new record yet (none listens to
+/// `created` or to entering its initial state), and the writer sees all of it (it may read
+/// its records and no field of the form is hidden from it).
+fn returns_as_written(app: &str, form: &str) -> bool {
+    match crate::catalog::current_workflow(app, form) {
+        Ok(None) => {}
+        Ok(Some(wf)) => {
+            let entered = format!("entered:{}", wf.runtime.initial);
+            if !wf.runtime.rules_for("created").is_empty()
+                || !wf.runtime.rules_for(&entered).is_empty()
+            {
+                return false;
+            }
+        }
+        Err(_) => return false,
+    }
+    if privileges::admin() {
+        return true;
+    }
+    (privileges::holds(Some(app), Some("read_all"))
+        || privileges::holds(Some(app), Some("read_own")))
+        && !privileges::hides_any(app, form)
+}
+
+/// The written row with the record's own columns (id, state, revision, created_at,
+/// updated_at) as its INSERT returned them.
+fn with_own_columns(
+    tuple: *mut pg_sys::HeapTupleData,
+    desc: pg_sys::TupleDesc,
+    inserted: &Inserted,
+) -> *mut pg_sys::HeapTupleData {
+    let values: [(&std::ffi::CStr, Option<pg_sys::Datum>); 5] = [
+        (c"id", inserted.id.into_datum()),
+        (c"state", inserted.state.clone().into_datum()),
+        (c"revision", inserted.revision.into_datum()),
+        (c"created_at", inserted.created_at),
+        (c"updated_at", inserted.updated_at),
+    ];
+    let (mut columns, mut datums, mut nulls) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, value) in values {
+        // SAFETY: a column lookup by name in the view's descriptor.
+        let n = unsafe { pg_sys::SPI_fnumber(desc, name.as_ptr()) };
+        if n > 0 {
+            columns.push(n);
+            datums.push(value.unwrap_or(pg_sys::Datum::from(0)));
+            nulls.push(value.is_none());
+        }
+    }
+    // SAFETY: the columns exist in `desc`; the values have their types.
+    unsafe {
+        pg_sys::heap_modify_tuple_by_cols(
+            tuple,
+            desc,
+            columns.len() as i32,
+            columns.as_mut_ptr(),
+            datums.as_mut_ptr(),
+            nulls.as_mut_ptr(),
+        )
+    }
+}
 
 /// `"name"`, quoted for SQL.
 fn ident(name: &str) -> String {
@@ -62,26 +188,19 @@ fn view_write<'a>(
             }));
         }
         Ok(PgTriggerOperation::Insert) => {
-            let sql = format!(
-                "SELECT lowcode.submit($1, $2, (SELECT coalesce(pg_catalog.jsonb_object_agg(e.key, e.value), '{{}}') \
-                   FROM pg_catalog.jsonb_each(pg_catalog.to_jsonb($3::{view})) e \
-                  WHERE e.key OPERATOR(pg_catalog.<>) ALL ('{{id,state,revision,created_at,updated_at}}'::pg_catalog.text[]) \
-                    AND e.value OPERATOR(pg_catalog.<>) 'null'::pg_catalog.jsonb))"
-            );
-            let row = row_datum(old, desc);
-            Spi::connect_mut(|client| {
-                statements::run_typed(
-                    client,
-                    &sql,
-                    &[pg_sys::TEXTOID, pg_sys::TEXTOID, rowtype],
-                    &[app.into(), form.into(), unsafe {
-                        pgrx::datum::DatumWithOid::new(row, rowtype)
-                    }],
-                )?
-                .first()
-                .get::<i64>(1)
-            })
-            .unwrap_or_else(|error| fail(app, form, error))
+            let data = row_data(app, form, &view, old, desc, rowtype);
+            let inserted = records::insert(Some(app), Some(form), Some(data.datum()));
+            if returns_as_written(app, form) {
+                // The row as written is the row as stored: no need to read it back.
+                // SAFETY: the tuple has the view's columns.
+                return Ok(Some(unsafe {
+                    PgHeapTuple::from_heap_tuple(
+                        PgTupleDesc::from_pg_unchecked(desc),
+                        with_own_columns(old, desc, &inserted),
+                    )
+                }));
+            }
+            Some(inserted.id)
         }
         _ => {
             let sql = format!(

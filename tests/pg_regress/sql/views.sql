@@ -79,3 +79,33 @@ SELECT to_regclass('x') IS NULL AS no_table_x;
 SELECT lowcode.define_form('inspection', 'clash', '{"properties": {"state": {"type": "string"}}}');
 SELECT pg_temp.err($$ SELECT lowcode.publish('inspection') $$);
 SELECT pg_temp.err($$ SELECT lowcode.publish('nope') $$);
+
+-- INSERT ... RETURNING shows the row as stored, as the writer may see it: after the rules of
+-- the new record ran, without the fields hidden from the writer, and only the id for a
+-- writer that may not read. (Each case compares RETURNING with reading the row back.)
+SELECT lowcode.create_app('ret', 'returning');
+SELECT lowcode.define_form('ret', 'ruled', '{"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}}');
+SELECT lowcode.define_workflow('ret', 'ruled', '{"states": {"new": {"initial": true}, "done": {"final": true}},
+  "transitions": [{"name": "finish", "from": "new", "to": "done"}],
+  "rules": [{"name": "stamp", "on": "created", "then": [{"set": {"b": 42}}, {"transition": "done"}]}]}');
+SELECT lowcode.define_form('ret', 'plain', '{"type": "object", "properties": {"a": {"type": "string"}, "secret": {"type": "string"}}}');
+SELECT lowcode.publish('ret');
+INSERT INTO ret.ruled (a) VALUES ('x') RETURNING a, b, state, revision;
+SELECT a, b, state, revision FROM ret.ruled;
+INSERT INTO ret.plain (a, secret) VALUES ('y', 's') RETURNING a, secret, state, revision;
+CREATE ROLE lc_ret_hidden;
+CREATE ROLE lc_ret_blind;
+SELECT lowcode.grant('ret', 'lc_ret_hidden', ARRAY['submit', 'read_all']);
+SELECT lowcode.grant('ret', 'lc_ret_blind', ARRAY['submit']);
+SELECT lowcode.hide_fields('ret', 'plain', 'lc_ret_hidden', ARRAY['secret']);
+SET ROLE lc_ret_hidden;
+INSERT INTO ret.plain (a) VALUES ('z') RETURNING a, secret, state;
+SELECT a, secret, state FROM ret.plain ORDER BY id;
+RESET ROLE;
+SET ROLE lc_ret_blind;
+INSERT INTO ret.plain (a, secret) VALUES ('w', 't') RETURNING id IS NOT NULL AS has_id, a, secret, state, revision;
+SELECT count(*) AS visible FROM ret.plain;
+RESET ROLE;
+SELECT a, secret, state, revision FROM ret.plain ORDER BY id;
+DROP OWNED BY lc_ret_hidden, lc_ret_blind;
+DROP ROLE lc_ret_hidden, lc_ret_blind;
