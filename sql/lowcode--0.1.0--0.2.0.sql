@@ -158,6 +158,7 @@ DROP FUNCTION lowcode.run_action(bigint, text, text, jsonb, jsonb);
 DROP FUNCTION lowcode.fire(bigint, text, jsonb);
 DROP FUNCTION lowcode.log(bigint, text, jsonb);
 DROP FUNCTION lowcode.emit(text, jsonb, bigint);
+DROP FUNCTION lowcode.fire_timer(lowcode.timers);
 
 CREATE FUNCTION lowcode.emit(
 	"topic" TEXT, /* Option < & str > */
@@ -258,6 +259,13 @@ CREATE OR REPLACE FUNCTION lowcode.view_write()
 	RETURNS TRIGGER
 	LANGUAGE c
 	AS 'MODULE_PATHNAME', 'view_write_wrapper';
+
+CREATE OR REPLACE FUNCTION lowcode.fire_timers(
+	"timers" bigint[] /* :: std :: option :: Option < Vec < i64 > > */
+) RETURNS INT /* i32 */
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'fire_timers_wrapper';
 
 -- ---------------------------------------------------------------- functions
 -- New and changed functions, as in sql/*.sql. require_claimer now returns the task's app.
@@ -836,33 +844,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.withdraw(bigint) IS 'The submitter takes a record back out of its pending approval: tasks are cancelled and the record returns to on_withdraw (default: the initial state).';
 
-CREATE OR REPLACE FUNCTION lowcode.fire_timer(t lowcode.timers) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    r lowcode.records;
-BEGIN
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = t.record_id;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    -- An earlier timer of the same run may have moved the record out of the state this timer
-    -- was set in: leaving the state cancels it, as it would have before the run marked it.
-    IF t.in_state IS NOT NULL AND r.state IS DISTINCT FROM t.in_state THEN
-        UPDATE lowcode.timers x SET status = 'cancelled', fired_at = NULL WHERE x.id = t.id;
-        RETURN;
-    END IF;
-    -- A deadline only matters while its task is still open.
-    IF t.task_id IS NOT NULL AND NOT EXISTS (SELECT FROM lowcode.tasks y WHERE y.id = t.task_id AND y.status IN ('open', 'claimed')) THEN
-        RETURN;
-    END IF;
-    -- lowcode.log(t.record_id, 'timer_fired', ...), from the row already read.
-    INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-    VALUES (r.id, r.app, r.form, 'timer_fired', r.revision, lowcode.actor(r.app), r.state, r.state,
-            jsonb_build_object('timer', t.id, 'name', t.name, 'event', t.event));
-    PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
-END $$;
-COMMENT ON FUNCTION lowcode.fire_timer(lowcode.timers) IS 'Internal: fires one timer that run_due_timers has marked fired: a timer_fired history row, then the rules of its event; nothing for a deadline whose task is closed; cancelled when the record has left the timer''s state meanwhile.';
-
 CREATE OR REPLACE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
@@ -908,16 +889,14 @@ BEGIN
     -- none fails. If one does, that subtransaction is undone and they run again below, each in
     -- a subtransaction of its own, so that only the failing ones are undone.
     BEGIN
-        FOREACH t IN ARRAY batch LOOP
-            PERFORM lowcode.fire_timer(t);
-        END LOOP;
+        PERFORM lowcode.fire_timers(ARRAY(SELECT b.id FROM unnest(batch) b));
         RETURN cardinality(batch);
     EXCEPTION WHEN OTHERS THEN
         NULL;                              -- one of them failed: one by one, below
     END;
     FOREACH t IN ARRAY batch LOOP
         BEGIN
-            PERFORM lowcode.fire_timer(t);
+            PERFORM lowcode.fire_timers(ARRAY[t.id]);
             fired := fired + 1;
         EXCEPTION WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
             -- Lost a race with a concurrent change of the record (e.g. a transition that
@@ -1926,6 +1905,7 @@ END $$;
 COMMENT ON FUNCTION lowcode.webhook_deliveries(text, int) IS 'The latest delivery attempts of a webhook, newest first (lowcode administrators): event, attempt, HTTP status, latency, error, outcome and next try.';
 
 -- ---------------------------------------------------------------- comments of the Rust functions
+COMMENT ON FUNCTION lowcode.fire_timers(bigint[]) IS 'Internal: fires timers that run_due_timers has marked fired, in due order: a timer_fired history row, then the rules of its event; nothing for a deadline whose task is closed; cancelled when the record has left the timer''s state meanwhile.';
 COMMENT ON FUNCTION lowcode.view_write() IS 'INSTEAD OF trigger of published views: INSERT submits, UPDATE applies the changed columns (lowcode.view_change), DELETE deletes the record.';
 COMMENT ON FUNCTION lowcode.submit(text, text, jsonb) IS 'Submit data to a form: validated against the form''s current version (SQLSTATE 23514 with every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the record id.';
 COMMENT ON FUNCTION lowcode.apps_where(text) IS 'The apps where the invoker holds privilege. Policies and typed views test app = ANY (ARRAY(SELECT lowcode.apps_where(...))), which PostgreSQL works out once per query, where lowcode.may_read would run for every row.';

@@ -284,32 +284,7 @@ COMMENT ON FUNCTION lowcode.withdraw(bigint) IS 'The submitter takes a record ba
 
 -- ---------------------------------------------------------------- timers
 
-CREATE FUNCTION lowcode.fire_timer(t lowcode.timers) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    r lowcode.records;
-BEGIN
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = t.record_id;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    -- An earlier timer of the same run may have moved the record out of the state this timer
-    -- was set in: leaving the state cancels it, as it would have before the run marked it.
-    IF t.in_state IS NOT NULL AND r.state IS DISTINCT FROM t.in_state THEN
-        UPDATE lowcode.timers x SET status = 'cancelled', fired_at = NULL WHERE x.id = t.id;
-        RETURN;
-    END IF;
-    -- A deadline only matters while its task is still open.
-    IF t.task_id IS NOT NULL AND NOT EXISTS (SELECT FROM lowcode.tasks y WHERE y.id = t.task_id AND y.status IN ('open', 'claimed')) THEN
-        RETURN;
-    END IF;
-    -- lowcode.log(t.record_id, 'timer_fired', ...), from the row already read.
-    INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-    VALUES (r.id, r.app, r.form, 'timer_fired', r.revision, lowcode.actor(r.app), r.state, r.state,
-            jsonb_build_object('timer', t.id, 'name', t.name, 'event', t.event));
-    PERFORM lowcode.fire(t.record_id, t.event, jsonb_build_object('timer', t.id, 'task', t.task_id));
-END $$;
-COMMENT ON FUNCTION lowcode.fire_timer(lowcode.timers) IS 'Internal: fires one timer that run_due_timers has marked fired: a timer_fired history row, then the rules of its event; nothing for a deadline whose task is closed; cancelled when the record has left the timer''s state meanwhile.';
+-- Firing a batch of timers is Rust (lowcode.fire_timers, src/timers.rs).
 
 CREATE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int
 LANGUAGE plpgsql AS $$
@@ -356,16 +331,14 @@ BEGIN
     -- none fails. If one does, that subtransaction is undone and they run again below, each in
     -- a subtransaction of its own, so that only the failing ones are undone.
     BEGIN
-        FOREACH t IN ARRAY batch LOOP
-            PERFORM lowcode.fire_timer(t);
-        END LOOP;
+        PERFORM lowcode.fire_timers(ARRAY(SELECT b.id FROM unnest(batch) b));
         RETURN cardinality(batch);
     EXCEPTION WHEN OTHERS THEN
         NULL;                              -- one of them failed: one by one, below
     END;
     FOREACH t IN ARRAY batch LOOP
         BEGIN
-            PERFORM lowcode.fire_timer(t);
+            PERFORM lowcode.fire_timers(ARRAY[t.id]);
             fired := fired + 1;
         EXCEPTION WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
             -- Lost a race with a concurrent change of the record (e.g. a transition that

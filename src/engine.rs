@@ -136,6 +136,14 @@ unsafe extern "C-unwind" fn on_xact(
     ) {
         STATE.with(|s| s.borrow_mut().clear());
     }
+    if matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
+        crate::records::history::discard();
+    } else if matches!(event, XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE)
+        && crate::records::history::discard() > 0
+    {
+        // Every entry point of the engine writes its notes before it returns.
+        pgrx::warning!("lowcode: history notes were left unwritten at commit (a bug in lowcode)");
+    }
 }
 
 unsafe extern "C-unwind" fn on_subxact(
@@ -148,7 +156,12 @@ unsafe extern "C-unwind" fn on_subxact(
     // Called while the subtransaction that ends is still the current one.
     let level = unsafe { pgrx::pg_sys::GetCurrentTransactionNestLevel() };
     match event {
-        SUBXACT_EVENT_ABORT_SUB => STATE.with(|s| s.borrow_mut().abort_sub(level)),
+        SUBXACT_EVENT_ABORT_SUB => {
+            STATE.with(|s| s.borrow_mut().abort_sub(level));
+            // Notes are written before anything that could start a subtransaction, so the
+            // ones waiting now are the aborted subtransaction's.
+            crate::records::history::discard();
+        }
         SUBXACT_EVENT_COMMIT_SUB => STATE.with(|s| s.borrow_mut().commit_sub(level)),
         _ => {}
     }

@@ -36,6 +36,7 @@ mod rules;
 mod statements;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+mod timers;
 mod views;
 pub mod webhook;
 mod webhook_delivery;
@@ -132,6 +133,7 @@ pgrx::extension_sql_file!(
         privileges::authorize,
         privileges::refuse,
         rules::fire,
+        timers::fire_timers,
         events::emit,
         api::cause,
         api::with_cause,

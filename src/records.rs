@@ -448,15 +448,23 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
         data_changed,
     )
     .unwrap_or_else(|error| raise("", error));
+    history::flush();
     Ok(None)
 }
 
 // ------------------------------------------------------------------ history
 
 /// The one writer of `lowcode.history`: every change, task action, decision, timer firing and
-/// rule action is a row written here.
+/// rule action is a row written here. Notes (rows about something that happened to a record
+/// without changing it) wait in a per-backend buffer and are written together, in order, by
+/// [`history::flush`]: before the next change of a record, and when the engine's entry point
+/// (a trigger, `fire`, `fire_timers`) ends. An aborted (sub)transaction discards them.
 pub mod history {
-    use pgrx::pg_sys::BuiltinOid::{INT4OID, INT8OID, JSONBOID, TEXTOID};
+    use std::cell::RefCell;
+
+    use pgrx::pg_sys::BuiltinOid::{
+        INT4ARRAYOID, INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID,
+    };
     use pgrx::prelude::*;
 
     use super::Record;
@@ -472,6 +480,37 @@ pub mod history {
             JSONBOID, TEXTOID,
         ],
     };
+    // The buffered notes, one row each, in order (ids are drawn in the order of the rows).
+    const INSERT_NOTES: Statement = Statement {
+        sql: "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
+              from_state, to_state, detail) \
+              SELECT n.record_id, n.app, n.form, n.action, n.revision, n.actor, n.state, n.state, \
+                     n.detail::pg_catalog.jsonb \
+                FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
+                                pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), \
+                                pg_catalog.unnest($7), pg_catalog.unnest($8)) \
+                     WITH ORDINALITY AS n(record_id, app, form, action, revision, actor, state, detail, i) \
+               ORDER BY n.i",
+        args: &[
+            INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+            TEXTARRAYOID, TEXTARRAYOID,
+        ],
+    };
+
+    struct Note {
+        record: i64,
+        app: String,
+        form: String,
+        action: String,
+        revision: i32,
+        actor: String,
+        state: String,
+        detail: String,
+    }
+
+    thread_local! {
+        static NOTES: RefCell<Vec<Note>> = const { RefCell::new(Vec::new()) };
+    }
 
     /// One history row about `record` as it is now.
     pub struct Row<'a> {
@@ -493,7 +532,9 @@ pub mod history {
         }
     }
 
+    /// Write a change's row now (after the notes before it).
     pub fn write(row: &Row) {
+        flush();
         let r = row.record;
         Spi::connect_mut(|client| {
             statements::run(
@@ -518,19 +559,73 @@ pub mod history {
         .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
     }
 
-    /// A history row about something that happened to the record without changing it (a task
-    /// action, a decision, a timer, a rule action): its state stays, no data.
+    /// A row about something that happened to the record without changing it (a task
+    /// action, a decision, a timer, a rule action): its state stays, no data. Written by the
+    /// next [`flush`].
     pub fn note(record: &Record, action: &str, actor: &str, detail: &serde_json::Value) {
-        write(&Row {
-            record,
-            action,
-            actor,
-            from_state: Some(&record.state),
-            to_state: Some(&record.state),
-            before: None,
-            after: None,
-            detail: &detail.to_string(),
+        NOTES.with(|n| {
+            n.borrow_mut().push(Note {
+                record: record.id,
+                app: record.app.clone(),
+                form: record.form.clone(),
+                action: action.to_owned(),
+                revision: record.revision,
+                actor: actor.to_owned(),
+                state: record.state.clone(),
+                detail: detail.to_string(),
+            })
         });
+    }
+
+    /// Write the buffered notes, in one statement.
+    pub fn flush() {
+        let notes = NOTES.with(|n| std::mem::take(&mut *n.borrow_mut()));
+        if notes.is_empty() {
+            return;
+        }
+        let mut cols = (
+            Vec::with_capacity(notes.len()),
+            Vec::with_capacity(notes.len()),
+            Vec::with_capacity(notes.len()),
+            Vec::with_capacity(notes.len()),
+            Vec::with_capacity(notes.len()),
+            Vec::with_capacity(notes.len()),
+            Vec::with_capacity(notes.len()),
+            Vec::with_capacity(notes.len()),
+        );
+        for n in notes {
+            cols.0.push(n.record);
+            cols.1.push(n.app);
+            cols.2.push(n.form);
+            cols.3.push(n.action);
+            cols.4.push(n.revision);
+            cols.5.push(n.actor);
+            cols.6.push(n.state);
+            cols.7.push(n.detail);
+        }
+        Spi::connect_mut(|client| {
+            statements::run(
+                client,
+                &INSERT_NOTES,
+                &[
+                    cols.0.into(),
+                    cols.1.into(),
+                    cols.2.into(),
+                    cols.3.into(),
+                    cols.4.into(),
+                    cols.5.into(),
+                    cols.6.into(),
+                    cols.7.into(),
+                ],
+            )
+            .map(|_| ())
+        })
+        .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
+    }
+
+    /// Forget the buffered notes (their transaction or subtransaction aborted).
+    pub fn discard() -> usize {
+        NOTES.with(|n| std::mem::take(&mut *n.borrow_mut()).len())
     }
 }
 
@@ -547,6 +642,7 @@ fn log(record: Option<i64>, action: Option<&str>, detail: Option<pgrx::JsonB>) {
     let actor = identity::actor(Some(&r.app)).unwrap_or_else(|error| raise("", error));
     let detail = detail.map(|d| d.0).unwrap_or_else(|| serde_json::json!({}));
     history::note(&r, action, &actor, &detail);
+    history::flush();
 }
 
 const INSERT_RECORD: Statement = Statement {

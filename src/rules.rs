@@ -271,11 +271,12 @@ fn fire(record: Option<i64>, event: Option<&str>, context: default!(Option<JsonB
         Ok(())
     };
     run().unwrap_or_else(|error| raise("", error));
+    history::flush();
 }
 
 /// Run `rules` (positions in `wf`) for `event` on `record`; the record as it is afterwards
 /// (None when a rule deleted it).
-fn run_rules(
+pub fn run_rules(
     wf: &CompiledWorkflow,
     rules: &[usize],
     mut record: Record,
@@ -362,6 +363,13 @@ fn run_action(
     action: &RuntimeAction,
 ) -> Result<()> {
     let arg = &action.arg;
+    if matches!(
+        action.kind,
+        ActionKind::Set | ActionKind::Transition | ActionKind::Approval | ActionKind::Call
+    ) {
+        // These write records (or run code that may): the notes so far come first.
+        history::flush();
+    }
     match action.kind {
         ActionKind::Set => {
             let merged = merge(&r.data, arg)?;
