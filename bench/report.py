@@ -235,6 +235,12 @@ def targets(r):
                                                           else f" (projected from {fmt(done)} fired in the time box)"))
             t.append((f"timers_{item[0]}", f"4 · 100k due timers fired in < 10 s, {item}", txt,
                       None if p is None else p < 10))
+        lc = r.med("4", "1 caller", "lowcode run_due_timers", "per_s")
+        base = r.med("4", "1 caller", "baseline: plain table", "per_s")
+        q = ratio(lc, base)
+        t.append(("timers_baseline", "4 · due timers with one caller ≥ 40 % of the set-based baseline's rate",
+                  "–" if q is None else f"{q * 100:.1f} % ({fmt(lc, 0)} vs {fmt(base, 0)} timers/s)",
+                  None if q is None else q >= 0.4))
         once = r.all("4", "1 caller", "lowcode run_due_timers", "exactly_once") + \
             r.all("4", "2 callers", "lowcode run_due_timers", "exactly_once")
         t.append(("timers_once", "4 · each timer fired exactly once", f"{int(sum(once))} of {len(once)} runs",

@@ -84,6 +84,7 @@ ALTER FUNCTION lowcode.signal_events() SECURITY DEFINER;
 -- pins the SQL and PL/pgSQL ones).
 ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_temp;
 
 -- lowcode's functions and the triggers, rules and policies on its tables change only through
 -- its extension scripts (CREATE / ALTER EXTENSION). In a trusted install the installing role

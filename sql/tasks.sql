@@ -38,66 +38,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the invoker may work on the app''s tasks (claim; decide for approvals) and the task is claimed by the current actor; returns the task''s app.';
 
-CREATE FUNCTION lowcode.claim_task(pool text, worker text DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    claimed  bigint;
-    me       text := lowcode.invoker_name();
-    label    text := nullif(current_setting('lowcode.actor', true), '');
-    -- Who the history names (lowcode.actor(app), decided per app below) and who gets the task.
-    acting   text := coalesce(label, me);
-    who      text := coalesce(worker, acting);
-    admin    boolean := lowcode.is_admin();
-    -- The apps whose tasks the invoker may claim; for someone else (worker, or lowcode.actor),
-    -- only those where it may also act_as.
-    apps     text[] := CASE WHEN NOT admin THEN ARRAY(SELECT a.name FROM lowcode.apps a WHERE lowcode.may(a.name, 'claim')) END;
-BEGIN
-    IF pool IS NULL THEN
-        RAISE EXCEPTION 'lowcode: claim_task: argument "pool" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT admin AND cardinality(apps) = 0 THEN
-        RAISE EXCEPTION 'lowcode: role "%" may not claim tasks in any app', lowcode.invoker_name()
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'an app admin can allow it: SELECT lowcode.grant(''<app>'', ''<role>'', ARRAY[''claim''])';
-    END IF;
-    IF (who <> me OR acting <> me) AND NOT admin THEN
-        apps := ARRAY(SELECT a FROM unnest(apps) a WHERE lowcode.may(a, 'act_as'));
-        IF cardinality(apps) = 0 THEN
-            RAISE EXCEPTION 'lowcode: role "%" may not claim tasks for "%" (lowcode.actor or worker) in any app', me, CASE WHEN who <> me THEN who ELSE acting END
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = 'claim for yourself (worker => NULL, RESET lowcode.actor), or be granted act_as in the task''s app';
-        END IF;
-    END IF;
-    -- First claim wins: skip rows another claimer holds, never wait for them. The history
-    -- row (what lowcode.log writes) is written by the same statement.
-    WITH claim AS (
-        UPDATE lowcode.tasks x
-           SET status = 'claimed', claimed_by = who, claimed_at = now()
-         WHERE x.id = (
-               SELECT c.id FROM lowcode.tasks c
-                -- pool as a range, not an equality: ORDER BY (pool, id) is then an order only
-                -- tasks_claimable_idx gives, so every plan (PL/pgSQL's generic one too, and
-                -- with statistics that still think every task is open) reads the pool's
-                -- oldest open task from it, never walks all tasks by id over claimed ones.
-                WHERE c.pool >= pool AND c.pool <= pool AND c.status = 'open'
-                  AND (c.role IS NULL OR EXISTS (SELECT FROM pg_roles pr WHERE pr.rolname = c.role
-                                                  AND pg_has_role(lowcode.invoker(), pr.oid, 'MEMBER')))
-                  AND (admin OR (SELECT r.app FROM lowcode.records r WHERE r.id = c.record_id) = ANY (apps))
-                ORDER BY c.pool, c.id
-                LIMIT 1
-                  FOR UPDATE SKIP LOCKED)
-        RETURNING x.id, x.record_id, x.name
-    ), logged AS (
-        INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail)
-        SELECT r.id, r.app, r.form, 'task_claimed', r.revision, acting, r.state, r.state,
-               jsonb_build_object('task', c.id, 'name', c.name, 'worker', who)
-          FROM claim c JOIN lowcode.records r ON r.id = c.record_id
-    )
-    SELECT c.id INTO claimed FROM claim c;
-    RETURN claimed;
-END $$;
-COMMENT ON FUNCTION lowcode.claim_task(text, text) IS 'Claim the oldest open task of a pool (or of a role you are a member of) for worker (default: the actor; claiming for someone else needs act_as in the task''s app). First claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.';
+-- lowcode.claim_task is Rust (src/tasks.rs): one prepared statement claims and records.
 
 CREATE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void
 LANGUAGE plpgsql AS $$

@@ -34,6 +34,7 @@ mod records;
 mod report;
 mod rules;
 mod statements;
+mod tasks;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 mod timers;
@@ -134,6 +135,7 @@ pgrx::extension_sql_file!(
         privileges::refuse,
         rules::fire,
         timers::fire_timers,
+        tasks::claim_task,
         events::emit,
         api::cause,
         api::with_cause,

@@ -221,12 +221,10 @@ fn refuse(app: Option<&str>, privilege: Option<&str>, doing: Option<&str>) {
     refuse_with(app, privilege, doing);
 }
 
-/// The apps where the invoker holds privilege. Policies and typed views test
-/// `app = ANY (ARRAY(SELECT lowcode.apps_where(...)))`, worked out once per query.
-#[pg_extern(stable, parallel_safe)]
-fn apps_where(privilege: Option<&str>) -> SetOfIterator<'static, String> {
+/// The apps where the invoker holds `privilege` (every app for a lowcode administrator).
+pub fn apps_with(privilege: &str) -> Vec<String> {
     let admin = admin();
-    let apps: Vec<String> = Spi::connect_mut(|client| {
+    Spi::connect_mut(|client| {
         let table = if admin {
             statements::run(client, &ALL_APPS, &[])?
         } else {
@@ -240,6 +238,18 @@ fn apps_where(privilege: Option<&str>) -> SetOfIterator<'static, String> {
             .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
             .collect::<Result<Vec<_>, _>>()
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: reading privileges failed: {error}"));
-    SetOfIterator::new(apps)
+    .unwrap_or_else(|error| pgrx::error!("lowcode: reading privileges failed: {error}"))
+}
+
+/// The apps where the invoker holds privilege. Policies and typed views test
+/// `app = ANY (ARRAY(SELECT lowcode.apps_where(...)))`, worked out once per query.
+#[pg_extern(stable, parallel_safe)]
+fn apps_where(privilege: Option<&str>) -> SetOfIterator<'static, String> {
+    SetOfIterator::new(privilege.map(apps_with).unwrap_or_else(|| {
+        if admin() {
+            apps_with("")
+        } else {
+            Vec::new()
+        }
+    }))
 }
