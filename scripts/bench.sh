@@ -349,13 +349,14 @@ export_results() {
 }
 export_results
 
-# --- profile of missed targets -----------------------------------------------------------------
+# --- profiles: the submit path, and each missed target ----------------------------------------
 # Restart with pg_stat_statements (statements inside functions too) and per-function timing,
 # rerun the missed path briefly, and keep the top functions and statements (and perf's split
 # by shared object, if perf is installed) for the report.
 missed="$(python3 "$LC_ROOT/bench/report.py" missed "$work")"
+# The submit path is always profiled (docs/benchmarks.md shows what is left of it, and why).
 profiles=()
-case "$missed" in *submit*) profiles+=(submit) ;; esac
+if wants 2; then profiles+=(submit); fi
 case "$missed" in *timers_*) profiles+=(timers) ;; esac
 case "$missed" in *claims*) profiles+=(claims) ;; esac
 case "$missed" in *outbox*) profiles+=(outbox) ;; esac
@@ -400,7 +401,7 @@ if [ "${#profiles[@]}" -gt 0 ]; then
         case "$p" in
             submit)
                 run_pgbench profile_submit 4 submit_workflow -T 5 &
-                sleep 1.5; perf_backends 2 "$work/profile_submit_perf.txt"
+                sleep 1.5; perf_backends 2 "$work/profile_submit_perf.txt" dso,symbol
                 wait $! || lc_die "profile pgbench failed" ;;
             claims)
                 sql1 "SELECT bench.s3_prepare('claims_profile', 20000)" >/dev/null

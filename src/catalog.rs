@@ -68,7 +68,7 @@ impl Reportable for CatalogError {
 }
 
 /// The version of a form that new writes are validated against.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CurrentForm {
     pub version_id: i64,
     /// The form's workflow version (`forms.workflow_version_id`), if it has a workflow.

@@ -58,10 +58,7 @@ mod tests {
         .unwrap();
         let (after, _) = crate::catalog::current_validator("t", "f").unwrap();
         assert_ne!(before, after);
-        assert_eq!(
-            after,
-            crate::catalog::current_form("t", "f").unwrap().version_id
-        );
+        assert_eq!(after, crate::catalog::current_form("t", "f").unwrap());
     }
 
     #[pg_test]
@@ -154,5 +151,69 @@ mod tests {
     )]
     fn call_as_a_dropped_role_is_refused() {
         Spi::run("SELECT lowcode.call_as('lc_test_gone', 'SELECT NULL::jsonb', '{}')").unwrap();
+    }
+
+    fn setup_workflow(initial: &str) {
+        Spi::run(&format!(
+            r#"SELECT lowcode.define_workflow('t', 'f', '{{"states": {{"{initial}": {{"initial": true}}, "done": {{"final": true}}}},
+                 "transitions": [{{"name": "finish", "from": "{initial}", "to": "done"}}],
+                 "rules": [{{"name": "note", "on": "created", "then": [{{"emit": {{"topic": "t.created"}}}}]}}]}}')"#
+        ))
+        .unwrap();
+    }
+
+    #[pg_test]
+    fn workflows_compile_once_per_version() {
+        setup_form();
+        setup_workflow("new");
+        crate::catalog::clear();
+        let a = crate::catalog::current_workflow("t", "f").unwrap().unwrap();
+        let b = crate::catalog::current_workflow("t", "f").unwrap().unwrap();
+        assert!(std::rc::Rc::ptr_eq(&a, &b));
+        assert_eq!(a.runtime.initial, "new");
+        assert_eq!(a.runtime.rules_for("created"), vec![0]);
+        assert_eq!(crate::catalog::stats()["workflows"], 1);
+    }
+
+    #[pg_test]
+    fn define_workflow_invalidates_this_backend_at_once() {
+        setup_form();
+        setup_workflow("new");
+        let before = crate::catalog::current_workflow("t", "f").unwrap().unwrap().id;
+        setup_workflow("fresh");
+        let after = crate::catalog::current_workflow("t", "f").unwrap().unwrap();
+        assert_ne!(before, after.id);
+        assert_eq!(after.runtime.initial, "fresh");
+        let id = Spi::get_one::<i64>(r#"SELECT lowcode.submit('t', 'f', '{"n": 3}')"#).unwrap();
+        let state = Spi::get_one_with_args::<String>(
+            "SELECT state FROM lowcode.records WHERE id = $1",
+            &[id.into()],
+        )
+        .unwrap();
+        assert_eq!(state.as_deref(), Some("fresh"));
+    }
+
+    #[pg_test]
+    fn the_engine_prepares_its_statements_once() {
+        setup_form();
+        setup_workflow("new");
+        Spi::run(r#"SELECT lowcode.submit('t', 'f', '{"n": 1}')"#).unwrap();
+        let kept = crate::statements::kept();
+        assert!(kept >= 3, "the write path keeps its statements: {kept}");
+        Spi::run(r#"SELECT lowcode.submit('t', 'f', '{"n": 2}')"#).unwrap();
+        assert_eq!(crate::statements::kept(), kept);
+    }
+
+    #[pg_test]
+    fn every_history_note_is_written_when_the_engine_returns() {
+        setup_form();
+        setup_workflow("new");
+        Spi::run(r#"SELECT lowcode.submit('t', 'f', '{"n": 1}')"#).unwrap();
+        assert_eq!(crate::records::history::discard(), 0);
+        let rows = Spi::get_one::<i64>(
+            "SELECT count(*) FROM lowcode.history WHERE action IN ('created', 'rule_action')",
+        )
+        .unwrap();
+        assert_eq!(rows, Some(2));
     }
 }

@@ -62,4 +62,18 @@ SELECT lowcode.define_form('school', 'f' || i, format('{"properties": {"n": {"mi
 SELECT bool_and(lowcode.is_valid('school', 'f' || i, format('{"n": %s}', i)::jsonb)) FROM generate_series(1, 6) i;
 SELECT (lowcode.cache_stats() ->> 'validators')::int AS cached, lowcode.cache_stats() -> 'capacity' AS capacity;
 RESET lowcode.validator_cache_size;
+
+-- A new workflow version too: the other session has the workflow compiled, and its next
+-- statement runs the new one (records start in the new initial state).
+SELECT lowcode.define_form('school', 'homework', '{"type": "object"}');
+SELECT lowcode.define_workflow('school', 'homework', '{"states": {"handed_in": {"initial": true}, "marked": {"final": true}},
+  "transitions": [{"name": "mark", "from": "handed_in", "to": "marked"}]}');
+SELECT dblink_exec('other', $$ SELECT lowcode.submit('school', 'homework', '{}') $$);
+SELECT * FROM dblink('other', $$ SELECT state FROM lowcode.records WHERE form = 'homework' ORDER BY id DESC LIMIT 1 $$) AS t(state text);
+SELECT lowcode.define_workflow('school', 'homework', '{"states": {"draft": {"initial": true}, "handed_in": {}, "marked": {"final": true}},
+  "transitions": [{"name": "hand_in", "from": "draft", "to": "handed_in"}, {"name": "mark", "from": "handed_in", "to": "marked"}]}');
+SELECT dblink_exec('other', $$ SELECT lowcode.submit('school', 'homework', '{}') $$);
+SELECT * FROM dblink('other', $$ SELECT state FROM lowcode.records WHERE form = 'homework' ORDER BY id DESC LIMIT 1 $$) AS t(state text);
+
 SELECT dblink_disconnect('other');
+
