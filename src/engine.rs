@@ -97,9 +97,9 @@ pub fn set(slot: Slot, value: Option<String>) -> Option<String> {
     STATE.with(|s| s.borrow_mut().set(level, slot, value))
 }
 
-/// How deep rules may trigger rules (`lowcode.max_cascade`); read by the engine in SQL with
-/// `current_setting`. A setting, not engine state: a session may lower or raise it within
-/// these bounds, which only changes when its own writes are refused.
+/// How deep rules may trigger rules (`lowcode.max_cascade`), read by the rules engine
+/// (src/rules.rs). A setting, not engine state: a session may lower or raise it within these
+/// bounds, which only changes when its own writes are refused.
 pub static MAX_CASCADE: pgrx::GucSetting<i32> = pgrx::GucSetting::<i32>::new(32);
 
 /// Registered once per backend by `_PG_init`.
