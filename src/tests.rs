@@ -179,7 +179,10 @@ mod tests {
     fn define_workflow_invalidates_this_backend_at_once() {
         setup_form();
         setup_workflow("new");
-        let before = crate::catalog::current_workflow("t", "f").unwrap().unwrap().id;
+        let before = crate::catalog::current_workflow("t", "f")
+            .unwrap()
+            .unwrap()
+            .id;
         setup_workflow("fresh");
         let after = crate::catalog::current_workflow("t", "f").unwrap().unwrap();
         assert_ne!(before, after.id);
