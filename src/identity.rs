@@ -59,10 +59,17 @@ pub fn actor(app: Option<&str>) -> Result<String, IdentityError> {
     if label.is_empty() || label == me {
         return Ok(me);
     }
-    Ok(Spi::get_one_with_args::<String>(
-        "SELECT lowcode.acting_as($1, $2)",
-        &[app.into(), label.as_str().into()],
-    )?
+    // (A read: `select`, so that no transaction id is asked for.)
+    Ok(Spi::connect(|client| {
+        client
+            .select(
+                "SELECT lowcode.acting_as($1, $2)",
+                Some(1),
+                &[app.into(), label.as_str().into()],
+            )?
+            .first()
+            .get::<String>(1)
+    })?
     .unwrap_or(me))
 }
 
@@ -129,9 +136,5 @@ fn run_as(target: pg_sys::Oid, query: &str, arg: JsonB) -> Result<Option<JsonB>,
 
 /// The role that installed lowcode (its SQL objects belong to it, see sql/hardening.sql).
 fn extension_owner() -> Result<pg_sys::Oid, IdentityError> {
-    Ok(Spi::get_one::<pg_sys::Oid>(
-        "SELECT e.extowner FROM pg_catalog.pg_extension e \
-         WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode'",
-    )?
-    .unwrap_or(pg_sys::InvalidOid))
+    Ok(crate::privileges::extension_owner())
 }

@@ -38,14 +38,17 @@ fn plan(client: &SpiClient<'_>, statement: &Statement) -> SpiResult<Rc<OwnedPrep
     Ok(plan)
 }
 
-/// Run `statement` with `args` (in its parameters' order).
+/// Run `statement` with `args` (in its parameters' order). Prepared read-write (it sees this
+/// transaction's own writes, and may write), but run without asking for a transaction id
+/// first (pgrx's `update` does): a statement that only reads works on a hot standby and in
+/// read-only transactions, and one that writes gets its id from PostgreSQL as usual.
 pub fn run<'conn>(
     client: &mut SpiClient<'conn>,
     statement: &Statement,
     args: &[DatumWithOid<'_>],
 ) -> SpiResult<SpiTupleTable<'conn>> {
     let plan = plan(client, statement)?;
-    client.update(&*plan, None, args)
+    client.select(&*plan, None, args)
 }
 
 /// Run a statement whose text is built at run time (identifiers quoted by the caller), kept
@@ -66,7 +69,7 @@ pub fn run_built<'conn>(
             plan
         }
     };
-    client.update(&*plan, None, values)
+    client.select(&*plan, None, values)
 }
 
 /// As [`run_built`], with parameter types given as oids (a view's row type).
@@ -89,7 +92,7 @@ pub fn run_typed<'conn>(
             plan
         }
     };
-    client.update(&*plan, None, values)
+    client.select(&*plan, None, values)
 }
 
 /// How many statements this backend keeps prepared (for tests).

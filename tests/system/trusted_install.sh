@@ -51,9 +51,16 @@ expect_as "dbo owns the extension" "dbo" dbo app \
     "SELECT extowner::regrole FROM pg_extension WHERE extname = 'lowcode'"
 expect_as "dbo owns the tables" "0" dbo app \
     "SELECT count(*) FROM pg_tables WHERE schemaname = 'lowcode' AND tableowner <> 'dbo'"
-expect_as "the superuser keeps the C functions" "0" dbo app \
+# (The SECURITY DEFINER entry points written in Rust belong to dbo like the others, so they run
+# with dbo's rights, never a superuser's; dbo cannot replace a C function's code, and the DDL
+# guard refuses ALTER FUNCTION on lowcode's functions.)
+expect_as "the superuser keeps the C functions that are not SECURITY DEFINER" "0" dbo app \
     "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-      WHERE p.pronamespace = 'lowcode'::regnamespace AND l.lanname = 'c' AND p.proowner = 'dbo'::regrole"
+      WHERE p.pronamespace = 'lowcode'::regnamespace AND l.lanname = 'c' AND NOT p.prosecdef
+        AND p.proowner = 'dbo'::regrole"
+expect_as "the SECURITY DEFINER C functions run as dbo" "3|3" dbo app \
+    "SELECT count(*), count(*) FILTER (WHERE p.proowner = 'dbo'::regrole) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+      WHERE p.pronamespace = 'lowcode'::regnamespace AND l.lanname = 'c' AND p.prosecdef"
 expect_as "dbo owns the SECURITY DEFINER functions, and only those" "t|0" dbo app \
     "SELECT count(*) >= 30 AND bool_and(p.proowner = 'dbo'::regrole), count(*) FILTER (WHERE p.proowner = 'dbo'::regrole AND NOT p.prosecdef)
        FROM pg_proc p WHERE p.pronamespace = 'lowcode'::regnamespace AND (p.prosecdef OR p.proowner = 'dbo'::regrole)"
