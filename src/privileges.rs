@@ -114,17 +114,21 @@ pub fn holds(app: Option<&str>, privilege: Option<&str>) -> bool {
     let (Some(app), Some(privilege)) = (app, privilege) else {
         return false;
     };
+    ask(&GRANTED, app, privilege, "privileges").unwrap_or(false)
+}
+
+/// A yes-or-no question about the invoker: `statement` takes two texts and the invoker's oid.
+fn ask(statement: &Statement, a: &str, b: &str, what: &str) -> Option<bool> {
     Spi::connect_mut(|client| {
         statements::run(
             client,
-            &GRANTED,
-            &[app.into(), privilege.into(), identity::invoker().into()],
+            statement,
+            &[a.into(), b.into(), identity::invoker().into()],
         )?
         .first()
         .get::<bool>(1)
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: checking privileges failed: {error}"))
-    .unwrap_or(false)
+    .unwrap_or_else(|error| pgrx::error!("lowcode: checking {what} failed: {error}"))
 }
 
 /// Whether some field of `app.form` is hidden from the invoker (lowcode administrators see
@@ -133,17 +137,7 @@ pub fn hides_any(app: &str, form: &str) -> bool {
     if admin() {
         return false;
     }
-    Spi::connect_mut(|client| {
-        statements::run(
-            client,
-            &HIDES_ANY,
-            &[app.into(), form.into(), identity::invoker().into()],
-        )?
-        .first()
-        .get::<bool>(1)
-    })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: checking hidden fields failed: {error}"))
-    .unwrap_or(true)
+    ask(&HIDES_ANY, app, form, "hidden fields").unwrap_or(true)
 }
 
 /// Raise insufficient_privilege (42501), naming the app, the role, what it tried and the

@@ -416,16 +416,7 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
         (None, true)
     };
     match &before {
-        None => history::write(&history::Row {
-            record: &record,
-            action: "created",
-            actor: &actor,
-            from_state: None,
-            to_state: Some(&record.state),
-            before: None,
-            after: Some(&record.data),
-            detail,
-        }),
+        None => history::created(&record, &actor, detail),
         Some(before) => history::write(&history::Row {
             record: &record,
             action: workflow::update_action(cause.as_ref(), data_changed),
@@ -454,16 +445,18 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
 
 // ------------------------------------------------------------------ history
 
-/// The one writer of `lowcode.history`: every change, task action, decision, timer firing and
-/// rule action is a row written here. Notes (rows about something that happened to a record
-/// without changing it) wait in a per-backend buffer and are written together, in order, by
-/// [`history::flush`]: before the next change of a record, and when the engine's entry point
-/// (a trigger, `fire`, `fire_timers`) ends. An aborted (sub)transaction discards them.
+/// The one writer of `lowcode.history` (and, for the rows a write's rules add, of
+/// `lowcode.events`): every change, task action, decision, timer firing and rule action is a
+/// row written here. The rows of a write that change no record — its `created` row, the notes
+/// of its rules (task created, rule actions), the events they emit — wait in a per-backend
+/// buffer and are written together, in order, by one statement ([`history::flush`]): before
+/// the next change of a record, and when the engine's entry point (a trigger, `fire`,
+/// `fire_timers`) ends. An aborted (sub)transaction discards them.
 pub mod history {
     use std::cell::RefCell;
 
     use pgrx::pg_sys::BuiltinOid::{
-        INT4ARRAYOID, INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID,
+        BOOLARRAYOID, INT4ARRAYOID, INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID,
     };
     use pgrx::prelude::*;
 
@@ -480,20 +473,61 @@ pub mod history {
             JSONBOID, TEXTOID,
         ],
     };
-    // The buffered notes, one row each, in order (ids are drawn in the order of the rows).
-    const INSERT_NOTES: Statement = Statement {
-        sql: "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
-              from_state, to_state, detail) \
-              SELECT n.record_id, n.app, n.form, n.action, n.revision, n.actor, n.state, n.state, \
+    // The buffered rows, in order (ids are drawn in the order of the rows). A `created` row's
+    // data is the record's as it is now: nothing has changed it since (a change of a record
+    // writes the buffer first).
+    macro_rules! history_rows {
+        () => {
+            "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
+              from_state, to_state, after, detail) \
+              SELECT n.record_id, n.app, n.form, n.action, n.revision, n.actor, \
+                     CASE WHEN n.created THEN NULL ELSE n.state END, n.state, \
+                     CASE WHEN n.created THEN (SELECT r.data FROM lowcode.records r \
+                                                WHERE r.id OPERATOR(pg_catalog.=) n.record_id) END, \
                      n.detail::pg_catalog.jsonb \
                 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
                                 pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), \
-                                pg_catalog.unnest($7), pg_catalog.unnest($8)) \
-                     WITH ORDINALITY AS n(record_id, app, form, action, revision, actor, state, detail, i) \
-               ORDER BY n.i",
+                                pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9)) \
+                     WITH ORDINALITY AS n(record_id, app, form, action, revision, actor, state, detail, created, i) \
+               ORDER BY n.i"
+        };
+    }
+    const FLUSH_HISTORY: Statement = Statement {
+        sql: history_rows!(),
+        args: &[
+            INT8ARRAYOID,
+            TEXTARRAYOID,
+            TEXTARRAYOID,
+            TEXTARRAYOID,
+            INT4ARRAYOID,
+            TEXTARRAYOID,
+            TEXTARRAYOID,
+            TEXTARRAYOID,
+            BOOLARRAYOID,
+        ],
+    };
+    // The same, and the buffered events: what every message about a record carries, its data
+    // as it is now, and the payload the rule adds (which wins).
+    const FLUSH_BOTH: Statement = Statement {
+        sql: concat!(
+            "WITH events AS ( \
+               INSERT INTO lowcode.events (topic, payload, record_id, app) \
+               SELECT e.topic, \
+                      e.base::pg_catalog.jsonb \
+                        OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
+                            (SELECT r.data FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) e.record_id)) \
+                        OPERATOR(pg_catalog.||) e.extra::pg_catalog.jsonb, \
+                      e.record_id, e.app \
+                 FROM ROWS FROM (pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12), \
+                                 pg_catalog.unnest($13), pg_catalog.unnest($14)) \
+                      WITH ORDINALITY AS e(topic, base, extra, record_id, app, i) \
+                ORDER BY e.i) ",
+            history_rows!()
+        ),
         args: &[
             INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-            TEXTARRAYOID, TEXTARRAYOID,
+            TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+            INT8ARRAYOID, TEXTARRAYOID,
         ],
     };
 
@@ -506,10 +540,25 @@ pub mod history {
         actor: String,
         state: String,
         detail: String,
+        created: bool,
+    }
+
+    struct Event {
+        topic: String,
+        base: String,
+        extra: String,
+        record: i64,
+        app: String,
+    }
+
+    #[derive(Default)]
+    struct Pending {
+        notes: Vec<Note>,
+        events: Vec<Event>,
     }
 
     thread_local! {
-        static NOTES: RefCell<Vec<Note>> = const { RefCell::new(Vec::new()) };
+        static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
     }
 
     /// One history row about `record` as it is now.
@@ -532,7 +581,7 @@ pub mod history {
         }
     }
 
-    /// Write a change's row now (after the notes before it).
+    /// Write a change's row now (after the rows waiting before it).
     pub fn write(row: &Row) {
         flush();
         let r = row.record;
@@ -559,12 +608,9 @@ pub mod history {
         .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
     }
 
-    /// A row about something that happened to the record without changing it (a task
-    /// action, a decision, a timer, a rule action): its state stays, no data. Written by the
-    /// next [`flush`].
-    pub fn note(record: &Record, action: &str, actor: &str, detail: &serde_json::Value) {
-        NOTES.with(|n| {
-            n.borrow_mut().push(Note {
+    fn push(record: &Record, action: &str, actor: &str, detail: String, created: bool) {
+        PENDING.with(|p| {
+            p.borrow_mut().notes.push(Note {
                 record: record.id,
                 app: record.app.clone(),
                 form: record.form.clone(),
@@ -572,60 +618,117 @@ pub mod history {
                 revision: record.revision,
                 actor: actor.to_owned(),
                 state: record.state.clone(),
-                detail: detail.to_string(),
+                detail,
+                created,
             })
         });
     }
 
-    /// Write the buffered notes, in one statement.
-    pub fn flush() {
-        let notes = NOTES.with(|n| std::mem::take(&mut *n.borrow_mut()));
-        if notes.is_empty() {
-            return;
-        }
-        let mut cols = (
-            Vec::with_capacity(notes.len()),
-            Vec::with_capacity(notes.len()),
-            Vec::with_capacity(notes.len()),
-            Vec::with_capacity(notes.len()),
-            Vec::with_capacity(notes.len()),
-            Vec::with_capacity(notes.len()),
-            Vec::with_capacity(notes.len()),
-            Vec::with_capacity(notes.len()),
-        );
-        for n in notes {
-            cols.0.push(n.record);
-            cols.1.push(n.app);
-            cols.2.push(n.form);
-            cols.3.push(n.action);
-            cols.4.push(n.revision);
-            cols.5.push(n.actor);
-            cols.6.push(n.state);
-            cols.7.push(n.detail);
-        }
-        Spi::connect_mut(|client| {
-            statements::run(
-                client,
-                &INSERT_NOTES,
-                &[
-                    cols.0.into(),
-                    cols.1.into(),
-                    cols.2.into(),
-                    cols.3.into(),
-                    cols.4.into(),
-                    cols.5.into(),
-                    cols.6.into(),
-                    cols.7.into(),
-                ],
-            )
-            .map(|_| ())
-        })
-        .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
+    /// The `created` row of a new record (its data as stored), written by the next [`flush`].
+    pub fn created(record: &Record, actor: &str, detail: &str) {
+        push(record, "created", actor, detail.to_owned(), true);
     }
 
-    /// Forget the buffered notes (their transaction or subtransaction aborted).
+    /// A row about something that happened to the record without changing it (a task
+    /// action, a decision, a timer, a rule action): its state stays, no data. Written by the
+    /// next [`flush`].
+    pub fn note(record: &Record, action: &str, actor: &str, detail: &serde_json::Value) {
+        push(record, action, actor, detail.to_string(), false);
+    }
+
+    /// An outbox event about `record` (`base` with the record's data and `extra`, as JSON
+    /// text), written by the next [`flush`].
+    pub fn event(record: &Record, topic: &str, base: &serde_json::Value, extra: &str) {
+        PENDING.with(|p| {
+            p.borrow_mut().events.push(Event {
+                topic: topic.to_owned(),
+                base: base.to_string(),
+                extra: extra.to_owned(),
+                record: record.id,
+                app: record.app.clone(),
+            })
+        });
+    }
+
+    /// Write the waiting rows, in one statement.
+    pub fn flush() {
+        let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        if pending.notes.is_empty() && pending.events.is_empty() {
+            return;
+        }
+        let n = pending.notes.len();
+        let (mut ids, mut apps, mut forms, mut actions) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut revisions, mut actors, mut states, mut details, mut created) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for note in pending.notes {
+            ids.push(note.record);
+            apps.push(note.app);
+            forms.push(note.form);
+            actions.push(note.action);
+            revisions.push(note.revision);
+            actors.push(note.actor);
+            states.push(note.state);
+            details.push(note.detail);
+            created.push(note.created);
+        }
+        let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
+            ids.into(),
+            apps.into(),
+            forms.into(),
+            actions.into(),
+            revisions.into(),
+            actors.into(),
+            states.into(),
+            details.into(),
+            created.into(),
+        ];
+        let statement = if pending.events.is_empty() {
+            &FLUSH_HISTORY
+        } else {
+            let m = pending.events.len();
+            let (mut topics, mut bases, mut extras, mut records, mut event_apps) = (
+                Vec::with_capacity(m),
+                Vec::with_capacity(m),
+                Vec::with_capacity(m),
+                Vec::with_capacity(m),
+                Vec::with_capacity(m),
+            );
+            for e in pending.events {
+                topics.push(e.topic);
+                bases.push(e.base);
+                extras.push(e.extra);
+                records.push(e.record);
+                event_apps.push(e.app);
+            }
+            args.extend([
+                topics.into(),
+                bases.into(),
+                extras.into(),
+                records.into(),
+                event_apps.into(),
+            ]);
+            &FLUSH_BOTH
+        };
+        Spi::connect_mut(|client| statements::run(client, statement, &args).map(|_| ()))
+            .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
+    }
+
+    /// Forget the waiting rows (their transaction or subtransaction aborted); how many.
     pub fn discard() -> usize {
-        NOTES.with(|n| std::mem::take(&mut *n.borrow_mut()).len())
+        PENDING.with(|p| {
+            let pending = std::mem::take(&mut *p.borrow_mut());
+            pending.notes.len() + pending.events.len()
+        })
     }
 }
 

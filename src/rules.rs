@@ -485,14 +485,18 @@ fn run_action(
             )?;
         }
         ActionKind::Emit => {
-            let payload = base_payload(r, event, rule);
-            crate::events::emit_for_record(
-                arg_str(arg, "topic").unwrap_or_default(),
-                &payload,
-                &r.data,
-                arg.get("payload"),
+            let topic = arg_str(arg, "topic").unwrap_or_default();
+            crate::events::check_topic(topic);
+            let extra = arg
+                .get("payload")
+                .filter(|e| e.is_object())
+                .map(Value::to_string);
+            history::event(
                 r,
-            )?;
+                topic,
+                &base_payload(r, event, rule),
+                extra.as_deref().unwrap_or("{}"),
+            );
             note(
                 r,
                 "rule_action",
