@@ -416,7 +416,16 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
         (None, true)
     };
     match &before {
-        None => history::created(&record, &actor, detail),
+        None => history::write(&history::Row {
+            record: &record,
+            action: "created",
+            actor: &actor,
+            from_state: None,
+            to_state: Some(&record.state),
+            before: None,
+            after: Some(&record.data),
+            detail,
+        }),
         Some(before) => history::write(&history::Row {
             record: &record,
             action: workflow::update_action(cause.as_ref(), data_changed),
@@ -445,18 +454,17 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
 
 // ------------------------------------------------------------------ history
 
-/// The one writer of `lowcode.history` (and, for the rows a write's rules add, of
-/// `lowcode.events`): every change, task action, decision, timer firing and rule action is a
-/// row written here. The rows of a write that change no record — its `created` row, the notes
-/// of its rules (task created, rule actions), the events they emit — wait in a per-backend
-/// buffer and are written together, in order, by one statement ([`history::flush`]): before
-/// the next change of a record, and when the engine's entry point (a trigger, `fire`,
-/// `fire_timers`) ends. An aborted (sub)transaction discards them.
+/// The one writer of `lowcode.history` (and of the events a write's rules emit): every change,
+/// task action, decision, timer firing and rule action is a row written here. A change's row is
+/// written at once; the notes of a write's rules (task created, rule actions) and the events
+/// they emit wait in a per-backend buffer and are written together, in order, by one statement
+/// ([`history::flush`]): before the next change of a record, and when the engine's entry point
+/// (a trigger, `fire`, `fire_timers`) ends. An aborted (sub)transaction discards them.
 pub mod history {
     use std::cell::RefCell;
 
     use pgrx::pg_sys::BuiltinOid::{
-        BOOLARRAYOID, INT4ARRAYOID, INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID,
+        INT4ARRAYOID, INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID,
     };
     use pgrx::prelude::*;
 
@@ -473,88 +481,82 @@ pub mod history {
             JSONBOID, TEXTOID,
         ],
     };
-    // The buffered rows, in order (ids are drawn in the order of the rows). A `created` row's
-    // data is the record's as it is now: nothing has changed it since (a change of a record
-    // writes the buffer first).
+    // The buffered notes, in order (ids are drawn in the order of the rows), one array per
+    // column. Read by subscript from generate_subscripts, whose row estimate does not depend on
+    // its argument, so the statement keeps one generic plan (with unnest, whose estimate is
+    // the array's length, every call was planned again).
     macro_rules! history_rows {
         () => {
             "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
-              from_state, to_state, after, detail) \
-              SELECT n.record_id, n.app, n.form, n.action, n.revision, n.actor, \
-                     CASE WHEN n.created THEN NULL ELSE n.state END, n.state, \
-                     CASE WHEN n.created THEN (SELECT r.data FROM lowcode.records r \
-                                                WHERE r.id OPERATOR(pg_catalog.=) n.record_id) END, \
-                     n.detail::pg_catalog.jsonb \
-                FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
-                                pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), \
-                                pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9)) \
-                     WITH ORDINALITY AS n(record_id, app, form, action, revision, actor, state, detail, created, i) \
-               ORDER BY n.i"
+              from_state, to_state, detail) \
+              SELECT $1[g.i], $2[g.i], $3[g.i], $4[g.i], $5[g.i], $6[g.i], $7[g.i], $7[g.i], \
+                     $8[g.i]::pg_catalog.jsonb \
+                FROM pg_catalog.generate_subscripts($1, 1) AS g(i) \
+               ORDER BY g.i"
         };
     }
+    const NOTE_ARGS: [pgrx::pg_sys::BuiltinOid; 8] = [
+        INT8ARRAYOID,
+        TEXTARRAYOID,
+        TEXTARRAYOID,
+        TEXTARRAYOID,
+        INT4ARRAYOID,
+        TEXTARRAYOID,
+        TEXTARRAYOID,
+        TEXTARRAYOID,
+    ];
     const FLUSH_HISTORY: Statement = Statement {
         sql: history_rows!(),
-        args: &[
-            INT8ARRAYOID,
-            TEXTARRAYOID,
-            TEXTARRAYOID,
-            TEXTARRAYOID,
-            INT4ARRAYOID,
-            TEXTARRAYOID,
-            TEXTARRAYOID,
-            TEXTARRAYOID,
-            BOOLARRAYOID,
-        ],
+        args: &NOTE_ARGS,
     };
     // The same, and the buffered events: what every message about a record carries, its data
-    // as it is now, and the payload the rule adds (which wins).
+    // as it is now (nothing has changed it since: a change of a record writes the buffer
+    // first), and the payload the rule adds (which wins).
     const FLUSH_BOTH: Statement = Statement {
         sql: concat!(
             "WITH events AS ( \
                INSERT INTO lowcode.events (topic, payload, record_id, app) \
-               SELECT e.topic, \
-                      e.base::pg_catalog.jsonb \
-                        OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
-                            (SELECT r.data FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) e.record_id)) \
-                        OPERATOR(pg_catalog.||) e.extra::pg_catalog.jsonb, \
-                      e.record_id, e.app \
-                 FROM ROWS FROM (pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12), \
-                                 pg_catalog.unnest($13), pg_catalog.unnest($14)) \
-                      WITH ORDINALITY AS e(topic, base, extra, record_id, app, i) \
-                ORDER BY e.i) ",
+               SELECT $9[g.i], \
+                      $10[g.i]::pg_catalog.jsonb OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
+                            (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $12[g.i])) \
+                          OPERATOR(pg_catalog.||) $11[g.i]::pg_catalog.jsonb, \
+                      $12[g.i], $13[g.i] \
+                 FROM pg_catalog.generate_subscripts($9, 1) AS g(i) \
+                ORDER BY g.i) ",
             history_rows!()
         ),
         args: &[
             INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-            TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-            INT8ARRAYOID, TEXTARRAYOID,
+            TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+            TEXTARRAYOID,
         ],
     };
 
-    struct Note {
-        record: i64,
-        app: String,
-        form: String,
-        action: String,
-        revision: i32,
-        actor: String,
-        state: String,
-        detail: String,
-        created: bool,
+    #[derive(Default)]
+    struct Notes {
+        records: Vec<i64>,
+        apps: Vec<String>,
+        forms: Vec<String>,
+        actions: Vec<String>,
+        revisions: Vec<i32>,
+        actors: Vec<String>,
+        states: Vec<String>,
+        details: Vec<String>,
     }
 
-    struct Event {
-        topic: String,
-        base: String,
-        extra: String,
-        record: i64,
-        app: String,
+    #[derive(Default)]
+    struct Events {
+        topics: Vec<String>,
+        bases: Vec<String>,
+        extras: Vec<String>,
+        records: Vec<i64>,
+        apps: Vec<String>,
     }
 
     #[derive(Default)]
     struct Pending {
-        notes: Vec<Note>,
-        events: Vec<Event>,
+        notes: Notes,
+        events: Events,
     }
 
     thread_local! {
@@ -608,114 +610,69 @@ pub mod history {
         .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
     }
 
-    fn push(record: &Record, action: &str, actor: &str, detail: String, created: bool) {
-        PENDING.with(|p| {
-            p.borrow_mut().notes.push(Note {
-                record: record.id,
-                app: record.app.clone(),
-                form: record.form.clone(),
-                action: action.to_owned(),
-                revision: record.revision,
-                actor: actor.to_owned(),
-                state: record.state.clone(),
-                detail,
-                created,
-            })
-        });
-    }
-
-    /// The `created` row of a new record (its data as stored), written by the next [`flush`].
-    pub fn created(record: &Record, actor: &str, detail: &str) {
-        push(record, "created", actor, detail.to_owned(), true);
-    }
-
     /// A row about something that happened to the record without changing it (a task
     /// action, a decision, a timer, a rule action): its state stays, no data. Written by the
     /// next [`flush`].
     pub fn note(record: &Record, action: &str, actor: &str, detail: &serde_json::Value) {
-        push(record, action, actor, detail.to_string(), false);
+        PENDING.with(|p| {
+            let n = &mut p.borrow_mut().notes;
+            n.records.push(record.id);
+            n.apps.push(record.app.clone());
+            n.forms.push(record.form.clone());
+            n.actions.push(action.to_owned());
+            n.revisions.push(record.revision);
+            n.actors.push(actor.to_owned());
+            n.states.push(record.state.clone());
+            n.details.push(detail.to_string());
+        });
     }
 
-    /// An outbox event about `record` (`base` with the record's data and `extra`, as JSON
-    /// text), written by the next [`flush`].
-    pub fn event(record: &Record, topic: &str, base: &serde_json::Value, extra: &str) {
+    /// An outbox event about `record` (`base` with the record's data and `extra`), written by
+    /// the next [`flush`].
+    pub fn event(
+        record: &Record,
+        topic: &str,
+        base: &serde_json::Value,
+        extra: &serde_json::Value,
+    ) {
         PENDING.with(|p| {
-            p.borrow_mut().events.push(Event {
-                topic: topic.to_owned(),
-                base: base.to_string(),
-                extra: extra.to_owned(),
-                record: record.id,
-                app: record.app.clone(),
-            })
+            let e = &mut p.borrow_mut().events;
+            e.topics.push(topic.to_owned());
+            e.bases.push(base.to_string());
+            e.extras.push(extra.to_string());
+            e.records.push(record.id);
+            e.apps.push(record.app.clone());
         });
     }
 
     /// Write the waiting rows, in one statement.
     pub fn flush() {
-        let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-        if pending.notes.is_empty() && pending.events.is_empty() {
+        let Pending {
+            notes: n,
+            events: e,
+        } = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        if n.records.is_empty() && e.records.is_empty() {
             return;
         }
-        let n = pending.notes.len();
-        let (mut ids, mut apps, mut forms, mut actions) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut revisions, mut actors, mut states, mut details, mut created) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for note in pending.notes {
-            ids.push(note.record);
-            apps.push(note.app);
-            forms.push(note.form);
-            actions.push(note.action);
-            revisions.push(note.revision);
-            actors.push(note.actor);
-            states.push(note.state);
-            details.push(note.detail);
-            created.push(note.created);
-        }
         let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
-            ids.into(),
-            apps.into(),
-            forms.into(),
-            actions.into(),
-            revisions.into(),
-            actors.into(),
-            states.into(),
-            details.into(),
-            created.into(),
+            n.records.into(),
+            n.apps.into(),
+            n.forms.into(),
+            n.actions.into(),
+            n.revisions.into(),
+            n.actors.into(),
+            n.states.into(),
+            n.details.into(),
         ];
-        let statement = if pending.events.is_empty() {
+        let statement = if e.records.is_empty() {
             &FLUSH_HISTORY
         } else {
-            let m = pending.events.len();
-            let (mut topics, mut bases, mut extras, mut records, mut event_apps) = (
-                Vec::with_capacity(m),
-                Vec::with_capacity(m),
-                Vec::with_capacity(m),
-                Vec::with_capacity(m),
-                Vec::with_capacity(m),
-            );
-            for e in pending.events {
-                topics.push(e.topic);
-                bases.push(e.base);
-                extras.push(e.extra);
-                records.push(e.record);
-                event_apps.push(e.app);
-            }
             args.extend([
-                topics.into(),
-                bases.into(),
-                extras.into(),
-                records.into(),
-                event_apps.into(),
+                e.topics.into(),
+                e.bases.into(),
+                e.extras.into(),
+                e.records.into(),
+                e.apps.into(),
             ]);
             &FLUSH_BOTH
         };
@@ -727,7 +684,7 @@ pub mod history {
     pub fn discard() -> usize {
         PENDING.with(|p| {
             let pending = std::mem::take(&mut *p.borrow_mut());
-            pending.notes.len() + pending.events.len()
+            pending.notes.records.len() + pending.events.records.len()
         })
     }
 }

@@ -490,13 +490,9 @@ fn run_action(
             let extra = arg
                 .get("payload")
                 .filter(|e| e.is_object())
-                .map(Value::to_string);
-            history::event(
-                r,
-                topic,
-                &base_payload(r, event, rule),
-                extra.as_deref().unwrap_or("{}"),
-            );
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            history::event(r, topic, &base_payload(r, event, rule), &extra);
             note(
                 r,
                 "rule_action",
