@@ -532,6 +532,49 @@ pub mod history {
         ],
     };
 
+    // Many rows (a batch of timers): subscripting a text array walks it from the start, so
+    // past a few dozen rows the arrays are unnested instead (planned per call, which a batch
+    // pays once).
+    macro_rules! history_rows_unnested {
+        () => {
+            "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
+              from_state, to_state, detail) \
+              SELECT n.r, n.a, n.f, n.c, n.v, n.u, n.s, n.s, n.d::pg_catalog.jsonb \
+                FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
+                                pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), \
+                                pg_catalog.unnest($7), pg_catalog.unnest($8)) \
+                     WITH ORDINALITY AS n(r, a, f, c, v, u, s, d, i) \
+               ORDER BY n.i"
+        };
+    }
+    const FLUSH_MANY_HISTORY: Statement = Statement {
+        sql: history_rows_unnested!(),
+        args: &NOTE_ARGS,
+    };
+    const FLUSH_MANY_BOTH: Statement = Statement {
+        sql: concat!(
+            "WITH events AS ( \
+               INSERT INTO lowcode.events (topic, payload, record_id, app) \
+               SELECT e.t, \
+                      e.b::pg_catalog.jsonb OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
+                            (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) e.r)) \
+                          OPERATOR(pg_catalog.||) e.e::pg_catalog.jsonb, \
+                      e.r, e.a \
+                 FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), \
+                                 pg_catalog.unnest($12), pg_catalog.unnest($13)) \
+                      WITH ORDINALITY AS e(t, b, e, r, a, i) \
+                ORDER BY e.i) ",
+            history_rows_unnested!()
+        ),
+        args: &[
+            INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+            TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+            TEXTARRAYOID,
+        ],
+    };
+    /// Up to this many rows, the generic plan (subscripts); above, unnest.
+    const FEW: usize = 32;
+
     #[derive(Default)]
     struct Notes {
         records: Vec<i64>,
@@ -654,6 +697,7 @@ pub mod history {
         if n.records.is_empty() && e.records.is_empty() {
             return;
         }
+        let many = n.records.len().max(e.records.len()) > FEW;
         let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
             n.records.into(),
             n.apps.into(),
@@ -665,7 +709,11 @@ pub mod history {
             n.details.into(),
         ];
         let statement = if e.records.is_empty() {
-            &FLUSH_HISTORY
+            if many {
+                &FLUSH_MANY_HISTORY
+            } else {
+                &FLUSH_HISTORY
+            }
         } else {
             args.extend([
                 e.topics.into(),
@@ -674,7 +722,11 @@ pub mod history {
                 e.records.into(),
                 e.apps.into(),
             ]);
-            &FLUSH_BOTH
+            if many {
+                &FLUSH_MANY_BOTH
+            } else {
+                &FLUSH_BOTH
+            }
         };
         Spi::connect_mut(|client| statements::run(client, statement, &args).map(|_| ()))
             .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
