@@ -51,28 +51,9 @@ pub fn run<'conn>(
     client.select(&*plan, None, args)
 }
 
-/// Run a statement whose text is built at run time (identifiers quoted by the caller), kept
-/// prepared like the others.
-pub fn run_built<'conn>(
-    client: &mut SpiClient<'conn>,
-    sql: &str,
-    args: &[PgBuiltInOids],
-    values: &[DatumWithOid<'_>],
-) -> SpiResult<SpiTupleTable<'conn>> {
-    let cached = BUILT.with(|b| b.borrow_mut().get(&sql.to_owned()));
-    let plan = match cached {
-        Some(plan) => plan,
-        None => {
-            let types: Vec<PgOid> = args.iter().map(|&o| PgOid::BuiltIn(o)).collect();
-            let plan = Rc::new(client.prepare_mut(sql, &types)?.keep());
-            BUILT.with(|b| b.borrow_mut().insert(sql.to_owned(), plan.clone()));
-            plan
-        }
-    };
-    client.select(&*plan, None, values)
-}
-
-/// As [`run_built`], with parameter types given as oids (a view's row type).
+/// Run a statement whose text is built at run time (identifiers quoted by the caller; one per
+/// typed view), kept prepared like the others; its parameter types are oids (a view's row
+/// type).
 pub fn run_typed<'conn>(
     client: &mut SpiClient<'conn>,
     sql: &str,

@@ -3,7 +3,6 @@
 //! (`lowcode.view_change`), DELETE deletes the record; RETURNING shows the row as stored, as
 //! the writer may see it. The view-specific statements are prepared once per backend.
 
-use pgrx::pg_sys::BuiltinOid::INT8OID;
 use pgrx::prelude::*;
 use pgrx::PgTupleDesc;
 
@@ -173,10 +172,10 @@ fn view_write<'a>(
             // SAFETY: column 1 of a typed view is the record id.
             let id = unsafe { heap_int8(old, desc, 1) };
             Spi::connect_mut(|client| {
-                statements::run_built(
+                statements::run_typed(
                     client,
                     "SELECT lowcode.delete_record($1)",
-                    &[INT8OID],
+                    &[pg_sys::INT8OID],
                     &[id.into()],
                 )
                 .map(|_| ())
