@@ -121,7 +121,10 @@ fn run_as(target: pg_sys::Oid, query: &str, arg: JsonB) -> Result<Option<JsonB>,
     let mut context = 0;
     // SAFETY: plain reads/writes of the backend's user id; restored by `Restore`.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
-    if user != target && !unsafe { pg_sys::superuser_arg(user) } && user != extension_owner()? {
+    if user != target
+        && !unsafe { pg_sys::superuser_arg(user) }
+        && user != crate::privileges::extension_owner()
+    {
         return Err(IdentityError::NotFromLowcode);
     }
     let _restore = Restore { user, context };
@@ -132,9 +135,4 @@ fn run_as(target: pg_sys::Oid, query: &str, arg: JsonB) -> Result<Option<JsonB>,
         )
     };
     Ok(Spi::get_one_with_args::<JsonB>(query, &[arg.into()])?)
-}
-
-/// The role that installed lowcode (its SQL objects belong to it, see sql/hardening.sql).
-fn extension_owner() -> Result<pg_sys::Oid, IdentityError> {
-    Ok(crate::privileges::extension_owner())
 }
