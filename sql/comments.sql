@@ -17,7 +17,7 @@ COMMENT ON FUNCTION lowcode.matches(jsonb, jsonb) IS 'Internal: whether data mat
 COMMENT ON FUNCTION lowcode.condition_issues(jsonb, jsonb) IS 'Internal: why data does not match a workflow condition, as JSON.';
 COMMENT ON FUNCTION lowcode.diff_definitions(jsonb, jsonb) IS 'Internal: the changes between two app definitions (export_app format), each marked breaking or not.';
 COMMENT ON FUNCTION lowcode.invoker() IS 'The role lowcode authorizes: the session''s role after SET ROLE, which stays the caller''s inside lowcode''s SECURITY DEFINER functions.';
-COMMENT ON FUNCTION lowcode.call_as(text, text, jsonb) IS 'Internal: runs a workflow call (a query returning jsonb, $1 = the record) as the role that published the workflow version, never as a superuser unless lowcode runs as one.';
+COMMENT ON FUNCTION lowcode.grant_calls(bigint, text[], oid[]) IS 'Internal (define_workflow): records the function each call of a workflow version runs and that it runs as the role at the keyboard (never an argument).';
 COMMENT ON FUNCTION lowcode.cause() IS 'Internal: the cause of the change being written (a transition, rule action, approval verdict or migration), held by the library for the transaction; NULL when none.';
 COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (NULL or JSON null: none) and returns the previous one (JSON null: none), to restore after. Undone with the subtransaction that set it.';
 COMMENT ON FUNCTION lowcode.rule_chain() IS 'Internal: the workflow rules running now, outermost first, joined by '' → '' ('''' when none).';

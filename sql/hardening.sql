@@ -86,51 +86,142 @@ ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, p
 ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_temp;
 
--- lowcode's functions and the triggers, rules and policies on its tables change only through
--- its extension scripts (CREATE / ALTER EXTENSION). In a trusted install the installing role
--- owns the SECURITY DEFINER entry points and the tables; without this guard it could replace
--- an entry point's body (or make it SECURITY INVOKER), or add a trigger to a table, and run
--- code as whoever calls lowcode next — a superuser included.
+-- lowcode changes only through its extension scripts (CREATE / ALTER EXTENSION). In a trusted
+-- install the installing role owns the schema, the tables and the SECURITY DEFINER entry
+-- points; without this guard it could replace an entry point's body or make it SECURITY
+-- INVOKER (ALTER FUNCTION, ALTER ROUTINE, ALTER PROCEDURE, CREATE OR REPLACE), give it a
+-- search_path of its own, move or rename it, add a trigger, rule or policy to a table, disable
+-- one, drop lowcode's own triggers, or grant the engine's internals to others, and run code as
+-- whoever calls lowcode next — a superuser included.
+--
+-- The event triggers fire for every command tag PostgreSQL lets an event trigger see (no WHEN
+-- TAG list to keep up to date by hand: tests/system/ddl_guard.sh reads the tags from
+-- PostgreSQL's cmdtaglist.h and tries each one); the function decides by the object:
+--   * anything in schema lowcode (functions, procedures, aggregates, tables, views,
+--     sequences, types ...), the schema itself, and the triggers, rules and policies on
+--     lowcode's tables: refused outside an extension script;
+--   * except CREATE INDEX / DROP INDEX on lowcode.records, which lowcode.add_unique and
+--     drop_unique run (an index expression runs as the table's owner, as every write to the
+--     table does);
+--   * GRANT and REVOKE do not name their objects to an event trigger: after one, the
+--     privileges on lowcode's functions, tables, sequences and schema must be what the
+--     extension scripts left (lowcode.acl_fingerprint() against the value written into
+--     lowcode.acl_expected() when this script ran).
+CREATE FUNCTION lowcode.acl_fingerprint() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.md5(pg_catalog.string_agg(x.line, E'\n' ORDER BY x.line))
+      FROM (SELECT 'f ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text
+                   OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) coalesce(
+                     (SELECT pg_catalog.string_agg(a.grantor::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.privilege_type, ',' ORDER BY a.grantor, a.grantee, a.privilege_type)
+                        FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a), '-') AS line
+              FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
+            UNION ALL
+            SELECT 'r ' OPERATOR(pg_catalog.||) c.oid::pg_catalog.regclass::pg_catalog.text
+                   OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) coalesce(
+                     (SELECT pg_catalog.string_agg(a.grantor::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.privilege_type, ',' ORDER BY a.grantor, a.grantee, a.privilege_type)
+                        FROM pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", c.relowner))) a), '-')
+              FROM pg_catalog.pg_class c
+             WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
+               AND c.relkind OPERATOR(pg_catalog.<>) 'i'
+            UNION ALL
+            SELECT 'n ' OPERATOR(pg_catalog.||) coalesce(
+                     (SELECT pg_catalog.string_agg(a.grantor::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.privilege_type, ',' ORDER BY a.grantor, a.grantee, a.privilege_type)
+                        FROM pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a), '-')
+              FROM pg_catalog.pg_namespace n
+             WHERE n.oid OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace) x
+$$;
+COMMENT ON FUNCTION lowcode.acl_fingerprint() IS 'Internal (lowcode_guard): a digest of the privileges on lowcode''s functions, tables, sequences and schema.';
+ALTER FUNCTION lowcode.acl_fingerprint() SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION lowcode.guard_ddl() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     c        record;
+    ours     oid := (SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode');
     in_ours  boolean;
 BEGIN
+    IF ours IS NULL THEN
+        RETURN;                            -- lowcode is being dropped
+    END IF;
     FOR c IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
         CONTINUE WHEN c.in_extension;
-        in_ours := CASE c.classid
-            WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
-                c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
-            WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
-                EXISTS (SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.tgrelid
-                         WHERE t.oid OPERATOR(pg_catalog.=) c.objid
-                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
-            WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
-                EXISTS (SELECT FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) w.ev_class
-                         WHERE w.oid OPERATOR(pg_catalog.=) c.objid
-                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
-            WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
-                EXISTS (SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.polrelid
-                         WHERE p.oid OPERATOR(pg_catalog.=) c.objid
-                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
-            ELSE false END;
+        IF c.command_tag OPERATOR(pg_catalog.=) ANY (ARRAY['GRANT', 'REVOKE']) THEN
+            in_ours := lowcode.acl_fingerprint() IS DISTINCT FROM lowcode.acl_expected();
+        ELSIF c.command_tag OPERATOR(pg_catalog.=) 'CREATE INDEX' THEN
+            in_ours := c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                       AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+                                        WHERE i.indexrelid OPERATOR(pg_catalog.=) c.objid
+                                          AND i.indrelid OPERATOR(pg_catalog.=) 'lowcode.records'::pg_catalog.regclass);
+        ELSE
+            in_ours := CASE c.classid
+                WHEN 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN c.objid OPERATOR(pg_catalog.=) ours
+                WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.tgrelid
+                             WHERE t.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
+                WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) w.ev_class
+                             WHERE w.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
+                WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.polrelid
+                             WHERE p.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
+                ELSE false
+                END;
+            -- Objects that are lowcode's by their schema (whatever kind), also when the
+            -- command moved them out of it (ALTER ... SET SCHEMA) or renamed them.
+            in_ours := in_ours OR c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                       OR (c.classid IS NOT NULL AND EXISTS (
+                             SELECT FROM pg_catalog.pg_depend d
+                              WHERE d.classid OPERATOR(pg_catalog.=) c.classid AND d.objid OPERATOR(pg_catalog.=) c.objid
+                                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                                AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode')
+                                AND d.deptype OPERATOR(pg_catalog.=) 'e'));
+        END IF;
         IF in_ours THEN
-            RAISE EXCEPTION 'lowcode: % % refused: lowcode''s functions, and the triggers, rules and policies on its tables, change only with its extension scripts',
-                            c.command_tag, c.object_identity
+            RAISE EXCEPTION 'lowcode: % % refused: lowcode''s functions, tables, schema and privileges, and the triggers, rules and policies on its tables, change only with its extension scripts',
+                            c.command_tag, coalesce(c.object_identity, c.object_type)
                 USING ERRCODE = 'insufficient_privilege',
                       HINT = 'upgrade with ALTER EXTENSION lowcode UPDATE; a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard DISABLE first';
         END IF;
     END LOOP;
 END $$;
-COMMENT ON FUNCTION lowcode.guard_ddl() IS 'Event trigger: refuses CREATE / ALTER of lowcode''s functions and of triggers, rules and policies on its tables outside its extension scripts.';
+COMMENT ON FUNCTION lowcode.guard_ddl() IS 'Event trigger: refuses every command that changes lowcode''s functions, tables, schema or privileges, or the triggers, rules and policies on its tables, outside its extension scripts (index DDL on lowcode.records excepted: add_unique).';
 ALTER FUNCTION lowcode.guard_ddl() SET search_path = pg_catalog, pg_temp;
 REVOKE EXECUTE ON FUNCTION lowcode.guard_ddl() FROM PUBLIC;
-CREATE EVENT TRIGGER lowcode_guard ON ddl_command_end
-    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE',
-                 'CREATE TRIGGER', 'ALTER TRIGGER', 'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY')
-    EXECUTE FUNCTION lowcode.guard_ddl();
-COMMENT ON EVENT TRIGGER lowcode_guard IS 'lowcode: its functions, and the triggers, rules and policies on its tables, change only with its extension scripts (lowcode.guard_ddl).';
+CREATE EVENT TRIGGER lowcode_guard ON ddl_command_end EXECUTE FUNCTION lowcode.guard_ddl();
+COMMENT ON EVENT TRIGGER lowcode_guard IS 'lowcode: its functions, tables, schema and privileges, and the triggers, rules and policies on its tables, change only with its extension scripts (lowcode.guard_ddl).';
+
+CREATE FUNCTION lowcode.guard_drop() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    o  record;
+BEGIN
+    -- DROP EXTENSION lowcode (or DROP SCHEMA lowcode CASCADE, DROP OWNED) takes lowcode with it.
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                WHERE d.object_type OPERATOR(pg_catalog.=) 'extension' AND d.object_identity OPERATOR(pg_catalog.=) 'lowcode')
+       OR NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode') THEN
+        RETURN;
+    END IF;
+    FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() d
+              WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                AND NOT (d.object_type OPERATOR(pg_catalog.=) 'index' AND TG_TAG OPERATOR(pg_catalog.=) 'DROP INDEX')
+    LOOP
+        RAISE EXCEPTION 'lowcode: % % refused: lowcode''s objects are dropped only with DROP EXTENSION lowcode', TG_TAG, o.object_identity
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard_drop DISABLE first';
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION lowcode.guard_drop() IS 'Event trigger: refuses dropping any of lowcode''s objects (a trigger on its tables included) other than with the extension itself (add_unique''s indexes excepted).';
+ALTER FUNCTION lowcode.guard_drop() SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION lowcode.guard_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER lowcode_guard_drop ON sql_drop EXECUTE FUNCTION lowcode.guard_drop();
+COMMENT ON EVENT TRIGGER lowcode_guard_drop IS 'lowcode: its objects are dropped only with the extension (lowcode.guard_drop).';
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
@@ -159,6 +250,7 @@ BEGIN
            AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
            AND d.deptype = 'e'
            AND c.relkind IN ('r', 'p', 'v', 'm')   -- a serial column's sequence follows its table
+           AND c.oid OPERATOR(pg_catalog.<>) 'lowcode.call_grants'::pg_catalog.regclass   -- the publishers' grants stay out of its reach
     LOOP
         EXECUTE format('ALTER TABLE %s OWNER TO %s', o.rel, owner);
     END LOOP;
@@ -215,3 +307,19 @@ GRANT EXECUTE ON FUNCTION
     lowcode.export_app(text, jsonb), lowcode.import_app(jsonb, jsonb), lowcode.diff_app(text, jsonb),
     lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)
 TO PUBLIC;
+
+-- What lowcode_guard compares the privileges with after a GRANT or REVOKE: the digest of the
+-- privileges this script leaves (it stays the superuser's: not SECURITY DEFINER, so not
+-- handed to the installing role). Written last, once every privilege above is in place.
+CREATE FUNCTION lowcode.acl_expected() RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT NULL::pg_catalog.text $$;
+COMMENT ON FUNCTION lowcode.acl_expected() IS 'Internal (lowcode_guard): lowcode.acl_fingerprint() as the extension scripts left it.';
+ALTER FUNCTION lowcode.acl_expected() SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION lowcode.acl_expected() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lowcode.acl_expected() TO @extowner@;
+DO $expected$
+BEGIN
+    EXECUTE pg_catalog.format(
+        'CREATE OR REPLACE FUNCTION lowcode.acl_expected() RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS %L',
+        pg_catalog.format('SELECT %L::pg_catalog.text', lowcode.acl_fingerprint()));
+END
+$expected$;

@@ -17,6 +17,33 @@
 ALTER TABLE lowcode.workflow_versions ADD COLUMN calls_run_as text;
 UPDATE lowcode.workflow_versions w SET calls_run_as = w.published_by
  WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) w.published_by);
+-- What each workflow version's `call` actions may run, and as whom: the function each call
+-- name resolved to when the version was published (with the publisher's search_path), and
+-- the publisher. Written only by lowcode.grant_calls (Rust), which records the role at the
+-- keyboard and never takes it as an argument; read only by the engine. In a trusted install
+-- this table stays with the superuser that ran CREATE EXTENSION and the installing role has
+-- no privilege on it (sql/hardening.sql): the database owner, who owns every other table,
+-- cannot make a call run some other function, or as some other role.
+CREATE TABLE lowcode.call_grants (
+    workflow_version_id  bigint NOT NULL,
+    name                 text NOT NULL,
+    function             regprocedure NOT NULL,
+    run_as               regrole NOT NULL,
+    PRIMARY KEY (workflow_version_id, name)
+);
+COMMENT ON TABLE lowcode.call_grants IS 'The function each call action of a workflow version runs and the role it runs as (its publisher); written by lowcode.grant_calls only, not writable by the installing role of a trusted install.';
+SELECT pg_catalog.pg_extension_config_dump('lowcode.call_grants', '');
+-- Versions published before 0.2.0 get grants for the calls whose function resolves by the
+-- name written (a schema-qualified name), as the role calls_run_as names; the others are
+-- refused until the workflow is defined again.
+INSERT INTO lowcode.call_grants (workflow_version_id, name, function, run_as)
+SELECT DISTINCT w.id, a ->> 'call', pg_catalog.to_regprocedure((a ->> 'call') OPERATOR(pg_catalog.||) '(pg_catalog.jsonb)'),
+       w.calls_run_as::pg_catalog.regrole
+  FROM lowcode.workflow_versions w,
+       pg_catalog.jsonb_array_elements(coalesce(w.definition -> 'rules', '[]')) r,
+       pg_catalog.jsonb_array_elements(coalesce(r -> 'then', '[]')) a
+ WHERE a ? 'call' AND w.calls_run_as IS NOT NULL
+   AND pg_catalog.to_regprocedure((a ->> 'call') OPERATOR(pg_catalog.||) '(pg_catalog.jsonb)') IS NOT NULL;
 -- Timers retry transient errors with backoff: each counts its failed attempts.
 ALTER TABLE lowcode.timers ADD COLUMN attempts int NOT NULL DEFAULT 0;
 
@@ -86,17 +113,17 @@ COMMENT ON TABLE lowcode.outbox_signal IS 'The newest event lowcode.signal_event
 -- The cause of a change and the chain of running rules were settings (lowcode.cause,
 -- lowcode.rule_chain) that any role could SET; they are the library's own state now.
 DROP FUNCTION lowcode.with_cause(jsonb);
--- Calls no longer run as the invoker (lowcode.call_as runs them as the publisher).
+-- Calls no longer run as the invoker: they run as the publisher (lowcode.call_grants).
 DROP FUNCTION lowcode.call_as_invoker(text, jsonb);
 
-CREATE FUNCTION lowcode.call_as(
-	"role" TEXT, /* & str */
-	"query" TEXT, /* & str */
-	"arg" jsonb /* JsonB */
-) RETURNS jsonb /* Option < JsonB > */
-STRICT VOLATILE
+CREATE FUNCTION lowcode.grant_calls(
+	"version" bigint, /* i64 */
+	"names" TEXT[], /* Vec < String > */
+	"functions" oid[] /* Vec < Option < pg_sys :: Oid > > */
+) RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'call_as_wrapper';
+AS 'MODULE_PATHNAME', 'grant_calls_wrapper';
 
 CREATE FUNCTION lowcode.cause() RETURNS jsonb /* Option < JsonB > */
 STRICT VOLATILE PARALLEL UNSAFE
@@ -469,6 +496,8 @@ DECLARE
     checked      jsonb;
     current      lowcode.workflow_versions;
     new_version  int;
+    other_rule   text;
+    other_topic  text;
 BEGIN
     PERFORM lowcode.check_name('app', app);
     PERFORM lowcode.check_name('form', form);
@@ -485,6 +514,20 @@ BEGIN
     checked := lowcode.check_workflow(app || '.' || form, definition);
     -- Every `call` names a function the publishing role may execute: the calls will run as it.
     PERFORM lowcode.check_calls(app, form, definition);
+    -- An app emits its own topics only (rules.rs checks again when the rule runs).
+    SELECT r ->> 'name', a -> 'emit' ->> 'topic' INTO other_rule, other_topic
+      FROM pg_catalog.jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
+           pg_catalog.jsonb_array_elements(coalesce(r -> 'then', '[]')) a
+     WHERE a ? 'emit'
+       AND pg_catalog.split_part(a -> 'emit' ->> 'topic', '.', 1) <> app
+       AND EXISTS (SELECT FROM lowcode.apps o WHERE o.name = pg_catalog.split_part(a -> 'emit' ->> 'topic', '.', 1))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'lowcode: %.%: rule "%": emit: topic "%" belongs to app "%"; an app emits its own topics only',
+                        app, form, other_rule, other_topic, pg_catalog.split_part(other_topic, '.', 1)
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('name the topic "%s.%s" or without another app''s name first', app, other_topic);
+    END IF;
     SELECT w.* INTO current
       FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
      WHERE f.app = app AND f.name = form;
@@ -499,6 +542,13 @@ BEGIN
             ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals')), checked ->> 'diagram', lowcode.actor(app),
             lowcode.invoker_name())
     RETURNING * INTO current;
+    -- The calls run these functions, as the role at the keyboard (never an argument).
+    PERFORM lowcode.grant_calls(current.id, coalesce(pg_catalog.array_agg(c.name), '{}'),
+                                coalesce(pg_catalog.array_agg(lowcode.call_function(c.name)), '{}'))
+       FROM (SELECT DISTINCT a ->> 'call' AS name
+               FROM pg_catalog.jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
+                    pg_catalog.jsonb_array_elements(coalesce(r -> 'then', '[]')) a
+              WHERE a ? 'call') c;
     INSERT INTO lowcode.transitions (workflow_version_id, name, from_states, to_state, roles, condition)
     SELECT current.id, t ->> 'name',
            CASE jsonb_typeof(t -> 'from') WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(t -> 'from'))
@@ -1741,19 +1791,19 @@ CREATE INDEX webhook_attempts_webhook_idx ON lowcode.webhook_attempts (webhook, 
 COMMENT ON TABLE lowcode.webhook_attempts IS 'Every webhook delivery attempt: the event, its HTTP status (NULL: no answer), latency, error, outcome (delivered, retry, dead, gone) and next try.';
 
 -- The outbox layer: the only SQL here that knows how consumers are made and dropped.
-CREATE FUNCTION lowcode.webhook_consumer(name text, topics text[], max_attempts int, making boolean) RETURNS void
+CREATE FUNCTION lowcode.webhook_consumer(name text, app text, topics text[], max_attempts int, making boolean) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF making THEN
         PERFORM lowcode.create_consumer('webhook:' || name,
-                                        jsonb_strip_nulls(jsonb_build_object('topics', topics, 'max_attempts', max_attempts, 'from', 'now')));
+                                        jsonb_strip_nulls(jsonb_build_object('app', app, 'topics', topics, 'max_attempts', max_attempts, 'from', 'now')));
     ELSE
         PERFORM lowcode.drop_consumer('webhook:' || name);
     END IF;
 END $$;
-COMMENT ON FUNCTION lowcode.webhook_consumer(text, text[], int, boolean) IS 'Internal: creates (from now on, every app) or drops the outbox consumer webhook:<name> of a webhook.';
+COMMENT ON FUNCTION lowcode.webhook_consumer(text, text, text[], int, boolean) IS 'Internal: creates (from now on; of one app, or NULL: every app) or drops the outbox consumer webhook:<name> of a webhook.';
 
 CREATE FUNCTION lowcode.create_webhook(name text, url text, topics text[] DEFAULT NULL, options jsonb DEFAULT '{}')
 RETURNS text
@@ -1772,11 +1822,11 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(o) k
-     WHERE k NOT IN ('secret', 'headers', 'timeout', 'max_attempts', 'backoff', 'rate_limit');
+     WHERE k NOT IN ('app', 'secret', 'headers', 'timeout', 'max_attempts', 'backoff', 'rate_limit');
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'lowcode: webhook %: unknown option(s) %', name, unknown
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'options: secret, headers, timeout, max_attempts, backoff, rate_limit';
+                  HINT = 'options: app, secret, headers, timeout, max_attempts, backoff, rate_limit';
     END IF;
     secret := coalesce(o->>'secret',
                        'whsec_' || encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'), 'base64'));
@@ -1787,10 +1837,10 @@ BEGIN
             coalesce((o->>'max_attempts')::int, 8),
             (SELECT array_agg(b::interval ORDER BY i) FROM jsonb_array_elements_text(o->'backoff') WITH ORDINALITY x(b, i)),
             (o->>'rate_limit')::int);
-    PERFORM lowcode.webhook_consumer(name, topics, coalesce((o->>'max_attempts')::int, 8), true);
+    PERFORM lowcode.webhook_consumer(name, o->>'app', topics, coalesce((o->>'max_attempts')::int, 8), true);
     RETURN secret;
 END $$;
-COMMENT ON FUNCTION lowcode.create_webhook(text, text, text[], jsonb) IS 'Create a webhook (lowcode administrators): the worker POSTs every event of topics (exact or prefix.*; NULL: all) from now on to url, which lowcode.webhook_allow must allow. options: secret (whsec_...; default a new one), headers (object), timeout (interval, default 10 s), max_attempts (default 8), backoff (array of intervals), rate_limit (per second). Returns the secret: the only time it is shown.';
+COMMENT ON FUNCTION lowcode.create_webhook(text, text, text[], jsonb) IS 'Create a webhook (lowcode administrators): the worker POSTs every event of topics (exact or prefix.*; NULL: all) from now on to url, which lowcode.webhook_allow must allow. options: app (only that app''s events; default every app), secret (whsec_...; default a new one), headers (object), timeout (interval, default 10 s), max_attempts (default 8), backoff (array of intervals), rate_limit (per second). Returns the secret: the only time it is shown.';
 
 CREATE FUNCTION lowcode.drop_webhook(name text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
@@ -1803,7 +1853,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    PERFORM lowcode.webhook_consumer(name, NULL, NULL, false);
+    PERFORM lowcode.webhook_consumer(name, NULL, NULL, NULL, false);
     RETURN true;
 END $$;
 COMMENT ON FUNCTION lowcode.drop_webhook(text) IS 'Drop a webhook, its consumer and its attempts (lowcode administrators); false if there was none.';
@@ -1884,11 +1934,97 @@ COMMENT ON FUNCTION lowcode.matches(jsonb, jsonb) IS 'Internal: whether data mat
 COMMENT ON FUNCTION lowcode.condition_issues(jsonb, jsonb) IS 'Internal: why data does not match a workflow condition, as JSON.';
 COMMENT ON FUNCTION lowcode.diff_definitions(jsonb, jsonb) IS 'Internal: the changes between two app definitions (export_app format), each marked breaking or not.';
 COMMENT ON FUNCTION lowcode.invoker() IS 'The role lowcode authorizes: the session''s role after SET ROLE, which stays the caller''s inside lowcode''s SECURITY DEFINER functions.';
-COMMENT ON FUNCTION lowcode.call_as(text, text, jsonb) IS 'Internal: runs a workflow call (a query returning jsonb, $1 = the record) as the role that published the workflow version, never as a superuser unless lowcode runs as one.';
+COMMENT ON FUNCTION lowcode.grant_calls(bigint, text[], oid[]) IS 'Internal (define_workflow): records the function each call of a workflow version runs and that it runs as the role at the keyboard (never an argument).';
 COMMENT ON FUNCTION lowcode.cause() IS 'Internal: the cause of the change being written (a transition, rule action, approval verdict or migration), held by the library for the transaction; NULL when none.';
 COMMENT ON FUNCTION lowcode.with_cause(jsonb) IS 'Internal: sets the cause the next history rows record (NULL or JSON null: none) and returns the previous one (JSON null: none), to restore after. Undone with the subtransaction that set it.';
 COMMENT ON FUNCTION lowcode.rule_chain() IS 'Internal: the workflow rules running now, outermost first, joined by '' → '' ('''' when none).';
 COMMENT ON FUNCTION lowcode.set_rule_chain(text) IS 'Internal: sets the chain of running rules (cascade limit: lowcode.max_cascade) and returns the previous one.';
+
+-- Typed views read every integer the schema accepts (1.0, 1e20): bigint through numeric,
+-- and numeric where the schema does not bound it within bigint's range (views are made anew
+-- by the next lowcode.publish).
+CREATE OR REPLACE FUNCTION lowcode.publish(app text) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    f        record;
+    c        record;
+    columns  text;
+    ncolumns int;
+    views    int := 0;
+    masked   text[];
+    expr     text;
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM FROM lowcode.apps a WHERE a.name = app;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: unknown app "%"', app
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
+    END IF;
+    PERFORM lowcode.authorize(app, 'admin', 'publish');
+    IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = app) THEN
+        EXECUTE format('CREATE SCHEMA %I', app);
+    END IF;
+    EXECUTE format('COMMENT ON SCHEMA %I IS %L', app,
+                   format('Typed views of lowcode app %s (made by lowcode.publish)', app));
+    -- Everyone may look; what each role sees and may change is decided per row by its app privileges.
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO PUBLIC', app);
+    FOR f IN
+        SELECT fo.name, v.version, v.bundled
+          FROM lowcode.forms fo JOIN lowcode.form_versions v ON v.id = fo.current_version_id
+         WHERE fo.app = app
+         ORDER BY fo.name
+    LOOP
+        columns := '';
+        ncolumns := 0;
+        -- Fields hidden from some role are NULL for that role's members (computed once per query).
+        masked := ARRAY(SELECT DISTINCT h.field FROM lowcode.hidden_fields h WHERE h.app = app AND h.form = f.name);
+        FOR c IN SELECT * FROM lowcode.view_columns(app || '.' || f.name, f.bundled) LOOP
+            ncolumns := ncolumns + 1;
+            expr := CASE c.sql_type
+                WHEN 'jsonb' THEN format('r.data -> %L', c.name)
+                WHEN 'text' THEN format('r.data ->> %L', c.name)
+                -- 1.0 and 1e2 are integers too: read through numeric.
+                WHEN 'bigint' THEN format('CASE WHEN jsonb_typeof(r.data -> %L) = %L THEN ((r.data -> %L)::numeric)::bigint END',
+                                          c.name, c.json_type, c.name)
+                ELSE format('CASE WHEN jsonb_typeof(r.data -> %L) = %L THEN (r.data ->> %L)::%s END',
+                            c.name, c.json_type, c.name, c.sql_type)
+            END;
+            IF c.name = ANY (masked) THEN
+                expr := format('CASE WHEN (SELECT %L = ANY (lowcode.hidden(%L, %L))) THEN NULL ELSE %s END',
+                               c.name, app, f.name, expr);
+            END IF;
+            columns := columns || ', ' || expr || format(' AS %I', c.name);
+        END LOOP;
+        -- A view has at most 1600 columns; 5 are its own (id, state, revision, created_at, updated_at).
+        IF ncolumns > 1595 THEN
+            RAISE EXCEPTION 'lowcode: %.%: % properties are too many for a typed view (at most 1595)', app, f.name, ncolumns
+                USING ERRCODE = 'too_many_columns',
+                      HINT = 'group properties into objects (they become jsonb columns), or read this form from lowcode.records';
+        END IF;
+        IF to_regclass(format('%I.%I', app, f.name)) IS NOT NULL THEN
+            EXECUTE format('DROP VIEW %I.%I', app, f.name);  -- column types may have changed
+        END IF;
+        -- Rows by the reader's privileges, as the policy on lowcode.records has them.
+        EXECUTE format(
+            'CREATE VIEW %I.%I WITH (security_barrier) AS SELECT r.id%s, r.state, r.revision, r.created_at, r.updated_at '
+            'FROM lowcode.records r WHERE r.app = %L AND r.form = %L '
+            'AND (r.app = ANY (ARRAY(SELECT lowcode.apps_where(''read_all''))) '
+                 'OR (r.owner = lowcode.invoker_name() AND r.app = ANY (ARRAY(SELECT lowcode.apps_where(''read_own'')))))',
+            app, f.name, columns, app, f.name);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO PUBLIC', app, f.name);
+        EXECUTE format(
+            'CREATE TRIGGER lowcode_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %I.%I '
+            'FOR EACH ROW EXECUTE FUNCTION lowcode.view_write(%L, %L)',
+            app, f.name, app, f.name);
+        EXECUTE format('COMMENT ON VIEW %I.%I IS %L', app, f.name,
+            format('lowcode form %s.%s, version %s: typed columns; INSERT/UPDATE/DELETE validate like lowcode.submit',
+                   app, f.name, f.version));
+        views := views + 1;
+    END LOOP;
+    RETURN views;
+END $$;
 
 -- ---------------------------------------------------------------- hardening (sql/hardening.sql, in its order)
 
@@ -1980,51 +2116,142 @@ ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, p
 ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_temp;
 
--- lowcode's functions and the triggers, rules and policies on its tables change only through
--- its extension scripts (CREATE / ALTER EXTENSION). In a trusted install the installing role
--- owns the SECURITY DEFINER entry points and the tables; without this guard it could replace
--- an entry point's body (or make it SECURITY INVOKER), or add a trigger to a table, and run
--- code as whoever calls lowcode next — a superuser included.
+-- lowcode changes only through its extension scripts (CREATE / ALTER EXTENSION). In a trusted
+-- install the installing role owns the schema, the tables and the SECURITY DEFINER entry
+-- points; without this guard it could replace an entry point's body or make it SECURITY
+-- INVOKER (ALTER FUNCTION, ALTER ROUTINE, ALTER PROCEDURE, CREATE OR REPLACE), give it a
+-- search_path of its own, move or rename it, add a trigger, rule or policy to a table, disable
+-- one, drop lowcode's own triggers, or grant the engine's internals to others, and run code as
+-- whoever calls lowcode next — a superuser included.
+--
+-- The event triggers fire for every command tag PostgreSQL lets an event trigger see (no WHEN
+-- TAG list to keep up to date by hand: tests/system/ddl_guard.sh reads the tags from
+-- PostgreSQL's cmdtaglist.h and tries each one); the function decides by the object:
+--   * anything in schema lowcode (functions, procedures, aggregates, tables, views,
+--     sequences, types ...), the schema itself, and the triggers, rules and policies on
+--     lowcode's tables: refused outside an extension script;
+--   * except CREATE INDEX / DROP INDEX on lowcode.records, which lowcode.add_unique and
+--     drop_unique run (an index expression runs as the table's owner, as every write to the
+--     table does);
+--   * GRANT and REVOKE do not name their objects to an event trigger: after one, the
+--     privileges on lowcode's functions, tables, sequences and schema must be what the
+--     extension scripts left (lowcode.acl_fingerprint() against the value written into
+--     lowcode.acl_expected() when this script ran).
+CREATE FUNCTION lowcode.acl_fingerprint() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.md5(pg_catalog.string_agg(x.line, E'\n' ORDER BY x.line))
+      FROM (SELECT 'f ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text
+                   OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) coalesce(
+                     (SELECT pg_catalog.string_agg(a.grantor::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.privilege_type, ',' ORDER BY a.grantor, a.grantee, a.privilege_type)
+                        FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a), '-') AS line
+              FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
+            UNION ALL
+            SELECT 'r ' OPERATOR(pg_catalog.||) c.oid::pg_catalog.regclass::pg_catalog.text
+                   OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) coalesce(
+                     (SELECT pg_catalog.string_agg(a.grantor::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.privilege_type, ',' ORDER BY a.grantor, a.grantee, a.privilege_type)
+                        FROM pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", c.relowner))) a), '-')
+              FROM pg_catalog.pg_class c
+             WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
+               AND c.relkind OPERATOR(pg_catalog.<>) 'i'
+            UNION ALL
+            SELECT 'n ' OPERATOR(pg_catalog.||) coalesce(
+                     (SELECT pg_catalog.string_agg(a.grantor::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                 OPERATOR(pg_catalog.||) a.privilege_type, ',' ORDER BY a.grantor, a.grantee, a.privilege_type)
+                        FROM pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a), '-')
+              FROM pg_catalog.pg_namespace n
+             WHERE n.oid OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace) x
+$$;
+COMMENT ON FUNCTION lowcode.acl_fingerprint() IS 'Internal (lowcode_guard): a digest of the privileges on lowcode''s functions, tables, sequences and schema.';
+ALTER FUNCTION lowcode.acl_fingerprint() SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION lowcode.guard_ddl() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     c        record;
+    ours     oid := (SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode');
     in_ours  boolean;
 BEGIN
+    IF ours IS NULL THEN
+        RETURN;                            -- lowcode is being dropped
+    END IF;
     FOR c IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
         CONTINUE WHEN c.in_extension;
-        in_ours := CASE c.classid
-            WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
-                c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
-            WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
-                EXISTS (SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.tgrelid
-                         WHERE t.oid OPERATOR(pg_catalog.=) c.objid
-                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
-            WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
-                EXISTS (SELECT FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) w.ev_class
-                         WHERE w.oid OPERATOR(pg_catalog.=) c.objid
-                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
-            WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
-                EXISTS (SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.polrelid
-                         WHERE p.oid OPERATOR(pg_catalog.=) c.objid
-                           AND r.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace)
-            ELSE false END;
+        IF c.command_tag OPERATOR(pg_catalog.=) ANY (ARRAY['GRANT', 'REVOKE']) THEN
+            in_ours := lowcode.acl_fingerprint() IS DISTINCT FROM lowcode.acl_expected();
+        ELSIF c.command_tag OPERATOR(pg_catalog.=) 'CREATE INDEX' THEN
+            in_ours := c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                       AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+                                        WHERE i.indexrelid OPERATOR(pg_catalog.=) c.objid
+                                          AND i.indrelid OPERATOR(pg_catalog.=) 'lowcode.records'::pg_catalog.regclass);
+        ELSE
+            in_ours := CASE c.classid
+                WHEN 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN c.objid OPERATOR(pg_catalog.=) ours
+                WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.tgrelid
+                             WHERE t.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
+                WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) w.ev_class
+                             WHERE w.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
+                WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.polrelid
+                             WHERE p.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
+                ELSE false
+                END;
+            -- Objects that are lowcode's by their schema (whatever kind), also when the
+            -- command moved them out of it (ALTER ... SET SCHEMA) or renamed them.
+            in_ours := in_ours OR c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                       OR (c.classid IS NOT NULL AND EXISTS (
+                             SELECT FROM pg_catalog.pg_depend d
+                              WHERE d.classid OPERATOR(pg_catalog.=) c.classid AND d.objid OPERATOR(pg_catalog.=) c.objid
+                                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                                AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode')
+                                AND d.deptype OPERATOR(pg_catalog.=) 'e'));
+        END IF;
         IF in_ours THEN
-            RAISE EXCEPTION 'lowcode: % % refused: lowcode''s functions, and the triggers, rules and policies on its tables, change only with its extension scripts',
-                            c.command_tag, c.object_identity
+            RAISE EXCEPTION 'lowcode: % % refused: lowcode''s functions, tables, schema and privileges, and the triggers, rules and policies on its tables, change only with its extension scripts',
+                            c.command_tag, coalesce(c.object_identity, c.object_type)
                 USING ERRCODE = 'insufficient_privilege',
                       HINT = 'upgrade with ALTER EXTENSION lowcode UPDATE; a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard DISABLE first';
         END IF;
     END LOOP;
 END $$;
-COMMENT ON FUNCTION lowcode.guard_ddl() IS 'Event trigger: refuses CREATE / ALTER of lowcode''s functions and of triggers, rules and policies on its tables outside its extension scripts.';
+COMMENT ON FUNCTION lowcode.guard_ddl() IS 'Event trigger: refuses every command that changes lowcode''s functions, tables, schema or privileges, or the triggers, rules and policies on its tables, outside its extension scripts (index DDL on lowcode.records excepted: add_unique).';
 ALTER FUNCTION lowcode.guard_ddl() SET search_path = pg_catalog, pg_temp;
 REVOKE EXECUTE ON FUNCTION lowcode.guard_ddl() FROM PUBLIC;
-CREATE EVENT TRIGGER lowcode_guard ON ddl_command_end
-    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE',
-                 'CREATE TRIGGER', 'ALTER TRIGGER', 'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY')
-    EXECUTE FUNCTION lowcode.guard_ddl();
-COMMENT ON EVENT TRIGGER lowcode_guard IS 'lowcode: its functions, and the triggers, rules and policies on its tables, change only with its extension scripts (lowcode.guard_ddl).';
+CREATE EVENT TRIGGER lowcode_guard ON ddl_command_end EXECUTE FUNCTION lowcode.guard_ddl();
+COMMENT ON EVENT TRIGGER lowcode_guard IS 'lowcode: its functions, tables, schema and privileges, and the triggers, rules and policies on its tables, change only with its extension scripts (lowcode.guard_ddl).';
+
+CREATE FUNCTION lowcode.guard_drop() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    o  record;
+BEGIN
+    -- DROP EXTENSION lowcode (or DROP SCHEMA lowcode CASCADE, DROP OWNED) takes lowcode with it.
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                WHERE d.object_type OPERATOR(pg_catalog.=) 'extension' AND d.object_identity OPERATOR(pg_catalog.=) 'lowcode')
+       OR NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode') THEN
+        RETURN;
+    END IF;
+    FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() d
+              WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                AND NOT (d.object_type OPERATOR(pg_catalog.=) 'index' AND TG_TAG OPERATOR(pg_catalog.=) 'DROP INDEX')
+    LOOP
+        RAISE EXCEPTION 'lowcode: % % refused: lowcode''s objects are dropped only with DROP EXTENSION lowcode', TG_TAG, o.object_identity
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard_drop DISABLE first';
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION lowcode.guard_drop() IS 'Event trigger: refuses dropping any of lowcode''s objects (a trigger on its tables included) other than with the extension itself (add_unique''s indexes excepted).';
+ALTER FUNCTION lowcode.guard_drop() SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION lowcode.guard_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER lowcode_guard_drop ON sql_drop EXECUTE FUNCTION lowcode.guard_drop();
+COMMENT ON EVENT TRIGGER lowcode_guard_drop IS 'lowcode: its objects are dropped only with the extension (lowcode.guard_drop).';
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
@@ -2053,6 +2280,7 @@ BEGIN
            AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
            AND d.deptype = 'e'
            AND c.relkind IN ('r', 'p', 'v', 'm')   -- a serial column's sequence follows its table
+           AND c.oid OPERATOR(pg_catalog.<>) 'lowcode.call_grants'::pg_catalog.regclass   -- the publishers' grants stay out of its reach
     LOOP
         EXECUTE format('ALTER TABLE %s OWNER TO %s', o.rel, owner);
     END LOOP;
@@ -2123,3 +2351,19 @@ GRANT EXECUTE ON FUNCTION
     lowcode.export_app(text, jsonb), lowcode.import_app(jsonb, jsonb), lowcode.diff_app(text, jsonb),
     lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)
 TO PUBLIC;
+
+-- What lowcode_guard compares the privileges with after a GRANT or REVOKE: the digest of the
+-- privileges this script leaves (it stays the superuser's: not SECURITY DEFINER, so not
+-- handed to the installing role). Written last, once every privilege above is in place.
+CREATE FUNCTION lowcode.acl_expected() RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT NULL::pg_catalog.text $$;
+COMMENT ON FUNCTION lowcode.acl_expected() IS 'Internal (lowcode_guard): lowcode.acl_fingerprint() as the extension scripts left it.';
+ALTER FUNCTION lowcode.acl_expected() SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION lowcode.acl_expected() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lowcode.acl_expected() TO @extowner@;
+DO $expected$
+BEGIN
+    EXECUTE pg_catalog.format(
+        'CREATE OR REPLACE FUNCTION lowcode.acl_expected() RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS %L',
+        pg_catalog.format('SELECT %L::pg_catalog.text', lowcode.acl_fingerprint()));
+END
+$expected$;

@@ -109,6 +109,9 @@ BEGIN
             expr := CASE c.sql_type
                 WHEN 'jsonb' THEN format('r.data -> %L', c.name)
                 WHEN 'text' THEN format('r.data ->> %L', c.name)
+                -- 1.0 and 1e2 are integers too: read through numeric.
+                WHEN 'bigint' THEN format('CASE WHEN jsonb_typeof(r.data -> %L) = %L THEN ((r.data -> %L)::numeric)::bigint END',
+                                          c.name, c.json_type, c.name)
                 ELSE format('CASE WHEN jsonb_typeof(r.data -> %L) = %L THEN (r.data ->> %L)::%s END',
                             c.name, c.json_type, c.name, c.sql_type)
             END;

@@ -109,19 +109,19 @@ CREATE INDEX webhook_attempts_webhook_idx ON lowcode.webhook_attempts (webhook, 
 COMMENT ON TABLE lowcode.webhook_attempts IS 'Every webhook delivery attempt: the event, its HTTP status (NULL: no answer), latency, error, outcome (delivered, retry, dead, gone) and next try.';
 
 -- The outbox layer: the only SQL here that knows how consumers are made and dropped.
-CREATE FUNCTION lowcode.webhook_consumer(name text, topics text[], max_attempts int, making boolean) RETURNS void
+CREATE FUNCTION lowcode.webhook_consumer(name text, app text, topics text[], max_attempts int, making boolean) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF making THEN
         PERFORM lowcode.create_consumer('webhook:' || name,
-                                        jsonb_strip_nulls(jsonb_build_object('topics', topics, 'max_attempts', max_attempts, 'from', 'now')));
+                                        jsonb_strip_nulls(jsonb_build_object('app', app, 'topics', topics, 'max_attempts', max_attempts, 'from', 'now')));
     ELSE
         PERFORM lowcode.drop_consumer('webhook:' || name);
     END IF;
 END $$;
-COMMENT ON FUNCTION lowcode.webhook_consumer(text, text[], int, boolean) IS 'Internal: creates (from now on, every app) or drops the outbox consumer webhook:<name> of a webhook.';
+COMMENT ON FUNCTION lowcode.webhook_consumer(text, text, text[], int, boolean) IS 'Internal: creates (from now on; of one app, or NULL: every app) or drops the outbox consumer webhook:<name> of a webhook.';
 
 CREATE FUNCTION lowcode.create_webhook(name text, url text, topics text[] DEFAULT NULL, options jsonb DEFAULT '{}')
 RETURNS text
@@ -140,11 +140,11 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(o) k
-     WHERE k NOT IN ('secret', 'headers', 'timeout', 'max_attempts', 'backoff', 'rate_limit');
+     WHERE k NOT IN ('app', 'secret', 'headers', 'timeout', 'max_attempts', 'backoff', 'rate_limit');
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'lowcode: webhook %: unknown option(s) %', name, unknown
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'options: secret, headers, timeout, max_attempts, backoff, rate_limit';
+                  HINT = 'options: app, secret, headers, timeout, max_attempts, backoff, rate_limit';
     END IF;
     secret := coalesce(o->>'secret',
                        'whsec_' || encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'), 'base64'));
@@ -155,10 +155,10 @@ BEGIN
             coalesce((o->>'max_attempts')::int, 8),
             (SELECT array_agg(b::interval ORDER BY i) FROM jsonb_array_elements_text(o->'backoff') WITH ORDINALITY x(b, i)),
             (o->>'rate_limit')::int);
-    PERFORM lowcode.webhook_consumer(name, topics, coalesce((o->>'max_attempts')::int, 8), true);
+    PERFORM lowcode.webhook_consumer(name, o->>'app', topics, coalesce((o->>'max_attempts')::int, 8), true);
     RETURN secret;
 END $$;
-COMMENT ON FUNCTION lowcode.create_webhook(text, text, text[], jsonb) IS 'Create a webhook (lowcode administrators): the worker POSTs every event of topics (exact or prefix.*; NULL: all) from now on to url, which lowcode.webhook_allow must allow. options: secret (whsec_...; default a new one), headers (object), timeout (interval, default 10 s), max_attempts (default 8), backoff (array of intervals), rate_limit (per second). Returns the secret: the only time it is shown.';
+COMMENT ON FUNCTION lowcode.create_webhook(text, text, text[], jsonb) IS 'Create a webhook (lowcode administrators): the worker POSTs every event of topics (exact or prefix.*; NULL: all) from now on to url, which lowcode.webhook_allow must allow. options: app (only that app''s events; default every app), secret (whsec_...; default a new one), headers (object), timeout (interval, default 10 s), max_attempts (default 8), backoff (array of intervals), rate_limit (per second). Returns the secret: the only time it is shown.';
 
 CREATE FUNCTION lowcode.drop_webhook(name text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
@@ -171,7 +171,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    PERFORM lowcode.webhook_consumer(name, NULL, NULL, false);
+    PERFORM lowcode.webhook_consumer(name, NULL, NULL, NULL, false);
     RETURN true;
 END $$;
 COMMENT ON FUNCTION lowcode.drop_webhook(text) IS 'Drop a webhook, its consumer and its attempts (lowcode administrators); false if there was none.';

@@ -32,6 +32,23 @@ COMMENT ON TABLE lowcode.workflow_versions IS 'Immutable versions of each form''
 -- Not a foreign key, for the same reason as forms.current_version_id (pg_restore ordering).
 ALTER TABLE lowcode.forms ADD COLUMN workflow_version_id bigint;
 
+-- What each workflow version's `call` actions may run, and as whom: the function each call
+-- name resolved to when the version was published (with the publisher's search_path), and
+-- the publisher. Written only by lowcode.grant_calls (Rust), which records the role at the
+-- keyboard and never takes it as an argument; read only by the engine. In a trusted install
+-- this table stays with the superuser that ran CREATE EXTENSION and the installing role has
+-- no privilege on it (sql/hardening.sql): the database owner, who owns every other table,
+-- cannot make a call run some other function, or as some other role.
+CREATE TABLE lowcode.call_grants (
+    workflow_version_id  bigint NOT NULL,
+    name                 text NOT NULL,
+    function             regprocedure NOT NULL,
+    run_as               regrole NOT NULL,
+    PRIMARY KEY (workflow_version_id, name)
+);
+COMMENT ON TABLE lowcode.call_grants IS 'The function each call action of a workflow version runs and the role it runs as (its publisher); written by lowcode.grant_calls only, not writable by the installing role of a trusted install.';
+
+
 CREATE TABLE lowcode.transitions (
     workflow_version_id  bigint NOT NULL REFERENCES lowcode.workflow_versions (id) ON DELETE CASCADE,
     name                 text NOT NULL,
@@ -132,6 +149,7 @@ CREATE INDEX timers_record_idx ON lowcode.timers (record_id) WHERE status = 'pen
 COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at fire_at (lowcode.run_due_timers); a timer set in a state is cancelled when the record leaves it. A transient failure is retried with backoff (attempts, error), up to 5 attempts.';
 
 SELECT pg_catalog.pg_extension_config_dump('lowcode.workflow_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('lowcode.call_grants', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.transitions', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.rules', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.approvals', '');
@@ -153,6 +171,8 @@ DECLARE
     checked      jsonb;
     current      lowcode.workflow_versions;
     new_version  int;
+    other_rule   text;
+    other_topic  text;
 BEGIN
     PERFORM lowcode.check_name('app', app);
     PERFORM lowcode.check_name('form', form);
@@ -169,6 +189,20 @@ BEGIN
     checked := lowcode.check_workflow(app || '.' || form, definition);
     -- Every `call` names a function the publishing role may execute: the calls will run as it.
     PERFORM lowcode.check_calls(app, form, definition);
+    -- An app emits its own topics only (rules.rs checks again when the rule runs).
+    SELECT r ->> 'name', a -> 'emit' ->> 'topic' INTO other_rule, other_topic
+      FROM pg_catalog.jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
+           pg_catalog.jsonb_array_elements(coalesce(r -> 'then', '[]')) a
+     WHERE a ? 'emit'
+       AND pg_catalog.split_part(a -> 'emit' ->> 'topic', '.', 1) <> app
+       AND EXISTS (SELECT FROM lowcode.apps o WHERE o.name = pg_catalog.split_part(a -> 'emit' ->> 'topic', '.', 1))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'lowcode: %.%: rule "%": emit: topic "%" belongs to app "%"; an app emits its own topics only',
+                        app, form, other_rule, other_topic, pg_catalog.split_part(other_topic, '.', 1)
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('name the topic "%s.%s" or without another app''s name first', app, other_topic);
+    END IF;
     SELECT w.* INTO current
       FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
      WHERE f.app = app AND f.name = form;
@@ -183,6 +217,13 @@ BEGIN
             ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals')), checked ->> 'diagram', lowcode.actor(app),
             lowcode.invoker_name())
     RETURNING * INTO current;
+    -- The calls run these functions, as the role at the keyboard (never an argument).
+    PERFORM lowcode.grant_calls(current.id, coalesce(pg_catalog.array_agg(c.name), '{}'),
+                                coalesce(pg_catalog.array_agg(lowcode.call_function(c.name)), '{}'))
+       FROM (SELECT DISTINCT a ->> 'call' AS name
+               FROM pg_catalog.jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
+                    pg_catalog.jsonb_array_elements(coalesce(r -> 'then', '[]')) a
+              WHERE a ? 'call') c;
     INSERT INTO lowcode.transitions (workflow_version_id, name, from_states, to_state, roles, condition)
     SELECT current.id, t ->> 'name',
            CASE jsonb_typeof(t -> 'from') WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(t -> 'from'))

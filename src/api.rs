@@ -374,14 +374,6 @@ fn call_as_invoker(query: &str, arg: JsonB) -> Option<JsonB> {
     identity::call_as_invoker(query, arg).unwrap_or_else(|error| raise("", error))
 }
 
-/// Internal: runs a workflow `call` (a query returning one jsonb value, `$1` = `arg`) as
-/// `role`, the role that published the workflow version, with that role's rights and no
-/// more, whoever fired the rule.
-#[pg_extern(volatile)]
-fn call_as(role: &str, query: &str, arg: JsonB) -> Option<JsonB> {
-    identity::call_as(role, query, arg).unwrap_or_else(|error| raise("", error))
-}
-
 /// Internal: the cause of the change being written (what its history row records), or NULL.
 #[pg_extern(volatile, parallel_unsafe)]
 fn cause() -> Option<JsonB> {

@@ -407,17 +407,49 @@ fn column_type(property: &Value) -> ColumnType {
             Some("date-time") => ColumnType::Timestamptz,
             _ => ColumnType::Text,
         },
-        Some("integer") => ColumnType::Bigint,
+        // bigint only where the schema keeps every value inside bigint's range (`1e20` is an
+        // integer to JSON Schema): otherwise numeric, which holds any of them.
+        Some("integer") if bounded_by_bigint(property) => ColumnType::Bigint,
+        Some("integer") => ColumnType::Numeric,
         Some("number") => ColumnType::Numeric,
         Some("boolean") => ColumnType::Boolean,
         _ => ColumnType::Jsonb,
     }
 }
 
+/// Does the schema bound an integer property on both sides within bigint's range?
+fn bounded_by_bigint(property: &Value) -> bool {
+    let bound = |inclusive: &str, exclusive: &str| {
+        property
+            .get(inclusive)
+            .and_then(Value::as_f64)
+            .or_else(|| property.get(exclusive).and_then(Value::as_f64))
+    };
+    // 2^63 as f64 is exact; bounds strictly inside it stay inside after rounding to f64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    matches!(
+        (bound("minimum", "exclusiveMinimum"), bound("maximum", "exclusiveMaximum")),
+        (Some(low), Some(high)) if low > -LIMIT && high < LIMIT
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn integer_columns_are_bigint_only_when_bounded() {
+        let t = |p: Value| column_type(&p);
+        assert_eq!(t(json!({"type": "integer"})), ColumnType::Numeric);
+        assert_eq!(t(json!({"type": "integer", "minimum": 1, "maximum": 5})), ColumnType::Bigint);
+        assert_eq!(t(json!({"type": "integer", "maximum": 5})), ColumnType::Numeric);
+        assert_eq!(t(json!({"type": "integer", "minimum": 0, "maximum": 1e20})), ColumnType::Numeric);
+        assert_eq!(
+            t(json!({"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 100})),
+            ColumnType::Bigint
+        );
+    }
 
     #[test]
     fn names_follow_one_rule() {

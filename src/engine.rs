@@ -135,6 +135,7 @@ unsafe extern "C-unwind" fn on_xact(
             | XACT_EVENT_PREPARE
     ) {
         STATE.with(|s| s.borrow_mut().clear());
+        crate::identity::reset();
     }
     if matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
         crate::records::history::discard();

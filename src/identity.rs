@@ -34,10 +34,26 @@ impl Reportable for IdentityError {
     }
 }
 
-/// The role lowcode authorizes: the session's role after `SET ROLE`.
+thread_local! {
+    /// The roles whose code lowcode is running in this backend, innermost last: while a
+    /// workflow `call` runs as its publisher, lowcode's own notion of who is acting is the
+    /// publisher, not whoever fired the rule (the worker, a superuser, an app role).
+    static ACTING_FOR: std::cell::RefCell<Vec<pg_sys::Oid>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The role lowcode authorizes: inside a workflow `call`, the role it runs as (its
+/// publisher); otherwise the session's role after `SET ROLE`.
 pub fn invoker() -> pg_sys::Oid {
-    // SAFETY: reads a backend global; cannot fail.
-    unsafe { pg_sys::GetOuterUserId() }
+    ACTING_FOR
+        .with(|stack| stack.borrow().last().copied())
+        // SAFETY: reads a backend global; cannot fail.
+        .unwrap_or_else(|| unsafe { pg_sys::GetOuterUserId() })
+}
+
+/// Forget every acting role: the transaction ended (the guards below pop theirs as they
+/// unwind; this is the backstop).
+pub fn reset() {
+    ACTING_FOR.with(|stack| stack.borrow_mut().clear());
 }
 
 /// The name of [`invoker`].
@@ -73,7 +89,9 @@ pub fn actor(app: Option<&str>) -> Result<String, IdentityError> {
     .unwrap_or(me))
 }
 
-/// Puts the saved user id and security context back, also when the query raised.
+/// Puts the saved user id and security context back, also when the body raised (the GUC
+/// nest level is then undone by the (sub)transaction's abort, as PostgreSQL does for a
+/// SECURITY DEFINER function).
 struct Restore {
     user: pg_sys::Oid,
     context: i32,
@@ -87,7 +105,8 @@ impl Drop for Restore {
 }
 
 /// Runs `query` (one jsonb column, `$1` = `arg`) as the invoker: 0.1.0's `call` actions
-/// (kept so this library serves a 0.1.0 database until it is updated).
+/// (kept so this library serves a 0.1.0 database until it is updated). Sandboxed like
+/// [`call_as`].
 pub fn call_as_invoker(query: &str, arg: JsonB) -> Result<Option<JsonB>, IdentityError> {
     run_as(invoker(), query, arg)
 }
@@ -95,44 +114,110 @@ pub fn call_as_invoker(query: &str, arg: JsonB) -> Result<Option<JsonB>, Identit
 /// Runs `query` (one jsonb column, `$1` = `arg`) as `role` — a workflow `call` as the role
 /// that published the workflow version. Never as a superuser unless lowcode itself runs as
 /// one (the installing role could otherwise write a superuser's name into
-/// `workflow_versions`).
-pub fn call_as(role: &str, query: &str, arg: JsonB) -> Result<Option<JsonB>, IdentityError> {
-    let name = std::ffi::CString::new(role).map_err(|_| IdentityError::NoSuchRole(role.into()))?;
-    // SAFETY: a catalog lookup by name; missing_ok so that we raise our own error.
-    let target = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
-    if target == pg_sys::InvalidOid {
-        return Err(IdentityError::NoSuchRole(role.into()));
+/// `workflow_versions`). Only lowcode's engine calls this: it is no SQL function.
+pub fn call_as(role: pg_sys::Oid, query: &str, arg: JsonB) -> Result<Option<JsonB>, IdentityError> {
+    // SAFETY: catalog lookups of a role by oid.
+    let exists = unsafe {
+        pg_sys::SearchSysCacheExists(
+            pg_sys::SysCacheIdentifier::AUTHOID as _,
+            pg_sys::Datum::from(role),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        )
+    };
+    if !exists {
+        return Err(IdentityError::NoSuchRole(format!("oid {}", u32::from(role))));
     }
     // SAFETY: reads the backend's current user id.
     let current = unsafe { pg_sys::GetUserId() };
-    if unsafe { pg_sys::superuser_arg(target) && !pg_sys::superuser_arg(current) } {
-        return Err(IdentityError::Superuser(role.into()));
+    if unsafe { pg_sys::superuser_arg(role) && !pg_sys::superuser_arg(current) } {
+        return Err(IdentityError::Superuser(role_name(role)));
     }
-    run_as(target, query, arg)
+    run_as(role, query, arg)
 }
 
-/// Runs `query` as `target`, as PostgreSQL runs a SECURITY DEFINER function's body: with
-/// `SET ROLE` forbidden until it returns. Only from lowcode's own SECURITY DEFINER functions,
-/// which run as the extension's owner (or from a superuser, or as the target already): a
-/// SECURITY DEFINER function of some other role must not gain another role's rights through
-/// this. (EXECUTE is also revoked from PUBLIC.)
+/// A role's name (or its oid when it is gone).
+pub fn role_name(role: pg_sys::Oid) -> String {
+    // SAFETY: a catalog lookup; missing_ok.
+    let name = unsafe { pg_sys::GetUserNameFromId(role, true) };
+    if name.is_null() {
+        format!("oid {}", u32::from(role))
+    } else {
+        // SAFETY: a palloc'd C string.
+        unsafe { std::ffi::CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Runs `query` (one jsonb column, `$1` = `arg`) as `target`, as its author, with lowcode's
+/// [`invoker`] being `target` in every nesting while it runs: the rights of whoever fired
+/// the rule never leak into lowcode's checks. Only from lowcode's own SECURITY DEFINER
+/// functions, which run as the extension's owner (or from a superuser, or as the target
+/// already).
 fn run_as(target: pg_sys::Oid, query: &str, arg: JsonB) -> Result<Option<JsonB>, IdentityError> {
-    let mut user = pg_sys::InvalidOid;
-    let mut context = 0;
-    // SAFETY: plain reads/writes of the backend's user id; restored by `Restore`.
-    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
+    // SAFETY: reads the backend's current user id.
+    let user = unsafe { pg_sys::GetUserId() };
     if user != target
         && !unsafe { pg_sys::superuser_arg(user) }
         && user != crate::privileges::extension_owner()
     {
         return Err(IdentityError::NotFromLowcode);
     }
-    let _restore = Restore { user, context };
+    ACTING_FOR.with(|stack| stack.borrow_mut().push(target));
+    let _acting = Acting;
+    Ok(sandboxed(target, || {
+        Spi::get_one_with_args::<JsonB>(query, &[arg.into()])
+    })?)
+}
+
+/// Ends the acting role pushed by [`run_as`], also when the query raised.
+struct Acting;
+
+impl Drop for Acting {
+    fn drop(&mut self) {
+        ACTING_FOR.with(|stack| stack.borrow_mut().pop());
+    }
+}
+
+/// Runs `body` as `target` the way PostgreSQL runs a table owner's code in VACUUM or
+/// REFRESH MATERIALIZED VIEW: as `target`, in a *security-restricted operation* (no `SET
+/// ROLE`, no temporary objects, no `SET SESSION AUTHORIZATION`), in a GUC nest level of its
+/// own with `search_path = pg_catalog, pg_temp`, and every setting changed inside undone
+/// when it returns (a `set_config(..., false)` included). The user id and security context
+/// come back also when `body` raises; the settings then go with the (sub)transaction's
+/// abort, as after an error in a SECURITY DEFINER function.
+pub fn sandboxed<R>(target: pg_sys::Oid, body: impl FnOnce() -> R) -> R {
+    let mut user = pg_sys::InvalidOid;
+    let mut context = 0;
+    // SAFETY: plain reads/writes of the backend's user id; restored by `Restore`.
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
+    // SAFETY: a new GUC nest level, closed below (or by the abort of the (sub)transaction).
+    let nest = unsafe { pg_sys::NewGUCNestLevel() };
+    let restore = Restore { user, context };
     unsafe {
         pg_sys::SetUserIdAndSecContext(
             target,
-            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-        )
-    };
-    Ok(Spi::get_one_with_args::<JsonB>(query, &[arg.into()])?)
+            context
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+        );
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+    }
+    let result = body();
+    // Whatever the body SET (locally or not) goes back to what it was.
+    // SAFETY: the nest level opened above, the innermost one again now.
+    unsafe { pg_sys::AtEOXact_GUC(false, nest) };
+    drop(restore);
+    result
 }

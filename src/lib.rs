@@ -72,7 +72,8 @@ pgrx::extension_sql_file!(
         "records",
         api::check_workflow,
         api::matches,
-        api::condition_issues
+        api::condition_issues,
+        rules::grant_calls
     ]
 );
 pgrx::extension_sql_file!("../sql/tasks.sql", name = "tasks", requires = ["workflow"]);
@@ -122,7 +123,6 @@ pgrx::extension_sql_file!(
         api::condition_issues,
         api::diff_definitions,
         api::invoker,
-        api::call_as,
         records::records_before,
         records::records_after,
         records::log,
@@ -157,6 +157,12 @@ pgrx::extension_sql_file!("../sql/hardening.sql", name = "hardening", finalize);
 /// Called once per backend when the library loads.
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // pgrx attaches a Rust backtrace to an error's DETAIL when RUST_BACKTRACE or
+    // RUST_LIB_BACKTRACE is set in the server's environment: the client would get ~40 lines
+    // of backtrace after the JSON of a validation error. Errors are lowcode's contract, so
+    // backtraces are off in every process that loads lowcode (std reads this once, at the
+    // first capture; _PG_init runs before any, and before this process starts a thread).
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     catalog::init();
     engine::init();
     worker::init();

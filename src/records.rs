@@ -79,11 +79,36 @@ pub fn check_current(app: &str, form: &str, container: &[u8]) -> Result<CurrentF
     Err(RecordError::Rejected(compiled.issues(container, limit)?))
 }
 
-/// Raise a refused write the way `check_record` always has: `lowcode: app.form: ...`.
+/// Raise a refused write the way `check_record` always has: `lowcode: app.form: ...`, with
+/// the values of fields hidden from the writer left out.
 fn raise_check(app: &str, form: &str, error: RecordError) -> ! {
     match error {
         RecordError::Catalog(error) => raise("", error),
-        rejected => raise(&format!("{app}.{form}"), rejected),
+        rejected => raise(&format!("{app}.{form}"), redact_hidden(app, form, rejected)),
+    }
+}
+
+/// The fields of `app.form` hidden from the invoker (`lowcode.hidden`).
+pub fn hidden_fields(app: &str, form: &str) -> Vec<String> {
+    Spi::get_one_with_args::<Vec<String>>(
+        "SELECT lowcode.hidden($1, $2)",
+        &[app.into(), form.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// A refused write's issues without the values of fields hidden from the invoker (asked only
+/// when a write is refused).
+pub fn redact_hidden(app: &str, form: &str, error: RecordError) -> RecordError {
+    match error {
+        RecordError::Rejected(mut issues) => {
+            let hidden = hidden_fields(app, form);
+            validation::redact(&mut issues, &hidden);
+            RecordError::Rejected(issues)
+        }
+        other => other,
     }
 }
 
@@ -511,15 +536,16 @@ pub mod history {
     };
     // The same, and the buffered events: what every message about a record carries, its data
     // as it is now (nothing has changed it since: a change of a record writes the buffer
-    // first), and the payload the rule adds (which wins).
+    // first), and the payload the rule adds — which never overrides the envelope lowcode sets
+    // (`record`, `app`, `form`, `state`, `event`, `rule`, `data`): the envelope wins.
     const FLUSH_BOTH: Statement = Statement {
         sql: concat!(
             "WITH events AS ( \
                INSERT INTO lowcode.events (topic, payload, record_id, app) \
                SELECT $9[g.i], \
-                      $10[g.i]::pg_catalog.jsonb OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
-                            (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $12[g.i])) \
-                          OPERATOR(pg_catalog.||) $11[g.i]::pg_catalog.jsonb, \
+                      $11[g.i]::pg_catalog.jsonb OPERATOR(pg_catalog.||) $10[g.i]::pg_catalog.jsonb \
+                          OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
+                            (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $12[g.i])), \
                       $12[g.i], $13[g.i] \
                  FROM pg_catalog.generate_subscripts($9, 1) AS g(i) \
                 ORDER BY g.i) ",
@@ -556,9 +582,9 @@ pub mod history {
             "WITH events AS ( \
                INSERT INTO lowcode.events (topic, payload, record_id, app) \
                SELECT e.t, \
-                      e.b::pg_catalog.jsonb OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
-                            (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) e.r)) \
-                          OPERATOR(pg_catalog.||) e.e::pg_catalog.jsonb, \
+                      e.e::pg_catalog.jsonb OPERATOR(pg_catalog.||) e.b::pg_catalog.jsonb \
+                          OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
+                            (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) e.r)), \
                       e.r, e.a \
                  FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), \
                                  pg_catalog.unnest($12), pg_catalog.unnest($13)) \

@@ -8,7 +8,9 @@
 //! record comes from the trigger's row and is read again only after an action that may have
 //! changed it (`set`, `transition`, `call`). Every statement is prepared once per backend.
 
-use pgrx::pg_sys::BuiltinOid::{BOOLOID, INT4OID, INT8OID, JSONBOID, TEXTOID, TIMESTAMPTZOID};
+use pgrx::pg_sys::BuiltinOid::{
+    BOOLOID, INT4OID, INT8OID, JSONBOID, OIDARRAYOID, OIDOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID,
+};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::{json, Value};
@@ -161,32 +163,43 @@ const NOTIFY: Statement = Statement {
     sql: "SELECT pg_catalog.pg_notify($1, $2)",
     args: &[TEXTOID, TEXTOID],
 };
-const CALL_FUNCTION: Statement = Statement {
-    sql: "SELECT f::pg_catalog.oid, f::pg_catalog.regproc::pg_catalog.text, \
-                 p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.jsonb'::pg_catalog.regtype \
-            FROM lowcode.call_function($1) f JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) f",
-    args: &[TEXTOID],
+/// A call action's grant (run as the owner of lowcode.call_grants, the only role that may
+/// read it): the function's qualified name, whether it returns jsonb, and the role to run it as.
+const CALL_GRANT: Statement = Statement {
+    sql: "SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' \
+                 OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.proname), \
+                 p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.jsonb'::pg_catalog.regtype, \
+                 g.run_as::pg_catalog.oid \
+            FROM lowcode.call_grants g \
+            JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) g.function::pg_catalog.oid \
+            JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+           WHERE g.workflow_version_id OPERATOR(pg_catalog.=) $1 AND g.name OPERATOR(pg_catalog.=) $2",
+    args: &[INT8OID, TEXTOID],
 };
-const CALLS_RUN_AS: Statement = Statement {
-    sql: "SELECT w.calls_run_as FROM lowcode.workflow_versions w WHERE w.id OPERATOR(pg_catalog.=) $1",
-    args: &[INT8OID],
+/// The grants of a new workflow version (run as the owner of lowcode.call_grants).
+const GRANT_CALLS: Statement = Statement {
+    sql: "INSERT INTO lowcode.call_grants (workflow_version_id, name, function, run_as) \
+          SELECT $1, c.name, c.fn::pg_catalog.regprocedure, $4::pg_catalog.regrole \
+            FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.oid[])) AS c(name, fn) \
+           WHERE c.fn IS NOT NULL \
+          ON CONFLICT (workflow_version_id, name) DO NOTHING",
+    args: &[INT8OID, TEXTARRAYOID, OIDARRAYOID, OIDOID],
+};
+/// Who owns lowcode.call_grants (a superuser in every install).
+const CALL_GRANTS_OWNER: Statement = Statement {
+    sql: "SELECT c.relowner FROM pg_catalog.pg_class c \
+           WHERE c.oid OPERATOR(pg_catalog.=) 'lowcode.call_grants'::pg_catalog.regclass",
+    args: &[],
+};
+const APP_EXISTS: Statement = Statement {
+    sql: "SELECT EXISTS (SELECT FROM lowcode.apps a WHERE a.name OPERATOR(pg_catalog.=) $1)",
+    args: &[TEXTOID],
 };
 const RECORD_JSON: Statement = Statement {
     sql:
         "SELECT pg_catalog.to_jsonb(r) FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) $1",
     args: &[INT8OID],
 };
-const USER_SEARCH_PATH: Statement = Statement {
-    sql: "SELECT pg_catalog.current_setting('search_path'), \
-                 pg_catalog.set_config('search_path', \
-                     (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name OPERATOR(pg_catalog.=) 'search_path'), true)",
-    args: &[],
-};
-const RESTORE_SEARCH_PATH: Statement = Statement {
-    sql: "SELECT pg_catalog.set_config('search_path', $1, true)",
-    args: &[TEXTOID],
-};
-
 // ------------------------------------------------------------------ entry points
 
 /// A record by id, as the engine passes it along; None when it does not exist.
@@ -487,6 +500,7 @@ fn run_action(
         ActionKind::Emit => {
             let topic = arg_str(arg, "topic").unwrap_or_default();
             crate::events::check_topic(topic);
+            own_topic(r, rule, topic)?;
             let extra = arg
                 .get("payload")
                 .filter(|e| e.is_object())
@@ -518,6 +532,33 @@ fn run_action(
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// An app emits its own topics only: a topic whose first segment names another app
+/// (`payroll.payment_approved` from app `shop`) is refused, so that a consumer or webhook of
+/// that app never receives an event another app's rules made up.
+fn own_topic(r: &Record, rule: &str, topic: &str) -> Result<()> {
+    let first = topic.split('.').next().unwrap_or_default();
+    if first == r.app {
+        return Ok(());
+    }
+    let other: Option<bool> = Spi::connect_mut(|client| {
+        statements::run(client, &APP_EXISTS, &[first.into()])?
+            .first()
+            .get::<bool>(1)
+    })?;
+    if other == Some(true) {
+        return Err(RulesError::Refused {
+            code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            message: format!(
+                "{}.{}: rule \"{rule}\": emit: topic \"{topic}\" belongs to app \"{first}\"; an app emits its own topics only",
+                r.app, r.form
+            ),
+            detail: None,
+            hint: Some(format!("name the topic \"{}.{}\" or without another app's name first", r.app, topic)),
+        });
     }
     Ok(())
 }
@@ -559,7 +600,7 @@ fn merge(data: &OwnedJsonb, patch: &Value) -> Result<OwnedJsonb> {
 
 /// The error for a rule's change that would make the record invalid, naming the rule.
 fn invalid_data(r: &Record, error: records::RecordError, what: String, hint: String) -> RulesError {
-    match error {
+    match records::redact_hidden(&r.app, &r.form, error) {
         records::RecordError::Rejected(issues) => RulesError::Refused {
             code: PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
             message: format!("{}.{}: {what}", r.app, r.form),
@@ -599,6 +640,9 @@ fn set_timer(r: &Record, rule: &str, arg: &Value) -> Result<()> {
                     r.app, r.form, r.id
                 ),
                 detail: Some(match &value {
+                    Some(_) if records::hidden_fields(&r.app, &r.form).iter().any(|h| h == field) => {
+                        format!("\"{field}\" is hidden from you")
+                    }
                     Some(v) => format!("\"{field}\" is {}", jsonb_text(v)),
                     None => format!("the record has no \"{field}\""),
                 }),
@@ -651,47 +695,79 @@ fn parse_timestamptz(text: &str) -> Option<pg_sys::Datum> {
     .execute()
 }
 
-/// A `call` action: the user's function runs as the role that published the workflow
-/// version, with its rights and no more, whoever fired the rule (lowcode.call_as), and with
-/// the session's default search_path; a jsonb object it returns is merged into the data.
-fn call(wf: &CompiledWorkflow, r: &Record, rule: &str, name: &str) -> Result<()> {
-    let found = Spi::connect_mut(|client| {
-        let table = statements::run(client, &CALL_FUNCTION, &[name.into()])?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::SpiError>(None);
-        }
-        let row = table.first();
-        Ok(
-            match (
-                row.get::<pg_sys::Oid>(1)?,
-                row.get::<String>(2)?,
-                row.get::<bool>(3)?,
-            ) {
-                (Some(_), Some(proc), Some(returns_jsonb)) => Some((proc, returns_jsonb)),
-                _ => None,
-            },
+/// Runs `body` as the owner of lowcode.call_grants (sandboxed: no user code runs there).
+fn as_grants_owner<R>(body: impl FnOnce() -> std::result::Result<R, pgrx::spi::SpiError>) -> Result<R> {
+    let owner: Option<pg_sys::Oid> = Spi::connect_mut(|client| {
+        statements::run(client, &CALL_GRANTS_OWNER, &[])?
+            .first()
+            .get::<pg_sys::Oid>(1)
+    })?;
+    let owner = owner.ok_or_else(|| {
+        refused(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            "lowcode.call_grants is missing".to_string(),
         )
     })?;
-    let Some((proc, returns_jsonb)) = found else {
-        return Err(refused(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
-            format!(
-                "{}.{}: rule \"{rule}\": function {name}(jsonb) does not exist",
-                r.app, r.form
-            ),
-        ));
-    };
-    let run_as: Option<String> = Spi::connect_mut(|client| {
-        statements::run(client, &CALLS_RUN_AS, &[wf.id.into()])?
-            .first()
-            .get::<String>(1)
+    Ok(identity::sandboxed(owner, body)?)
+}
+
+/// Internal (define_workflow): records that the calls of workflow version `version` named
+/// `names` run `functions` (resolved with the publisher's search_path) as the role at the
+/// keyboard — never a role given as an argument, so calling this directly grants nothing
+/// but one's own rights.
+#[pg_extern(volatile, parallel_unsafe)]
+fn grant_calls(version: i64, names: Vec<String>, functions: Vec<Option<pg_sys::Oid>>) {
+    let me = identity::invoker();
+    let result = as_grants_owner(|| {
+        Spi::connect_mut(|client| {
+            statements::run(
+                client,
+                &GRANT_CALLS,
+                &[version.into(), names.into(), functions.into(), me.into()],
+            )
+            .map(|_| ())
+        })
+    });
+    if let Err(error) = result {
+        raise("", error);
+    }
+}
+
+/// A `call` action: the function the call's name resolved to when the workflow version was
+/// published runs as the role that published it (lowcode.call_grants), sandboxed
+/// ([`identity::call_as`]): its rights and no more, whoever fired the rule, with
+/// `search_path = pg_catalog, pg_temp`; a jsonb object it returns is merged into the data.
+fn call(wf: &CompiledWorkflow, r: &Record, rule: &str, name: &str) -> Result<()> {
+    let grant = as_grants_owner(|| {
+        Spi::connect_mut(|client| {
+            let table = statements::run(client, &CALL_GRANT, &[wf.id.into(), name.into()])?;
+            if table.is_empty() {
+                return Ok(None);
+            }
+            let row = table.first();
+            Ok(
+                match (
+                    row.get::<String>(1)?,
+                    row.get::<bool>(2)?,
+                    row.get::<pg_sys::Oid>(3)?,
+                ) {
+                    (Some(proc), Some(returns_jsonb), Some(run_as)) => {
+                        Some((proc, returns_jsonb, run_as))
+                    }
+                    _ => None,
+                },
+            )
+        })
     })?;
-    let Some(run_as) = run_as else {
+    let Some((proc, returns_jsonb, run_as)) = grant else {
         return Err(RulesError::Refused {
             code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            message: format!("{}.{}: rule \"{rule}\": this workflow version has no role to run its calls as", r.app, r.form),
+            message: format!(
+                "{}.{}: rule \"{rule}\": call {name}(jsonb) was not granted when this workflow version was published",
+                r.app, r.form
+            ),
             detail: None,
-            hint: Some("it was published before lowcode 0.2.0 by a label that is not a role: define the workflow again (lowcode.define_workflow) as the role its calls should run as".into()),
+            hint: Some("define the workflow again (lowcode.define_workflow) as the role its calls should run as; versions from before lowcode 0.2.0, restored by a role that is not a superuser, or whose function was dropped have no grant".into()),
         });
     };
     let row: Option<JsonB> = Spi::connect_mut(|client| {
@@ -700,20 +776,12 @@ fn call(wf: &CompiledWorkflow, r: &Record, rule: &str, name: &str) -> Result<()>
             .get::<JsonB>(1)
     })?;
     let row = row.unwrap_or(JsonB(Value::Null));
-    let own_path: Option<String> = Spi::connect_mut(|client| {
-        statements::run(client, &USER_SEARCH_PATH, &[])?
-            .first()
-            .get::<String>(1)
-    })?;
     let query = if returns_jsonb {
         format!("SELECT {proc}($1)")
     } else {
-        format!("SELECT CASE WHEN {proc}($1) IS NULL THEN NULL::jsonb END")
+        format!("SELECT CASE WHEN {proc}($1) IS NULL THEN NULL::pg_catalog.jsonb END")
     };
-    let result = identity::call_as(&run_as, &query, row);
-    Spi::connect_mut(|client| {
-        statements::run(client, &RESTORE_SEARCH_PATH, &[own_path.as_deref().into()]).map(|_| ())
-    })?;
+    let result = identity::call_as(run_as, &query, row);
     let result = result?;
     if let Some(JsonB(patch @ Value::Object(_))) = result.filter(|_| returns_jsonb) {
         let current = read_record(r.id)?.unwrap_or_else(|| r.clone());

@@ -105,52 +105,78 @@ mod tests {
         assert!(ok);
     }
 
-    /// A SECURITY DEFINER function owned by the (superuser) test role, called by
-    /// `lc_test_invoker`: inside it current_user is the owner, the query runs as the role it
-    /// names (`lc_test_publisher`, as a workflow call runs as the workflow's publisher), and
-    /// afterwards (also after the query failed) the owner is back.
-    fn definer_calling_as_publisher() {
-        Spi::run("CREATE ROLE lc_test_invoker").unwrap();
-        Spi::run("CREATE ROLE lc_test_publisher").unwrap();
-        Spi::run(
-            r#"CREATE FUNCTION public.as_publisher(q text) RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER AS $$
-               DECLARE inner_user jsonb; failed text := 'no';
-               BEGIN
-                   inner_user := lowcode.call_as('lc_test_publisher', q, '{}');
-                   BEGIN
-                       PERFORM lowcode.call_as('lc_test_publisher', 'SELECT 1/0', '{}');
-                   EXCEPTION WHEN division_by_zero THEN failed := current_user;
-                   END;
-                   RETURN jsonb_build_object('inside', inner_user, 'outer', lowcode.invoker()::regrole::text,
-                                             'after', current_user, 'after_error', failed);
-               END $$"#,
-        )
-        .unwrap();
-        Spi::run("GRANT EXECUTE ON FUNCTION public.as_publisher(text) TO lc_test_invoker").unwrap();
+    fn role_oid(name: &str) -> pg_sys::Oid {
+        Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regrole::oid", &[name.into()])
+            .unwrap()
+            .unwrap()
     }
 
+    /// A call runs as its publisher, in a security-restricted operation with a pinned
+    /// search_path, and lowcode's invoker is the publisher while it runs; afterwards the user,
+    /// the invoker and every setting the code changed (non-locally too) are back.
     #[pg_test]
     fn call_as_switches_to_the_publisher_and_back() {
-        definer_calling_as_publisher();
-        let owner: String = Spi::get_one("SELECT current_user::text").unwrap().unwrap();
-        Spi::run("SET ROLE lc_test_invoker").unwrap();
-        let seen: pgrx::JsonB =
-            Spi::get_one("SELECT public.as_publisher('SELECT to_jsonb(current_user::text)')")
-                .unwrap()
-                .unwrap();
-        Spi::run("RESET ROLE").unwrap();
-        assert_eq!(
-            seen.0,
-            serde_json::json!({"inside": "lc_test_publisher", "outer": "lc_test_invoker",
-                               "after": owner, "after_error": owner})
+        Spi::run("CREATE ROLE lc_test_publisher").unwrap();
+        Spi::run("SET search_path = public, pg_catalog").unwrap();
+        let publisher = role_oid("lc_test_publisher");
+        let before: String = Spi::get_one("SELECT current_user::text").unwrap().unwrap();
+        let inside = crate::identity::call_as(
+            publisher,
+            "SELECT pg_catalog.jsonb_build_object('user', current_user::text,
+                        'invoker', lowcode.invoker()::regrole::text,
+                        'path', pg_catalog.current_setting('search_path'),
+                        'set', pg_catalog.set_config('lowcode.replay', 'on', false),
+                        'set_path', pg_catalog.set_config('search_path', 'evil, pg_catalog', false))",
+            pgrx::JsonB(serde_json::json!({})),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(inside.0["user"], "lc_test_publisher");
+        assert_eq!(inside.0["invoker"], "lc_test_publisher");
+        assert_eq!(inside.0["path"], "pg_catalog, pg_temp");
+        let after: (Option<String>, Option<String>, Option<String>) = Spi::get_three(
+            "SELECT current_user::text, current_setting('search_path'),
+                    current_setting('lowcode.replay', true)",
+        )
+        .unwrap();
+        assert_eq!(after.0.as_deref(), Some(before.as_str()));
+        assert_eq!(after.1.as_deref(), Some("public, pg_catalog"));
+        assert_ne!(after.2.as_deref(), Some("on"));
+        assert_eq!(crate::identity::invoker(), unsafe { pg_sys::GetOuterUserId() });
+    }
+
+    /// Inside a call, SET ROLE is refused (a security-restricted operation).
+    #[pg_test(error = "cannot set parameter \"role\" within security-restricted operation")]
+    fn a_call_cannot_set_role() {
+        Spi::run("CREATE ROLE lc_test_publisher2").unwrap();
+        let publisher = role_oid("lc_test_publisher2");
+        let _ = crate::identity::call_as(
+            publisher,
+            "SELECT CASE WHEN pg_catalog.set_config('role', 'lc_test_publisher2', false) IS NULL THEN NULL::pg_catalog.jsonb END",
+            pgrx::JsonB(serde_json::json!({})),
         );
     }
 
-    #[pg_test(
-        error = "lowcode: workflow calls run as the role that published the workflow, and role \"lc_test_gone\" no longer exists"
-    )]
+    /// No SQL function runs code as another role: call_as is not SQL.
+    #[pg_test]
+    fn call_as_is_not_sql() {
+        let n: i64 = Spi::get_one(
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'lowcode'::regnamespace
+                AND proname IN ('call_as', 'call_as_invoker')",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[pg_test]
     fn call_as_a_dropped_role_is_refused() {
-        Spi::run("SELECT lowcode.call_as('lc_test_gone', 'SELECT NULL::jsonb', '{}')").unwrap();
+        let result = crate::identity::call_as(
+            pg_sys::Oid::from(4_000_000_000u32),
+            "SELECT NULL::jsonb",
+            pgrx::JsonB(serde_json::json!({})),
+        );
+        assert!(matches!(result, Err(crate::identity::IdentityError::NoSuchRole(_))));
     }
 
     fn setup_workflow(initial: &str) {

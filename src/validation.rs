@@ -41,6 +41,27 @@ pub struct Issue {
     pub message: String,
 }
 
+/// The top-level field an issue is about (`/salary/0` → `salary`), JSON-pointer unescaped.
+pub fn top_field(pointer: &str) -> Option<String> {
+    let first = pointer.strip_prefix('/')?.split('/').next()?;
+    Some(first.replace("~1", "/").replace("~0", "~"))
+}
+
+/// Leave the values of `hidden` fields out of `issues`: a write that fails on a stored value
+/// the writer may not see (a hidden field kept by `update_record` and checked against a
+/// tightened form) names the field and the rule, never the value.
+pub fn redact(issues: &mut [Issue], hidden: &[String]) {
+    for issue in issues.iter_mut() {
+        let field = top_field(&issue.field).or_else(|| top_field(&issue.path));
+        if let Some(field) = field.filter(|f| hidden.contains(f)) {
+            issue.message = format!(
+                "the stored value of \"{field}\", a field hidden from you, does not satisfy \"{}\" of the form's current version",
+                issue.keyword
+            );
+        }
+    }
+}
+
 /// Compile a stored form version: a schema, or a bundle of a schema and the registered
 /// documents it needs ([`crate::bundle`]). Formats are asserted: a form that says
 /// `date-time` means it. Nothing is fetched: a `$ref` outside the document resolves only
@@ -61,6 +82,10 @@ pub fn compile_with(
     jsonschema::options_for::<Jsonb>()
         .with_draft(draft)
         .should_validate_formats(true)
+        .with_format("date", |text: &str| builtin_format("date", text) && postgres_holds(text))
+        .with_format("date-time", |text: &str| {
+            builtin_format("date-time", text) && postgres_holds(text)
+        })
         .with_retriever(retriever)
         .build(schema)
         .map_err(|error| CompileError::Schema {
@@ -68,6 +93,37 @@ pub fn compile_with(
             keyword: error.kind().keyword().to_owned(),
             message: error.to_string(),
         })
+}
+
+/// The crate's own check of a built-in format (each compiled once).
+fn builtin_format(format: &'static str, text: &str) -> bool {
+    use std::sync::OnceLock;
+    static DATE: OnceLock<jsonschema::Validator> = OnceLock::new();
+    static DATE_TIME: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let cell = if format == "date" { &DATE } else { &DATE_TIME };
+    cell.get_or_init(|| {
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&serde_json::json!({ "format": format }))
+            .expect("a format-only schema compiles")
+    })
+    .is_valid(&Value::String(text.to_owned()))
+}
+
+/// Can PostgreSQL hold this RFC 3339 date or date-time (a typed view reads it as `date` or
+/// `timestamptz`)? It has no year 0, and a UTC offset at most 15:59 either way.
+pub fn postgres_holds(text: &str) -> bool {
+    if text.get(..4) == Some("0000") {
+        return false;
+    }
+    if text.len() > 10 && !text.ends_with(['Z', 'z']) {
+        let offset = &text[text.len().saturating_sub(6)..];
+        let hours: u32 = offset.get(1..3).and_then(|h| h.parse().ok()).unwrap_or(99);
+        if hours > 15 {
+            return false;
+        }
+    }
+    true
 }
 
 /// A JSON pointer one property deeper.
@@ -849,5 +905,37 @@ mod tests {
         lru.resize(1);
         assert_eq!(lru.len(), 1);
         assert_eq!(lru.get(&3), Some(30));
+    }
+
+    #[test]
+    fn hidden_values_are_left_out_of_issues() {
+        let issue = |field: &str, message: &str| Issue {
+            path: field.into(),
+            field: field.into(),
+            keyword: "maximum".into(),
+            message: message.into(),
+        };
+        let mut issues = vec![
+            issue("/salary", "187345 is greater than the maximum of 150000"),
+            issue("/a~1b/0", "9 is greater than the maximum of 5"),
+            issue("/name", "7 is greater than the maximum of 5"),
+        ];
+        redact(&mut issues, &["salary".to_string(), "a/b".to_string()]);
+        assert!(!issues[0].message.contains("187345"), "{}", issues[0].message);
+        assert!(issues[0].message.contains("\"salary\"") && issues[0].message.contains("maximum"));
+        assert!(!issues[1].message.contains('9'), "{}", issues[1].message);
+        assert_eq!(issues[2].message, "7 is greater than the maximum of 5");
+    }
+
+    #[test]
+    fn dates_postgres_cannot_hold_are_not_dates() {
+        assert!(postgres_holds("0001-01-01"));
+        assert!(!postgres_holds("0000-01-01"));
+        assert!(!postgres_holds("0000-12-31T23:59:59Z"));
+        assert!(postgres_holds("9999-12-31T23:59:59-15:59"));
+        assert!(!postgres_holds("2026-11-29T10:00:00+16:00"));
+        assert!(!postgres_holds("2026-11-29T10:00:00-23:59"));
+        assert!(postgres_holds("2026-11-29T10:00:00.123456789z"));
+        assert!(builtin_format("date", "2024-02-29") && !builtin_format("date", "2023-02-29"));
     }
 }

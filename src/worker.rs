@@ -6,8 +6,9 @@
 //! `lowcode.worker_databases`, default all that accept connections; at most
 //! `lowcode.worker_max`). A worker connects to its database; if lowcode is not installed there
 //! it leaves at once (the launcher looks again later, so CREATE EXTENSION is noticed within a
-//! launcher naptime). Otherwise it acts as the extension's owner (SET SESSION AUTHORIZATION: the
-//! owner's rights and no more, also in a trusted install) and loops:
+//! launcher naptime). Otherwise, before its first statement, it pins `search_path =
+//! pg_catalog, pg_temp` and makes the extension's owner its session user (the owner's rights
+//! and no more, also in a trusted install; see `become_owner`), and loops:
 //!
 //! - `lowcode.run_due_timers(lowcode.worker_batch)`, again at once while a batch comes back
 //!   full;
@@ -398,13 +399,39 @@ struct Round {
     next_in: Option<f64>,
 }
 
-fn extension_owner() -> Option<String> {
-    Spi::get_one::<String>(
-        "SELECT pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(e.extowner)::text)
-           FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode'",
-    )
-    .ok()
-    .flatten()
+/// Does lowcode live in this database? (A catalog index scan: no SQL.)
+fn installed() -> bool {
+    crate::privileges::extension_owner() != pg_sys::InvalidOid
+}
+
+/// Before the worker runs any statement: `search_path = pg_catalog, pg_temp` for the whole
+/// session, whatever `ALTER DATABASE ... SET` or `ALTER ROLE ... SET` said (every statement it
+/// runs names its schemas as well), and the session's role becomes lowcode's owner, so
+/// that the worker has that role's rights and no more, also in a trusted install. The
+/// database's and the bootstrap superuser's own settings were applied at connection; none of
+/// them runs code, and none can change what a statement of the worker means any more.
+/// Returns false when lowcode is not installed here.
+fn become_owner() -> bool {
+    // SAFETY: session-level settings and the session user, set as SET and SET SESSION
+    // AUTHORIZATION set them, in a transaction, before any SQL runs.
+    unsafe {
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SET,
+            true,
+            0,
+            false,
+        );
+    }
+    let owner = crate::privileges::extension_owner();
+    if owner == pg_sys::InvalidOid {
+        return false;
+    }
+    unsafe { pg_sys::SetSessionAuthorization(owner, pg_sys::superuser_arg(owner)) };
+    true
 }
 
 /// Someone waits to drop (or rename, or move) this database: step aside.
@@ -428,7 +455,7 @@ fn timer_round(batch: i32) -> Round {
         .flatten()
         .unwrap_or(0);
     let next_in = Spi::get_one::<f64>(
-        "SELECT pg_catalog.date_part('epoch', min(t.fire_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::float8
+        "SELECT pg_catalog.date_part('epoch', pg_catalog.min(t.fire_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8
            FROM lowcode.timers t WHERE t.status OPERATOR(pg_catalog.=) 'pending'",
     )
     .ok()
@@ -462,20 +489,19 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(dboid), None);
     let dbname = BackgroundWorker::get_extra().to_string();
 
-    // lowcode there? Then act as its owner from now on.
-    let owner = match in_transaction(extension_owner) {
-        Ok(Some(owner)) => owner,
-        Ok(None) => return, // not installed here: the launcher looks again later
+    // lowcode there? Then act as its owner from now on, with a pinned search_path.
+    match in_transaction(become_owner) {
+        Ok(true) => {}
+        Ok(false) => return, // not installed here: the launcher looks again later
         Err(message) => {
             log!("lowcode worker for database \"{dbname}\": {message}");
             return;
         }
-    };
+    }
     let started = in_transaction(move || {
-        Spi::run(&format!("SET SESSION AUTHORIZATION {owner}"))?;
         Spi::run(
             "INSERT INTO lowcode.worker_state AS s (pid, acting_as, started_at, timers_fired)
-             VALUES (pg_catalog.pg_backend_pid(), session_user, pg_catalog.now(), 0)
+             VALUES (pg_catalog.pg_backend_pid(), SESSION_USER, pg_catalog.now(), 0)
              ON CONFLICT (singleton) DO UPDATE
                 SET pid = EXCLUDED.pid, acting_as = EXCLUDED.acting_as,
                     started_at = EXCLUDED.started_at, timers_fired = 0, last_timer_run = NULL",
@@ -511,7 +537,7 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         // every 200 ms: DROP DATABASE waits 5 s for other sessions to leave.
         if last_guard.elapsed() >= Duration::from_millis(200) {
             last_guard = Instant::now();
-            match in_transaction(|| (extension_owner().is_some(), database_wanted_exclusively())) {
+            match in_transaction(|| (installed(), database_wanted_exclusively())) {
                 Ok((true, false)) => {}
                 Ok((false, _)) => {
                     log!("lowcode worker for database \"{dbname}\": lowcode was dropped, leaving");
@@ -532,7 +558,7 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         let round = match in_transaction(|| timer_round(batch)) {
             Ok(round) => round,
             Err(message) => {
-                if !matches!(in_transaction(extension_owner), Ok(Some(_))) {
+                if !matches!(in_transaction(installed), Ok(true)) {
                     log!("lowcode worker for database \"{dbname}\": lowcode was dropped, leaving");
                     break;
                 }
