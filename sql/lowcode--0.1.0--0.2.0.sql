@@ -32,6 +32,22 @@ CREATE TABLE lowcode.call_grants (
     PRIMARY KEY (workflow_version_id, name)
 );
 COMMENT ON TABLE lowcode.call_grants IS 'The function each call action of a workflow version runs and the role it runs as (its publisher); written by lowcode.grant_calls only, not writable by the installing role of a trusted install.';
+-- The installing role may read the grants (pg_dump) and write back only grants to roles whose
+-- rights it has anyway (pg_restore of its own database): never one that runs a call as
+-- anyone else. (A trigger, not a policy: pg_dump reads with row_security off.)
+CREATE FUNCTION lowcode.call_grants_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_catalog.pg_has_role(NEW.run_as::pg_catalog.oid, 'USAGE') THEN
+        RAISE EXCEPTION 'lowcode: role "%" may not grant a workflow call that runs as "%"', current_user, NEW.run_as
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'calls are granted by lowcode.define_workflow, as the role at the keyboard; restore this table as a superuser';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.call_grants_check() IS 'Trigger: a row of lowcode.call_grants written by SQL (pg_restore) may name only a role whose rights the writer has.';
+CREATE TRIGGER call_grants_check BEFORE INSERT OR UPDATE ON lowcode.call_grants
+    FOR EACH ROW EXECUTE FUNCTION lowcode.call_grants_check();
 SELECT pg_catalog.pg_extension_config_dump('lowcode.call_grants', '');
 -- Versions published before 0.2.0 get grants for the calls whose function resolves by the
 -- name written (a schema-qualified name), as the role calls_run_as names; the others are
@@ -2133,42 +2149,31 @@ ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_t
 --   * except CREATE INDEX / DROP INDEX on lowcode.records, which lowcode.add_unique and
 --     drop_unique run (an index expression runs as the table's owner, as every write to the
 --     table does);
---   * GRANT and REVOKE do not name their objects to an event trigger: after one, the
---     privileges on lowcode's functions, tables, sequences and schema must be what the
---     extension scripts left (lowcode.acl_fingerprint() against the value written into
---     lowcode.acl_expected() when this script ran).
-CREATE FUNCTION lowcode.acl_fingerprint() RETURNS text
+--   * GRANT and REVOKE do not name their objects to an event trigger: after one, every
+--     privilege on lowcode's functions, tables, sequences and schema must be one the extension
+--     scripts gave (lowcode.acl_entries() against lowcode.acl_expected(), written when this
+--     script ran); taking privileges away is the owner's business.
+CREATE FUNCTION lowcode.acl_entries() RETURNS SETOF text
 LANGUAGE sql STABLE AS $$
-    SELECT pg_catalog.md5(pg_catalog.string_agg(x.line, E'\n' ORDER BY x.line))
-      FROM (SELECT 'f ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text
-                   OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) coalesce(
-                     (SELECT pg_catalog.string_agg(a.grantor::pg_catalog.text OPERATOR(pg_catalog.||) ':'
-                                 OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
-                                 OPERATOR(pg_catalog.||) a.privilege_type, ',' ORDER BY a.grantor, a.grantee, a.privilege_type)
-                        FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a), '-') AS line
+    SELECT x.kind OPERATOR(pg_catalog.||) x.oid::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+           OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+           OPERATOR(pg_catalog.||) a.privilege_type
+      FROM (SELECT 'f' AS kind, p.oid, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)) AS acl
               FROM pg_catalog.pg_proc p
              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
             UNION ALL
-            SELECT 'r ' OPERATOR(pg_catalog.||) c.oid::pg_catalog.regclass::pg_catalog.text
-                   OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) coalesce(
-                     (SELECT pg_catalog.string_agg(a.grantor::pg_catalog.text OPERATOR(pg_catalog.||) ':'
-                                 OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
-                                 OPERATOR(pg_catalog.||) a.privilege_type, ',' ORDER BY a.grantor, a.grantee, a.privilege_type)
-                        FROM pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", c.relowner))) a), '-')
+            SELECT 'r', c.oid, coalesce(c.relacl, pg_catalog.acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", c.relowner))
               FROM pg_catalog.pg_class c
              WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
                AND c.relkind OPERATOR(pg_catalog.<>) 'i'
             UNION ALL
-            SELECT 'n ' OPERATOR(pg_catalog.||) coalesce(
-                     (SELECT pg_catalog.string_agg(a.grantor::pg_catalog.text OPERATOR(pg_catalog.||) ':'
-                                 OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
-                                 OPERATOR(pg_catalog.||) a.privilege_type, ',' ORDER BY a.grantor, a.grantee, a.privilege_type)
-                        FROM pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a), '-')
+            SELECT 'n', n.oid, coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))
               FROM pg_catalog.pg_namespace n
-             WHERE n.oid OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace) x
+             WHERE n.oid OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace) x,
+           pg_catalog.aclexplode(x.acl) a
 $$;
-COMMENT ON FUNCTION lowcode.acl_fingerprint() IS 'Internal (lowcode_guard): a digest of the privileges on lowcode''s functions, tables, sequences and schema.';
-ALTER FUNCTION lowcode.acl_fingerprint() SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION lowcode.acl_entries() IS 'Internal (lowcode_guard): every privilege on lowcode''s functions, tables, sequences and schema, as kind oid:grantee:privilege.';
+ALTER FUNCTION lowcode.acl_entries() SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION lowcode.guard_ddl() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
@@ -2183,7 +2188,10 @@ BEGIN
     FOR c IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
         CONTINUE WHEN c.in_extension;
         IF c.command_tag OPERATOR(pg_catalog.=) ANY (ARRAY['GRANT', 'REVOKE']) THEN
-            in_ours := lowcode.acl_fingerprint() IS DISTINCT FROM lowcode.acl_expected();
+            -- A REVOKE may only take away (pg_restore re-applies privileges as REVOKE ALL,
+            -- then GRANT): refused when a privilege exists that the extension scripts did not give.
+            in_ours := EXISTS (SELECT FROM lowcode.acl_entries() e
+                                WHERE e OPERATOR(pg_catalog.<>) ALL (lowcode.acl_expected()));
         ELSIF c.command_tag OPERATOR(pg_catalog.=) 'CREATE INDEX' THEN
             in_ours := c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
                        AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i
@@ -2317,6 +2325,9 @@ $reassign$;
 -- tests/pg_regress/sql/api_surface.sql lists what a fresh role may execute, and
 -- tests/system/api_surface.sh checks that list against the README, so a new helper cannot
 -- leak by default.
+-- lowcode.call_grants stays the superuser's: its owner may read it and restore what the
+-- policy on it lets it (sql/workflow.sql).
+GRANT SELECT, INSERT ON lowcode.call_grants TO @extowner@;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA lowcode FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lowcode TO @extowner@;
 GRANT EXECUTE ON FUNCTION
@@ -2352,18 +2363,17 @@ GRANT EXECUTE ON FUNCTION
     lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)
 TO PUBLIC;
 
--- What lowcode_guard compares the privileges with after a GRANT or REVOKE: the digest of the
--- privileges this script leaves (it stays the superuser's: not SECURITY DEFINER, so not
--- handed to the installing role). Written last, once every privilege above is in place.
-CREATE FUNCTION lowcode.acl_expected() RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT NULL::pg_catalog.text $$;
-COMMENT ON FUNCTION lowcode.acl_expected() IS 'Internal (lowcode_guard): lowcode.acl_fingerprint() as the extension scripts left it.';
-ALTER FUNCTION lowcode.acl_expected() SET search_path = pg_catalog, pg_temp;
+-- What lowcode_guard compares the privileges with after a GRANT or REVOKE: the privileges
+-- this script leaves (the function stays the superuser's: not SECURITY DEFINER, so not handed
+-- to the installing role). Written last, once every privilege above is in place.
+CREATE FUNCTION lowcode.acl_expected() RETURNS text[] LANGUAGE sql IMMUTABLE AS $$ SELECT NULL::pg_catalog.text[] $$;
+COMMENT ON FUNCTION lowcode.acl_expected() IS 'Internal (lowcode_guard): lowcode.acl_entries() as the extension scripts left them.';
 REVOKE EXECUTE ON FUNCTION lowcode.acl_expected() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lowcode.acl_expected() TO @extowner@;
 DO $expected$
 BEGIN
     EXECUTE pg_catalog.format(
-        'CREATE OR REPLACE FUNCTION lowcode.acl_expected() RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS %L',
-        pg_catalog.format('SELECT %L::pg_catalog.text', lowcode.acl_fingerprint()));
+        'CREATE OR REPLACE FUNCTION lowcode.acl_expected() RETURNS text[] LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS %L',
+        pg_catalog.format('SELECT %L::pg_catalog.text[]', ARRAY(SELECT lowcode.acl_entries())));
 END
 $expected$;

@@ -47,6 +47,22 @@ CREATE TABLE lowcode.call_grants (
     PRIMARY KEY (workflow_version_id, name)
 );
 COMMENT ON TABLE lowcode.call_grants IS 'The function each call action of a workflow version runs and the role it runs as (its publisher); written by lowcode.grant_calls only, not writable by the installing role of a trusted install.';
+-- The installing role may read the grants (pg_dump) and write back only grants to roles whose
+-- rights it has anyway (pg_restore of its own database): never one that runs a call as
+-- anyone else. (A trigger, not a policy: pg_dump reads with row_security off.)
+CREATE FUNCTION lowcode.call_grants_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_catalog.pg_has_role(NEW.run_as::pg_catalog.oid, 'USAGE') THEN
+        RAISE EXCEPTION 'lowcode: role "%" may not grant a workflow call that runs as "%"', current_user, NEW.run_as
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'calls are granted by lowcode.define_workflow, as the role at the keyboard; restore this table as a superuser';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.call_grants_check() IS 'Trigger: a row of lowcode.call_grants written by SQL (pg_restore) may name only a role whose rights the writer has.';
+CREATE TRIGGER call_grants_check BEFORE INSERT OR UPDATE ON lowcode.call_grants
+    FOR EACH ROW EXECUTE FUNCTION lowcode.call_grants_check();
 
 
 CREATE TABLE lowcode.transitions (

@@ -191,8 +191,11 @@ fn forms_oid() -> Result<pg_sys::Oid, CatalogError> {
     if cached != pg_sys::InvalidOid {
         return Ok(cached);
     }
-    let oid = read_one::<pg_sys::Oid>("SELECT 'lowcode.forms'::pg_catalog.regclass::pg_catalog.oid", &[])?
-        .unwrap_or(pg_sys::InvalidOid);
+    let oid = read_one::<pg_sys::Oid>(
+        "SELECT 'lowcode.forms'::pg_catalog.regclass::pg_catalog.oid",
+        &[],
+    )?
+    .unwrap_or(pg_sys::InvalidOid);
     FORMS_OID.with(|o| o.set(oid));
     Ok(oid)
 }

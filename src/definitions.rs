@@ -442,9 +442,18 @@ mod tests {
     fn integer_columns_are_bigint_only_when_bounded() {
         let t = |p: Value| column_type(&p);
         assert_eq!(t(json!({"type": "integer"})), ColumnType::Numeric);
-        assert_eq!(t(json!({"type": "integer", "minimum": 1, "maximum": 5})), ColumnType::Bigint);
-        assert_eq!(t(json!({"type": "integer", "maximum": 5})), ColumnType::Numeric);
-        assert_eq!(t(json!({"type": "integer", "minimum": 0, "maximum": 1e20})), ColumnType::Numeric);
+        assert_eq!(
+            t(json!({"type": "integer", "minimum": 1, "maximum": 5})),
+            ColumnType::Bigint
+        );
+        assert_eq!(
+            t(json!({"type": "integer", "maximum": 5})),
+            ColumnType::Numeric
+        );
+        assert_eq!(
+            t(json!({"type": "integer", "minimum": 0, "maximum": 1e20})),
+            ColumnType::Numeric
+        );
         assert_eq!(
             t(json!({"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 100})),
             ColumnType::Bigint
@@ -806,7 +815,7 @@ mod tests {
     fn columns_are_typed_from_the_schema() {
         let schema = json!({"properties": {
             "site": {"type": "string"},
-            "severity": {"type": "integer"},
+            "severity": {"type": "integer", "minimum": 1, "maximum": 5},
             "score": {"type": "number"},
             "ok": {"type": "boolean"},
             "day": {"type": "string", "format": "date"},

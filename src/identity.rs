@@ -127,7 +127,10 @@ pub fn call_as(role: pg_sys::Oid, query: &str, arg: JsonB) -> Result<Option<Json
         )
     };
     if !exists {
-        return Err(IdentityError::NoSuchRole(format!("oid {}", u32::from(role))));
+        return Err(IdentityError::NoSuchRole(format!(
+            "oid {}",
+            u32::from(role)
+        )));
     }
     // SAFETY: reads the backend's current user id.
     let current = unsafe { pg_sys::GetUserId() };

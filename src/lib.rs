@@ -20,6 +20,7 @@
 pub mod bundle;
 pub mod definitions;
 pub mod diff;
+pub mod egress;
 pub mod validation;
 pub mod workflow;
 

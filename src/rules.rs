@@ -182,7 +182,8 @@ const GRANT_CALLS: Statement = Statement {
           SELECT $1, c.name, c.fn::pg_catalog.regprocedure, $4::pg_catalog.regrole \
             FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.oid[])) AS c(name, fn) \
            WHERE c.fn IS NOT NULL \
-          ON CONFLICT (workflow_version_id, name) DO NOTHING",
+          ON CONFLICT (workflow_version_id, name) DO UPDATE \
+             SET function = EXCLUDED.function, run_as = EXCLUDED.run_as",
     args: &[INT8OID, TEXTARRAYOID, OIDARRAYOID, OIDOID],
 };
 /// Who owns lowcode.call_grants (a superuser in every install).
@@ -696,7 +697,9 @@ fn parse_timestamptz(text: &str) -> Option<pg_sys::Datum> {
 }
 
 /// Runs `body` as the owner of lowcode.call_grants (sandboxed: no user code runs there).
-fn as_grants_owner<R>(body: impl FnOnce() -> std::result::Result<R, pgrx::spi::SpiError>) -> Result<R> {
+fn as_grants_owner<R>(
+    body: impl FnOnce() -> std::result::Result<R, pgrx::spi::SpiError>,
+) -> Result<R> {
     let owner: Option<pg_sys::Oid> = Spi::connect_mut(|client| {
         statements::run(client, &CALL_GRANTS_OWNER, &[])?
             .first()

@@ -142,7 +142,9 @@ mod tests {
         assert_eq!(after.0.as_deref(), Some(before.as_str()));
         assert_eq!(after.1.as_deref(), Some("public, pg_catalog"));
         assert_ne!(after.2.as_deref(), Some("on"));
-        assert_eq!(crate::identity::invoker(), unsafe { pg_sys::GetOuterUserId() });
+        assert_eq!(crate::identity::invoker(), unsafe {
+            pg_sys::GetOuterUserId()
+        });
     }
 
     /// Inside a call, SET ROLE is refused (a security-restricted operation).
@@ -176,7 +178,10 @@ mod tests {
             "SELECT NULL::jsonb",
             pgrx::JsonB(serde_json::json!({})),
         );
-        assert!(matches!(result, Err(crate::identity::IdentityError::NoSuchRole(_))));
+        assert!(matches!(
+            result,
+            Err(crate::identity::IdentityError::NoSuchRole(_))
+        ));
     }
 
     fn setup_workflow(initial: &str) {

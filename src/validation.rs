@@ -82,7 +82,9 @@ pub fn compile_with(
     jsonschema::options_for::<Jsonb>()
         .with_draft(draft)
         .should_validate_formats(true)
-        .with_format("date", |text: &str| builtin_format("date", text) && postgres_holds(text))
+        .with_format("date", |text: &str| {
+            builtin_format("date", text) && postgres_holds(text)
+        })
         .with_format("date-time", |text: &str| {
             builtin_format("date-time", text) && postgres_holds(text)
         })
@@ -921,7 +923,11 @@ mod tests {
             issue("/name", "7 is greater than the maximum of 5"),
         ];
         redact(&mut issues, &["salary".to_string(), "a/b".to_string()]);
-        assert!(!issues[0].message.contains("187345"), "{}", issues[0].message);
+        assert!(
+            !issues[0].message.contains("187345"),
+            "{}",
+            issues[0].message
+        );
         assert!(issues[0].message.contains("\"salary\"") && issues[0].message.contains("maximum"));
         assert!(!issues[1].message.contains('9'), "{}", issues[1].message);
         assert_eq!(issues[2].message, "7 is greater than the maximum of 5");

@@ -1,5 +1,6 @@
 //! Webhooks, the pure part (no pgrx): Standard Webhooks signatures, retry backoff with jitter,
-//! `Retry-After`, the host allow-list, and what an HTTP answer means for a delivery.
+//! `Retry-After`, the host allow-list (its address policy is src/egress.rs), and what an HTTP
+//! answer means for a delivery.
 //! The delivery loop that uses them runs in the background worker (src/webhook_delivery.rs).
 
 use std::time::Duration;
@@ -9,6 +10,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::egress;
+
 /// Why a webhook setting is refused. Never carries the secret.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WebhookError {
@@ -16,8 +19,9 @@ pub enum WebhookError {
     BadSecret,
     #[error("url {0:?} is not an http:// or https:// URL with a host")]
     BadUrl(String),
-    #[error("host {0:?} is not allowed by lowcode.webhook_allow")]
-    HostNotAllowed(String),
+    /// The host, or one of its addresses, is not allowed (the message names which and why).
+    #[error("{0}")]
+    HostNotAllowed(egress::Refusal),
 }
 
 /// The key of a `whsec_<base64>` secret.
@@ -149,61 +153,25 @@ pub fn url_host(url: &str) -> Result<(String, u16), WebhookError> {
     Ok((host.to_ascii_lowercase(), port))
 }
 
-/// Is this host a loopback name or address (allowed only when named explicitly)?
-pub fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback() || ip.is_unspecified())
-            .unwrap_or(false)
-}
-
-/// Does `lowcode.webhook_allow` (comma-separated patterns: `host`, `*.domain`, `*`, each
-/// optionally `:port`) allow this URL? Empty allows nothing. A loopback host is never matched
-/// by a wildcard: it must be named (`127.0.0.1`, `localhost`, `[::1]`).
+/// Does `lowcode.webhook_allow` allow this URL, as far as can be told without a DNS lookup
+/// (at create_webhook time)? Entries: `host`, `*.domain`, `*`, a literal address or a CIDR
+/// range (`10.1.2.0/24`, `fd00::/8`), each optionally `:port`; empty allows nothing (see
+/// src/egress.rs). A host a resolver reads as an address (`127.1`, `2130706433`, `[::1]` ...)
+/// is decided on that address: a loopback, private, link-local ... address must be named, a
+/// wildcard never allows it. A name is checked against the names and wildcards (never
+/// `localhost` by a wildcard); its addresses are checked when sending ([`vet_url`]).
 pub fn host_allowed(url: &str, allow: &str) -> Result<(), WebhookError> {
     let (host, port) = url_host(url)?;
-    let allowed = allow
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .any(|pattern| {
-            let pattern = pattern.to_ascii_lowercase();
-            let (phost, pport) = if let Some(v6) = pattern.strip_prefix('[') {
-                match v6.split_once(']') {
-                    Some((h, after)) => {
-                        (h.to_string(), after.strip_prefix(':').map(str::to_string))
-                    }
-                    None => return false,
-                }
-            } else if pattern.matches(':').count() == 1 {
-                let (h, p) = pattern.split_once(':').expect("one colon");
-                (h.to_string(), Some(p.to_string()))
-            } else {
-                (pattern.clone(), None)
-            };
-            if let Some(p) = pport {
-                if p != "*" && p.parse::<u16>().ok() != Some(port) {
-                    return false;
-                }
-            }
-            if phost == host {
-                return true;
-            }
-            if is_loopback(&host) {
-                return false;
-            }
-            phost == "*"
-                || phost
-                    .strip_prefix("*.")
-                    .is_some_and(|domain| host.ends_with(&format!(".{domain}")))
-        });
-    if allowed {
-        Ok(())
-    } else {
-        Err(WebhookError::HostNotAllowed(host))
-    }
+    egress::decide_name(&host, port, &egress::parse_allow(allow))
+        .map_err(WebhookError::HostNotAllowed)
+}
+
+/// The check that counts, made when sending: resolves the URL's host, checks every address
+/// it resolves to against `lowcode.webhook_allow`, and returns them: the only addresses the
+/// request may connect to (pin them, [`egress::Pin`]). Blocking (a DNS lookup).
+pub fn vet_url(url: &str, allow: &str) -> Result<egress::Vetted, WebhookError> {
+    let (host, port) = url_host(url)?;
+    egress::vet(&host, port, allow).map_err(WebhookError::HostNotAllowed)
 }
 
 /// What an attempt's result means for the delivery.
@@ -321,8 +289,88 @@ mod unit {
         assert!(!ok("ftp://example.com/", "*"));
         assert_eq!(
             host_allowed("https://Evil.com/x", "good.com"),
-            Err(WebhookError::HostNotAllowed("evil.com".into()))
+            Err(WebhookError::HostNotAllowed(egress::Refusal::NotListed {
+                host: "evil.com".into()
+            }))
         );
+        assert_eq!(
+            host_allowed("https://Evil.com/x", "good.com")
+                .unwrap_err()
+                .to_string(),
+            "host \"evil.com\" is not allowed by lowcode.webhook_allow"
+        );
+    }
+
+    /// Issue 19, item 6: every spelling of a loopback address, refused by a wildcard when the
+    /// webhook is created (no lookup) and again when sending (after the lookup); allowed once
+    /// named by a range.
+    #[test]
+    fn webhook_loopback_spellings_are_refused_under_a_wildcard() {
+        let urls = [
+            "http://127.1:8080/",
+            "http://2130706433:8080/",
+            "http://0x7f000001:8080/",
+            "http://0177.0.0.1:8080/",
+            "http://0:8080/",
+            "http://[::ffff:127.0.0.1]:8080/",
+            "http://[::1]:8080/",
+            "http://localhost:8080/",
+            "http://LocalHost:8080/",
+            "http://a.localhost:8080/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://10.0.0.1/",
+            "http://192.168.1.1/",
+            "http://[fd00::1]/",
+        ];
+        for url in urls {
+            let created = host_allowed(url, "*");
+            assert!(
+                matches!(created, Err(WebhookError::HostNotAllowed(_))),
+                "{url}: {created:?}"
+            );
+            if url.contains(".localhost") {
+                continue; // may not resolve here
+            }
+            let sent = vet_url(url, "*");
+            assert!(
+                matches!(
+                    &sent,
+                    Err(WebhookError::HostNotAllowed(egress::Refusal::Address {
+                        denied: Some(_),
+                        ..
+                    }))
+                ),
+                "{url}: {sent:?}"
+            );
+        }
+        let message = vet_url("http://127.1:8080/", "*").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "host \"127.1\" resolves to 127.0.0.1, a loopback address, which \
+             lowcode.webhook_allow does not name (a wildcard never allows loopback or private \
+             addresses)"
+        );
+        for url in [
+            "http://127.1:8080/",
+            "http://2130706433:8080/",
+            "http://0x7f000001:8080/",
+            "http://[::ffff:127.0.0.1]:8080/",
+        ] {
+            assert!(host_allowed(url, "127.0.0.0/8").is_ok(), "{url}");
+            let vetted = vet_url(url, "127.0.0.0/8").unwrap();
+            assert_eq!(vetted.port, 8080);
+            assert!(vetted.addrs.iter().all(|a| a.port() == 8080));
+        }
+        assert!(vet_url("http://0:8080/", "127.0.0.0/8").is_err());
+        assert!(vet_url("http://127.1:8080/", "127.0.0.0/8:8081").is_err());
+        assert!(vet_url("http://localhost:8080/", "localhost").is_ok());
+        assert!(matches!(
+            vet_url("http://no-such-host.invalid/", "*"),
+            Err(WebhookError::HostNotAllowed(
+                egress::Refusal::Unresolved { .. }
+            ))
+        ));
     }
 
     #[test]

@@ -20,6 +20,10 @@
 //!   gets it again once its lease runs out.
 //! - The HTTP threads never call PostgreSQL (nor read settings: the allow-list travels with
 //!   each batch) and block every signal, which stay the main thread's.
+//! - Where they connect (src/egress.rs): before each POST the URL's host is resolved and every
+//!   address it resolves to is checked against the allow-list (a wildcard never allows a
+//!   loopback, private, link-local ... address); the agent's resolver then hands ureq those
+//!   addresses only, so ureq never looks the name up again (no DNS rebinding).
 //!
 //! Only the functions in `mod outbox` below know the outbox's SQL signatures.
 
@@ -34,6 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
+use crate::egress;
 use crate::webhook::{self, Verdict};
 use crate::worker::in_transaction;
 
@@ -43,9 +48,12 @@ pub static WEBHOOK_ALLOW: GucSetting<Option<CString>> = GucSetting::<Option<CStr
 pub fn init() {
     GucRegistry::define_string_guc(
         c"lowcode.webhook_allow",
-        c"Hosts lowcode's webhooks may POST to: comma-separated host, *.domain or *, each optionally with :port.",
-        c"Empty (the default) allows none, so a fresh install sends nothing. A loopback host \
-          (127.0.0.1, localhost, [::1]) is never matched by a wildcard: name it.",
+        c"Hosts lowcode's webhooks may POST to: comma-separated host, *.domain, *, address or CIDR range (10.1.2.0/24, fd00::/8), each optionally with :port.",
+        c"Empty (the default) allows none, so a fresh install sends nothing. Every address a \
+          host resolves to is checked when sending: a wildcard never allows a loopback, \
+          private, link-local, shared, multicast or reserved address (127.0.0.0/8, 10/8, \
+          169.254/16, ::1, fc00::/7 ...): name the host (localhost, receiver.internal), the \
+          address ([::1]) or its range (127.0.0.0/8).",
         &WEBHOOK_ALLOW,
         GucContext::Sighup,
         GucFlags::default(),
@@ -437,18 +445,61 @@ fn spawn_sender(name: String, done: Sender<Finished>, stop: Arc<AtomicBool>) -> 
     tx
 }
 
+/// A webhook thread's HTTP client: connects only to the addresses pinned for each request.
+/// Made again when the timeout or the allow-list changes (so that no pooled connection
+/// outlives the list it was checked against).
+struct Http {
+    timeout: Duration,
+    allow: String,
+    agent: ureq::Agent,
+    pin: egress::Pin,
+    /// The last addresses vetted (under `allow`) and when: reused for `VET_REUSE`, so that a
+    /// batch does not look its host up once per event.
+    recent: Option<(Instant, egress::Vetted)>,
+}
+
+/// How long the addresses vetted for a host are used again without a new lookup.
+const VET_REUSE: Duration = Duration::from_secs(5);
+
+impl Http {
+    /// The addresses a POST to this URL may connect to, each checked against `self.allow`
+    /// (resolved now, or up to `VET_REUSE` ago). A refusal is never reused.
+    fn vet(&mut self, url: &str) -> Result<egress::Vetted, webhook::WebhookError> {
+        let (host, port) = webhook::url_host(url)?;
+        if let Some((at, vetted)) = &self.recent {
+            if at.elapsed() < VET_REUSE && vetted.host == host && vetted.port == port {
+                return Ok(vetted.clone());
+            }
+        }
+        self.recent = None;
+        let vetted = webhook::vet_url(url, &self.allow)?;
+        self.recent = Some((Instant::now(), vetted.clone()));
+        Ok(vetted)
+    }
+}
+
 fn sender_loop(name: String, jobs: Receiver<Job>, done: Sender<Finished>, stop: Arc<AtomicBool>) {
-    let mut agent: Option<(Duration, ureq::Agent)> = None;
+    let mut agent: Option<Http> = None;
     let mut last_send: Option<Instant> = None;
     while let Ok(job) = jobs.recv() {
         if stop.load(Ordering::SeqCst) {
             return;
         }
         let timeout = job.config.timeout;
-        if agent.as_ref().is_none_or(|(t, _)| *t != timeout) {
-            agent = Some((timeout, new_agent(timeout)));
+        if agent
+            .as_ref()
+            .is_none_or(|h| h.timeout != timeout || h.allow != job.allow)
+        {
+            let (http, pin) = new_agent(timeout);
+            agent = Some(Http {
+                timeout,
+                allow: job.allow.clone(),
+                agent: http,
+                pin,
+                recent: None,
+            });
         }
-        let http = &agent.as_ref().expect("just set").1;
+        let http = agent.as_mut().expect("just set");
         let mut outcomes = Vec::new();
         for event in job.events {
             if stop.load(Ordering::SeqCst) {
@@ -468,7 +519,7 @@ fn sender_loop(name: String, jobs: Receiver<Job>, done: Sender<Finished>, stop: 
             }
             last_send = Some(Instant::now());
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                send_one(http, &job.config, &job.allow, &event)
+                send_one(http, &job.config, &event)
             }))
             .unwrap_or_else(|_| Outcome {
                 id: event.id,
@@ -498,20 +549,24 @@ fn sender_loop(name: String, jobs: Receiver<Job>, done: Sender<Finished>, stop: 
     }
 }
 
-fn new_agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
-        .timeout_global(Some(timeout))
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .proxy(None)
-        .user_agent("lowcode-webhooks")
-        .build()
-        .into()
+/// An agent whose resolver returns only the addresses pinned for the request being sent
+/// (src/egress.rs), never following redirects, never using a proxy.
+fn new_agent(timeout: Duration) -> (ureq::Agent, egress::Pin) {
+    egress::pinned_agent(
+        ureq::Agent::config_builder()
+            .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .proxy(None)
+            .user_agent("lowcode-webhooks")
+            .build(),
+    )
 }
 
-/// One POST. The error text never holds the secret or the headers.
-fn send_one(http: &ureq::Agent, config: &Config, allow: &str, event: &Event) -> Outcome {
+/// One POST. The error text never holds the secret or the headers. `http.allow` is the
+/// batch's allow-list.
+fn send_one(http: &mut Http, config: &Config, event: &Event) -> Outcome {
     let started = Instant::now();
     let at = unix_now();
     let timestamp = at as i64;
@@ -526,13 +581,21 @@ fn send_one(http: &ureq::Agent, config: &Config, allow: &str, event: &Event) -> 
         error: None,
         verdict: Verdict::Retry { after: None },
     };
-    // The allow-list as it is now (a reload may have narrowed it).
-    if let Err(e) = webhook::host_allowed(&config.url, allow) {
-        outcome.error = Some(e.to_string());
-        return outcome;
-    }
+    // The allow-list as it is now (a reload may have narrowed it: `http` is then new),
+    // checked against every address the host resolves to (now, or at most `VET_REUSE` ago);
+    // the request may connect to those addresses only.
+    let vetted = match http.vet(&config.url) {
+        Ok(vetted) => vetted,
+        Err(e) => {
+            outcome.error = Some(e.to_string());
+            outcome.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            return outcome;
+        }
+    };
+    let _pinned = http.pin.set(vetted);
     let signature = webhook::sign(&config.key, &id, timestamp, event.body.as_bytes());
     let mut request = http
+        .agent
         .post(&config.url)
         .header("content-type", "application/json")
         .header("webhook-id", &id)
@@ -573,7 +636,9 @@ fn describe(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(t) => format!("timeout ({t})"),
         ureq::Error::Io(io) => format!("connection: {}", io.kind()),
-        ureq::Error::HostNotFound => "host not found".into(),
+        // Our resolver answers only for the host checked: the URL's host as ureq reads it
+        // is not that one.
+        ureq::Error::HostNotFound => "host not found (not the host that was checked)".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
         ureq::Error::TooManyRedirects => "redirect (not followed)".into(),
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) => "TLS error".into(),
@@ -599,10 +664,12 @@ mod outbox {
     pub fn webhooks() -> Result<Vec<(String, Config)>, SpiError> {
         Spi::connect(|client| {
             let rows = client.select(
-                "SELECT w.name, w.url, coalesce(w.topics, '{}'), w.secret, w.headers::text,
-                        w.timeout_ms, coalesce((SELECT array_agg((extract(epoch FROM b) * 1000)::int8 ORDER BY o)
-                                                  FROM unnest(w.backoff) WITH ORDINALITY u(b, o)), '{}'),
-                        w.rate_limit, w.status = 'active'
+                "SELECT w.name, w.url, coalesce(w.topics, '{}'), w.secret, w.headers::pg_catalog.text,
+                        w.timeout_ms,
+                        coalesce((SELECT pg_catalog.array_agg((pg_catalog.date_part('epoch', b)
+                                            OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8 ORDER BY o)
+                                    FROM pg_catalog.unnest(w.backoff) WITH ORDINALITY u(b, o)), '{}'),
+                        w.rate_limit, w.status OPERATOR(pg_catalog.=) 'active'
                    FROM lowcode.webhooks w ORDER BY w.name",
                 None,
                 &[],
@@ -659,10 +726,11 @@ mod outbox {
         let leased_until = Instant::now() + Duration::from_secs(VISIBILITY_SECS as u64);
         Spi::connect(|client| {
             let rows = client.select(
-                "SELECT p.id, coalesce((to_jsonb(p) ->> 'event_id')::int8, p.id), p.topic, p.attempt,
-                        jsonb_build_object('type', p.topic, 'timestamp', p.created_at, 'data', p.payload,
-                                           'record_id', to_jsonb(p) -> 'record_id')::text
-                   FROM lowcode.poll_events($1, $2, make_interval(secs => $3)) p",
+                "SELECT p.id, coalesce((pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.->>) 'event_id')::pg_catalog.int8, p.id),
+                        p.topic, p.attempt,
+                        pg_catalog.jsonb_build_object('type', p.topic, 'timestamp', p.created_at, 'data', p.payload,
+                                           'record_id', pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.->) 'record_id')::pg_catalog.text
+                   FROM lowcode.poll_events($1, $2, pg_catalog.make_interval(secs => $3)) p",
                 None,
                 &[consumer.as_str().into(), max.into(), (VISIBILITY_SECS as f64).into()],
             )?;
@@ -726,13 +794,14 @@ mod outbox {
                     next_try.push(None);
                     // Back to the outbox, to go out again once the webhook is resumed.
                     Spi::get_one_with_args::<String>(
-                        "SELECT lowcode.nack_event($1, $2, 'HTTP 410: the webhook is disabled', interval '0')",
+                        "SELECT lowcode.nack_event($1, $2, 'HTTP 410: the webhook is disabled', '0'::pg_catalog.interval)",
                         &[consumer.as_str().into(), o.id.into()],
                     )?;
                     Spi::run_with_args(
                         "UPDATE lowcode.webhooks SET status = 'disabled',
-                                disabled_reason = 'the endpoint answered 410 Gone at ' || now()
-                          WHERE name = $1",
+                                disabled_reason = 'the endpoint answered 410 Gone at '
+                                    OPERATOR(pg_catalog.||) pg_catalog.now()::pg_catalog.text
+                          WHERE name OPERATOR(pg_catalog.=) $1",
                         &[hook.into()],
                     )?;
                 }
@@ -745,7 +814,7 @@ mod outbox {
                     });
                     let error = o.error.clone().unwrap_or_else(|| "failed".into());
                     let verdict = Spi::get_one_with_args::<String>(
-                        "SELECT lowcode.nack_event($1, $2, $3, make_interval(secs => $4))",
+                        "SELECT lowcode.nack_event($1, $2, $3, pg_catalog.make_interval(secs => $4))",
                         &[
                             consumer.as_str().into(),
                             o.id.into(),
@@ -769,7 +838,7 @@ mod outbox {
         let release = held.map_or(Duration::ZERO, |(_, d)| d);
         for id in rest {
             Spi::get_one_with_args::<String>(
-                "SELECT lowcode.nack_event($1, $2, 'not attempted: behind a failed delivery', make_interval(secs => $3))",
+                "SELECT lowcode.nack_event($1, $2, 'not attempted: behind a failed delivery', pg_catalog.make_interval(secs => $3))",
                 &[consumer.as_str().into(), (*id).into(), release.as_secs_f64().into()],
             )?;
         }
@@ -782,10 +851,13 @@ mod outbox {
         Spi::run_with_args(
             "INSERT INTO lowcode.webhook_attempts
                     (webhook, event_id, attempt, attempted_at, status_code, latency_ms, error, outcome, next_try)
-             SELECT $1, u.e, u.a, to_timestamp(u.t), u.c, u.l, u.err, u.k,
-                    now() + make_interval(secs => u.n)
-               FROM unnest($2::int8[], $3::int4[], $4::float8[], $5::int4[], $6::float8[], $7::text[],
-                           $8::text[], $9::float8[]) AS u(e, a, t, c, l, err, k, n)",
+             SELECT $1, u.e, u.a, pg_catalog.to_timestamp(u.t), u.c, u.l, u.err, u.k,
+                    pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => u.n)
+               FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.int4[]),
+                               pg_catalog.unnest($4::pg_catalog.float8[]), pg_catalog.unnest($5::pg_catalog.int4[]),
+                               pg_catalog.unnest($6::pg_catalog.float8[]), pg_catalog.unnest($7::pg_catalog.text[]),
+                               pg_catalog.unnest($8::pg_catalog.text[]), pg_catalog.unnest($9::pg_catalog.float8[]))
+                    AS u(e, a, t, c, l, err, k, n)",
             &[
                 hook.into(),
                 event_ids.into(),

@@ -12,7 +12,11 @@
 #    302: never followed. A hanging endpoint times out and holds up no other webhook.
 # 6. pause / resume; the receiver restarted mid-delivery (nothing lost); kill -9 of the
 #    worker mid-delivery (everything arrives, duplicates only of what was in flight).
-# 7. The secret is in no server log line and in no recorded error.
+# 7. Egress: under lowcode.webhook_allow = '*', no spelling of a loopback address reaches the
+#    receiver (127.1, 2130706433, 0x7f000001, 0, [::ffff:127.0.0.1], localhost): refused by
+#    create_webhook, and refused again when sending (the resolved address is checked: the
+#    error names it), the receiver gets nothing; naming 127.0.0.0/8 (or localhost) delivers.
+# 8. The secret is in no server log line and in no recorded error.
 # Ports 29520 (cluster) and 29521 (receiver); override with LOWCODE_WEBHOOK_PORT (+1).
 # shellcheck source=tests/system/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -218,6 +222,67 @@ PY
 )"
 step "duplicates after kill -9 (at least once): $dups"
 check sys_true "duplicates only of what was in flight" test "$dups" -le 500
+
+step "egress: a wildcard never reaches loopback, however it is spelled"
+allow() { # allow LIST — set lowcode.webhook_allow and wait for the backends and the worker
+    sys_psql hooks -d app -c "ALTER SYSTEM SET lowcode.webhook_allow = '$1'" -c "SELECT pg_reload_conf()" >/dev/null
+    sleep 2
+}
+refused_with() { # refused_with WHAT TEXT SQL — the statement fails and its message holds TEXT
+    local out
+    out="$(sys_psql hooks -d app -c "$3" 2>&1)" && fail "$1: succeeded ($3)"
+    case "$out" in
+        *"$2"*) ;;
+        *) fail "$1: expected '$2' in: $out" ;;
+    esac
+}
+spellings=("127.1" "2130706433" "0x7f000001" "0" "[::ffff:127.0.0.1]" "localhost")
+sopts="{\"secret\": \"$secret\", \"backoff\": [\"200ms\"], \"max_attempts\": 1000}"
+allow '*'
+# (statements that fail are logged: these carry no secret, one is made)
+for h in "${spellings[@]}"; do
+    check sys_fails "create_webhook refuses http://$h:PORT/ under '*'" 42501 hooks app \
+        "SELECT lowcode.create_webhook('spelled', 'http://$h:$rport/ok', '{t.spelled}')"
+done
+check refused_with "the refusal names the address and why" \
+    'host "127.1" resolves to 127.0.0.1, a loopback address, which lowcode.webhook_allow does not name' \
+    "SELECT lowcode.create_webhook('spelled', 'http://127.1:$rport/ok', '{t.spelled}')"
+# Created while named, then sent under '*': the check made when sending refuses them too.
+allow '127.0.0.0/8, 0.0.0.0/8, localhost'
+i=0
+for h in "${spellings[@]}"; do
+    i=$((i + 1))
+    sys_val hooks app "SELECT lowcode.create_webhook('sp$i', 'http://$h:$rport/ok', '{t.sp$i}', '$sopts')" >/dev/null ||
+        fail "create_webhook sp$i (http://$h:$rport/) while named"
+done
+allow '*'
+for i in 1 2 3 4 5 6; do
+    emit "t.sp$i" 1 1
+done
+for i in 1 2 3 4 5 6; do
+    h="${spellings[$((i - 1))]}"
+    wait_for "a refused attempt of sp$i (http://$h:PORT/)" 30 \
+        "SELECT count(*) >= 1 FROM lowcode.webhook_deliveries('sp$i')"
+    check sys_expect "under '*', http://$h:PORT/ is refused when sending, naming the address" "t" hooks app \
+        "SELECT bool_and(status_code IS NULL AND outcome = 'retry'
+                         AND error LIKE 'host %resolves to %, which lowcode.webhook_allow does not name (a wildcard never allows loopback or private addresses)')
+           FROM lowcode.webhook_deliveries('sp$i', 1000)"
+    check sys_true "under '*', the receiver got nothing from http://$h:PORT/" test "$(got "t.sp$i")" = "0 0 0 ordered"
+done
+# [::ffff:127.0.0.1] would need an IPv6 socket (not every test host has one): stop it here.
+sys_val hooks app "SELECT lowcode.pause_webhook('sp5')" >/dev/null
+allow '127.0.0.0/8'
+for i in 1 2 3; do
+    h="${spellings[$((i - 1))]}"
+    check sys_true "naming 127.0.0.0/8 delivers to http://$h:PORT/" wait_delivered "t.sp$i" 1 30
+done
+check sys_expect "0 (0.0.0.0) is still refused: 127.0.0.0/8 does not hold it" "t|t" hooks app \
+    "SELECT bool_and(status_code IS NULL), (array_agg(error ORDER BY attempted_at DESC))[1] LIKE '%is not allowed by lowcode.webhook_allow'
+       FROM lowcode.webhook_deliveries('sp4', 1000)"
+check sys_true "the receiver still got nothing from http://0:PORT/" test "$(got t.sp4)" = "0 0 0 ordered"
+allow '127.0.0.0/8, localhost'
+check sys_true "naming localhost delivers to http://localhost:PORT/" wait_delivered t.sp6 1 30
+sys_val hooks app "SELECT lowcode.pause_webhook('sp4')" >/dev/null
 
 step "the secret is in no log line and no recorded error"
 check sys_true "the secret in no log line" test "$(grep -c "${secret#whsec_}" "$log" || true)" = 0
