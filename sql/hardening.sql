@@ -109,24 +109,25 @@ ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_t
 --     script ran); taking privileges away is the owner's business.
 CREATE FUNCTION lowcode.acl_entries() RETURNS SETOF text
 LANGUAGE sql STABLE AS $$
-    SELECT x.kind OPERATOR(pg_catalog.||) x.oid::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+    SELECT x.kind OPERATOR(pg_catalog.||) x.object OPERATOR(pg_catalog.||) ':'
            OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
            OPERATOR(pg_catalog.||) a.privilege_type
-      FROM (SELECT 'f' AS kind, p.oid, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)) AS acl
+      FROM (SELECT 'f ' AS kind, p.oid::pg_catalog.regprocedure::pg_catalog.text AS object, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)) AS acl
               FROM pg_catalog.pg_proc p
              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
             UNION ALL
-            SELECT 'r', c.oid, coalesce(c.relacl, pg_catalog.acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", c.relowner))
+            SELECT 'r ', c.oid::pg_catalog.regclass::pg_catalog.text, coalesce(c.relacl, pg_catalog.acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", c.relowner))
               FROM pg_catalog.pg_class c
              WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
                AND c.relkind OPERATOR(pg_catalog.<>) 'i'
             UNION ALL
-            SELECT 'n', n.oid, coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))
+            SELECT 'n ', n.nspname::pg_catalog.text, coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))
               FROM pg_catalog.pg_namespace n
              WHERE n.oid OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace) x,
            pg_catalog.aclexplode(x.acl) a
+     ORDER BY 1
 $$;
-COMMENT ON FUNCTION lowcode.acl_entries() IS 'Internal (lowcode_guard): every privilege on lowcode''s functions, tables, sequences and schema, as kind oid:grantee:privilege.';
+COMMENT ON FUNCTION lowcode.acl_entries() IS 'Internal (lowcode_guard): every privilege on lowcode''s functions, tables, sequences and schema, as "kind object:grantee oid:privilege".';
 ALTER FUNCTION lowcode.acl_entries() SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION lowcode.guard_ddl() RETURNS event_trigger

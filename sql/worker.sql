@@ -149,6 +149,11 @@ BEGIN
     secret := coalesce(o->>'secret',
                        'whsec_' || encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'), 'base64'));
     PERFORM lowcode.webhook_check(url, secret);
+    -- (Checked here, not by the table's CHECK alone: a failing row would be logged with its secret.)
+    IF NOT coalesce((o->>'max_attempts')::int BETWEEN 1 AND 100, true) THEN
+        RAISE EXCEPTION 'lowcode: webhook %: max_attempts must be between 1 and 100, not %', name, o->>'max_attempts'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     INSERT INTO lowcode.webhooks (name, url, topics, secret, headers, timeout_ms, max_attempts, backoff, rate_limit)
     VALUES (name, url, topics, secret, coalesce(o->'headers', '{}'),
             coalesce((extract(epoch FROM (o->>'timeout')::interval) * 1000)::int, 10000),

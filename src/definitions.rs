@@ -419,17 +419,20 @@ fn column_type(property: &Value) -> ColumnType {
 
 /// Does the schema bound an integer property on both sides within bigint's range?
 fn bounded_by_bigint(property: &Value) -> bool {
+    // 2^63: a bound written as an integer is exact (as_i64); one written otherwise must be
+    // clearly inside, as f64 cannot tell 2^63 - 1 from 2^63.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let inside =
+        |v: &Value| v.as_i64().is_some() || v.as_f64().is_some_and(|f| f.abs() < LIMIT / 2.0);
     let bound = |inclusive: &str, exclusive: &str| {
         property
             .get(inclusive)
-            .and_then(Value::as_f64)
-            .or_else(|| property.get(exclusive).and_then(Value::as_f64))
+            .or_else(|| property.get(exclusive))
+            .filter(|v| v.is_number())
     };
-    // 2^63 as f64 is exact; bounds strictly inside it stay inside after rounding to f64.
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     matches!(
         (bound("minimum", "exclusiveMinimum"), bound("maximum", "exclusiveMaximum")),
-        (Some(low), Some(high)) if low > -LIMIT && high < LIMIT
+        (Some(low), Some(high)) if inside(low) && inside(high)
     )
 }
 
