@@ -2137,136 +2137,6 @@ ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, p
 ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_temp;
 
--- lowcode changes only through its extension scripts (CREATE / ALTER EXTENSION). In a trusted
--- install the installing role owns the schema, the tables and the SECURITY DEFINER entry
--- points; without this guard it could replace an entry point's body or make it SECURITY
--- INVOKER (ALTER FUNCTION, ALTER ROUTINE, ALTER PROCEDURE, CREATE OR REPLACE), give it a
--- search_path of its own, move or rename it, add a trigger, rule or policy to a table, disable
--- one, drop lowcode's own triggers, or grant the engine's internals to others, and run code as
--- whoever calls lowcode next — a superuser included.
---
--- The event triggers fire for every command tag PostgreSQL lets an event trigger see (no WHEN
--- TAG list to keep up to date by hand: tests/system/ddl_guard.sh reads the tags from
--- PostgreSQL's cmdtaglist.h and tries each one); the function decides by the object:
---   * anything in schema lowcode (functions, procedures, aggregates, tables, views,
---     sequences, types ...), the schema itself, and the triggers, rules and policies on
---     lowcode's tables: refused outside an extension script;
---   * except CREATE INDEX / DROP INDEX on lowcode.records, which lowcode.add_unique and
---     drop_unique run (an index expression runs as the table's owner, as every write to the
---     table does);
---   * GRANT and REVOKE do not name their objects to an event trigger: after one, every
---     privilege on lowcode's functions, tables, sequences and schema must be one the extension
---     scripts gave (lowcode.acl_entries() against lowcode.acl_expected(), written when this
---     script ran); taking privileges away is the owner's business.
-CREATE FUNCTION lowcode.acl_entries() RETURNS SETOF text
-LANGUAGE sql STABLE AS $$
-    SELECT x.kind OPERATOR(pg_catalog.||) x.object OPERATOR(pg_catalog.||) ':'
-           OPERATOR(pg_catalog.||) a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
-           OPERATOR(pg_catalog.||) a.privilege_type
-      FROM (SELECT 'f ' AS kind, p.oid::pg_catalog.regprocedure::pg_catalog.text AS object, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)) AS acl
-              FROM pg_catalog.pg_proc p
-             WHERE p.pronamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
-            UNION ALL
-            SELECT 'r ', c.oid::pg_catalog.regclass::pg_catalog.text, coalesce(c.relacl, pg_catalog.acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", c.relowner))
-              FROM pg_catalog.pg_class c
-             WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
-               AND c.relkind OPERATOR(pg_catalog.<>) 'i'
-            UNION ALL
-            SELECT 'n ', n.nspname::pg_catalog.text, coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))
-              FROM pg_catalog.pg_namespace n
-             WHERE n.oid OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace) x,
-           pg_catalog.aclexplode(x.acl) a
-     ORDER BY 1
-$$;
-COMMENT ON FUNCTION lowcode.acl_entries() IS 'Internal (lowcode_guard): every privilege on lowcode''s functions, tables, sequences and schema, as "kind object:grantee oid:privilege".';
-ALTER FUNCTION lowcode.acl_entries() SET search_path = pg_catalog, pg_temp;
-
-CREATE FUNCTION lowcode.guard_ddl() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    c        record;
-    ours     oid := (SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode');
-    in_ours  boolean;
-BEGIN
-    IF ours IS NULL THEN
-        RETURN;                            -- lowcode is being dropped
-    END IF;
-    FOR c IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
-        CONTINUE WHEN c.in_extension;
-        IF c.command_tag OPERATOR(pg_catalog.=) ANY (ARRAY['GRANT', 'REVOKE']) THEN
-            -- A REVOKE may only take away (pg_restore re-applies privileges as REVOKE ALL,
-            -- then GRANT): refused when a privilege exists that the extension scripts did not give.
-            in_ours := EXISTS (SELECT FROM lowcode.acl_entries() e
-                                WHERE e OPERATOR(pg_catalog.<>) ALL (lowcode.acl_expected()));
-        ELSIF c.command_tag OPERATOR(pg_catalog.=) 'CREATE INDEX' THEN
-            in_ours := c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
-                       AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i
-                                        WHERE i.indexrelid OPERATOR(pg_catalog.=) c.objid
-                                          AND i.indrelid OPERATOR(pg_catalog.=) 'lowcode.records'::pg_catalog.regclass);
-        ELSE
-            in_ours := CASE c.classid
-                WHEN 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN c.objid OPERATOR(pg_catalog.=) ours
-                WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
-                    EXISTS (SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.tgrelid
-                             WHERE t.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
-                WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
-                    EXISTS (SELECT FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) w.ev_class
-                             WHERE w.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
-                WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
-                    EXISTS (SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.polrelid
-                             WHERE p.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
-                ELSE false
-                END;
-            -- Objects that are lowcode's by their schema (whatever kind), also when the
-            -- command moved them out of it (ALTER ... SET SCHEMA) or renamed them.
-            in_ours := in_ours OR c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
-                       OR (c.classid IS NOT NULL AND EXISTS (
-                             SELECT FROM pg_catalog.pg_depend d
-                              WHERE d.classid OPERATOR(pg_catalog.=) c.classid AND d.objid OPERATOR(pg_catalog.=) c.objid
-                                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
-                                AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode')
-                                AND d.deptype OPERATOR(pg_catalog.=) 'e'));
-        END IF;
-        IF in_ours THEN
-            RAISE EXCEPTION 'lowcode: % % refused: lowcode''s functions, tables, schema and privileges, and the triggers, rules and policies on its tables, change only with its extension scripts',
-                            c.command_tag, coalesce(c.object_identity, c.object_type)
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = 'upgrade with ALTER EXTENSION lowcode UPDATE; a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard DISABLE first';
-        END IF;
-    END LOOP;
-END $$;
-COMMENT ON FUNCTION lowcode.guard_ddl() IS 'Event trigger: refuses every command that changes lowcode''s functions, tables, schema or privileges, or the triggers, rules and policies on its tables, outside its extension scripts (index DDL on lowcode.records excepted: add_unique).';
-ALTER FUNCTION lowcode.guard_ddl() SET search_path = pg_catalog, pg_temp;
-REVOKE EXECUTE ON FUNCTION lowcode.guard_ddl() FROM PUBLIC;
-CREATE EVENT TRIGGER lowcode_guard ON ddl_command_end EXECUTE FUNCTION lowcode.guard_ddl();
-COMMENT ON EVENT TRIGGER lowcode_guard IS 'lowcode: its functions, tables, schema and privileges, and the triggers, rules and policies on its tables, change only with its extension scripts (lowcode.guard_ddl).';
-
-CREATE FUNCTION lowcode.guard_drop() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    o  record;
-BEGIN
-    -- DROP EXTENSION lowcode (or DROP SCHEMA lowcode CASCADE, DROP OWNED) takes lowcode with it.
-    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
-                WHERE d.object_type OPERATOR(pg_catalog.=) 'extension' AND d.object_identity OPERATOR(pg_catalog.=) 'lowcode')
-       OR NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode') THEN
-        RETURN;
-    END IF;
-    FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() d
-              WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
-                AND NOT (d.object_type OPERATOR(pg_catalog.=) 'index' AND TG_TAG OPERATOR(pg_catalog.=) 'DROP INDEX')
-    LOOP
-        RAISE EXCEPTION 'lowcode: % % refused: lowcode''s objects are dropped only with DROP EXTENSION lowcode', TG_TAG, o.object_identity
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard_drop DISABLE first';
-    END LOOP;
-END $$;
-COMMENT ON FUNCTION lowcode.guard_drop() IS 'Event trigger: refuses dropping any of lowcode''s objects (a trigger on its tables included) other than with the extension itself (add_unique''s indexes excepted).';
-ALTER FUNCTION lowcode.guard_drop() SET search_path = pg_catalog, pg_temp;
-REVOKE EXECUTE ON FUNCTION lowcode.guard_drop() FROM PUBLIC;
-CREATE EVENT TRIGGER lowcode_guard_drop ON sql_drop EXECUTE FUNCTION lowcode.guard_drop();
-COMMENT ON EVENT TRIGGER lowcode_guard_drop IS 'lowcode: its objects are dropped only with the extension (lowcode.guard_drop).';
-
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
 -- belongs to that superuser, so the SECURITY DEFINER functions above would run with superuser
@@ -2369,17 +2239,185 @@ GRANT EXECUTE ON FUNCTION
     lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)
 TO PUBLIC;
 
--- What lowcode_guard compares the privileges with after a GRANT or REVOKE: the privileges
--- this script leaves (the function stays the superuser's: not SECURITY DEFINER, so not handed
--- to the installing role). Written last, once every privilege above is in place.
-CREATE FUNCTION lowcode.acl_expected() RETURNS text[] LANGUAGE sql IMMUTABLE AS $$ SELECT NULL::pg_catalog.text[] $$;
-COMMENT ON FUNCTION lowcode.acl_expected() IS 'Internal (lowcode_guard): lowcode.acl_entries() as the extension scripts left them.';
-REVOKE EXECUTE ON FUNCTION lowcode.acl_expected() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lowcode.acl_expected() TO @extowner@;
-DO $expected$
+-- lowcode changes only through its extension scripts (CREATE / ALTER EXTENSION). In a trusted
+-- install the installing role owns the schema, the tables and the SECURITY DEFINER entry
+-- points; without this guard it could replace an entry point's body or make it SECURITY
+-- INVOKER (ALTER FUNCTION, ALTER ROUTINE, ALTER PROCEDURE, CREATE OR REPLACE), give it a
+-- search_path of its own, move or rename it, take it out of the extension, add a trigger, rule,
+-- policy, index or cast to a table, disable or drop one of lowcode's own, or grant the engine's
+-- internals to others, and run code as whoever calls lowcode next — a superuser included.
+--
+-- The event triggers fire for every command tag PostgreSQL lets an event trigger see (no WHEN
+-- TAG list to keep up to date by hand: tests/system/attacks.sh reads the tags from
+-- PostgreSQL's cmdtaglist.h and tries each one); the functions decide by the object:
+--   * anything in schema lowcode (functions, procedures, aggregates, tables, views,
+--     sequences, types ...), the schema itself, the triggers, rules and policies on lowcode's
+--     tables, casts from or to its types, and ALTER EXTENSION lowcode ADD / DROP: refused
+--     outside an extension script; so is dropping any of them but with the extension;
+--   * except the index of a lowcode.uniques row, which its trigger makes and drops
+--     (add_unique, drop_unique, pg_restore);
+--   * GRANT and REVOKE do not name their objects to an event trigger: after one, every
+--     privilege on lowcode's functions, tables, sequences and schema must be one the extension
+--     scripts gave; taking privileges away is the owner's business (pg_restore re-applies
+--     privileges as REVOKE ALL, then GRANT).
+-- They run as whoever runs the DDL, so they call no lowcode function and read lowcode's tables
+-- only for DDL on lowcode's own objects (which only its owner can run): the privileges and the
+-- index names the extension scripts left are written into their bodies, below, once every
+-- privilege of this script is in place.
+CREATE FUNCTION lowcode.guard_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+CREATE FUNCTION lowcode.guard_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+REVOKE EXECUTE ON FUNCTION lowcode.guard_ddl(), lowcode.guard_drop() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lowcode.guard_ddl(), lowcode.guard_drop() TO @extowner@;
+DO $guard$
+DECLARE
+    -- Every privilege on lowcode's functions, tables, sequences and schema, as
+    -- "kind object:grantee oid:privilege".
+    entries   CONSTANT text := $q$
+        SELECT lc_x.kind OPERATOR(pg_catalog.||) lc_x.object OPERATOR(pg_catalog.||) ':'
+               OPERATOR(pg_catalog.||) lc_a.grantee::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+               OPERATOR(pg_catalog.||) lc_a.privilege_type
+          FROM (SELECT 'f ' AS kind, lc_p.oid::pg_catalog.regprocedure::pg_catalog.text AS object,
+                       coalesce(lc_p.proacl, pg_catalog.acldefault('f', lc_p.proowner)) AS acl
+                  FROM pg_catalog.pg_proc lc_p
+                 WHERE lc_p.pronamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
+                UNION ALL
+                SELECT 'r ', lc_c.oid::pg_catalog.regclass::pg_catalog.text,
+                       coalesce(lc_c.relacl, pg_catalog.acldefault(CASE lc_c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", lc_c.relowner))
+                  FROM pg_catalog.pg_class lc_c
+                 WHERE lc_c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
+                   AND lc_c.relkind OPERATOR(pg_catalog.<>) 'i'
+                UNION ALL
+                SELECT 'n ', lc_n.nspname::pg_catalog.text, coalesce(lc_n.nspacl, pg_catalog.acldefault('n', lc_n.nspowner))
+                  FROM pg_catalog.pg_namespace lc_n
+                 WHERE lc_n.oid OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace) lc_x,
+               pg_catalog.aclexplode(lc_x.acl) lc_a
+         ORDER BY 1 $q$;
+    expected  text[];
+    own       text[];
+    path      text := pg_catalog.current_setting('search_path');
 BEGIN
-    EXECUTE pg_catalog.format(
-        'CREATE OR REPLACE FUNCTION lowcode.acl_expected() RETURNS text[] LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS %L',
-        pg_catalog.format('SELECT %L::pg_catalog.text[]', ARRAY(SELECT lowcode.acl_entries())));
+    -- (Names as the guard, whose search_path is pinned, will print them.)
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    EXECUTE 'SELECT ARRAY(' OPERATOR(pg_catalog.||) entries OPERATOR(pg_catalog.||) ')' INTO expected;
+    own := ARRAY(SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class c
+                  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
+                    AND c.relkind OPERATOR(pg_catalog.=) 'i'
+                    AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY(SELECT u.index_name FROM lowcode.uniques u))
+                  ORDER BY 1);
+    EXECUTE pg_catalog.format($def$
+CREATE OR REPLACE FUNCTION lowcode.guard_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    c        record;
+    ext      oid := (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode');
+    ours     oid := (SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode');
+    in_ours  boolean;
+BEGIN
+    IF ours IS NULL THEN
+        RETURN;                            -- lowcode is being dropped
+    END IF;
+    FOR c IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
+        CONTINUE WHEN c.in_extension;
+        IF c.command_tag OPERATOR(pg_catalog.=) ANY (ARRAY['GRANT', 'REVOKE']) THEN
+            -- Refused when a privilege exists that the extension scripts did not give.
+            in_ours := EXISTS (SELECT FROM (%1$s) e(entry)
+                                WHERE e.entry OPERATOR(pg_catalog.<>) ALL (%2$L::pg_catalog.text[]));
+        ELSIF c.command_tag OPERATOR(pg_catalog.=) 'ALTER EXTENSION' THEN
+            -- ALTER EXTENSION lowcode UPDATE keeps every object of schema lowcode a member;
+            -- ALTER EXTENSION lowcode DROP <object> would hand it to its owner to change.
+            in_ours := c.objid OPERATOR(pg_catalog.=) ext
+                       AND EXISTS (SELECT FROM pg_catalog.pg_proc p
+                                    WHERE p.pronamespace OPERATOR(pg_catalog.=) ours
+                                      AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                                                       WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                                                         AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')
+                                   UNION ALL
+                                   SELECT FROM pg_catalog.pg_class r
+                                    WHERE r.relnamespace OPERATOR(pg_catalog.=) ours AND r.relkind OPERATOR(pg_catalog.<>) 'i'
+                                      AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                                                       WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                                                         AND d.objid OPERATOR(pg_catalog.=) r.oid
+                                                         AND d.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['e', 'a', 'i']::pg_catalog."char"[])));
+        ELSIF c.command_tag OPERATOR(pg_catalog.=) 'CREATE INDEX' THEN
+            in_ours := c.schema_name OPERATOR(pg_catalog.=) 'lowcode';
+            IF in_ours THEN
+                -- Only the index a lowcode.uniques row stands for (made by its trigger).
+                in_ours := NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+                                         JOIN pg_catalog.pg_class x ON x.oid OPERATOR(pg_catalog.=) i.indexrelid
+                                         JOIN lowcode.uniques u ON u.index_name OPERATOR(pg_catalog.=) x.relname
+                                        WHERE i.indexrelid OPERATOR(pg_catalog.=) c.objid
+                                          AND i.indrelid OPERATOR(pg_catalog.=) 'lowcode.records'::pg_catalog.regclass);
+            END IF;
+        ELSE
+            in_ours := CASE c.classid
+                WHEN 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN c.objid OPERATOR(pg_catalog.=) ours
+                WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.tgrelid
+                             WHERE t.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
+                WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) w.ev_class
+                             WHERE w.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
+                -- A cast from or to one of lowcode's types (a table's row type is its owner's).
+                WHEN 'pg_catalog.pg_cast'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) ANY (ARRAY[k.castsource, k.casttarget])
+                             WHERE k.oid OPERATOR(pg_catalog.=) c.objid AND t.typnamespace OPERATOR(pg_catalog.=) ours)
+                WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
+                    EXISTS (SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) p.polrelid
+                             WHERE p.oid OPERATOR(pg_catalog.=) c.objid AND r.relnamespace OPERATOR(pg_catalog.=) ours)
+                ELSE false
+                END;
+            -- Objects that are lowcode's by their schema (whatever kind), or its members also
+            -- when the command moved them out of it (ALTER ... SET SCHEMA) or renamed them.
+            in_ours := in_ours OR c.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                       OR (c.classid IS NOT NULL AND EXISTS (
+                             SELECT FROM pg_catalog.pg_depend d
+                              WHERE d.classid OPERATOR(pg_catalog.=) c.classid AND d.objid OPERATOR(pg_catalog.=) c.objid
+                                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                                AND d.refobjid OPERATOR(pg_catalog.=) ext AND d.deptype OPERATOR(pg_catalog.=) 'e'));
+        END IF;
+        IF in_ours THEN
+            RAISE EXCEPTION 'lowcode: %% %% refused: lowcode''s functions, tables, schema and privileges, and the triggers, rules and policies on its tables, change only with its extension scripts',
+                            c.command_tag, coalesce(c.object_identity, c.object_type)
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'upgrade with ALTER EXTENSION lowcode UPDATE; a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard DISABLE first';
+        END IF;
+    END LOOP;
+END $fn$ $def$, entries, expected);
+    EXECUTE pg_catalog.format($def$
+CREATE OR REPLACE FUNCTION lowcode.guard_drop() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    o  record;
+BEGIN
+    -- Nothing of lowcode's among the dropped objects (the common case, for every role): done.
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                    WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode') THEN
+        RETURN;
+    END IF;
+    -- DROP EXTENSION lowcode (or DROP SCHEMA lowcode CASCADE, DROP OWNED) takes lowcode with it.
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                WHERE d.object_type OPERATOR(pg_catalog.=) 'extension' AND d.object_identity OPERATOR(pg_catalog.=) 'lowcode')
+       OR NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode') THEN
+        RETURN;
+    END IF;
+    FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() d
+              WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                -- the index of a removed lowcode.uniques row (drop_unique) may go
+                AND NOT (d.object_type OPERATOR(pg_catalog.=) 'index' AND TG_TAG OPERATOR(pg_catalog.=) 'DROP INDEX'
+                         AND d.object_name OPERATOR(pg_catalog.<>) ALL (%1$L::pg_catalog.text[])
+                         AND NOT EXISTS (SELECT FROM lowcode.uniques u WHERE u.index_name OPERATOR(pg_catalog.=) d.object_name))
+    LOOP
+        RAISE EXCEPTION 'lowcode: %% %% refused: lowcode''s objects are dropped only with DROP EXTENSION lowcode', TG_TAG, o.object_identity
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'a superuser who must patch lowcode by hand can ALTER EVENT TRIGGER lowcode_guard_drop DISABLE first';
+    END LOOP;
+END $fn$ $def$, own);
+    PERFORM pg_catalog.set_config('search_path', path, true);
 END
-$expected$;
+$guard$;
+COMMENT ON FUNCTION lowcode.guard_ddl() IS 'Event trigger: refuses every command that changes lowcode''s functions, tables, schema or privileges, the triggers, rules and policies on its tables or casts of its types, outside its extension scripts (the index of a lowcode.uniques row excepted).';
+COMMENT ON FUNCTION lowcode.guard_drop() IS 'Event trigger: refuses dropping any of lowcode''s objects (a trigger on its tables included) other than with the extension itself (the index of a removed lowcode.uniques row excepted: drop_unique).';
+CREATE EVENT TRIGGER lowcode_guard ON ddl_command_end EXECUTE FUNCTION lowcode.guard_ddl();
+COMMENT ON EVENT TRIGGER lowcode_guard IS 'lowcode: its functions, tables, schema and privileges, and the triggers, rules and policies on its tables, change only with its extension scripts (lowcode.guard_ddl).';
+CREATE EVENT TRIGGER lowcode_guard_drop ON sql_drop EXECUTE FUNCTION lowcode.guard_drop();
+COMMENT ON EVENT TRIGGER lowcode_guard_drop IS 'lowcode: its objects are dropped only with the extension (lowcode.guard_drop).';
