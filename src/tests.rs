@@ -147,14 +147,19 @@ mod tests {
         });
     }
 
-    /// Inside a call, SET ROLE is refused (a security-restricted operation).
-    #[pg_test(error = "cannot set parameter \"role\" within security-restricted operation")]
-    fn a_call_cannot_set_role() {
+    /// A call is a security-restricted operation: no temporary objects (and no SET ROLE).
+    #[pg_test(error = "cannot create temporary table within security-restricted operation")]
+    fn a_call_is_security_restricted() {
         Spi::run("CREATE ROLE lc_test_publisher2").unwrap();
+        Spi::run(
+            "CREATE FUNCTION public.make_temp(r jsonb) RETURNS jsonb LANGUAGE plpgsql
+             AS $$ BEGIN CREATE TEMP TABLE lc_trap (x int); RETURN NULL; END $$",
+        )
+        .unwrap();
         let publisher = role_oid("lc_test_publisher2");
         let _ = crate::identity::call_as(
             publisher,
-            "SELECT CASE WHEN pg_catalog.set_config('role', 'lc_test_publisher2', false) IS NULL THEN NULL::pg_catalog.jsonb END",
+            "SELECT public.make_temp($1)",
             pgrx::JsonB(serde_json::json!({})),
         );
     }

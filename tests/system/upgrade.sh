@@ -73,6 +73,13 @@ from="$(find "$releases" -maxdepth 1 -name 'lowcode--*.sql' -printf '%f\n' 2>/de
     awk -v cur="$current" '{ print $0 " " cur }' | while read -r v c; do
         [ "$(printf '%s\n%s\n' "$v" "$c" | sort -V | head -n 1)" = "$v" ] && echo "$v"
     done | tail -n 1)"
+# LOWCODE_UPGRADE_FROM picks an older frozen release (upgrade_oldest.sh: the first one, so that
+# the whole chain of update scripts is run too).
+if [ -n "${LOWCODE_UPGRADE_FROM:-}" ]; then
+    [ -f "$releases/lowcode--$LOWCODE_UPGRADE_FROM.sql" ] ||
+        fail "LOWCODE_UPGRADE_FROM=$LOWCODE_UPGRADE_FROM: no sql/releases/lowcode--$LOWCODE_UPGRADE_FROM.sql"
+    from="$LOWCODE_UPGRADE_FROM"
+fi
 if [ -z "$from" ]; then
     echo "upgrade: nothing to upgrade from (no frozen release older than $current in sql/releases)"
     exit 0
