@@ -17,7 +17,7 @@ SELECT lowcode.define_form('clock', 'job', '{"type": "object", "required": ["n"]
 -- The rule calls this too, so every firing leaves a row we can count ourselves.
 CREATE TABLE rings (record_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE FUNCTION public.ring(r jsonb) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO rings (record_id) VALUES ((r ->> 'id')::bigint)
+    INSERT INTO public.rings (record_id) VALUES ((r ->> 'id')::bigint)
 $$;
 SELECT lowcode.define_workflow('clock', 'job', '{
   "states": {"waiting": {"initial": true}, "done": {"final": true}},
