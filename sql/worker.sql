@@ -1,9 +1,13 @@
 -- The background worker (src/worker.rs): with shared_preload_libraries = 'lowcode', a
--- launcher starts one worker per database that has lowcode; it fires timers on time and
--- delivers events to webhooks. Without it everything works as before (run_due_timers from a
+-- launcher and a bounded pool of workers (lowcode.worker_max) serve every database that has
+-- lowcode, visiting them where work is due; they fire timers on time and deliver events to
+-- webhooks. Without it everything works as before (run_due_timers from a
 -- scheduler), and lowcode.worker_status() says the worker is off and why.
 
 COMMENT ON FUNCTION lowcode.worker_preloaded() IS 'Internal: is lowcode in shared_preload_libraries, so that its background worker runs?';
+COMMENT ON FUNCTION lowcode.worker_databases() IS 'Internal: what lowcode''s worker pool knows about each database (state, worker pid, visits, next due time), read by lowcode.worker_status.';
+COMMENT ON FUNCTION lowcode.worker_note_changed() IS 'Internal: lowcode was installed here or its webhooks changed: the worker pool looks at this database after the commit.';
+COMMENT ON FUNCTION lowcode.worker_note_due(timestamptz) IS 'Internal: a timer written in this transaction is due then: the worker pool knows it after the commit.';
 COMMENT ON FUNCTION lowcode.worker_processes() IS 'Internal: lowcode''s background processes running now (pid, database, lowcode launcher or lowcode worker), whoever started them.';
 COMMENT ON FUNCTION lowcode.webhook_check(text, text) IS 'Internal: raises unless url is an http(s) URL that lowcode.webhook_allow allows and secret a whsec_ secret (never shown in the error).';
 
@@ -17,60 +21,47 @@ CREATE TABLE lowcode.worker_state (
     last_error     text,
     last_error_at  timestamptz
 );
-COMMENT ON TABLE lowcode.worker_state IS 'What this database''s lowcode worker last did (one row, written by the worker): its pid, the role it acts as (the extension''s owner), when it started, its last timer run and the timers it fired since, its last error. Not dumped: it describes a running process.';
+COMMENT ON TABLE lowcode.worker_state IS 'What lowcode''s workers did in this database (one row, written by each worker that visits it): the pid of the latest, the role it acts as (the extension''s owner), when its visit began, the last timer run and the timers fired, the last error. Not dumped: it describes running processes.';
 
 CREATE FUNCTION lowcode.worker_status()
 RETURNS TABLE (database name, state text, pid int, acting_as name, started_at timestamptz, last_timer_run timestamptz,
-               timers_fired bigint, last_error text, last_error_at timestamptz, detail text)
+               timers_fired bigint, last_error text, last_error_at timestamptz, detail text,
+               last_visit timestamptz, next_due timestamptz, visits bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    wanted   text := coalesce(current_setting('lowcode.worker_databases', true), '');
     launcher int;
-    mine     boolean := false;
-    w        record;
 BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'read the worker''s status');
     IF NOT lowcode.worker_preloaded() THEN
         RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, NULL::timestamptz, NULL::timestamptz,
                             NULL::bigint, NULL::text, NULL::timestamptz,
-                            'lowcode is not in shared_preload_libraries: timers fire only when something calls lowcode.run_due_timers(), and webhooks are not delivered'::text;
+                            'lowcode is not in shared_preload_libraries: timers fire only when something calls lowcode.run_due_timers(), and webhooks are not delivered'::text,
+                            NULL::timestamptz, NULL::timestamptz, NULL::bigint;
         RETURN;
     END IF;
     SELECT p.pid INTO launcher FROM lowcode.worker_processes() p WHERE p.kind = 'lowcode launcher' LIMIT 1;
     IF launcher IS NULL THEN
         RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, NULL::timestamptz, NULL::timestamptz,
                             NULL::bigint, NULL::text, NULL::timestamptz,
-                            'the lowcode launcher is not running (starting, restarting after a crash, or out of max_worker_processes: see the server log)'::text;
+                            'the lowcode launcher is not running (starting, restarting after a crash, or out of max_worker_processes: see the server log)'::text,
+                            NULL::timestamptz, NULL::timestamptz, NULL::bigint;
         RETURN;
     END IF;
-    FOR w IN SELECT p.database AS datname, p.pid FROM lowcode.worker_processes() p
-              WHERE p.kind = 'lowcode worker' ORDER BY p.database LOOP
-        IF w.datname = current_database() THEN
-            mine := true;
-            RETURN QUERY SELECT w.datname::name, 'on'::text, w.pid, s.acting_as, s.started_at, s.last_timer_run, s.timers_fired,
-                                s.last_error, s.last_error_at, format('launcher pid %s', launcher)
-                           FROM (SELECT 1) one LEFT JOIN lowcode.worker_state s ON s.pid = w.pid;
-        ELSE
-            RETURN QUERY SELECT w.datname::name, 'on'::text, w.pid, NULL::name, NULL::timestamptz, NULL::timestamptz, NULL::bigint,
-                                NULL::text, NULL::timestamptz, 'details only from that database'::text;
-        END IF;
-    END LOOP;
-    IF NOT mine THEN
-        RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, s.started_at, s.last_timer_run, s.timers_fired,
-                            s.last_error, s.last_error_at,
-                            CASE WHEN wanted <> '' AND NOT current_database() = ANY (string_to_array(replace(wanted, ' ', ''), ','))
-                                 THEN format('this database is not in lowcode.worker_databases (%s)', wanted)
-                                 WHEN (SELECT count(*) FROM lowcode.worker_processes() p WHERE p.kind = 'lowcode worker')
-                                      >= current_setting('lowcode.worker_max')::int
-                                 THEN format('lowcode.worker_max (%s) workers already run for other databases', current_setting('lowcode.worker_max'))
-                                 ELSE format('no worker yet: the launcher (pid %s) starts one within lowcode.launcher_naptime (%s); see the server log if it does not',
-                                             launcher, current_setting('lowcode.launcher_naptime')) END
-                       FROM (SELECT 1) one LEFT JOIN lowcode.worker_state s ON true;
-    END IF;
+    RETURN QUERY
+    SELECT d.database::name, d.state, d.pid, s.acting_as, d.arrived, s.last_timer_run, s.timers_fired,
+           s.last_error, s.last_error_at, d.detail || format(' (launcher pid %s)', launcher),
+           d.last_visit, d.next_due, d.visits
+      FROM lowcode.worker_databases() d
+      LEFT JOIN lowcode.worker_state s ON d.database = current_database()
+     ORDER BY d.database = current_database() DESC, d.database;
 END $$;
-COMMENT ON FUNCTION lowcode.worker_status() IS 'lowcode''s background worker (lowcode administrators): one row per database it serves (on, pid; for this database also the role it acts as, its last timer run, timers fired and last error), or off for this database and why (not preloaded, launcher not running, not in lowcode.worker_databases, lowcode.worker_max reached).';
+COMMENT ON FUNCTION lowcode.worker_status() IS 'lowcode''s background workers (lowcode administrators): one row per database that has lowcode (this one first): state on (a worker is there now, pid), starting, waiting (work is due and no worker is free, and why: lowcode.worker_max or max_worker_processes), idle (nothing due: a worker comes when something is) or off (and why); when the current or last visit began (started_at) and ended (last_visit), visits, when something is due next; for this database also the role the worker acts as, its last timer run, timers fired and last error.';
+
+-- CREATE EXTENSION lowcode (and ALTER EXTENSION ... UPDATE): the worker pool looks at this
+-- database after the commit.
+SELECT lowcode.worker_note_changed();
 
 -- ---------------------------------------------------------------- webhooks
 -- Each webhook is an outbox consumer named webhook:<name>: the worker POSTs its events, signed
@@ -161,6 +152,7 @@ BEGIN
             (SELECT array_agg(b::interval ORDER BY i) FROM jsonb_array_elements_text(o->'backoff') WITH ORDINALITY x(b, i)),
             (o->>'rate_limit')::int);
     PERFORM lowcode.webhook_consumer(name, o->>'app', topics, coalesce((o->>'max_attempts')::int, 8), true);
+    PERFORM lowcode.worker_note_changed();
     RETURN secret;
 END $$;
 COMMENT ON FUNCTION lowcode.create_webhook(text, text, text[], jsonb) IS 'Create a webhook (lowcode administrators): the worker POSTs every event of topics (exact or prefix.*; NULL: all) from now on to url, which lowcode.webhook_allow must allow. options: app (only that app''s events; default every app), secret (whsec_...; default a new one), headers (object), timeout (interval, default 10 s), max_attempts (default 8), backoff (array of intervals), rate_limit (per second). Returns the secret: the only time it is shown.';
@@ -206,6 +198,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: webhook "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
+    PERFORM lowcode.worker_note_changed();
 END $$;
 COMMENT ON FUNCTION lowcode.resume_webhook(text) IS 'Send to a paused or disabled (410 Gone) webhook again (lowcode administrators), from the events that waited.';
 

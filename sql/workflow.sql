@@ -348,6 +348,7 @@ BEGIN
     IF due_at IS NOT NULL THEN
         INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
         VALUES (appr.record_id, appr.name, 'deadline_passed:' || appr.name, task_id, due_at);
+        PERFORM lowcode.worker_note_due(due_at);
     END IF;
     RETURN task_id;
 END $$;

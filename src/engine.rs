@@ -137,7 +137,12 @@ unsafe extern "C-unwind" fn on_xact(
         STATE.with(|s| s.borrow_mut().clear());
         crate::identity::reset();
     }
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PREPARE) {
+        // (After the commit: publishes what the worker pool must know, never raises.)
+        crate::worker_registry::at_commit();
+    }
     if matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
+        crate::worker_registry::discard();
         crate::records::history::discard();
     } else if matches!(event, XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE)
         && crate::records::history::discard() > 0

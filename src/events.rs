@@ -40,6 +40,7 @@ fn emit(
     let topic = topic.unwrap_or_default();
     check_topic(topic);
     let payload = payload.unwrap_or(JsonB(serde_json::json!({})));
+    crate::worker_registry::note_events();
     Spi::connect_mut(|client| {
         statements::run(
             client,

@@ -20,6 +20,7 @@
 pub mod bundle;
 pub mod definitions;
 pub mod diff;
+pub mod dispatch;
 pub mod egress;
 pub mod validation;
 pub mod workflow;
@@ -43,6 +44,7 @@ mod views;
 pub mod webhook;
 mod webhook_delivery;
 mod worker;
+mod worker_registry;
 
 pgrx::pg_module_magic!(name, version);
 
@@ -150,7 +152,10 @@ pgrx::extension_sql_file!(
     requires = [
         "comments",
         worker::worker_preloaded,
-        worker::worker_processes
+        worker::worker_processes,
+        worker::worker_databases,
+        worker_registry::worker_note_changed,
+        worker_registry::worker_note_due
     ]
 );
 pgrx::extension_sql_file!("../sql/hardening.sql", name = "hardening", finalize);

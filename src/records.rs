@@ -741,6 +741,7 @@ pub mod history {
                 &FLUSH_HISTORY
             }
         } else {
+            crate::worker_registry::note_events();
             args.extend([
                 e.topics.into(),
                 e.bases.into(),

@@ -125,7 +125,7 @@ const CREATE_TASK: Statement = Statement {
             INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at) \
             SELECT $1, $2, 'deadline_passed:' OPERATOR(pg_catalog.||) $2, task.id, task.due_at \
               FROM task WHERE task.due_at IS NOT NULL) \
-          SELECT id FROM task",
+          SELECT task.id, task.due_at FROM task",
     args: &[
         INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID,
     ],
@@ -413,7 +413,7 @@ fn run_action(
             let name = arg_str(arg, "name").unwrap_or_default();
             let assignee = arg_str(arg, "assignee");
             let task: Option<i64> = Spi::connect_mut(|client| {
-                statements::run(
+                let row = statements::run(
                     client,
                     &CREATE_TASK,
                     &[
@@ -427,8 +427,12 @@ fn run_action(
                         arg_str(arg, "due").into(),
                     ],
                 )?
-                .first()
-                .get::<i64>(1)
+                .first();
+                // The deadline's time, for the worker pool (src/worker_registry.rs).
+                if let Some(due) = row.get_datum_by_ordinal(2)? {
+                    crate::worker_registry::note_due(due.value() as i64);
+                }
+                row.get::<i64>(1)
             })?;
             note(
                 r,
@@ -652,6 +656,9 @@ fn set_timer(r: &Record, rule: &str, arg: &Value) -> Result<()> {
         }
         parsed
     };
+    if let Some(at) = fire_at {
+        crate::worker_registry::note_due(at.value() as i64);
+    }
     Spi::connect_mut(|client| {
         statements::run(
             client,

@@ -68,7 +68,7 @@ pub fn allow_list() -> String {
 }
 
 /// How long a polled event stays leased to this worker.
-const VISIBILITY_SECS: i32 = 15;
+pub(crate) const VISIBILITY_SECS: i32 = 15;
 /// Events polled per webhook at a time.
 const POLL_MAX: i32 = 500;
 /// Response bodies read at most (the rest is dropped with the connection).
@@ -155,6 +155,9 @@ struct Hook {
 
 pub struct Deliveries {
     started: Instant,
+    /// How long after `started` the first poll waits: one lease when the events a previous
+    /// worker leased may still be out, none when it handed them back as it left.
+    lease_wait: Duration,
     hooks: HashMap<String, Hook>,
     refreshed: Option<Instant>,
     done_tx: Sender<Finished>,
@@ -162,10 +165,15 @@ pub struct Deliveries {
 }
 
 impl Deliveries {
-    pub fn new() -> Self {
+    pub fn new(wait_for_leases: bool) -> Self {
         let (done_tx, done_rx) = channel();
         Deliveries {
             started: Instant::now(),
+            lease_wait: if wait_for_leases {
+                Duration::from_secs(VISIBILITY_SECS as u64)
+            } else {
+                Duration::ZERO
+            },
             hooks: HashMap::new(),
             refreshed: None,
             done_tx,
@@ -174,8 +182,9 @@ impl Deliveries {
     }
 
     /// One step of the delivery loop: read settings now and then, record finished batches,
-    /// poll and hand out new ones. Returns true while deliveries are in flight or waiting.
-    pub fn step(&mut self, dbname: &str) -> bool {
+    /// poll and hand out new ones (none while `draining`: the worker is about to leave).
+    /// Returns true while deliveries are in flight or waiting.
+    pub fn step(&mut self, dbname: &str, draining: bool) -> bool {
         if self.refreshed.is_none_or(|at| at.elapsed() >= REFRESH) {
             self.refreshed = Some(Instant::now());
             match in_transaction(outbox::webhooks) {
@@ -188,10 +197,15 @@ impl Deliveries {
         for f in finished {
             self.record(dbname, f);
         }
-        self.dispatch(dbname);
+        self.dispatch(dbname, draining);
         self.hooks
             .values()
             .any(|h| h.in_flight || (!h.queue.is_empty() && h.config.active))
+    }
+
+    /// Are there active webhooks here (events written here want a worker at once)?
+    pub fn has_active(&self) -> bool {
+        self.hooks.values().any(|h| h.config.active)
     }
 
     fn apply(&mut self, configs: Vec<(String, Config)>) {
@@ -221,7 +235,7 @@ impl Deliveries {
                             stop,
                             queue: VecDeque::new(),
                             in_flight: false,
-                            not_before: self.started + Duration::from_secs(VISIBILITY_SECS as u64),
+                            not_before: self.started + self.lease_wait,
                             careful_until: Instant::now(),
                             held: None,
                         },
@@ -297,13 +311,14 @@ impl Deliveries {
         }
     }
 
-    fn dispatch(&mut self, dbname: &str) {
+    fn dispatch(&mut self, dbname: &str, draining: bool) {
         let now = Instant::now();
         let wanting: Vec<(String, i32)> = self
             .hooks
             .iter()
             .filter(|(_, h)| {
-                h.config.active
+                !draining
+                    && h.config.active
                     && !h.in_flight
                     && (h.queue.is_empty() || h.held.is_some())
                     && h.not_before <= now

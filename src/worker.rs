@@ -1,31 +1,40 @@
-//! The background worker: timers fire on time with no outside scheduler.
+//! The background worker: timers fire on time and webhooks are delivered with no outside
+//! scheduler, in every database that has lowcode, by a bounded pool of processes.
 //!
 //! Only with `shared_preload_libraries = 'lowcode'`: `_PG_init` then registers one static
-//! *launcher*, which connects to no database, lists `pg_database` every
-//! `lowcode.launcher_naptime` and starts one dynamic *worker* per database (those named in
-//! `lowcode.worker_databases`, default all that accept connections; at most
-//! `lowcode.worker_max`). A worker connects to its database; if lowcode is not installed there
-//! it leaves at once (the launcher looks again later, so CREATE EXTENSION is noticed within a
-//! launcher naptime). Otherwise, before its first statement, it pins `search_path =
-//! pg_catalog, pg_temp` and makes the extension's owner its session user (the owner's rights
-//! and no more, also in a trusted install; see `become_owner`), and loops:
+//! *launcher* (which connects to no database) and a table in shared memory with an entry per
+//! database (src/worker_registry.rs). Like autovacuum's launcher, ours keeps that table in
+//! step with `pg_database` every `lowcode.launcher_naptime` and starts *workers*, at most
+//! `lowcode.worker_max` at a time, where work is due, the most overdue database first
+//! (src/dispatch.rs decides). A worker is bound to one database for its life, so a worker
+//! *visits*: it connects, does what is due, and stays while no other database waits; when
+//! one does, it leaves as soon as nothing is due where it is (or at the end of
+//! `lowcode.worker_slice`, webhooks drained first), noting in shared memory when something is
+//! due there next. A committing backend that adds a timer due earlier than anyone planned to
+//! look, or events for a database with webhooks, notes it there too and sets the latch of the
+//! worker in that database or of the launcher: so any number of databases is served, each
+//! timer on time, with a bounded number of processes.
+//!
+//! A database is visited once to find out whether lowcode is installed there (CREATE
+//! EXTENSION lowcode notes itself); `lowcode.worker_databases` limits the pool to some.
+//! In a database, before its first statement, a worker pins `search_path = pg_catalog,
+//! pg_temp` and makes the extension's owner its session user (the owner's rights and no more,
+//! also in a trusted install; see `become_owner`), then loops:
 //!
 //! - `lowcode.run_due_timers(lowcode.worker_batch)`, again at once while a batch comes back
 //!   full;
+//! - `lowcode.signal_events()` (the outbox's NOTIFY, a few times a second) and the webhooks
+//!   (src/webhook_delivery.rs);
 //! - then sleeps on its latch until the next pending `fire_at`, at most `lowcode.worker_naptime`
-//!   (so a timer added meanwhile for an earlier time is seen within a naptime; no LISTEN);
+//!   (a commit that adds an earlier timer sets the latch);
 //! - leaves when the extension is dropped, and steps aside when someone waits to drop (or
-//!   rename) its database, so that DROP DATABASE is never held up: the launcher's next worker
-//!   for that database waits at connection time until the drop is done, then fails quietly.
+//!   rename) its database, so that DROP DATABASE is never held up.
 //!
 //! SIGTERM ends the loop at the next wake-up, SIGHUP reloads the configuration, postmaster
 //! death ends it too. An ERROR (or a Rust panic) in one round is logged, written to
 //! `lowcode.worker_state.last_error`, its transaction rolled back, and the loop goes on after a
 //! pause; `run_due_timers` marks timers fired in the transaction that fires them, so a round
 //! that is rolled back (or a worker killed mid-round) fires nothing twice.
-//!
-//! The same loop calls `lowcode.signal_events()` (the outbox's NOTIFY, a few times a second)
-//! and delivers webhooks (src/webhook_delivery.rs).
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -40,12 +49,16 @@ use pgrx::bgworkers::{
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PgMemoryContexts, PgTryBuilder};
 
+use crate::dispatch::{self, Next};
 use crate::webhook_delivery::Deliveries;
+use crate::worker_registry::{self, Blocked, Entry, Installed, NEVER, REGISTRY};
 
 /// `lowcode.worker_databases`: comma-separated database names the launcher serves (empty: all).
 pub static WORKER_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
-/// `lowcode.worker_max`: database workers the launcher runs at most.
-pub static WORKER_MAX: GucSetting<i32> = GucSetting::<i32>::new(8);
+/// `lowcode.worker_max`: workers the launcher runs at most, whatever the number of databases.
+pub static WORKER_MAX: GucSetting<i32> = GucSetting::<i32>::new(4);
+/// `lowcode.worker_slice` (ms): longest a worker stays in one database while others wait.
+pub static WORKER_SLICE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 /// `lowcode.worker_naptime` (ms): longest a worker sleeps between two looks at the timers.
 pub static WORKER_NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(1000);
 /// `lowcode.launcher_naptime` (ms): how often the launcher lists the databases.
@@ -72,13 +85,26 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"lowcode.worker_max",
-        c"Database workers lowcode's launcher runs at most.",
-        c"One worker per database that has lowcode; each takes a max_worker_processes slot.",
+        c"Workers lowcode's launcher runs at most, whatever the number of databases.",
+        c"Each takes a max_worker_processes slot while it runs (shared with parallel queries \
+          and other extensions). With more databases than workers, the workers visit them in \
+          turn, where work is due first.",
         &WORKER_MAX,
         0,
         1000,
         GucContext::Sighup,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"lowcode.worker_slice",
+        c"Longest a lowcode worker stays in one database while other databases wait for one.",
+        c"A worker leaves as soon as nothing is due where it is when another database waits; \
+          at the latest after this long (its webhook deliveries finished first).",
+        &WORKER_SLICE,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
     );
     GucRegistry::define_int_guc(
         c"lowcode.worker_naptime",
@@ -114,6 +140,7 @@ pub fn init() {
     // SAFETY: reads a postmaster global.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         PRELOADED.store(true, Ordering::SeqCst);
+        worker_registry::init_shmem();
         BackgroundWorkerBuilder::new(LAUNCHER_TYPE)
             .set_type(LAUNCHER_TYPE)
             .set_library("lowcode")
@@ -130,11 +157,15 @@ pub fn preloaded() -> bool {
     PRELOADED.load(Ordering::SeqCst)
 }
 
-fn reload_if_asked() {
+/// Reloads the configuration after a SIGHUP; true if it did.
+fn reload_if_asked() -> bool {
     if BackgroundWorker::sighup_received() {
         // SAFETY: outside any transaction, in the worker's main loop, as PostgreSQL's own
         // background processes do it.
         unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        true
+    } else {
+        false
     }
 }
 
@@ -291,109 +322,254 @@ fn wanted_databases() -> Option<Vec<String>> {
     }
 }
 
-struct Running {
-    handle: DynamicBackgroundWorker,
+/// The registry follows pg_database: new databases are added (due at once: a first visit
+/// finds out whether lowcode is there), dropped ones removed, `lowcode.worker_databases`
+/// applied (a worker in a database left out is woken to leave; one taken back in is due).
+fn sync_databases(databases: &[Database], now: i64) {
+    let wanted = wanted_databases();
+    let mut nudge = Vec::new();
+    let mut reg = REGISTRY.exclusive();
+    let present: Vec<u32> = databases.iter().map(|d| u32::from(d.oid)).collect();
+    for e in reg.entries.iter_mut() {
+        if e.db != 0 && !present.contains(&e.db) && !e.served() {
+            *e = Entry::EMPTY;
+        }
+    }
+    let mut overflow = 0;
+    for d in databases {
+        match reg.find_or_add(u32::from(d.oid), now) {
+            Some(i) => {
+                let e = &mut reg.entries[i];
+                let excluded = wanted.as_ref().is_some_and(|w| !w.contains(&d.name));
+                if e.excluded && !excluded {
+                    e.next_due = now;
+                } else if excluded && e.pid != 0 {
+                    nudge.push(e.latch);
+                }
+                e.excluded = excluded;
+            }
+            None => overflow += 1,
+        }
+    }
+    reg.overflow = overflow;
+    drop(reg);
+    for latch in nudge {
+        worker_registry::wake(latch);
+    }
 }
 
-fn start_worker(db: &Database) -> Option<Running> {
+/// Is process `pid` alive? (A worker that ended by an ERROR left its entry behind.)
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+fn start_worker(db: u32) -> Result<DynamicBackgroundWorker, ()> {
     // SAFETY: reads a backend global.
     let me = unsafe { pg_sys::MyProcPid };
-    // The handle must outlive the transaction that listed the databases.
-    let handle = unsafe {
+    // The handle must outlive the current memory context.
+    unsafe {
         PgMemoryContexts::TopMemoryContext.switch_to(|_| {
-            BackgroundWorkerBuilder::new(&format!("{WORKER_TYPE} {}", db.name))
+            BackgroundWorkerBuilder::new(&format!("{WORKER_TYPE} {db}"))
                 .set_type(WORKER_TYPE)
                 .set_library("lowcode")
                 .set_function("lowcode_worker_main")
                 .enable_spi_access()
                 .set_restart_time(None)
-                .set_argument(Some(pg_sys::Datum::from(u32::from(db.oid) as usize)))
-                .set_extra(&db.name)
+                .set_argument(Some(pg_sys::Datum::from(db as usize)))
                 .set_notify_pid(me)
                 .load_dynamic()
+                .map_err(|_| ())
         })
-    };
-    match handle {
-        Ok(handle) => Some(Running { handle }),
-        Err(_) => {
-            log!(
-                "lowcode launcher: no background worker slot for database \"{}\" (raise max_worker_processes)",
-                db.name
-            );
-            None
-        }
     }
 }
 
-/// The launcher's main function (registered by `init`).
+/// With no background worker slot free, the launcher tries again when one of its workers
+/// ends (it is told), or after this long (a slot another process held).
+const NO_SLOT_RETRY: Duration = Duration::from_millis(200);
+
+fn micros(d: Duration) -> i64 {
+    d.as_micros().min(i64::MAX as u128) as i64
+}
+
+/// The launcher's main function (registered by `init`): keeps the registry in step with
+/// pg_database, and starts a worker where work is due, most overdue first, while fewer than
+/// `lowcode.worker_max` run (src/dispatch.rs decides).
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn lowcode_launcher_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi(None, None);
+    {
+        let mut reg = REGISTRY.exclusive();
+        // SAFETY: reads a backend global.
+        reg.launcher_pid = unsafe { pg_sys::MyProcPid };
+        reg.launcher_latch = worker_registry::my_latch();
+        // A restarted launcher: workers its predecessor was starting either came up (and
+        // say so in their entry) or never will.
+        for e in reg.entries.iter_mut() {
+            e.starting = false;
+        }
+    }
     log!("lowcode launcher started");
-    let mut running: HashMap<pg_sys::Oid, Running> = HashMap::new();
+    let mut handles: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
     let mut last_scan: Option<Instant> = None;
+    let mut no_slot_until: Option<Instant> = None;
+    let mut no_slot_logged: Option<Instant> = None;
     loop {
-        reload_if_asked();
-        // Forget workers that ended (their database dropped, lowcode not installed there, an
-        // error): the next scan starts them again where needed.
-        running.retain(|_, w| {
+        if reload_if_asked() {
+            last_scan = None; // lowcode.worker_databases may have changed
+        }
+        // Workers that ended: their entry is free again (one that ended by an ERROR did not
+        // say so; one killed mid-visit may have left events leased: its successor waits for
+        // them).
+        let before = handles.len();
+        handles.retain(|_, h| {
             !matches!(
-                w.handle.pid(),
+                h.pid(),
                 Err(BackgroundWorkerStatus::Stopped | BackgroundWorkerStatus::PostmasterDied)
             )
         });
-        let due = last_scan.is_none_or(|at| at.elapsed() >= naptime(&LAUNCHER_NAPTIME));
-        if due {
+        if handles.len() < before {
+            no_slot_until = None; // a slot was freed
+        }
+        let now = worker_registry::now();
+        if last_scan.is_none_or(|at| at.elapsed() >= naptime(&LAUNCHER_NAPTIME)) {
             last_scan = Some(Instant::now());
             match in_transaction(list_databases) {
-                Ok(databases) => {
-                    let wanted = wanted_databases();
-                    let max = WORKER_MAX.get().max(0) as usize;
-                    // Stop the workers of databases no longer served.
-                    let served: Vec<pg_sys::Oid> = databases
-                        .iter()
-                        .filter(|d| wanted.as_ref().is_none_or(|w| w.contains(&d.name)))
-                        .map(|d| d.oid)
-                        .collect();
-                    let gone: Vec<pg_sys::Oid> = running
-                        .keys()
-                        .filter(|oid| !served.contains(oid))
-                        .copied()
-                        .collect();
-                    for oid in gone {
-                        if let Some(w) = running.remove(&oid) {
-                            let _ = w.handle.terminate();
-                        }
-                    }
-                    let missing: Vec<&Database> = databases
-                        .iter()
-                        .filter(|d| served.contains(&d.oid) && !running.contains_key(&d.oid))
-                        .collect();
-                    for db in missing {
-                        if running.len() >= max {
-                            break;
-                        }
-                        if let Some(w) = start_worker(db) {
-                            running.insert(db.oid, w);
-                        }
-                    }
-                }
+                Ok(databases) => sync_databases(&databases, now),
                 Err(message) => log!("lowcode launcher: could not list databases: {message}"),
             }
         }
-        if !BackgroundWorker::wait_latch(Some(naptime(&LAUNCHER_NAPTIME))) {
+        let max = WORKER_MAX.get().max(0) as usize;
+        let slots_known_full = no_slot_until.is_some_and(|t| t > Instant::now());
+        let mut nudge = Vec::new();
+        let chosen: Vec<(usize, u32)> = {
+            let mut reg = REGISTRY.exclusive();
+            for e in reg.entries.iter_mut() {
+                if e.starting && !handles.contains_key(&e.db) {
+                    e.starting = false;
+                }
+                if e.pid != 0 && !alive(e.pid) {
+                    e.pid = 0;
+                    e.latch = 0;
+                    e.clean = false;
+                    e.next_due = e.next_due.min(now);
+                }
+            }
+            // A worker that has left its database holds its background worker slot until it
+            // has exited (the postmaster then tells us: set_notify_pid).
+            let running = reg
+                .entries
+                .iter()
+                .filter(|e| e.served())
+                .count()
+                .max(handles.len());
+            let free = if slots_known_full {
+                0
+            } else {
+                max.saturating_sub(running)
+            };
+            let (mut start, waiting) = dispatch::choose(&reg.entries, now, free);
+            if waiting == 0 {
+                let fill = dispatch::fill(&reg.entries, max, free.saturating_sub(start.len()));
+                let more: Vec<usize> = fill.into_iter().filter(|i| !start.contains(i)).collect();
+                start.extend(more);
+            } else if !slots_known_full {
+                // The pool is full: workers where nothing is due are woken to hand over.
+                for i in dispatch::to_nudge(&reg.entries, now, waiting) {
+                    nudge.push(reg.entries[i].latch);
+                }
+            }
+            let blocked = if slots_known_full {
+                Blocked::NoSlot
+            } else {
+                Blocked::PoolFull
+            };
+            for e in reg.entries.iter_mut() {
+                match e.wants_worker_at() {
+                    Some(at) if at <= now => {
+                        if e.waiting_since == 0 {
+                            e.waiting_since = now;
+                        }
+                        e.blocked = blocked;
+                    }
+                    _ => {
+                        e.waiting_since = 0;
+                        e.blocked = Blocked::No;
+                    }
+                }
+            }
+            for &i in &start {
+                reg.entries[i].starting = true;
+                reg.entries[i].blocked = Blocked::No;
+            }
+            reg.waiting = (waiting + start.len()) as u32;
+            start.iter().map(|&i| (i, reg.entries[i].db)).collect()
+        };
+        for latch in nudge {
+            worker_registry::wake(latch);
+        }
+        let mut failed: Option<usize> = None;
+        for (n, &(_, db)) in chosen.iter().enumerate() {
+            match start_worker(db) {
+                Ok(handle) => {
+                    handles.insert(db, handle);
+                }
+                Err(()) => {
+                    failed = Some(n);
+                    break;
+                }
+            }
+        }
+        if let Some(n) = failed {
+            // SAFETY: reads a postmaster-set global.
+            let max_workers = unsafe { pg_sys::max_worker_processes };
+            if no_slot_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                no_slot_logged = Some(Instant::now());
+                log!(
+                "lowcode launcher: no background worker slot for {} database(s) (max_worker_processes = {max_workers} is full; lowcode.worker_max = {max}); trying again when a worker ends",
+                    chosen.len() - n
+                );
+            }
+            no_slot_until = Some(Instant::now() + NO_SLOT_RETRY);
+            let mut reg = REGISTRY.exclusive();
+            for &(i, _) in &chosen[n..] {
+                reg.entries[i].starting = false;
+                reg.entries[i].blocked = Blocked::NoSlot;
+            }
+        } else if !chosen.is_empty() {
+            no_slot_until = None;
+        }
+        // Sleep until the next scan, the next database due, or a retry when slots were
+        // full; a commit that makes a database due earlier, and every worker that starts or
+        // ends (set_notify_pid), wake us sooner.
+        let mut sleep = naptime(&LAUNCHER_NAPTIME)
+            .saturating_sub(last_scan.map_or(Duration::ZERO, |t| t.elapsed()));
+        if no_slot_until.is_some() {
+            sleep = sleep.min(NO_SLOT_RETRY);
+        }
+        {
+            let mut reg = REGISTRY.exclusive();
+            let now = worker_registry::now();
+            if let Some(at) = dispatch::next_wanted(&reg.entries) {
+                let until = Duration::from_micros((at - now).max(0) as u64);
+                sleep = sleep.min(until.max(Duration::from_millis(1)));
+            }
+            reg.launcher_wake_at = now.saturating_add(micros(sleep));
+        }
+        if !BackgroundWorker::wait_latch(Some(sleep.max(Duration::from_millis(1)))) {
             break;
         }
     }
+    REGISTRY.exclusive().launcher_latch = 0;
     log!("lowcode launcher stopped");
 }
 
 // ------------------------------------------------------------------ a database worker
 
 /// What one round found.
-struct Round {
+struct TimerRound {
     fired: i32,
     /// Seconds until the next pending timer (negative: already due), None: no timer pending.
     next_in: Option<f64>,
@@ -449,7 +625,7 @@ fn database_wanted_exclusively() -> bool {
     .unwrap_or(false)
 }
 
-fn timer_round(batch: i32) -> Round {
+fn timer_round(batch: i32) -> TimerRound {
     let fired = Spi::get_one_with_args::<i32>("SELECT lowcode.run_due_timers($1)", &[batch.into()])
         .ok()
         .flatten()
@@ -467,7 +643,23 @@ fn timer_round(batch: i32) -> Round {
             &[(fired as i64).into()],
         );
     }
-    Round { fired, next_in }
+    TimerRound { fired, next_in }
+}
+
+/// When the next webhook retry is due here (a nacked delivery of an active webhook), in
+/// seconds from now; None: none waits.
+fn next_retry_in() -> Option<f64> {
+    Spi::get_one::<f64>(
+        "SELECT pg_catalog.date_part('epoch', pg_catalog.min(
+                    (SELECT d.visible_at FROM lowcode.deliveries d
+                      WHERE d.consumer OPERATOR(pg_catalog.=) ('webhook:' OPERATOR(pg_catalog.||) w.name)
+                        AND d.status OPERATOR(pg_catalog.=) 'pending'
+                      ORDER BY d.visible_at LIMIT 1))
+                 OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8
+           FROM lowcode.webhooks w WHERE w.status OPERATOR(pg_catalog.=) 'active'",
+    )
+    .ok()
+    .flatten()
 }
 
 fn note_error(message: &str) {
@@ -480,56 +672,104 @@ fn note_error(message: &str) {
     });
 }
 
-/// A database worker's main function (started by the launcher).
+fn seconds_from(now: i64, seconds: f64) -> i64 {
+    now.saturating_add((seconds * 1e6) as i64)
+}
+
+/// A database worker's main function (started by the launcher): one visit to one database.
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    let dboid = pg_sys::Oid::from(arg.value() as u32);
+    let db = arg.value() as u32;
+    let dboid = pg_sys::Oid::from(db);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(dboid), None);
-    let dbname = BackgroundWorker::get_extra().to_string();
+    let dbname = in_transaction(move || unsafe {
+        let name = pg_sys::get_database_name(dboid);
+        if name.is_null() {
+            db.to_string()
+        } else {
+            CStr::from_ptr(name).to_string_lossy().into_owned()
+        }
+    })
+    .unwrap_or_else(|_| db.to_string());
 
     // lowcode there? Then act as its owner from now on, with a pinned search_path.
-    match in_transaction(become_owner) {
-        Ok(true) => {}
-        Ok(false) => return, // not installed here: the launcher looks again later
+    let here = match in_transaction(become_owner) {
+        Ok(true) => true,
+        Ok(false) => false,
         Err(message) => {
             log!("lowcode worker for database \"{dbname}\": {message}");
+            false
+        }
+    };
+    // SAFETY: reads a backend global.
+    let me = unsafe { pg_sys::MyProcPid };
+    let arrived = worker_registry::now();
+    let (slot, clean_before) = {
+        let mut reg = REGISTRY.exclusive();
+        let Some(i) = reg.find_or_add(db, arrived) else {
+            return;
+        };
+        let e = &mut reg.entries[i];
+        e.starting = false;
+        if !here {
+            e.installed = Installed::No;
+            e.next_due = NEVER;
             return;
         }
-    }
+        if e.pid != 0 && e.pid != me && alive(e.pid) {
+            return; // another worker is here already
+        }
+        e.installed = Installed::Yes;
+        e.pid = me;
+        e.latch = worker_registry::my_latch();
+        e.arrived = arrived;
+        e.visits += 1;
+        e.waiting_since = 0;
+        e.blocked = Blocked::No;
+        e.wake_at = arrived;
+        let clean = e.clean;
+        e.clean = false;
+        (i, clean)
+    };
     let started = in_transaction(move || {
         Spi::run(
             "INSERT INTO lowcode.worker_state AS s (pid, acting_as, started_at, timers_fired)
              VALUES (pg_catalog.pg_backend_pid(), SESSION_USER, pg_catalog.now(), 0)
              ON CONFLICT (singleton) DO UPDATE
-                SET pid = EXCLUDED.pid, acting_as = EXCLUDED.acting_as,
-                    started_at = EXCLUDED.started_at, timers_fired = 0, last_timer_run = NULL",
+                SET pid = EXCLUDED.pid, acting_as = EXCLUDED.acting_as, started_at = EXCLUDED.started_at",
         )
     });
-    match started {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            log!("lowcode worker for database \"{dbname}\" could not start: {error}");
-            return;
-        }
-        Err(message) => {
-            log!("lowcode worker for database \"{dbname}\" could not start: {message}");
-            return;
-        }
+    let problem = match started {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(message) => Some(message),
+    };
+    if let Some(problem) = problem {
+        log!("lowcode worker for database \"{dbname}\" could not start: {problem}");
+        leave(slot, me, false, NEVER);
+        return;
     }
-    log!("lowcode worker started for database \"{dbname}\"");
+    pgrx::debug1!("lowcode worker visits database \"{dbname}\"");
 
-    let mut deliveries = Deliveries::new();
+    // The events its predecessor had leased come back after their lease, unless it handed
+    // them back when it left.
+    let mut deliveries = Deliveries::new(!clean_before);
     let mut last_guard = Instant::now() - Duration::from_secs(60);
     let mut last_signal = last_guard;
     let mut pause = Duration::ZERO;
+    let mut draining: Option<Instant> = None;
+    let clean;
+    let mut later = NEVER;
     loop {
         if pause.is_zero() {
             if BackgroundWorker::sigterm_received() {
+                clean = false;
                 break;
             }
         } else if !BackgroundWorker::wait_latch(Some(pause)) {
+            clean = false;
             break;
         }
         reload_if_asked();
@@ -541,10 +781,15 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
                 Ok((true, false)) => {}
                 Ok((false, _)) => {
                     log!("lowcode worker for database \"{dbname}\": lowcode was dropped, leaving");
+                    let mut reg = REGISTRY.exclusive();
+                    reg.entries[slot].installed = Installed::No;
+                    drop(reg);
+                    clean = false;
                     break;
                 }
                 Ok((true, true)) => {
                     log!("lowcode worker for database \"{dbname}\": the database is being dropped or altered, leaving");
+                    clean = false;
                     break;
                 }
                 Err(message) => {
@@ -554,16 +799,25 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
                 }
             }
         }
+        // What commits note from now on is not in this round's snapshot: it is merged with
+        // what the round finds, below.
+        REGISTRY.exclusive().entries[slot].next_due = NEVER;
         let batch = WORKER_BATCH.get().max(1);
         let round = match in_transaction(|| timer_round(batch)) {
             Ok(round) => round,
             Err(message) => {
                 if !matches!(in_transaction(installed), Ok(true)) {
                     log!("lowcode worker for database \"{dbname}\": lowcode was dropped, leaving");
+                    REGISTRY.exclusive().entries[slot].installed = Installed::No;
+                    clean = false;
                     break;
                 }
                 warning!("lowcode worker for database \"{dbname}\": timers: {message}");
                 note_error(&message);
+                let mut reg = REGISTRY.exclusive();
+                let e = &mut reg.entries[slot];
+                e.next_due = e.next_due.min(worker_registry::now() + 1_000_000);
+                drop(reg);
                 pause = Duration::from_secs(1);
                 continue;
             }
@@ -577,11 +831,16 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
             }
         }
         // Webhooks: hand out new deliveries, record finished ones (never waits for HTTP).
-        let busy = deliveries.step(&dbname);
-        if round.fired >= batch {
-            pause = Duration::ZERO; // a full batch: more are due
-            continue;
+        let busy = deliveries.step(&dbname, draining.is_some());
+        if busy && draining.is_some_and(|since| since.elapsed() >= DRAIN_AT_MOST) {
+            // (A failed event's followers stay leased while it waits for its retry.)
+            later = worker_registry::now();
+            clean = false;
+            break;
         }
+        let now = worker_registry::now();
+        let next_timer = round.next_in.map_or(NEVER, |s| seconds_from(now, s));
+        let full_batch = round.fired >= batch;
         let mut sleep = naptime(&WORKER_NAPTIME);
         if let Some(next_in) = round.next_in {
             // Already due but not fired (its record is being changed): look again soon.
@@ -591,8 +850,207 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         if busy {
             sleep = sleep.min(Duration::from_millis(10));
         }
+        if full_batch {
+            sleep = Duration::ZERO; // a full batch: more are due
+        }
+        let next = {
+            let mut reg = REGISTRY.exclusive();
+            let others_waiting = reg.waiting > 0;
+            let e = &mut reg.entries[slot];
+            let excluded = e.excluded;
+            e.next_due = e.next_due.min(next_timer);
+            e.has_webhooks = deliveries.has_active();
+            let decision = dispatch::after_round(&dispatch::Round {
+                now,
+                arrived,
+                others_waiting,
+                full_batch,
+                next_timer: e.next_due,
+                deliveries_busy: busy,
+                slice: micros(naptime(&WORKER_SLICE)),
+            });
+            if decision == Next::Stay || decision == Next::Drain {
+                // Commits that make something due before then wake us.
+                if e.next_due <= now {
+                    sleep = sleep.min(Duration::from_millis(5));
+                }
+                e.wake_at = now.saturating_add(micros(sleep));
+            }
+            if excluded {
+                Next::Leave
+            } else {
+                decision
+            }
+        };
+        match next {
+            Next::Stay => {}
+            Next::Drain => {
+                draining.get_or_insert_with(Instant::now);
+            }
+            Next::Leave => {
+                if busy || full_batch {
+                    later = now; // left with work due: the launcher sends the next worker
+                }
+                clean = !busy;
+                break;
+            }
+        }
         pause = sleep;
     }
     deliveries.shutdown();
-    log!("lowcode worker for database \"{dbname}\" stopped");
+    // Retries of the webhooks here are due then; a worker that did not hand its leases back
+    // leaves them to run out first.
+    if let Ok(Some(retry)) = in_transaction(next_retry_in) {
+        later = later.min(seconds_from(worker_registry::now(), retry.max(0.0)));
+    }
+    if !clean {
+        later = later.min(worker_registry::now() + micros(Duration::from_secs(LEASE_SECS)));
+    }
+    leave(slot, me, clean, later);
+    pgrx::debug1!("lowcode worker leaves database \"{dbname}\"");
+}
+
+/// A worker leaves its database: the entry says when something is due there next, and the
+/// launcher is woken to send a worker where one waits.
+fn leave(slot: usize, me: i32, clean: bool, due: i64) {
+    let mut reg = REGISTRY.exclusive();
+    let now = worker_registry::now();
+    let e = &mut reg.entries[slot];
+    if e.pid == me {
+        e.pid = 0;
+        e.latch = 0;
+        e.wake_at = NEVER;
+        e.left = now;
+        e.clean = clean;
+        e.next_due = e.next_due.min(due);
+    }
+    let latch = reg.launcher_latch;
+    reg.launcher_wake_at = now;
+    drop(reg);
+    worker_registry::wake(latch);
+}
+
+/// How long a leaving worker waits for its webhook deliveries in flight.
+const DRAIN_AT_MOST: Duration = Duration::from_secs(5);
+
+/// How long the outbox leases events to a webhook's worker (src/webhook_delivery.rs).
+const LEASE_SECS: u64 = crate::webhook_delivery::VISIBILITY_SECS as u64;
+
+// ------------------------------------------------------------------ what lowcode.worker_status shows
+
+fn timestamp(t: i64) -> Option<pgrx::datum::TimestampWithTimeZone> {
+    if t == 0 || t == NEVER {
+        return None;
+    }
+    pgrx::datum::TimestampWithTimeZone::try_from(t).ok()
+}
+
+/// Internal: what lowcode's worker pool knows about each database (read by
+/// `lowcode.worker_status`): the state (`on`: a worker is there now; `starting`; `waiting`:
+/// work is due and no worker is free, with why; `idle`: nothing due, a worker comes when
+/// something is; `off`: left out by `lowcode.worker_databases`), the worker's pid, when the
+/// current or last visit began and ended, how many visits, when something is due next.
+#[pg_extern(volatile)]
+fn worker_databases() -> TableIterator<
+    'static,
+    (
+        name!(database, Option<String>),
+        name!(state, String),
+        name!(pid, Option<i32>),
+        name!(arrived, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(last_visit, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(next_due, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(visits, i64),
+        name!(detail, String),
+    ),
+> {
+    let mut rows = Vec::new();
+    if !preloaded() {
+        return TableIterator::new(rows);
+    }
+    let (entries, overflow): (Vec<Entry>, u32) = {
+        let reg = REGISTRY.share();
+        (
+            reg.entries.iter().filter(|e| e.db != 0).copied().collect(),
+            reg.overflow,
+        )
+    };
+    let max = WORKER_MAX.get();
+    // SAFETY: reads a postmaster-set global.
+    let max_workers = unsafe { pg_sys::max_worker_processes };
+    let me = worker_registry::my_database();
+    let mut seen_me = false;
+    for e in entries {
+        if e.installed == Installed::No && e.db != me {
+            continue;
+        }
+        seen_me |= e.db == me;
+        // SAFETY: a catalog lookup in the caller's transaction.
+        let name = unsafe {
+            let n = pg_sys::get_database_name(pg_sys::Oid::from(e.db));
+            (!n.is_null()).then(|| CStr::from_ptr(n).to_string_lossy().into_owned())
+        };
+        let (state, detail) = if e.excluded {
+            (
+                "off",
+                format!(
+                    "this database is not in lowcode.worker_databases ({})",
+                    WORKER_DATABASES
+                        .get()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ),
+            )
+        } else if e.installed == Installed::No {
+            ("off", "lowcode is not installed in this database".into())
+        } else if e.pid != 0 {
+            (
+                "on",
+                format!("a worker of the pool (lowcode.worker_max = {max}) is here"),
+            )
+        } else if e.starting {
+            ("starting", "the launcher is starting a worker here".into())
+        } else if e.waiting_since != 0 {
+            (
+                "waiting",
+                match e.blocked {
+                    Blocked::NoSlot => format!(
+                        "work is due; PostgreSQL has no background worker slot free (max_worker_processes = {max_workers}, shared with parallel queries and other extensions): raise max_worker_processes"
+                    ),
+                    _ => format!(
+                        "work is due; all lowcode.worker_max ({max}) workers are busy in other databases: the next one to leave comes here (raise lowcode.worker_max to serve more databases at once)"
+                    ),
+                },
+            )
+        } else {
+            (
+                "idle",
+                "nothing is due: a worker comes when the next timer is due or events wait for a webhook".into(),
+            )
+        };
+        rows.push((
+            name,
+            state.to_string(),
+            (e.pid != 0).then_some(e.pid),
+            timestamp(e.arrived),
+            timestamp(e.left),
+            timestamp(e.next_due),
+            e.visits as i64,
+            detail,
+        ));
+    }
+    if !seen_me {
+        // SAFETY: reads a backend global.
+        let name = unsafe {
+            let n = pg_sys::get_database_name(pg_sys::MyDatabaseId);
+            (!n.is_null()).then(|| CStr::from_ptr(n).to_string_lossy().into_owned())
+        };
+        let detail = if overflow > 0 {
+            format!("the worker pool keeps track of {} databases at most and this cluster has more: this one is not served", worker_registry::CAPACITY)
+        } else {
+            "the launcher has not seen this database yet (it lists the databases every lowcode.launcher_naptime)".into()
+        };
+        rows.push((name, "waiting".into(), None, None, None, None, 0, detail));
+    }
+    TableIterator::new(rows)
 }

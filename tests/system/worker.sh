@@ -169,8 +169,8 @@ SELECT pg_reload_conf();
 SQL
 wait_for "app's worker stopped" 20 postgres \
     "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app'"
-check sys_expect "status says why" "off|t" worker app \
-    "SELECT state, detail LIKE '%lowcode.worker_databases%' FROM lowcode.worker_status() WHERE database = 'app'"
+wait_for "status says why" 20 app \
+    "SELECT state = 'off' AND detail LIKE '%lowcode.worker_databases%' FROM lowcode.worker_status() WHERE database = 'app'"
 sys_psql worker -d postgres >/dev/null <<'SQL'
 ALTER SYSTEM RESET lowcode.worker_databases;
 SELECT pg_reload_conf();
