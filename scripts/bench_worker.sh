@@ -2,11 +2,17 @@
 # scripts/bench_worker.sh — lowcode's background worker under load (make bench-worker):
 #   1. webhook deliveries per second to a local receiver that answers 200 at once
 #      (tests/system/webhook_receiver.py, not logging), one webhook, N events;
-#   2. timer lateness (fired_at - fire_at) p50 / p99 / max with T timers due at R per second.
+#   2. timer lateness (fired_at - fire_at) p50 / p99 / max with T timers due at R per second;
+#   3. the same over D databases (default 100) at R per second in all, with PostgreSQL's default
+#      max_worker_processes (8) and lowcode.worker_max (4): lateness, the most workers at
+#      once, and how many visits the pool made; then an event in every database for its
+#      webhook: how long until the last one is delivered.
 # Uses the extension as installed for PG_CONFIG (make install first, or LOWCODE_INSTALL=1).
 #
 # Environment: LOWCODE_PGPORT (default 29570; the receiver uses the next port),
-# LOWCODE_BENCH_EVENTS (default 10000), LOWCODE_BENCH_TIMERS (20000), LOWCODE_BENCH_RATE (1000).
+# LOWCODE_BENCH_EVENTS (default 10000), LOWCODE_BENCH_TIMERS (20000), LOWCODE_BENCH_RATE (1000),
+# LOWCODE_BENCH_DATABASES (100), LOWCODE_BENCH_POOL_TIMERS (20000: 20 s at 1,000/s),
+# LOWCODE_BENCH_SKIP_ONE=1 (only part 3, the many databases; no document written).
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -17,12 +23,15 @@ rport=$((LOWCODE_PGPORT + 1))
 events="${LOWCODE_BENCH_EVENTS:-10000}"
 timers="${LOWCODE_BENCH_TIMERS:-20000}"
 rate="${LOWCODE_BENCH_RATE:-1000}"
+ndb="${LOWCODE_BENCH_DATABASES:-100}"
+pool_timers="${LOWCODE_BENCH_POOL_TIMERS:-20000}"
 secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 lc_cluster_start bench_worker
 {
     echo "shared_preload_libraries = 'lowcode'"
     echo "lowcode.webhook_allow = '127.0.0.1:$rport'"
+    echo "max_connections = 200"
     echo "lowcode.launcher_naptime = '500ms'"
 } | lc_as_pg tee -a "$LC_DATA/postgresql.conf" >/dev/null
 lc_as_pg "$pg_bin/pg_ctl" restart -D "$LC_DATA" -l "$LC_LOGFILE" -m fast -w -t 60 >/dev/null ||
@@ -40,6 +49,9 @@ SELECT lowcode.create_app('clock');
 SELECT lowcode.define_form('clock', 'thing', '{"type": "object"}');
 SELECT lowcode.submit('clock', 'thing', jsonb_build_object('n', i)) FROM generate_series(1, 200) i;
 SQL
+deliveries="(not run)"
+lateness="(not run)"
+if [ "${LOWCODE_BENCH_SKIP_ONE:-0}" != 1 ]; then
 lc_psql -q -d bench -c "SELECT count(lowcode.emit('bench.tick', jsonb_build_object('n', i))) FROM generate_series(1, $events) i" >/dev/null
 
 lc_log "1: $events webhook deliveries (one webhook, receiver answers 200 at once)"
@@ -69,7 +81,86 @@ lateness="$(q "SELECT format('%s fired: lateness p50 %s ms, p99 %s ms, max %s ms
                  FROM (SELECT extract(epoch FROM fired_at - fire_at) * 1000 AS ms
                          FROM lowcode.timers WHERE name = 'bench' AND status = 'fired') l")"
 lc_log "timers: $lateness"
-printf 'webhooks: %s\ntimers (%s due/s): %s\n' "$deliveries" "$rate" "$lateness" | tee "$LC_DIR/results.txt"
+fi
+lc_log "3: $ndb databases, $pool_timers timers due at $rate per second spread over them"
+# One database made once, copied: a database a worker is in cannot be copied, so the template
+# takes no connections once it is ready.
+lc_psql -q -d postgres -c "CREATE DATABASE pool_template" >/dev/null
+lc_psql -q -d pool_template >/dev/null <<'SQL'
+CREATE EXTENSION lowcode;
+SELECT lowcode.create_app('clock');
+SELECT lowcode.define_form('clock', 'thing', '{"type": "object"}');
+SELECT lowcode.submit('clock', 'thing', jsonb_build_object('n', i)) FROM generate_series(1, 20) i;
+SQL
+lc_psql -q -d postgres -c "ALTER DATABASE pool_template WITH ALLOW_CONNECTIONS false" >/dev/null
+lc_psql -q -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'pool_template'" >/dev/null
+sleep 0.5
+for d in $(seq 1 "$ndb"); do
+    lc_psql -q -d postgres -c "CREATE DATABASE pool_$d TEMPLATE pool_template" >/dev/null
+done
+sleep 3 # every database visited once
+start="$(q "SELECT extract(epoch FROM clock_timestamp() + make_interval(secs => 5 + $ndb * 0.05))")"
+for d in $(seq 1 "$ndb"); do
+    # Written as lowcode's rules write timers: the due time noted for the worker pool.
+    lc_psql -X -q -A -t -d "pool_$d" >/dev/null <<SQL
+BEGIN;
+INSERT INTO lowcode.timers (record_id, name, event, fire_at)
+SELECT r.ids[1 + i % 20], 'bench', 'tick', to_timestamp($start) + (i * interval '1 second') / $rate
+  FROM generate_series(0, $pool_timers - 1) i, (SELECT array_agg(id ORDER BY id) ids FROM lowcode.records) r
+ WHERE i % $ndb = $d - 1;
+SELECT lowcode.worker_note_due(min(fire_at)) FROM lowcode.timers WHERE name = 'bench' AND status = 'pending';
+COMMIT;
+SQL
+done
+(
+    while :; do
+        q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'lowcode worker'" 2>/dev/null
+        sleep 0.1
+    done >"$LC_DIR/pool_workers.txt"
+) &
+sampler=$!
+trap 'kill "$receiver" "$sampler" 2>/dev/null || true; lc_cleanup' EXIT
+sleep "$(awk -v s="$start" -v n="$pool_timers" -v r="$rate" -v now="$(date +%s.%N)" 'BEGIN { d = s + n / r - now + 2; print (d > 0 ? d : 0) }')"
+for _ in $(seq 1 60); do
+    left=0
+    for d in $(seq 1 "$ndb"); do
+        left=$((left + $(lc_psql -X -q -A -t -d "pool_$d" -c "SELECT count(*) FROM lowcode.timers WHERE name = 'bench' AND status = 'pending'")))
+    done
+    [ "$left" = 0 ] && break
+    sleep 1
+done
+kill "$sampler" 2>/dev/null || true
+for d in $(seq 1 "$ndb"); do
+    lc_psql -X -q -A -t -d "pool_$d" -c "SELECT extract(epoch FROM fired_at - fire_at) * 1000 FROM lowcode.timers WHERE name = 'bench'"
+done >"$LC_DIR/pool_lateness.txt"
+visits="$(for d in $(seq 1 "$ndb"); do lc_psql -X -q -A -t -d "pool_$d" -c "SELECT visits FROM lowcode.worker_status() WHERE database = current_database()"; done | awk '{ s += $1 } END { print s }')"
+most="$(sort -n "$LC_DIR/pool_workers.txt" | tail -n 1)"
+pool="$(sort -n "$LC_DIR/pool_lateness.txt" | awk -v left="$left" -v most="$most" -v visits="$visits" -v ndb="$ndb" '
+    { a[NR] = $1 }
+    END { printf "%d fired (%d never): lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms; at most %d workers at once (+1 launcher), %d visits to %d databases",
+                 NR, left, a[int(NR * 0.5)], a[int(NR * 0.99)], a[NR], most, visits, ndb }')"
+lc_log "pool: $pool"
+for d in $(seq 1 "$ndb"); do
+    lc_psql -X -q -A -t -d "pool_$d" -c "SELECT lowcode.create_webhook('hook', 'http://127.0.0.1:$rport/ok', NULL, '{\"secret\": \"$secret\"}')" >/dev/null
+done
+sleep 2
+t0="$(date +%s.%N)"
+for d in $(seq 1 "$ndb"); do
+    lc_psql -X -q -A -t -d "pool_$d" -c "SELECT lowcode.emit('pool.tick', '{}')" >/dev/null
+done
+t1="$(date +%s.%N)"
+for _ in $(seq 1 600); do
+    pending=0
+    for d in $(seq 1 "$ndb"); do
+        pending=$((pending + $(lc_psql -X -q -A -t -d "pool_$d" -c "SELECT (count(*) = 0)::int FROM lowcode.webhook_attempts WHERE outcome = 'delivered'")))
+    done
+    [ "$pending" = 0 ] && break
+    sleep 0.2
+done
+spread="$(awk -v a="$t0" -v b="$t1" -v c="$(date +%s.%N)" -v n="$ndb" -v p="$pending" 'BEGIN { printf "an event in each of %d databases (written over %.1f s): the last delivered %.1f s after the first was written (%d databases still waiting)", n, b - a, c - a, p }')"
+lc_log "pool webhooks: $spread"
+printf 'webhooks: %s\ntimers (%s due/s): %s\npool: %s\npool webhooks: %s\n' "$deliveries" "$rate" "$lateness" "$pool" "$spread" | tee "$LC_DIR/results.txt"
+[ "${LOWCODE_BENCH_SKIP_ONE:-0}" != 1 ] || exit 0
 # The figures, with the machine, date, commit and build they come from.
 doc="${LOWCODE_BENCH_WORKER_DOC:-$LC_ROOT/docs/benchmarks-worker.md}"
 so="$("$PG_CONFIG" --pkglibdir)/lowcode.so"
@@ -92,5 +183,7 @@ readelf -S "$so" 2>/dev/null | grep -q '\.debug_info' || build="release"
     echo "| --- | --- | --- |"
     echo "| webhook deliveries, one webhook, $events events, local receiver answering 200 at once | $deliveries | ≥ 2,000 deliveries/s |"
     echo "| timer lateness (fired_at − fire_at), $timers timers due at $rate per second | $lateness | p99 < 1 s |"
+    echo "| $ndb databases (max_worker_processes 8, lowcode.worker_max 4): $pool_timers timers due at $rate per second spread over them | $pool | p99 < 1 s, at most 4 workers |"
+    echo "| $ndb databases, each with a webhook | $spread | every database's event delivered |"
 } >"$doc"
 lc_log "wrote $doc"

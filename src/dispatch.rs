@@ -55,6 +55,10 @@ pub struct Entry {
     /// It has active webhooks (as its last visit found them): events written there want a
     /// worker at once.
     pub has_webhooks: bool,
+    /// Events were written there since its worker last signalled LISTENers.
+    pub events: bool,
+    /// Its webhooks changed (or lowcode was installed) since a worker last looked.
+    pub changed: bool,
     /// The last worker there released every event it had leased, so the next one need not
     /// wait for leases to run out.
     pub clean: bool,
@@ -82,6 +86,8 @@ impl Entry {
         excluded: false,
         next_due: NEVER,
         has_webhooks: false,
+        events: false,
+        changed: false,
         clean: false,
         pid: 0,
         latch: 0,

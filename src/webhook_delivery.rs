@@ -203,6 +203,11 @@ impl Deliveries {
             .any(|h| h.in_flight || (!h.queue.is_empty() && h.config.active))
     }
 
+    /// Read the webhooks' settings at the next step (they changed).
+    pub fn refresh(&mut self) {
+        self.refreshed = None;
+    }
+
     /// Are there active webhooks here (events written here want a worker at once)?
     pub fn has_active(&self) -> bool {
         self.hooks.values().any(|h| h.config.active)

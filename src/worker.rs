@@ -36,7 +36,6 @@
 //! pause; `run_due_timers` marks timers fired in the transaction that fires them, so a round
 //! that is rolled back (or a worker killed mid-round) fires nothing twice.
 
-use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -388,6 +387,9 @@ fn start_worker(db: u32) -> Result<DynamicBackgroundWorker, ()> {
 /// ends (it is told), or after this long (a slot another process held).
 const NO_SLOT_RETRY: Duration = Duration::from_millis(200);
 
+/// A worker that could not get into its database is not sent there again before this.
+const RETRY_AFTER_FAILED_START: Duration = Duration::from_secs(5);
+
 fn micros(d: Duration) -> i64 {
     d.as_micros().min(i64::MAX as u128) as i64
 }
@@ -412,7 +414,8 @@ pub extern "C-unwind" fn lowcode_launcher_main(_arg: pg_sys::Datum) {
         }
     }
     log!("lowcode launcher started");
-    let mut handles: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
+    // The workers this launcher started (with their database) until they have exited.
+    let mut handles: Vec<(u32, DynamicBackgroundWorker)> = Vec::new();
     let mut last_scan: Option<Instant> = None;
     let mut no_slot_until: Option<Instant> = None;
     let mut no_slot_logged: Option<Instant> = None;
@@ -424,7 +427,7 @@ pub extern "C-unwind" fn lowcode_launcher_main(_arg: pg_sys::Datum) {
         // say so; one killed mid-visit may have left events leased: its successor waits for
         // them).
         let before = handles.len();
-        handles.retain(|_, h| {
+        handles.retain(|(_, h)| {
             !matches!(
                 h.pid(),
                 Err(BackgroundWorkerStatus::Stopped | BackgroundWorkerStatus::PostmasterDied)
@@ -447,8 +450,11 @@ pub extern "C-unwind" fn lowcode_launcher_main(_arg: pg_sys::Datum) {
         let chosen: Vec<(usize, u32)> = {
             let mut reg = REGISTRY.exclusive();
             for e in reg.entries.iter_mut() {
-                if e.starting && !handles.contains_key(&e.db) {
+                if e.starting && !handles.iter().any(|(db, _)| *db == e.db) {
+                    // Ended before it came in (no connection: the database refuses them, or
+                    // went away): not again for a while.
                     e.starting = false;
+                    e.next_due = e.next_due.max(now + micros(RETRY_AFTER_FAILED_START));
                 }
                 if e.pid != 0 && !alive(e.pid) {
                     e.pid = 0;
@@ -513,9 +519,7 @@ pub extern "C-unwind" fn lowcode_launcher_main(_arg: pg_sys::Datum) {
         let mut failed: Option<usize> = None;
         for (n, &(_, db)) in chosen.iter().enumerate() {
             match start_worker(db) {
-                Ok(handle) => {
-                    handles.insert(db, handle);
-                }
+                Ok(handle) => handles.push((db, handle)),
                 Err(()) => {
                     failed = Some(n);
                     break;
@@ -610,14 +614,15 @@ fn become_owner() -> bool {
     true
 }
 
-/// Someone waits to drop (or rename, or move) this database: step aside.
+/// Someone waits to drop (or rename, or move) this database, or to copy it (CREATE DATABASE
+/// ... TEMPLATE): step aside.
 fn database_wanted_exclusively() -> bool {
     Spi::get_one::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l
                          WHERE l.locktype OPERATOR(pg_catalog.=) 'object'
                            AND l.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_database'::pg_catalog.regclass
                            AND l.objid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                           AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock'
+                           AND l.mode OPERATOR(pg_catalog.=) ANY ('{AccessExclusiveLock,ShareLock}'::pg_catalog.text[])
                            AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())",
     )
     .ok()
@@ -733,7 +738,16 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         e.clean = false;
         (i, clean)
     };
+    // Webhooks are looked at where the last visit found some, or where they changed since
+    // (or on a first visit): a visit costs nothing for them elsewhere.
+    let mut webhooks_here = {
+        let reg = REGISTRY.share();
+        let e = &reg.entries[slot];
+        e.has_webhooks || e.changed || e.visits <= 1
+    };
     let started = in_transaction(move || {
+        // (Bookkeeping: not worth a wait for the WAL flush on every visit.)
+        Spi::run("SELECT pg_catalog.set_config('synchronous_commit', 'off', true)")?;
         Spi::run(
             "INSERT INTO lowcode.worker_state AS s (pid, acting_as, started_at, timers_fired)
              VALUES (pg_catalog.pg_backend_pid(), SESSION_USER, pg_catalog.now(), 0)
@@ -756,8 +770,10 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
     // The events its predecessor had leased come back after their lease, unless it handed
     // them back when it left.
     let mut deliveries = Deliveries::new(!clean_before);
-    let mut last_guard = Instant::now() - Duration::from_secs(60);
-    let mut last_signal = last_guard;
+    // (A DROP DATABASE that began before we connected made us wait at connection time: the
+    // first look for one is due only after a round.)
+    let mut last_guard = Instant::now();
+    let mut last_signal = Instant::now() - Duration::from_secs(60);
     let mut pause = Duration::ZERO;
     let mut draining: Option<Instant> = None;
     let clean;
@@ -788,7 +804,7 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
                     break;
                 }
                 Ok((true, true)) => {
-                    log!("lowcode worker for database \"{dbname}\": the database is being dropped or altered, leaving");
+                    log!("lowcode worker for database \"{dbname}\": the database is being dropped, altered or copied, leaving");
                     clean = false;
                     break;
                 }
@@ -801,7 +817,18 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         }
         // What commits note from now on is not in this round's snapshot: it is merged with
         // what the round finds, below.
-        REGISTRY.exclusive().entries[slot].next_due = NEVER;
+        let (events, changed) = {
+            let mut reg = REGISTRY.exclusive();
+            let e = &mut reg.entries[slot];
+            e.next_due = NEVER;
+            let seen = (e.events, e.changed);
+            e.changed = false;
+            seen
+        };
+        if changed {
+            webhooks_here = true;
+            deliveries.refresh();
+        }
         let batch = WORKER_BATCH.get().max(1);
         let round = match in_transaction(|| timer_round(batch)) {
             Ok(round) => round,
@@ -823,15 +850,17 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
             }
         };
         // Wake the outbox's listeners (writers never NOTIFY): signal_events in a transaction
-        // of its own, a few times a second at most.
-        if last_signal.elapsed() >= Duration::from_millis(250) {
+        // of its own, a few times a second at most, when events were written.
+        if events && last_signal.elapsed() >= Duration::from_millis(250) {
             last_signal = Instant::now();
+            REGISTRY.exclusive().entries[slot].events = false;
             if let Err(message) = in_transaction(|| Spi::run("SELECT lowcode.signal_events()")) {
                 log!("lowcode worker for database \"{dbname}\": signal_events: {message}");
             }
         }
         // Webhooks: hand out new deliveries, record finished ones (never waits for HTTP).
-        let busy = deliveries.step(&dbname, draining.is_some());
+        let busy = webhooks_here && deliveries.step(&dbname, draining.is_some());
+        webhooks_here = busy || deliveries.has_active();
         if busy && draining.is_some_and(|since| since.elapsed() >= DRAIN_AT_MOST) {
             // (A failed event's followers stay leased while it waits for its retry.)
             later = worker_registry::now();
@@ -900,8 +929,10 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
     deliveries.shutdown();
     // Retries of the webhooks here are due then; a worker that did not hand its leases back
     // leaves them to run out first.
-    if let Ok(Some(retry)) = in_transaction(next_retry_in) {
-        later = later.min(seconds_from(worker_registry::now(), retry.max(0.0)));
+    if webhooks_here {
+        if let Ok(Some(retry)) = in_transaction(next_retry_in) {
+            later = later.min(seconds_from(worker_registry::now(), retry.max(0.0)));
+        }
     }
     if !clean {
         later = later.min(worker_registry::now() + micros(Duration::from_secs(LEASE_SECS)));

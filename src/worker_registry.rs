@@ -187,13 +187,19 @@ pub fn at_commit() {
         let e = &mut reg.entries[i];
         let mut due = pending.due;
         if pending.changed {
-            e.installed = Installed::Unknown;
+            e.changed = true;
+            if e.installed == Installed::No {
+                e.installed = Installed::Unknown;
+            }
             due = now;
         } else if e.installed == Installed::No {
             e.installed = Installed::Yes; // lowcode wrote here: it is installed
         }
-        if pending.events && e.has_webhooks {
-            due = due.min(now);
+        if pending.events {
+            e.events = true;
+            if e.has_webhooks {
+                due = due.min(now);
+            }
         }
         if due < e.next_due {
             e.next_due = due;
