@@ -13,6 +13,8 @@
 #                 owner): data kept, catalog equals a fresh install, the app carries on
 #   trusted_install  a database owner who is not a superuser installs lowcode, runs an app,
 #                 dumps and restores it, and gains no superuser rights through it
+#   worker, webhooks, worker_pool, attacks, api_surface, upgrade_oldest  see each file's header
+#                 (worker_pool: more databases than worker processes, every timer fired once)
 #
 # Each test is self-contained: it starts its own clusters (as postgres, ports 28850-28859 plus
 # LOWCODE_PORT_OFFSET, data under target/lowcode-sys_* or a postgres-reachable fallback) and stops them when it

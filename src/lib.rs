@@ -5,7 +5,9 @@
 //! → `records` (the one write path: the triggers on `lowcode.records`, and the one history
 //! writer) → `workflow` (definitions checked, and compiled for the engine) → `rules` (the
 //! workflow at run time: rules and their actions — tasks, approvals, timers, messages) →
-//! `events` (the outbox's writer) → `worker` (timers and webhooks in the background).
+//! `events` (the outbox's writer) → `worker` (timers and webhooks in the background: a
+//! launcher and a bounded pool of workers for every database; `dispatch` decides where they
+//! go, `worker_registry` is the shared memory they and the committing backends share).
 //! Around it: `catalog` keeps each backend's view of the definitions fresh, `engine` holds
 //! what the workflow engine is doing in this backend (the cause of a change, the rules
 //! running: state only lowcode's own functions can write), `identity` says who is acting
@@ -13,7 +15,7 @@
 //! turns each module's errors into ereports with a SQLSTATE. App privileges themselves are SQL
 //! (`sql/privileges.sql`).
 //!
-//! `definitions`, `bundle`, `validation` and `workflow` are plain Rust (no pgrx) and tested
+//! `definitions`, `bundle`, `validation`, `workflow` and `dispatch` are plain Rust (no pgrx) and tested
 //! with `cargo test`; `statements` keeps the engine's prepared statements per backend.
 //! Tables, views, grants and the thin SQL wrappers of the API are hand-written in `sql/*.sql`.
 
