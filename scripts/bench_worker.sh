@@ -115,7 +115,7 @@ done
 (
     while :; do
         q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'lowcode worker'" 2>/dev/null
-        sleep 0.1
+        sleep 0.25
     done >"$LC_DIR/pool_workers.txt"
 ) &
 sampler=$!

@@ -13,6 +13,8 @@
 #   LOWCODE_PORT_OFFSET  added to every default port of every script and test (default 0), so
 #                    two checkouts can run their tests side by side on one machine
 #                    (e.g. LOWCODE_PORT_OFFSET=2000: tests on 30815, system tests 3085x)
+#   LOWCODE_INITDB_ARGS  extra initdb arguments for every cluster (default none; the polardb
+#                    stage gives PolarDB's clusters --wal-segsize=16, see scripts/polardb_stage.sh)
 #   TMPDIR           base of the fallback directory (default /tmp)
 
 set -euo pipefail
@@ -214,8 +216,10 @@ lc_cluster_start() {
     chown "$PG_OS_USER:" "$LC_LOGFILE"
 
     lc_log "initdb ($purpose) in $LC_DATA"
+    local initdb_args=()
+    read -r -a initdb_args <<<"${LOWCODE_INITDB_ARGS:-}"
     if ! lc_as_pg "$pg_bin/initdb" -D "$LC_DATA" -U "$PG_OS_USER" -A trust -E UTF8 \
-        "$(lc_initdb_locale)" >"$LC_DIR/initdb.log" 2>&1; then
+        "$(lc_initdb_locale)" "${initdb_args[@]+"${initdb_args[@]}"}" >"$LC_DIR/initdb.log" 2>&1; then
         cat "$LC_DIR/initdb.log" >&2
         lc_die "initdb failed"
     fi

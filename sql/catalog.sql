@@ -20,9 +20,11 @@ CREATE TABLE lowcode.form_versions (
     draft         text NOT NULL,
     published_at  timestamptz NOT NULL DEFAULT now(),
     published_by  text NOT NULL DEFAULT current_user,
+    -- The author's property order, when the schema was given as text (jsonb sorts keys).
+    property_order jsonb,
     UNIQUE (app, form, version)
 );
-COMMENT ON TABLE lowcode.form_versions IS 'Immutable published versions of each form: the JSON Schema as given, what validates (bundled: the schema, or {"$lowcode:bundle": 1, "schema": ..., "resources": {uri: copy}} with a copy of every registered schema its $refs reach), and its draft.';
+COMMENT ON TABLE lowcode.form_versions IS 'Immutable published versions of each form: the JSON Schema as given, what validates (bundled: the schema, or {"$lowcode:bundle": 1, "schema": ..., "resources": {uri: copy}} with a copy of every registered schema its $refs reach), its draft, and the author''s property order when the schema was given as text.';
 
 CREATE TABLE lowcode.forms (
     app                 text NOT NULL REFERENCES lowcode.apps (name) ON DELETE CASCADE,
@@ -34,7 +36,7 @@ CREATE TABLE lowcode.forms (
     created_at          timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (app, name)
 );
-COMMENT ON TABLE lowcode.forms IS 'Forms of each app and the version new submissions are validated against.';
+COMMENT ON TABLE lowcode.forms IS 'Forms of each app, the version new submissions are validated against, its title (the schema''s title) and its UI schema (lowcode.set_form_ui).';
 
 ALTER TABLE lowcode.form_versions
     ADD FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name) ON DELETE CASCADE

@@ -47,6 +47,8 @@ $pin$;
 -- everyone may read, and migrations run the DBA's own transform (lowcode administrators only).
 ALTER FUNCTION lowcode.create_app(text, text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.define_form(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.define_form(text, text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.set_form_ui(text, text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.register_schema(text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.submit(text, text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SECURITY DEFINER;
@@ -61,6 +63,9 @@ ALTER FUNCTION lowcode.view_write() SECURITY DEFINER;
 ALTER FUNCTION lowcode.define_workflow(text, text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.claim_task(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.claim_task(bigint, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.claimable_tasks(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.my_tasks() SECURITY DEFINER;
 ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.release_task(bigint) SECURITY DEFINER;
 ALTER FUNCTION lowcode.reassign_task(bigint, text) SECURITY DEFINER;
@@ -83,8 +88,13 @@ ALTER FUNCTION lowcode.signal_events() SECURITY DEFINER;
 -- The SECURITY DEFINER entry points written in Rust pin their search_path too (the loop above
 -- pins the SQL and PL/pgSQL ones).
 ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.submit(text, text, jsonb, int) SECURITY DEFINER;
+ALTER FUNCTION lowcode.submit(text, text, jsonb, int) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.claim_task(bigint, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.claimable_tasks(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.my_tasks() SET search_path = pg_catalog, pg_temp;
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
@@ -144,7 +154,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lowcode TO @extowner@;
 GRANT EXECUTE ON FUNCTION
     -- definitions and records
     lowcode.create_app(text, text), lowcode.define_form(text, text, jsonb), lowcode.register_schema(text, jsonb),
-    lowcode.submit(text, text, jsonb), lowcode.update_record(bigint, jsonb, int), lowcode.delete_record(bigint),
+    lowcode.define_form(text, text, text), lowcode.set_form_ui(text, text, jsonb), lowcode.form_schema(text, text, int),
+    lowcode.submit(text, text, jsonb), lowcode.submit(text, text, jsonb, int), lowcode.update_record(bigint, jsonb, int), lowcode.delete_record(bigint),
     lowcode.validate(text, text, jsonb), lowcode.is_valid(text, text, jsonb), lowcode.conforms(text, text, jsonb),
     lowcode.conforms_to_version(bigint, jsonb),
     lowcode.add_unique(text, text, text[]), lowcode.drop_unique(text, text, text[]), lowcode.publish(text),
@@ -159,6 +170,7 @@ GRANT EXECUTE ON FUNCTION
     -- workflows
     lowcode.define_workflow(text, text, jsonb), lowcode.workflow_diagram(text, text),
     lowcode.transition(bigint, text, jsonb), lowcode.claim_task(text, text),
+    lowcode.claim_task(bigint, text), lowcode.claimable_tasks(text), lowcode.my_tasks(),
     lowcode.complete_task(bigint, text, jsonb), lowcode.release_task(bigint), lowcode.reassign_task(bigint, text),
     lowcode.decide(bigint, text, text), lowcode.withdraw(bigint), lowcode.run_due_timers(int),
     -- the outbox
@@ -325,8 +337,13 @@ DECLARE
     o  record;
 BEGIN
     -- Nothing of lowcode's among the dropped objects (the common case, for every role): done.
+    -- A trigger, policy, rule or column default has no schema of its own: PostgreSQL reports
+    -- its table's there only since a fix back-patched to 15 (PolarDB 15.8 predates it);
+    -- address_names starts with the table's schema on every version.
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
-                    WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode') THEN
+                    WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                       OR (d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['trigger', 'policy', 'rule', 'default value'])
+                           AND d.address_names[1] OPERATOR(pg_catalog.=) 'lowcode')) THEN
         RETURN;
     END IF;
     -- DROP EXTENSION lowcode (or DROP SCHEMA lowcode CASCADE, DROP OWNED) takes lowcode with it.
@@ -336,7 +353,9 @@ BEGIN
         RETURN;
     END IF;
     FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() d
-              WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+              WHERE (d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                     OR (d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['trigger', 'policy', 'rule', 'default value'])
+                         AND d.address_names[1] OPERATOR(pg_catalog.=) 'lowcode'))
                 -- the index of a removed lowcode.uniques row (drop_unique) may go
                 AND NOT (d.object_type OPERATOR(pg_catalog.=) 'index' AND TG_TAG OPERATOR(pg_catalog.=) 'DROP INDEX'
                          AND d.object_name OPERATOR(pg_catalog.<>) ALL (%1$L::pg_catalog.text[])

@@ -2,15 +2,107 @@
 --
 -- 0.2.0 is frozen in sql/releases/lowcode--0.2.0.sql. Every change to lowcode's SQL after it
 -- goes here as well as into sql/*.sql (in the order of sql/*.sql; a script that adds objects
--- ends with sql/hardening.sql's ownership, privileges and guard, so that an updated database
--- equals a fresh install). tests/system/upgrade.sh updates a lived-in 0.2.0 database with
--- this script and compares its catalog with a fresh install; upgrade_oldest.sh does the same
--- from 0.1.0 through every update script.
+-- ends with sql/hardening.sql's search paths, ownership, privileges and guard, so that an
+-- updated database equals a fresh install). tests/system/upgrade.sh updates a lived-in 0.2.0
+-- database with this script and compares its catalog with a fresh install; upgrade_oldest.sh
+-- does the same from 0.1.0 through every update script.
 \echo Use "ALTER EXTENSION lowcode UPDATE TO '0.3.0'" to load this file. \quit
 
--- ---------------------------------------------------------------- the worker pool (sql/workflow.sql, sql/worker.sql)
--- A bounded pool of workers serves every database (src/worker.rs, src/dispatch.rs): the
--- writers of timers note their due time for it (src/worker_registry.rs).
+-- ---------------------------------------------------------------- definitions (sql/catalog.sql, sql/records.sql)
+ALTER TABLE lowcode.form_versions ADD COLUMN property_order jsonb;
+ALTER TABLE lowcode.forms ADD COLUMN ui jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(ui) = 'object');
+COMMENT ON TABLE lowcode.form_versions IS 'Immutable published versions of each form: the JSON Schema as given, what validates (bundled: the schema, or {"$lowcode:bundle": 1, "schema": ..., "resources": {uri: copy}} with a copy of every registered schema its $refs reach), its draft, and the author''s property order when the schema was given as text.';
+COMMENT ON TABLE lowcode.forms IS 'Forms of each app, the version new submissions are validated against, its title (the schema''s title) and its UI schema (lowcode.set_form_ui).';
+
+-- The Rust functions of 0.3.0 (src/forms_api.rs, src/tasks.rs, src/worker.rs, src/worker_registry.rs).
+CREATE FUNCTION lowcode.claim_task(
+	"task" bigint,
+	"worker" TEXT DEFAULT NULL
+) RETURNS bool
+VOLATILE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'claim_task_by_id_wrapper';
+
+CREATE FUNCTION lowcode.submit(
+	"app" TEXT,
+	"form" TEXT,
+	"data" jsonb,
+	"expected_version" INT
+) RETURNS bigint
+VOLATILE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'submit_expecting_wrapper';
+
+CREATE FUNCTION lowcode.claimable_tasks(
+	"pool" TEXT DEFAULT NULL
+) RETURNS TABLE (
+	"id" bigint, 
+	"app" TEXT, 
+	"form" TEXT, 
+	"record_id" bigint, 
+	"record_state" TEXT, 
+	"name" TEXT, 
+	"title" TEXT, 
+	"pool" TEXT, 
+	"due_at" timestamp with time zone, 
+	"created_at" timestamp with time zone 
+)
+STABLE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'claimable_tasks_wrapper';
+
+CREATE FUNCTION lowcode.my_tasks() RETURNS TABLE (
+	"id" bigint, 
+	"app" TEXT, 
+	"form" TEXT, 
+	"record_id" bigint, 
+	"record_state" TEXT, 
+	"name" TEXT, 
+	"title" TEXT, 
+	"pool" TEXT, 
+	"due_at" timestamp with time zone, 
+	"created_at" timestamp with time zone, 
+	"status" TEXT, 
+	"claimed_at" timestamp with time zone, 
+	"outcomes" TEXT[] 
+)
+STRICT STABLE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'my_tasks_wrapper';
+
+CREATE FUNCTION lowcode.check_task_result(
+	"subject" TEXT,
+	"schema" jsonb,
+	"data" jsonb
+) RETURNS void
+STABLE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'check_task_result_wrapper';
+
+CREATE FUNCTION lowcode.form_schema(
+	"app" TEXT,
+	"form" TEXT,
+	"version" INT DEFAULT NULL
+) RETURNS jsonb
+STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'form_schema_wrapper';
+
+CREATE FUNCTION lowcode.check_form_ui(
+	"app" TEXT,
+	"form" TEXT,
+	"ui" jsonb
+) RETURNS void
+STABLE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'check_form_ui_wrapper';
+
+CREATE FUNCTION lowcode.property_order(
+	"schema" TEXT
+) RETURNS jsonb
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'property_order_wrapper';
 
 CREATE FUNCTION lowcode.worker_databases() RETURNS TABLE (
 	"database" TEXT,
@@ -36,10 +128,78 @@ VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'worker_note_due_wrapper';
 
-COMMENT ON FUNCTION lowcode.worker_databases() IS 'Internal: what lowcode''s worker pool knows about each database (state, worker pid, visits, next due time), read by lowcode.worker_status.';
-COMMENT ON FUNCTION lowcode.worker_note_changed() IS 'Internal: lowcode was installed here or its webhooks changed: the worker pool looks at this database after the commit.';
-COMMENT ON FUNCTION lowcode.worker_note_due(timestamptz) IS 'Internal: a timer written in this transaction is due then: the worker pool knows it after the commit.';
-COMMENT ON TABLE lowcode.worker_state IS 'What lowcode''s workers did in this database (one row, written by each worker that visits it): the pid of the latest, the role it acts as (the extension''s owner), when its visit began, the last timer run and the timers fired, the last error. Not dumped: it describes running processes.';
+CREATE FUNCTION lowcode.define_form_version(app text, form text, schema jsonb, property_order jsonb) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    checked  jsonb;
+    current  lowcode.form_versions;
+    new_version  int;
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.check_name('form', form);
+    IF schema IS NULL THEN
+        RAISE EXCEPTION 'lowcode: %.%: argument "schema" must not be NULL', app, form
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM FROM lowcode.apps a WHERE a.name = app FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: unknown app "%"', app
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
+    END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('define form %s', form));
+    checked := lowcode.compile_schema(app || '.' || form, schema);
+
+    -- One definer at a time per form: the row lock orders concurrent define_form calls.
+    INSERT INTO lowcode.forms (app, name) VALUES (app, form) ON CONFLICT DO NOTHING;
+    PERFORM FROM lowcode.forms f WHERE f.app = app AND f.name = form FOR UPDATE;
+    SELECT v.* INTO current
+      FROM lowcode.forms f JOIN lowcode.form_versions v ON v.id = f.current_version_id
+     WHERE f.app = app AND f.name = form;
+    IF FOUND AND current.schema = schema THEN
+        RETURN current.version;            -- identical schema: nothing to publish
+    END IF;
+    new_version := coalesce(current.version, 0) + 1;
+    INSERT INTO lowcode.form_versions (app, form, version, schema, bundled, draft, published_by, property_order)
+    VALUES (app, form, new_version, schema, checked -> 'bundled', checked ->> 'draft', lowcode.actor(app), property_order)
+    RETURNING * INTO current;
+    -- The schema's own title (a JSON Schema keyword) is the form's.
+    UPDATE lowcode.forms f SET current_version_id = current.id,
+                               title = CASE WHEN jsonb_typeof(schema -> 'title') = 'string' THEN schema ->> 'title' ELSE f.title END
+     WHERE f.app = app AND f.name = form;
+    PERFORM lowcode.forms_changed();
+    RETURN new_version;
+END $$;
+COMMENT ON FUNCTION lowcode.define_form_version(text, text, jsonb, jsonb) IS 'Internal: define_form, with the author''s property order when the schema was given as text.';
+
+CREATE OR REPLACE FUNCTION lowcode.define_form(app text, form text, schema jsonb) RETURNS int
+LANGUAGE sql AS $$ SELECT lowcode.define_form_version(app, form, schema, NULL) $$;
+COMMENT ON FUNCTION lowcode.define_form(text, text, jsonb) IS 'Define or change a form with a JSON Schema (drafts 4, 6, 7, 2019-09, 2020-12; default 2020-12); its "title" is the form''s title. Returns the version new submissions are validated against: the current one when the schema is unchanged, else a new one. Every session enforces it from its next statement.';
+
+CREATE FUNCTION lowcode.define_form(app text, form text, schema text) RETURNS int
+LANGUAGE sql AS $$ SELECT lowcode.define_form_version(app, form, schema::jsonb, lowcode.property_order(schema)) $$;
+COMMENT ON FUNCTION lowcode.define_form(text, text, text) IS 'define_form with the schema as JSON text (a quoted literal is taken as text): the same, and form_schema keeps the fields in the order written (jsonb sorts keys).';
+
+CREATE FUNCTION lowcode.set_form_ui(app text, form text, ui jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.check_name('form', form);
+    PERFORM lowcode.authorize(app, 'admin', format('set the UI of form %s', form));
+    PERFORM lowcode.check_form_ui(app, form, coalesce(ui, '{}'));
+    UPDATE lowcode.forms f SET ui = coalesce(set_form_ui.ui, '{}') WHERE f.app = app AND f.name = form;
+END $$;
+COMMENT ON FUNCTION lowcode.set_form_ui(text, text, jsonb) IS 'Set how renderers show a form (app admins), without a new schema version: {"title", "description", "order": {"": [fields], "<object field>": [...]}, "fields": {"<dotted path>": {"label", "help", "placeholder", "widget", "enum_labels"}}}, every text a string or one per locale ({"en": ..., "zh-CN": ...}). NULL: none. lowcode.form_schema returns it.';
+
+-- ---------------------------------------------------------------- workflows and tasks (sql/workflow.sql, sql/tasks.sql)
+ALTER TABLE lowcode.tasks ADD COLUMN app text, ADD COLUMN form text, ADD COLUMN outcomes text[],
+                          ADD COLUMN result_schema jsonb, ADD COLUMN events boolean NOT NULL DEFAULT false;
+UPDATE lowcode.tasks t SET app = r.app, form = r.form FROM lowcode.records r WHERE r.id = t.record_id;
+ALTER TABLE lowcode.tasks ALTER COLUMN app SET NOT NULL, ALTER COLUMN form SET NOT NULL;
+COMMENT ON TABLE lowcode.tasks IS 'Work for people: assigned to a user, offered to a role, or put in a claim pool (first claim wins), with its app and form. Completing records whether the deadline was met, checks the outcome against outcomes and the data against result_schema; with events, <app>.task.created, .claimed and .completed go to the outbox.';
+CREATE INDEX timers_task_idx ON lowcode.timers (task_id) WHERE status = 'pending';
 
 CREATE OR REPLACE FUNCTION lowcode.approval_task(appr lowcode.approvals, approver text) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -47,8 +207,9 @@ DECLARE
     task_id  bigint;
     due_at   timestamptz := now() + appr.due;
 BEGIN
-    INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at)
-    VALUES (appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(), due_at)
+    INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at, app, form)
+    SELECT appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(), due_at, r.app, r.form
+      FROM lowcode.records r WHERE r.id = appr.record_id
     RETURNING id INTO task_id;
     IF due_at IS NOT NULL THEN
         INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
@@ -58,6 +219,65 @@ BEGIN
     RETURN task_id;
 END $$;
 COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
+
+CREATE OR REPLACE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t    lowcode.tasks := lowcode.task_for_update(task);
+    app  text;
+BEGIN
+    IF t.kind = 'approval' THEN
+        RAISE EXCEPTION 'lowcode: task % is an approval: decide it with lowcode.decide', t.id
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    app := lowcode.require_claimer(t, 'completed');
+    IF t.outcomes IS NOT NULL AND NOT coalesce(outcome = ANY (t.outcomes), false) THEN
+        RAISE EXCEPTION 'lowcode: %.%: task % (%): outcome % is not one of %', t.app, t.form, t.id, t.name,
+                        coalesce(quote_literal(outcome), 'NULL'), array_to_string(t.outcomes, ', ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = jsonb_build_object('task', t.id, 'outcomes', to_jsonb(t.outcomes))::text;
+    END IF;
+    IF t.result_schema IS NOT NULL THEN
+        PERFORM lowcode.check_task_result(t.app || '.' || t.form || ': task ' || t.id || ' (' || t.name || ')',
+                                          t.result_schema, coalesce(data, '{}'));
+    END IF;
+    UPDATE lowcode.tasks x
+       SET status = 'completed', outcome = complete_task.outcome, result = coalesce(data, '{}'),
+           completed_by = lowcode.actor(app), completed_at = now(),
+           met_deadline = (x.due_at IS NULL OR now() <= x.due_at)
+     WHERE x.id = t.id;
+    UPDATE lowcode.timers x SET status = 'cancelled' WHERE x.task_id = t.id AND x.status = 'pending';
+    PERFORM lowcode.log(t.record_id, 'task_completed',
+        jsonb_build_object('task', t.id, 'name', t.name, 'outcome', outcome, 'data', coalesce(data, '{}'),
+                           'met_deadline', t.due_at IS NULL OR now() <= t.due_at));
+    IF t.events THEN
+        PERFORM lowcode.emit(t.app || '.task.completed',
+            jsonb_build_object('task', t.id, 'name', t.name, 'form', t.form, 'pool', t.pool, 'outcome', outcome,
+                               'by', lowcode.actor(app)), t.record_id);
+    END IF;
+    PERFORM lowcode.fire(t.record_id, 'task_completed:' || t.name,
+        jsonb_build_object('task', t.id, 'outcome', outcome, 'data', coalesce(data, '{}')));
+END $$;
+COMMENT ON FUNCTION lowcode.complete_task(bigint, text, jsonb) IS 'Complete a task you claimed with an outcome (one of the task''s outcomes, when it declares them) and result data (checked against its result schema, 23514): records whether the deadline was met and fires task_completed:<task>.';
+
+-- (sql/comments.sql) The new Rust functions.
+COMMENT ON FUNCTION lowcode.claim_task(bigint, text) IS 'Claim the task a person chose (an inbox''s Claim button) for worker (default: the actor). True when this call won it; false when someone has it already or is claiming it this moment (first wins, never blocks). 42704 when the task does not exist, 42501 when it is not the caller''s to claim (its app; a task for a role whose member the claimer is not).';
+COMMENT ON FUNCTION lowcode.claimable_tasks(text) IS 'An inbox: the open tasks the actor may claim (of pool, or of every pool and role), oldest first, with app, form, record and its state, title, due time. A task for a role is listed for the role''s members (the actor''s own membership when an app server acts for it).';
+COMMENT ON FUNCTION lowcode.my_tasks() IS 'An inbox: the tasks the actor holds (claimed by or assigned to it, not completed), soonest due first, with the outcomes completing them accepts.';
+COMMENT ON FUNCTION lowcode.check_task_result(text, jsonb, jsonb) IS 'Internal: raises 23514 (every issue as JSON in DETAIL) unless data conforms to a task''s result schema.';
+COMMENT ON FUNCTION lowcode.form_schema(text, text, int) IS 'A form for a renderer: {app, form, version, version_id, draft, title, schema, order, ui}. schema is a standard JSON Schema document (explicit $schema; registered $refs embedded under $defs with their $id), order the fields'' order per object ("": the form; the author''s when it was defined from text, the UI schema''s over it), ui the form''s UI schema. The current version, or version.';
+COMMENT ON FUNCTION lowcode.submit(text, text, jsonb, int) IS 'Submit as a page built from expected_version of the form does: 40001 (nothing written) when the form''s current version is another one, also when it changes meanwhile; otherwise as submit(app, form, data).';
+COMMENT ON FUNCTION lowcode.check_form_ui(text, text, jsonb) IS 'Internal: raises 22023 (where in it, what is wrong) unless ui is a UI schema for the current version of the form.';
+COMMENT ON FUNCTION lowcode.property_order(text) IS 'Internal: the author''s property order of a schema written as JSON text, per object field ("": the form itself).';
+
+-- ---------------------------------------------------------------- the worker pool (sql/worker.sql)
+-- A bounded pool of workers serves every database (src/worker.rs, src/dispatch.rs): the
+-- writers of timers note their due time for it (src/worker_registry.rs).
+COMMENT ON FUNCTION lowcode.worker_databases() IS 'Internal: what lowcode''s worker pool knows about each database (state, worker pid, visits, next due time), read by lowcode.worker_status.';
+COMMENT ON FUNCTION lowcode.worker_note_changed() IS 'Internal: lowcode was installed here or its webhooks changed: the worker pool looks at this database after the commit.';
+COMMENT ON FUNCTION lowcode.worker_note_due(timestamptz) IS 'Internal: a timer written in this transaction is due then: the worker pool knows it after the commit.';
+COMMENT ON TABLE lowcode.worker_state IS 'What lowcode''s workers did in this database (one row, written by each worker that visits it): the pid of the latest, the role it acts as (the extension''s owner), when its visit began, the last timer run and the timers fired, the last error. Not dumped: it describes running processes.';
 
 CREATE OR REPLACE FUNCTION lowcode.create_webhook(name text, url text, topics text[] DEFAULT NULL, options jsonb DEFAULT '{}')
 RETURNS text
@@ -141,6 +361,13 @@ BEGIN
                             NULL::timestamptz, NULL::timestamptz, NULL::bigint;
         RETURN;
     END IF;
+    IF pg_is_in_recovery() THEN
+        RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, NULL::timestamptz, NULL::timestamptz,
+                            NULL::bigint, NULL::text, NULL::timestamptz,
+                            'this server is a standby (read-only): timers fire and webhooks are delivered on the primary; the launcher starts here if it is promoted'::text,
+                            NULL::timestamptz, NULL::timestamptz, NULL::bigint;
+        RETURN;
+    END IF;
     SELECT p.pid INTO launcher FROM lowcode.worker_processes() p WHERE p.kind = 'lowcode launcher' LIMIT 1;
     IF launcher IS NULL THEN
         RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, NULL::timestamptz, NULL::timestamptz,
@@ -159,21 +386,227 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.worker_status() IS 'lowcode''s background workers (lowcode administrators): one row per database that has lowcode (this one first): state on (a worker is there now, pid), starting, waiting (work is due and no worker is free, and why: lowcode.worker_max or max_worker_processes), idle (nothing due: a worker comes when something is) or off (and why); when the current or last visit began (started_at) and ended (last_visit), visits, when something is due next; for this database also the role the worker acts as, its last timer run, timers fired and last error.';
 
--- (sql/hardening.sql) The replaced SQL functions get their search_path back; the new
--- SECURITY DEFINER one goes to the extension's owner.
-ALTER FUNCTION lowcode.approval_task(lowcode.approvals, text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION lowcode.worker_status() OWNER TO @extowner@;
-REVOKE EXECUTE ON FUNCTION lowcode.worker_databases(), lowcode.worker_note_changed(),
-    lowcode.worker_note_due(timestamptz), lowcode.worker_status() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lowcode.worker_databases(), lowcode.worker_note_changed(),
-    lowcode.worker_note_due(timestamptz), lowcode.worker_status() TO @extowner@;
-GRANT EXECUTE ON FUNCTION lowcode.worker_status() TO PUBLIC;
-
 -- This database has lowcode 0.3.0: the worker pool looks at it after the commit.
 SELECT lowcode.worker_note_changed();
 
--- ---------------------------------------------------------------- the guard (sql/hardening.sql, from the guard on)
--- Its bodies hold the privileges the scripts left: written again with the new functions'.
+-- ---------------------------------------------------------------- hardening (sql/hardening.sql, all of it, in its order)
+-- Search paths, SECURITY DEFINER, owners and privileges of every function (new and replaced
+-- ones included), then both guards written again with the privileges and indexes above
+-- (guard_drop also refuses dropping the triggers and policies of lowcode's tables where
+-- pg_event_trigger_dropped_objects() gives them no schema: PolarDB 15.8).
+-- Every lowcode function written in SQL or PL/pgSQL runs with a fixed search_path, so a
+-- function or operator that looks like a built-in (say evil.jsonb_build_object, or an
+-- evil.|| for jsonb) in a schema ahead on the caller's search_path is never called by lowcode.
+-- lowcode's own objects are always schema-qualified in its code. (Workflow `call` actions and
+-- migration transforms are the user's own SQL: name functions there with their schema.)
+-- Left out, on purpose:
+--   - the privilege predicates that views and policies inline, and the outbox's topic filter
+--     that polls inline (a function with a SET clause is never inlined); their bodies qualify
+--     every function and operator (sql/privileges.sql, sql/events.sql);
+--   - plan_migration, apply_migration and transform_expression, which run the DBA's transform
+--     with the caller's search_path (they are for lowcode administrators only);
+--   - C functions (the Rust code): their queries qualify every name.
+DO $pin$
+DECLARE
+    fn regprocedure;
+BEGIN
+    FOR fn IN
+        SELECT p.oid::regprocedure
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND p.prolang IN (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname IN ('sql', 'plpgsql'))
+           AND p.proconfig IS NULL
+           AND p.oid NOT IN (
+                 'lowcode.invoker_name()'::regprocedure, 'lowcode.may_read(text, text)'::regprocedure,
+                 'lowcode.may_update(text, text)'::regprocedure,
+                 'lowcode.actor(text)'::regprocedure, 'lowcode.actor()'::regprocedure,
+                 'lowcode.topic_matches(text, text[])'::regprocedure,
+                 'lowcode.plan_migration(text, text, jsonb, text)'::regprocedure,
+                 'lowcode.apply_migration(text, text, jsonb, text, jsonb)'::regprocedure,
+                 'lowcode.transform_expression(text)'::regprocedure)
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', fn);
+    END LOOP;
+END
+$pin$;
+
+-- App privileges (sql/privileges.sql). The functions app roles, schedulers and consumers call
+-- run as the extension's owner, so that a role needs no privilege on lowcode's tables: each of
+-- them checks the invoker's app privileges itself (lowcode.authorize, may_read, may_update)
+-- before it reads or writes, and the engine they drive (triggers, rules, tasks, history,
+-- events) writes as the owner. A superuser who calls one of them runs it with the owner's
+-- rights, not its own. Workflow `call` actions run as the role that published the workflow
+-- (lowcode.call_as). Functions not listed run as the caller: validation only reads what
+-- everyone may read, and migrations run the DBA's own transform (lowcode administrators only).
+ALTER FUNCTION lowcode.create_app(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.define_form(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.define_form(text, text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.set_form_ui(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.register_schema(text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.submit(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SECURITY DEFINER;
+ALTER FUNCTION lowcode.delete_record(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.record_history(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.get_record(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.read_records(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.add_unique(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.drop_unique(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.publish(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.view_write() SECURITY DEFINER;
+ALTER FUNCTION lowcode.define_workflow(text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.claim_task(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.claim_task(bigint, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.claimable_tasks(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.my_tasks() SECURITY DEFINER;
+ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.release_task(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.reassign_task(bigint, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.decide(bigint, text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.withdraw(bigint) SECURITY DEFINER;
+ALTER FUNCTION lowcode.grant(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.revoke(text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.hide_fields(text, text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.show_fields(text, text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.run_due_timers(int) SECURITY DEFINER;
+ALTER FUNCTION lowcode.poll_events(text, int, interval) SECURITY DEFINER;
+ALTER FUNCTION lowcode.ack_events(text, bigint[]) SECURITY DEFINER;
+ALTER FUNCTION lowcode.nack_event(text, bigint, text, interval) SECURITY DEFINER;
+ALTER FUNCTION lowcode.replay_dead_letters(text, text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.purge_events(interval) SECURITY DEFINER;
+ALTER FUNCTION lowcode.create_consumer(text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION lowcode.drop_consumer(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.consumer_lag(text) SECURITY DEFINER;
+ALTER FUNCTION lowcode.signal_events() SECURITY DEFINER;
+-- The SECURITY DEFINER entry points written in Rust pin their search_path too (the loop above
+-- pins the SQL and PL/pgSQL ones).
+ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.submit(text, text, jsonb, int) SECURITY DEFINER;
+ALTER FUNCTION lowcode.submit(text, text, jsonb, int) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.view_write() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.claim_task(bigint, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.claimable_tasks(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.my_tasks() SET search_path = pg_catalog, pg_temp;
+
+-- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
+-- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
+-- belongs to that superuser, so the SECURITY DEFINER functions above would run with superuser
+-- rights. Instead the schema, the tables (with their sequences) and views, and the SECURITY
+-- DEFINER functions are handed to the role that runs CREATE EXTENSION (@extowner@): lowcode's
+-- engine then has exactly that role's rights, and that role can pg_dump and pg_restore its
+-- tables. Every other function stays with the superuser that ran this script: the installing
+-- role cannot replace what runs as its caller (a superuser's call of a SECURITY INVOKER
+-- function, a trigger fired by a superuser's write), and the owner of a C function could
+-- change how it is called (STRICT, argument handling) and crash the server. When a superuser
+-- installs lowcode, @extowner@ is that superuser and nothing changes. (An upgrade script that
+-- adds objects must end with this and the grants below too, in this order, so that owners and
+-- privileges come out exactly as in a fresh install.)
+DO $reassign$
+DECLARE
+    owner  text := $o$@extowner@$o$;
+    o      record;
+BEGIN
+    EXECUTE format('ALTER SCHEMA lowcode OWNER TO %s', owner);
+    FOR o IN
+        SELECT c.oid::regclass AS rel, c.relkind
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_class'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND c.relkind IN ('r', 'p', 'v', 'm')   -- a serial column's sequence follows its table
+           AND c.oid OPERATOR(pg_catalog.<>) 'lowcode.call_grants'::pg_catalog.regclass   -- the publishers' grants stay out of its reach
+    LOOP
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', o.rel, owner);
+    END LOOP;
+    FOR o IN
+        SELECT p.oid::regprocedure AS fn
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'lowcode')
+           AND d.deptype = 'e'
+           AND p.prosecdef
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO %s', o.fn, owner);
+    END LOOP;
+END
+$reassign$;
+
+-- Only the documented API (README, "The SQL API") is executable by PUBLIC; everything else is
+-- lowcode's engine, for the extension's owner (and so for lowcode administrators, its members).
+-- tests/pg_regress/sql/api_surface.sql lists what a fresh role may execute, and
+-- tests/system/api_surface.sh checks that list against the README, so a new helper cannot
+-- leak by default.
+-- lowcode.call_grants stays the superuser's: its owner may read it and restore what the
+-- policy on it lets it (sql/workflow.sql).
+GRANT SELECT, INSERT ON lowcode.call_grants TO @extowner@;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA lowcode FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lowcode TO @extowner@;
+GRANT EXECUTE ON FUNCTION
+    -- definitions and records
+    lowcode.create_app(text, text), lowcode.define_form(text, text, jsonb), lowcode.register_schema(text, jsonb),
+    lowcode.define_form(text, text, text), lowcode.set_form_ui(text, text, jsonb), lowcode.form_schema(text, text, int),
+    lowcode.submit(text, text, jsonb), lowcode.submit(text, text, jsonb, int), lowcode.update_record(bigint, jsonb, int), lowcode.delete_record(bigint),
+    lowcode.validate(text, text, jsonb), lowcode.is_valid(text, text, jsonb), lowcode.conforms(text, text, jsonb),
+    lowcode.conforms_to_version(bigint, jsonb),
+    lowcode.add_unique(text, text, text[]), lowcode.drop_unique(text, text, text[]), lowcode.publish(text),
+    lowcode.record_history(bigint), lowcode.get_record(bigint), lowcode.read_records(text, text),
+    lowcode.cache_stats(), lowcode.cache_clear(),
+    -- privileges, and the predicates the typed views and row-level security policies call
+    lowcode.grant(text, text, text[]), lowcode.revoke(text, text, text[]),
+    lowcode.hide_fields(text, text, text, text[]), lowcode.show_fields(text, text, text, text[]),
+    lowcode.invoker(), lowcode.invoker_name(), lowcode.actor(), lowcode.actor(text), lowcode.is_admin(),
+    lowcode.may(text, text), lowcode.may_read(text, text), lowcode.may_update(text, text),
+    lowcode.apps_where(text), lowcode.hidden(text, text),
+    -- workflows
+    lowcode.define_workflow(text, text, jsonb), lowcode.workflow_diagram(text, text),
+    lowcode.transition(bigint, text, jsonb), lowcode.claim_task(text, text),
+    lowcode.claim_task(bigint, text), lowcode.claimable_tasks(text), lowcode.my_tasks(),
+    lowcode.complete_task(bigint, text, jsonb), lowcode.release_task(bigint), lowcode.reassign_task(bigint, text),
+    lowcode.decide(bigint, text, text), lowcode.withdraw(bigint), lowcode.run_due_timers(int),
+    -- the outbox
+    lowcode.create_consumer(text, jsonb), lowcode.drop_consumer(text), lowcode.consumer_lag(text),
+    lowcode.poll_events(text, int, interval), lowcode.ack_events(text, bigint[]),
+    lowcode.nack_event(text, bigint, text, interval), lowcode.replay_dead_letters(text, text),
+    lowcode.purge_events(interval), lowcode.signal_events(),
+    -- the background worker and webhooks (sql/worker.sql)
+    lowcode.worker_status(), lowcode.create_webhook(text, text, text[], jsonb), lowcode.drop_webhook(text),
+    lowcode.pause_webhook(text), lowcode.resume_webhook(text), lowcode.webhook_deliveries(text, int),
+    -- apps as code and migrations
+    lowcode.export_app(text, jsonb), lowcode.import_app(jsonb, jsonb), lowcode.diff_app(text, jsonb),
+    lowcode.plan_migration(text, text, jsonb, text), lowcode.apply_migration(text, text, jsonb, text, jsonb)
+TO PUBLIC;
+
+-- lowcode changes only through its extension scripts (CREATE / ALTER EXTENSION). In a trusted
+-- install the installing role owns the schema, the tables and the SECURITY DEFINER entry
+-- points; without this guard it could replace an entry point's body or make it SECURITY
+-- INVOKER (ALTER FUNCTION, ALTER ROUTINE, ALTER PROCEDURE, CREATE OR REPLACE), give it a
+-- search_path of its own, move or rename it, take it out of the extension, add a trigger, rule,
+-- policy, index or cast to a table, disable or drop one of lowcode's own, or grant the engine's
+-- internals to others, and run code as whoever calls lowcode next — a superuser included.
+--
+-- The event triggers fire for every command tag PostgreSQL lets an event trigger see (no WHEN
+-- TAG list to keep up to date by hand: tests/system/attacks.sh reads the tags from
+-- PostgreSQL's cmdtaglist.h and tries each one); the functions decide by the object:
+--   * anything in schema lowcode (functions, procedures, aggregates, tables, views,
+--     sequences, types ...), the schema itself, the triggers, rules and policies on lowcode's
+--     tables, casts from or to its types, and ALTER EXTENSION lowcode ADD / DROP: refused
+--     outside an extension script; so is dropping any of them but with the extension;
+--   * except the index of a lowcode.uniques row, which its trigger makes and drops
+--     (add_unique, drop_unique, pg_restore);
+--   * GRANT and REVOKE do not name their objects to an event trigger: after one, every
+--     privilege on lowcode's functions, tables, sequences and schema must be one the extension
+--     scripts gave; taking privileges away is the owner's business (pg_restore re-applies
+--     privileges as REVOKE ALL, then GRANT).
+-- They run as whoever runs the DDL, so they call no lowcode function and read lowcode's tables
+-- only for DDL on lowcode's own objects (which only its owner can run): the privileges and the
+-- index names the extension scripts left are written into their bodies, below, once every
+-- privilege of this script is in place.
 CREATE OR REPLACE FUNCTION lowcode.guard_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
 CREATE OR REPLACE FUNCTION lowcode.guard_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
 REVOKE EXECUTE ON FUNCTION lowcode.guard_ddl(), lowcode.guard_drop() FROM PUBLIC;
@@ -300,8 +733,13 @@ DECLARE
     o  record;
 BEGIN
     -- Nothing of lowcode's among the dropped objects (the common case, for every role): done.
+    -- A trigger, policy, rule or column default has no schema of its own: PostgreSQL reports
+    -- its table's there only since a fix back-patched to 15 (PolarDB 15.8 predates it);
+    -- address_names starts with the table's schema on every version.
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
-                    WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode') THEN
+                    WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                       OR (d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['trigger', 'policy', 'rule', 'default value'])
+                           AND d.address_names[1] OPERATOR(pg_catalog.=) 'lowcode')) THEN
         RETURN;
     END IF;
     -- DROP EXTENSION lowcode (or DROP SCHEMA lowcode CASCADE, DROP OWNED) takes lowcode with it.
@@ -311,7 +749,9 @@ BEGIN
         RETURN;
     END IF;
     FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() d
-              WHERE d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+              WHERE (d.schema_name OPERATOR(pg_catalog.=) 'lowcode'
+                     OR (d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['trigger', 'policy', 'rule', 'default value'])
+                         AND d.address_names[1] OPERATOR(pg_catalog.=) 'lowcode'))
                 -- the index of a removed lowcode.uniques row (drop_unique) may go
                 AND NOT (d.object_type OPERATOR(pg_catalog.=) 'index' AND TG_TAG OPERATOR(pg_catalog.=) 'DROP INDEX'
                          AND d.object_name OPERATOR(pg_catalog.<>) ALL (%1$L::pg_catalog.text[])

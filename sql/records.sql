@@ -19,7 +19,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.create_app(text, text) IS 'Create an app: a namespace of forms (and, once published, a schema of typed views). Names: lowercase letters, digits and _, up to 63 characters.';
 
-CREATE FUNCTION lowcode.define_form(app text, form text, schema jsonb) RETURNS int
+CREATE FUNCTION lowcode.define_form_version(app text, form text, schema jsonb, property_order jsonb) RETURNS int
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
@@ -52,15 +52,37 @@ BEGIN
         RETURN current.version;            -- identical schema: nothing to publish
     END IF;
     new_version := coalesce(current.version, 0) + 1;
-    INSERT INTO lowcode.form_versions (app, form, version, schema, bundled, draft, published_by)
-    VALUES (app, form, new_version, schema, checked -> 'bundled', checked ->> 'draft', lowcode.actor(app))
+    INSERT INTO lowcode.form_versions (app, form, version, schema, bundled, draft, published_by, property_order)
+    VALUES (app, form, new_version, schema, checked -> 'bundled', checked ->> 'draft', lowcode.actor(app), property_order)
     RETURNING * INTO current;
-    UPDATE lowcode.forms f SET current_version_id = current.id
+    -- The schema's own title (a JSON Schema keyword) is the form's.
+    UPDATE lowcode.forms f SET current_version_id = current.id,
+                               title = CASE WHEN jsonb_typeof(schema -> 'title') = 'string' THEN schema ->> 'title' ELSE f.title END
      WHERE f.app = app AND f.name = form;
     PERFORM lowcode.forms_changed();
     RETURN new_version;
 END $$;
-COMMENT ON FUNCTION lowcode.define_form(text, text, jsonb) IS 'Define or change a form with a JSON Schema (drafts 4, 6, 7, 2019-09, 2020-12; default 2020-12). Returns the version new submissions are validated against: the current one when the schema is unchanged, else a new one. Every session enforces it from its next statement.';
+COMMENT ON FUNCTION lowcode.define_form_version(text, text, jsonb, jsonb) IS 'Internal: define_form, with the author''s property order when the schema was given as text.';
+
+CREATE FUNCTION lowcode.define_form(app text, form text, schema jsonb) RETURNS int
+LANGUAGE sql AS $$ SELECT lowcode.define_form_version(app, form, schema, NULL) $$;
+COMMENT ON FUNCTION lowcode.define_form(text, text, jsonb) IS 'Define or change a form with a JSON Schema (drafts 4, 6, 7, 2019-09, 2020-12; default 2020-12); its "title" is the form''s title. Returns the version new submissions are validated against: the current one when the schema is unchanged, else a new one. Every session enforces it from its next statement.';
+
+CREATE FUNCTION lowcode.define_form(app text, form text, schema text) RETURNS int
+LANGUAGE sql AS $$ SELECT lowcode.define_form_version(app, form, schema::jsonb, lowcode.property_order(schema)) $$;
+COMMENT ON FUNCTION lowcode.define_form(text, text, text) IS 'define_form with the schema as JSON text (a quoted literal is taken as text): the same, and form_schema keeps the fields in the order written (jsonb sorts keys).';
+
+CREATE FUNCTION lowcode.set_form_ui(app text, form text, ui jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.check_name('form', form);
+    PERFORM lowcode.authorize(app, 'admin', format('set the UI of form %s', form));
+    PERFORM lowcode.check_form_ui(app, form, coalesce(ui, '{}'));
+    UPDATE lowcode.forms f SET ui = coalesce(set_form_ui.ui, '{}') WHERE f.app = app AND f.name = form;
+END $$;
+COMMENT ON FUNCTION lowcode.set_form_ui(text, text, jsonb) IS 'Set how renderers show a form (app admins), without a new schema version: {"title", "description", "order": {"": [fields], "<object field>": [...]}, "fields": {"<dotted path>": {"label", "help", "placeholder", "widget", "enum_labels"}}}, every text a string or one per locale ({"en": ..., "zh-CN": ...}). NULL: none. lowcode.form_schema returns it.';
 
 CREATE FUNCTION lowcode.register_schema(uri text, schema jsonb) RETURNS void
 LANGUAGE plpgsql AS $$

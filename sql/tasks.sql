@@ -52,6 +52,16 @@ BEGIN
             USING ERRCODE = 'wrong_object_type';
     END IF;
     app := lowcode.require_claimer(t, 'completed');
+    IF t.outcomes IS NOT NULL AND NOT coalesce(outcome = ANY (t.outcomes), false) THEN
+        RAISE EXCEPTION 'lowcode: %.%: task % (%): outcome % is not one of %', t.app, t.form, t.id, t.name,
+                        coalesce(quote_literal(outcome), 'NULL'), array_to_string(t.outcomes, ', ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = jsonb_build_object('task', t.id, 'outcomes', to_jsonb(t.outcomes))::text;
+    END IF;
+    IF t.result_schema IS NOT NULL THEN
+        PERFORM lowcode.check_task_result(t.app || '.' || t.form || ': task ' || t.id || ' (' || t.name || ')',
+                                          t.result_schema, coalesce(data, '{}'));
+    END IF;
     UPDATE lowcode.tasks x
        SET status = 'completed', outcome = complete_task.outcome, result = coalesce(data, '{}'),
            completed_by = lowcode.actor(app), completed_at = now(),
@@ -61,10 +71,15 @@ BEGIN
     PERFORM lowcode.log(t.record_id, 'task_completed',
         jsonb_build_object('task', t.id, 'name', t.name, 'outcome', outcome, 'data', coalesce(data, '{}'),
                            'met_deadline', t.due_at IS NULL OR now() <= t.due_at));
+    IF t.events THEN
+        PERFORM lowcode.emit(t.app || '.task.completed',
+            jsonb_build_object('task', t.id, 'name', t.name, 'form', t.form, 'pool', t.pool, 'outcome', outcome,
+                               'by', lowcode.actor(app)), t.record_id);
+    END IF;
     PERFORM lowcode.fire(t.record_id, 'task_completed:' || t.name,
         jsonb_build_object('task', t.id, 'outcome', outcome, 'data', coalesce(data, '{}')));
 END $$;
-COMMENT ON FUNCTION lowcode.complete_task(bigint, text, jsonb) IS 'Complete a task you claimed with an outcome (and result data): records whether the deadline was met and fires task_completed:<task>.';
+COMMENT ON FUNCTION lowcode.complete_task(bigint, text, jsonb) IS 'Complete a task you claimed with an outcome (one of the task''s outcomes, when it declares them) and result data (checked against its result schema, 23514): records whether the deadline was met and fires task_completed:<task>.';
 
 CREATE FUNCTION lowcode.release_task(task bigint) RETURNS void
 LANGUAGE plpgsql AS $$

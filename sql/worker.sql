@@ -41,6 +41,13 @@ BEGIN
                             NULL::timestamptz, NULL::timestamptz, NULL::bigint;
         RETURN;
     END IF;
+    IF pg_is_in_recovery() THEN
+        RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, NULL::timestamptz, NULL::timestamptz,
+                            NULL::bigint, NULL::text, NULL::timestamptz,
+                            'this server is a standby (read-only): timers fire and webhooks are delivered on the primary; the launcher starts here if it is promoted'::text,
+                            NULL::timestamptz, NULL::timestamptz, NULL::bigint;
+        RETURN;
+    END IF;
     SELECT p.pid INTO launcher FROM lowcode.worker_processes() p WHERE p.kind = 'lowcode launcher' LIMIT 1;
     IF launcher IS NULL THEN
         RETURN QUERY SELECT current_database(), 'off'::text, NULL::int, NULL::name, NULL::timestamptz, NULL::timestamptz,

@@ -31,6 +31,9 @@ COMMENT ON TABLE lowcode.workflow_versions IS 'Immutable versions of each form''
 
 -- Not a foreign key, for the same reason as forms.current_version_id (pg_restore ordering).
 ALTER TABLE lowcode.forms ADD COLUMN workflow_version_id bigint;
+-- How renderers show a form (lowcode.set_form_ui): labels, order, widgets, help, per locale.
+-- (Last, as ALTER EXTENSION UPDATE adds it.)
+ALTER TABLE lowcode.forms ADD COLUMN ui jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(ui) = 'object');
 
 -- What each workflow version's `call` actions may run, and as whom: the function each call
 -- name resolved to when the version was published (with the publisher's search_path), and
@@ -128,11 +131,19 @@ CREATE TABLE lowcode.tasks (
     completed_at  timestamptz,
     outcome       text,
     result        jsonb,
-    met_deadline  boolean
+    met_deadline  boolean,
+    -- The app and form of its record (inboxes list tasks across apps without a join).
+    app           text NOT NULL,
+    form          text NOT NULL,
+    -- What complete_task accepts: one of these outcomes (NULL: any), data that conforms to
+    -- result_schema (NULL: any); events: <app>.task.created / claimed / completed are written.
+    outcomes      text[],
+    result_schema jsonb,
+    events        boolean NOT NULL DEFAULT false
 );
 CREATE INDEX tasks_claimable_idx ON lowcode.tasks (pool, id) WHERE status = 'open';
 CREATE INDEX tasks_record_idx ON lowcode.tasks (record_id);
-COMMENT ON TABLE lowcode.tasks IS 'Work for people: assigned to a user, offered to a role, or put in a claim pool (first claim wins). Completing records whether the deadline was met.';
+COMMENT ON TABLE lowcode.tasks IS 'Work for people: assigned to a user, offered to a role, or put in a claim pool (first claim wins), with its app and form. Completing records whether the deadline was met, checks the outcome against outcomes and the data against result_schema; with events, <app>.task.created, .claimed and .completed go to the outbox.';
 
 CREATE TABLE lowcode.decisions (
     id           bigserial PRIMARY KEY,
@@ -161,6 +172,9 @@ CREATE TABLE lowcode.timers (
     attempts   int NOT NULL DEFAULT 0
 );
 CREATE INDEX timers_due_idx ON lowcode.timers (fire_at) WHERE status = 'pending';
+-- A task's deadline, cancelled when the task is completed, released or reassigned: found
+-- without reading every pending timer.
+CREATE INDEX timers_task_idx ON lowcode.timers (task_id) WHERE status = 'pending';
 CREATE INDEX timers_record_idx ON lowcode.timers (record_id) WHERE status = 'pending';
 COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at fire_at (lowcode.run_due_timers); a timer set in a state is cancelled when the record leaves it. A transient failure is retried with backoff (attempts, error), up to 5 attempts.';
 
@@ -342,8 +356,9 @@ DECLARE
     task_id  bigint;
     due_at   timestamptz := now() + appr.due;
 BEGIN
-    INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at)
-    VALUES (appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(), due_at)
+    INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at, app, form)
+    SELECT appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(), due_at, r.app, r.form
+      FROM lowcode.records r WHERE r.id = appr.record_id
     RETURNING id INTO task_id;
     IF due_at IS NOT NULL THEN
         INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)

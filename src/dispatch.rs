@@ -59,6 +59,8 @@ pub struct Entry {
     pub events: bool,
     /// Its webhooks changed (or lowcode was installed) since a worker last looked.
     pub changed: bool,
+    /// The role the last visit acted as (recorded in its lowcode.worker_state).
+    pub owner: u32,
     /// The last worker there released every event it had leased, so the next one need not
     /// wait for leases to run out.
     pub clean: bool,
@@ -88,6 +90,7 @@ impl Entry {
         has_webhooks: false,
         events: false,
         changed: false,
+        owner: 0,
         clean: false,
         pid: 0,
         latch: 0,

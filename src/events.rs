@@ -39,7 +39,18 @@ fn emit(
 ) -> i64 {
     let topic = topic.unwrap_or_default();
     check_topic(topic);
-    let payload = payload.unwrap_or(JsonB(serde_json::json!({})));
+    write(
+        topic,
+        payload
+            .map(|p| p.0)
+            .unwrap_or_else(|| serde_json::json!({})),
+        record,
+    )
+}
+
+/// Writes an outbox event now (not with a write's history rows), with the app of its record.
+pub fn write(topic: &str, payload: serde_json::Value, record: Option<i64>) -> i64 {
+    let payload = JsonB(payload);
     crate::worker_registry::note_events();
     Spi::connect_mut(|client| {
         statements::run(

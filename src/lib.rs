@@ -24,6 +24,7 @@ pub mod definitions;
 pub mod diff;
 pub mod dispatch;
 pub mod egress;
+pub mod renderer;
 pub mod validation;
 pub mod workflow;
 
@@ -31,6 +32,7 @@ mod api;
 mod catalog;
 pub mod engine;
 mod events;
+mod forms_api;
 mod identity;
 mod jsonb;
 mod privileges;
@@ -62,7 +64,9 @@ pgrx::extension_sql_file!(
         api::check_name,
         api::forms_changed,
         records::records_before,
-        records::records_after
+        records::records_after,
+        forms_api::property_order,
+        forms_api::check_form_ui
     ]
 );
 pgrx::extension_sql_file!(
@@ -141,6 +145,12 @@ pgrx::extension_sql_file!(
         rules::fire,
         timers::fire_timers,
         tasks::claim_task,
+        tasks::claim_task_by_id,
+        tasks::claimable_tasks,
+        tasks::my_tasks,
+        tasks::check_task_result,
+        forms_api::form_schema,
+        forms_api::submit_expecting,
         events::emit,
         api::cause,
         api::with_cause,

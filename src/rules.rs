@@ -116,6 +116,26 @@ const MERGE: Statement = Statement {
 // A task, and its deadline timer when it has one: one statement.
 const CREATE_TASK: Statement = Statement {
     sql: "WITH task AS ( \
+            INSERT INTO lowcode.tasks (record_id, name, pool, role, assignee, title, status, claimed_by, claimed_at, due_at, \
+                                       app, form, outcomes, result_schema, events) \
+            VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN 'claimed' ELSE 'open' END, $5, \
+                    CASE WHEN $7 THEN pg_catalog.now() END, \
+                    pg_catalog.now() OPERATOR(pg_catalog.+) $8::pg_catalog.interval, \
+                    $9, $10, $11, $12, $13) \
+            RETURNING id, due_at), \
+          deadline AS ( \
+            INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at) \
+            SELECT $1, $2, 'deadline_passed:' OPERATOR(pg_catalog.||) $2, task.id, task.due_at \
+              FROM task WHERE task.due_at IS NOT NULL) \
+          SELECT task.id, task.due_at FROM task",
+    args: &[
+        INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID,
+        pgrx::pg_sys::BuiltinOid::TEXTARRAYOID, JSONBOID, BOOLOID,
+    ],
+};
+// The same on 0.2.0's tables (a database not updated yet runs this library).
+const CREATE_TASK_0_2: Statement = Statement {
+    sql: "WITH task AS ( \
             INSERT INTO lowcode.tasks (record_id, name, pool, role, assignee, title, status, claimed_by, claimed_at, due_at) \
             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN 'claimed' ELSE 'open' END, $5, \
                     CASE WHEN $7 THEN pg_catalog.now() END, \
@@ -412,28 +432,57 @@ fn run_action(
         ActionKind::Task => {
             let name = arg_str(arg, "name").unwrap_or_default();
             let assignee = arg_str(arg, "assignee");
+            let outcomes: Option<Vec<String>> = arg.get("outcomes").and_then(|o| {
+                o.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+            });
+            let result_schema = arg.get("result").cloned().map(pgrx::JsonB);
+            let announce = arg.get("events").and_then(Value::as_bool).unwrap_or(false);
+            let current = crate::tasks::tasks_have_app();
+            let announce = announce && current;
             let task: Option<i64> = Spi::connect_mut(|client| {
-                let row = statements::run(
-                    client,
-                    &CREATE_TASK,
-                    &[
-                        r.id.into(),
-                        name.into(),
-                        arg_str(arg, "pool").or(arg_str(arg, "role")).into(),
-                        arg_str(arg, "role").into(),
-                        assignee.into(),
-                        arg_str(arg, "title").unwrap_or(name).into(),
-                        assignee.is_some().into(),
-                        arg_str(arg, "due").into(),
-                    ],
-                )?
-                .first();
+                let mut args = vec![
+                    r.id.into(),
+                    name.into(),
+                    arg_str(arg, "pool").or(arg_str(arg, "role")).into(),
+                    arg_str(arg, "role").into(),
+                    assignee.into(),
+                    arg_str(arg, "title").unwrap_or(name).into(),
+                    assignee.is_some().into(),
+                    arg_str(arg, "due").into(),
+                ];
+                let statement = if current {
+                    args.extend([
+                        r.app.as_str().into(),
+                        r.form.as_str().into(),
+                        outcomes.into(),
+                        result_schema.into(),
+                        announce.into(),
+                    ]);
+                    &CREATE_TASK
+                } else {
+                    &CREATE_TASK_0_2
+                };
+                let row = statements::run(client, statement, &args)?.first();
                 // The deadline's time, for the worker pool (src/worker_registry.rs).
                 if let Some(due) = row.get_datum_by_ordinal(2)? {
                     crate::worker_registry::note_due(due.value() as i64);
                 }
                 row.get::<i64>(1)
             })?;
+            if announce {
+                history::event(
+                    r,
+                    &format!("{}.task.created", r.app),
+                    &base_payload(r, event, rule),
+                    &json!({"task": task, "name": name, "pool": arg_str(arg, "pool"),
+                            "role": arg_str(arg, "role"), "assignee": assignee,
+                            "title": arg_str(arg, "title").unwrap_or(name)}),
+                );
+            }
             note(
                 r,
                 "task_created",

@@ -1,8 +1,16 @@
-//! Tasks at run time: claiming from a pool, the engine's hottest statement after the write
-//! itself. (Completing, releasing, reassigning and deciding are PL/pgSQL in sql/tasks.sql:
-//! each is one person's action, not a queue.)
+//! Tasks at run time: claiming (from a pool, or the one a person clicked), the engine's
+//! hottest statement after the write itself, and what an inbox lists: the tasks a person may
+//! claim and the tasks they hold. (Completing, releasing, reassigning and deciding are
+//! PL/pgSQL in sql/tasks.sql: each is one person's action, not a queue.)
+//!
+//! Who claims: the actor (`lowcode.actor`, when an app server acts for its users), else the
+//! invoker. A task offered to a role is for members of that role: the actor's membership
+//! when it is a PostgreSQL role, none when it is only a name an app server uses (the app
+//! server's own membership says nothing about its users). Pools have no members: the app
+//! owns them (it decides which pools a user works from); lowcode checks the `claim`
+//! privilege in the task's app.
 
-use pgrx::pg_sys::BuiltinOid::{BOOLOID, OIDOID, TEXTARRAYOID, TEXTOID};
+use pgrx::pg_sys::BuiltinOid::{BOOLOID, INT8OID, OIDOID, TEXTARRAYOID, TEXTOID};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
@@ -10,9 +18,58 @@ use crate::identity;
 use crate::privileges;
 use crate::statements::{self, Statement};
 
-// First claim wins: skip rows another claimer holds, never wait for them. The history row
-// (a note, as lowcode.log writes it) is written by the same statement.
-const CLAIM: Statement = Statement {
+// Which open tasks a claimer may take: $3 a lowcode administrator, else the app among $4;
+// a task for a role only when $6 (the claiming role, 0 for none) is a member of it.
+macro_rules! claimable {
+    () => {
+        "c.status OPERATOR(pg_catalog.=) 'open' \
+         AND (c.role IS NULL OR ($6 OPERATOR(pg_catalog.<>) 0::pg_catalog.oid \
+              AND EXISTS (SELECT FROM pg_catalog.pg_roles pr \
+                           WHERE pr.rolname OPERATOR(pg_catalog.=) c.role \
+                             AND pg_catalog.pg_has_role($6, pr.oid, 'MEMBER')))) \
+         AND ($3 OR c.app OPERATOR(pg_catalog.=) ANY ($4))"
+    };
+}
+
+// The claim and its history row (a note, as lowcode.log writes it) in one statement.
+macro_rules! claim_and_log {
+    ($which:expr) => {
+        concat!(
+            "WITH claim AS ( \
+               UPDATE lowcode.tasks x \
+                  SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
+                WHERE x.id OPERATOR(pg_catalog.=) (",
+            $which,
+            ") RETURNING x.id, x.record_id, x.name, x.events, x.app, x.form, x.pool \
+             ), logged AS ( \
+               INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail) \
+               SELECT r.id, r.app, r.form, 'task_claimed', r.revision, $5, r.state, r.state, \
+                      pg_catalog.jsonb_build_object('task', c.id, 'name', c.name, 'worker', $2) \
+                 FROM claim c JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) c.record_id \
+             ) \
+             SELECT c.id, c.record_id, c.name, c.events, c.app, c.form, c.pool FROM claim c"
+        )
+    };
+}
+
+/// Does `lowcode.tasks` have 0.3.0's columns (app, form, outcomes, result_schema, events)? A
+/// database still on 0.2.0's SQL runs this library until ALTER EXTENSION lowcode UPDATE:
+/// the engine's statements must fit the tables it has. (Three syscache lookups.)
+pub fn tasks_have_app() -> bool {
+    // SAFETY: catalog lookups by name, inside a transaction.
+    unsafe {
+        let ns = pg_sys::get_namespace_oid(c"lowcode".as_ptr(), true);
+        if ns == pg_sys::InvalidOid {
+            return false;
+        }
+        let rel = pg_sys::get_relname_relid(c"tasks".as_ptr(), ns);
+        rel != pg_sys::InvalidOid
+            && pg_sys::get_attnum(rel, c"events".as_ptr()) != pg_sys::InvalidAttrNumber as i16
+    }
+}
+
+// 0.2.0's tables: the task's app is its record's.
+const CLAIM_0_2: Statement = Statement {
     sql: "WITH claim AS ( \
             UPDATE lowcode.tasks x \
                SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
@@ -20,9 +77,10 @@ const CLAIM: Statement = Statement {
                    SELECT c.id FROM lowcode.tasks c \
                     WHERE c.pool OPERATOR(pg_catalog.>=) $1 AND c.pool OPERATOR(pg_catalog.<=) $1 \
                       AND c.status OPERATOR(pg_catalog.=) 'open' \
-                      AND (c.role IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_roles pr \
-                                                      WHERE pr.rolname OPERATOR(pg_catalog.=) c.role \
-                                                        AND pg_catalog.pg_has_role($6, pr.oid, 'MEMBER'))) \
+                      AND (c.role IS NULL OR ($6 OPERATOR(pg_catalog.<>) 0::pg_catalog.oid \
+                           AND EXISTS (SELECT FROM pg_catalog.pg_roles pr \
+                                        WHERE pr.rolname OPERATOR(pg_catalog.=) c.role \
+                                          AND pg_catalog.pg_has_role($6, pr.oid, 'MEMBER')))) \
                       AND ($3 OR (SELECT r.app FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) c.record_id) \
                                  OPERATOR(pg_catalog.=) ANY ($4)) \
                     ORDER BY c.pool, c.id \
@@ -35,8 +93,60 @@ const CLAIM: Statement = Statement {
                    pg_catalog.jsonb_build_object('task', c.id, 'name', c.name, 'worker', $2) \
               FROM claim c JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) c.record_id \
           ) \
-          SELECT c.id FROM claim c",
+          SELECT c.id, c.record_id, c.name, false, NULL::pg_catalog.text, NULL::pg_catalog.text, NULL::pg_catalog.text FROM claim c",
     args: &[TEXTOID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, OIDOID],
+};
+
+// First claim wins: skip rows another claimer holds, never wait for them.
+const CLAIM: Statement = Statement {
+    sql: claim_and_log!(concat!(
+        "SELECT c.id FROM lowcode.tasks c \
+          WHERE c.pool OPERATOR(pg_catalog.>=) $1 AND c.pool OPERATOR(pg_catalog.<=) $1 AND ",
+        claimable!(),
+        " ORDER BY c.pool, c.id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )),
+    args: &[TEXTOID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, OIDOID],
+};
+
+// The task a person clicked: theirs if nobody has it yet (a concurrent claimer's lock means
+// it is taken: never wait).
+const CLAIM_ONE: Statement = Statement {
+    sql: claim_and_log!(concat!(
+        "SELECT c.id FROM lowcode.tasks c WHERE c.id OPERATOR(pg_catalog.=) $1 AND ",
+        claimable!(),
+        " FOR UPDATE SKIP LOCKED"
+    )),
+    args: &[INT8OID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, OIDOID],
+};
+
+// Why a task was not claimed: gone, not the caller's to take, or taken.
+const TASK_STATE: Statement = Statement {
+    sql: "SELECT c.status, c.app, c.form, c.name, c.role, \
+                 ($3 OR c.app OPERATOR(pg_catalog.=) ANY ($4)) \
+            FROM lowcode.tasks c WHERE c.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID, TEXTOID, BOOLOID, TEXTARRAYOID],
+};
+
+const CLAIMABLE: Statement = Statement {
+    sql: concat!(
+        "SELECT c.id, c.app, c.form, c.record_id, r.state, c.name, c.title, c.pool, c.due_at, c.created_at \
+           FROM lowcode.tasks c JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) c.record_id \
+          WHERE ($1::pg_catalog.text IS NULL OR c.pool OPERATOR(pg_catalog.=) $1) AND ",
+        claimable!(),
+        " ORDER BY c.id"
+    ),
+    args: &[TEXTOID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, OIDOID],
+};
+
+const MINE: Statement = Statement {
+    sql: "SELECT c.id, c.app, c.form, c.record_id, r.state, c.name, c.title, c.pool, c.due_at, c.created_at, \
+                 c.status, c.claimed_at, c.outcomes \
+            FROM lowcode.tasks c JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) c.record_id \
+           WHERE (c.claimed_by OPERATOR(pg_catalog.=) $1 OR c.assignee OPERATOR(pg_catalog.=) $1) \
+             AND c.status OPERATOR(pg_catalog.=) ANY ('{open,claimed}'::pg_catalog.text[]) \
+             AND ($2 OR c.app OPERATOR(pg_catalog.=) ANY ($3)) \
+           ORDER BY c.due_at NULLS LAST, c.id",
+    args: &[TEXTOID, BOOLOID, TEXTARRAYOID],
 };
 
 fn refuse(message: String, hint: &str) -> ! {
@@ -50,36 +160,40 @@ fn refuse(message: String, hint: &str) -> ! {
     unreachable!("ERROR does not return")
 }
 
-/// Claim the oldest open task of a pool (or of a role you are a member of) for worker
-/// (default: the actor; claiming for someone else needs act_as in the task's app). First
-/// claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.
-#[pg_extern(volatile)]
-fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Option<i64> {
+fn error(code: PgSqlErrorCode, message: String) -> ! {
+    pgrx::pg_sys::panic::ErrorReport::new(code, message, "lowcode").report(pgrx::PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// Who claims, for whom, and where.
+struct Claimer {
+    /// The role at the keyboard.
+    me: String,
+    /// Who the history names: the actor (`lowcode.actor`) or the invoker.
+    acting: String,
+    /// Who gets the task.
+    who: String,
+    admin: bool,
+    /// The apps whose tasks may be claimed this way (for someone else: only where act_as).
+    apps: Vec<String>,
+    /// The role whose memberships decide tasks offered to a role (0: none).
+    role: pg_sys::Oid,
+}
+
+fn claimer(worker: Option<&str>, doing: &str) -> Claimer {
     let me = identity::invoker_name();
     let label = crate::records::setting(c"lowcode.actor").filter(|l| !l.is_empty());
-    // Who the history names and who gets the task.
     let acting = label.unwrap_or_else(|| me.clone());
     let who = worker.map(str::to_owned).unwrap_or_else(|| acting.clone());
     let admin = privileges::admin();
-    // The apps whose tasks the invoker may claim; for someone else (worker, or
-    // lowcode.actor), only those where it may also act_as.
     let mut apps = if admin {
         Vec::new()
     } else {
         privileges::apps_with("claim")
     };
-    let Some(pool) = pool else {
-        pgrx::pg_sys::panic::ErrorReport::new(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "lowcode: claim_task: argument \"pool\" must not be NULL",
-            "lowcode",
-        )
-        .report(pgrx::PgLogLevel::ERROR);
-        unreachable!("ERROR does not return")
-    };
     if !admin && apps.is_empty() {
         refuse(
-            format!("lowcode: role \"{me}\" may not claim tasks in any app"),
+            format!("lowcode: role \"{me}\" may not {doing} in any app"),
             "an app admin can allow it: SELECT lowcode.grant('<app>', '<role>', ARRAY['claim'])",
         );
     }
@@ -89,30 +203,337 @@ fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Opt
         if apps.is_empty() {
             refuse(
                 format!(
-                    "lowcode: role \"{me}\" may not claim tasks for \"{}\" (lowcode.actor or worker) in any app",
+                    "lowcode: role \"{me}\" may not {doing} for \"{}\" (lowcode.actor or worker) in any app",
                     if who != me { &who } else { &acting }
                 ),
                 "claim for yourself (worker => NULL, RESET lowcode.actor), or be granted act_as in the task's app",
             );
         }
     }
-    Spi::connect_mut(|client| {
+    // Memberships of the one who gets the task: the invoker's own, or, acting for someone,
+    // that person's when it is a role (an app server's users usually are not).
+    let role = if who == me {
+        identity::invoker()
+    } else {
+        std::ffi::CString::new(who.as_str())
+            .ok()
+            // SAFETY: a catalog lookup by name; missing_ok.
+            .map(|name| unsafe { pg_sys::get_role_oid(name.as_ptr(), true) })
+            .unwrap_or(pg_sys::InvalidOid)
+    };
+    Claimer {
+        me,
+        acting,
+        who,
+        admin,
+        apps,
+        role,
+    }
+}
+
+/// A claimed task, as the claim statement returns it.
+struct Claimed {
+    id: i64,
+    record: i64,
+    name: String,
+    events: bool,
+    app: String,
+    form: String,
+    pool: Option<String>,
+}
+
+fn claimed(table: pgrx::spi::SpiTupleTable) -> Result<Option<Claimed>, pgrx::spi::SpiError> {
+    if table.is_empty() {
+        return Ok(None);
+    }
+    let row = table.first();
+    Ok(Some(Claimed {
+        id: row.get::<i64>(1)?.unwrap_or_default(),
+        record: row.get::<i64>(2)?.unwrap_or_default(),
+        name: row.get::<String>(3)?.unwrap_or_default(),
+        events: row.get::<bool>(4)?.unwrap_or(false),
+        app: row.get::<String>(5)?.unwrap_or_default(),
+        form: row.get::<String>(6)?.unwrap_or_default(),
+        pool: row.get::<String>(7)?,
+    }))
+}
+
+/// `<app>.task.claimed` for a task whose workflow asked for its events.
+fn announce(task: &Claimed, by: &str) {
+    if task.events {
+        crate::events::write(
+            &format!("{}.task.claimed", task.app),
+            serde_json::json!({"task": task.id, "name": task.name, "form": task.form,
+                               "pool": task.pool, "by": by}),
+            Some(task.record),
+        );
+    }
+}
+
+/// Claim the oldest open task of a pool (or of a role you are a member of) for worker
+/// (default: the actor; claiming for someone else needs act_as in the task's app). First
+/// claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.
+#[pg_extern(volatile)]
+fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Option<i64> {
+    let Some(pool) = pool else {
+        error(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "lowcode: claim_task: argument \"pool\" must not be NULL".into(),
+        )
+    };
+    let c = claimer(worker, "claim tasks");
+    let task = Spi::connect_mut(|client| {
+        let statement = if tasks_have_app() { &CLAIM } else { &CLAIM_0_2 };
         let table = statements::run(
             client,
-            &CLAIM,
+            statement,
             &[
                 pool.into(),
-                who.as_str().into(),
-                admin.into(),
-                apps.into(),
-                acting.as_str().into(),
-                identity::invoker().into(),
+                c.who.as_str().into(),
+                c.admin.into(),
+                c.apps.clone().into(),
+                c.acting.as_str().into(),
+                c.role.into(),
+            ],
+        )?;
+        claimed(table)
+    })
+    .unwrap_or_else(|error| pgrx::error!("lowcode: claim_task failed: {error}"));
+    task.map(|t| {
+        announce(&t, &c.acting);
+        t.id
+    })
+}
+
+/// Claim the task a person chose (an inbox's Claim button) for worker (default: the actor).
+/// True when this call won it; false when someone has it already, or is claiming it this very
+/// moment (first wins, never blocks). Refused when the task does not exist (42704) or is not
+/// the caller's to claim (42501: its app, or a role the claimer is not a member of).
+#[pg_extern(volatile, name = "claim_task")]
+fn claim_task_by_id(task: Option<i64>, worker: default!(Option<&str>, "NULL")) -> bool {
+    let Some(task) = task else {
+        error(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "lowcode: claim_task: argument \"task\" must not be NULL".into(),
+        )
+    };
+    let c = claimer(worker, "claim tasks");
+    let won = Spi::connect_mut(|client| {
+        let table = statements::run(
+            client,
+            &CLAIM_ONE,
+            &[
+                task.into(),
+                c.who.as_str().into(),
+                c.admin.into(),
+                c.apps.clone().into(),
+                c.acting.as_str().into(),
+                c.role.into(),
+            ],
+        )?;
+        claimed(table)
+    })
+    .unwrap_or_else(|error| pgrx::error!("lowcode: claim_task failed: {error}"));
+    if let Some(t) = won {
+        announce(&t, &c.acting);
+        return true;
+    }
+    // Not claimed: say why, unless it is simply taken.
+    let state = Spi::connect_mut(|client| {
+        let table = statements::run(
+            client,
+            &TASK_STATE,
+            &[
+                task.into(),
+                c.who.as_str().into(),
+                c.admin.into(),
+                c.apps.clone().into(),
             ],
         )?;
         if table.is_empty() {
             return Ok::<_, pgrx::spi::SpiError>(None);
         }
-        table.first().get::<i64>(1)
+        let row = table.first();
+        Ok(Some((
+            row.get::<String>(1)?.unwrap_or_default(),
+            row.get::<String>(2)?.unwrap_or_default(),
+            row.get::<String>(3)?.unwrap_or_default(),
+            row.get::<String>(4)?.unwrap_or_default(),
+            row.get::<String>(5)?,
+            row.get::<bool>(6)?.unwrap_or(false),
+        )))
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: claim_task failed: {error}"))
+    .unwrap_or_else(|error| pgrx::error!("lowcode: claim_task failed: {error}"));
+    match state {
+        None => error(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("lowcode: task {task} does not exist"),
+        ),
+        Some((_, app, form, name, _, false)) => refuse(
+            format!(
+                "lowcode: {app}.{form}: role \"{}\" may not claim task {task} ({name}) for \"{}\"",
+                c.me, c.who
+            ),
+            "an app admin can allow it: SELECT lowcode.grant('<app>', '<role>', ARRAY['claim'])",
+        ),
+        Some((status, app, form, name, Some(role), true)) if status == "open" => {
+            let member = c.role != pg_sys::InvalidOid
+                && Spi::get_one_with_args::<bool>(
+                    "SELECT pg_catalog.pg_has_role($1, r.oid, 'MEMBER') FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $2",
+                    &[c.role.into(), role.as_str().into()],
+                )
+                .ok()
+                .flatten()
+                .unwrap_or(false);
+            if member {
+                false // a concurrent claimer holds it
+            } else {
+                refuse(
+                    format!(
+                        "lowcode: {app}.{form}: task {task} ({name}) is for members of role \"{role}\", and \"{}\" is not one",
+                        c.who
+                    ),
+                    "grant the role to the person (GRANT <role> TO <person>), or offer the task to a pool",
+                )
+            }
+        }
+        Some(_) => false, // taken (claimed, completed or cancelled), or being claimed now
+    }
+}
+
+/// An inbox: the open tasks the actor may claim (of one pool, or every pool and role),
+/// oldest first, with their app, form and record state.
+#[pg_extern(stable)]
+#[allow(clippy::type_complexity)]
+fn claimable_tasks(
+    pool: default!(Option<&str>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(id, i64),
+        name!(app, String),
+        name!(form, String),
+        name!(record_id, i64),
+        name!(record_state, Option<String>),
+        name!(name, String),
+        name!(title, Option<String>),
+        name!(pool, Option<String>),
+        name!(due_at, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(created_at, Option<pgrx::datum::TimestampWithTimeZone>),
+    ),
+> {
+    let c = claimer(None, "list tasks to claim");
+    let rows = Spi::connect_mut(|client| {
+        let table = statements::run(
+            client,
+            &CLAIMABLE,
+            &[
+                pool.into(),
+                Option::<&str>::None.into(),
+                c.admin.into(),
+                c.apps.clone().into(),
+                c.acting.as_str().into(),
+                c.role.into(),
+            ],
+        )?;
+        let mut rows = Vec::new();
+        for row in table {
+            rows.push((
+                row.get::<i64>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<String>(3)?.unwrap_or_default(),
+                row.get::<i64>(4)?.unwrap_or_default(),
+                row.get::<String>(5)?,
+                row.get::<String>(6)?.unwrap_or_default(),
+                row.get::<String>(7)?,
+                row.get::<String>(8)?,
+                row.get(9)?,
+                row.get(10)?,
+            ));
+        }
+        Ok::<_, pgrx::spi::SpiError>(rows)
+    })
+    .unwrap_or_else(|error| pgrx::error!("lowcode: claimable_tasks failed: {error}"));
+    TableIterator::new(rows)
+}
+
+/// An inbox: the tasks the actor holds (claimed by or assigned to them, not completed), the
+/// soonest due first, with the outcomes completing them accepts.
+#[pg_extern(stable)]
+#[allow(clippy::type_complexity)]
+fn my_tasks() -> TableIterator<
+    'static,
+    (
+        name!(id, i64),
+        name!(app, String),
+        name!(form, String),
+        name!(record_id, i64),
+        name!(record_state, Option<String>),
+        name!(name, String),
+        name!(title, Option<String>),
+        name!(pool, Option<String>),
+        name!(due_at, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(created_at, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(status, String),
+        name!(claimed_at, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(outcomes, Option<Vec<String>>),
+    ),
+> {
+    let c = claimer(None, "list their tasks");
+    let rows = Spi::connect_mut(|client| {
+        let table = statements::run(
+            client,
+            &MINE,
+            &[
+                c.acting.as_str().into(),
+                c.admin.into(),
+                c.apps.clone().into(),
+            ],
+        )?;
+        let mut rows = Vec::new();
+        for row in table {
+            rows.push((
+                row.get::<i64>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<String>(3)?.unwrap_or_default(),
+                row.get::<i64>(4)?.unwrap_or_default(),
+                row.get::<String>(5)?,
+                row.get::<String>(6)?.unwrap_or_default(),
+                row.get::<String>(7)?,
+                row.get::<String>(8)?,
+                row.get(9)?,
+                row.get(10)?,
+                row.get::<String>(11)?.unwrap_or_default(),
+                row.get(12)?,
+                row.get::<Vec<String>>(13)?,
+            ));
+        }
+        Ok::<_, pgrx::spi::SpiError>(rows)
+    })
+    .unwrap_or_else(|error| pgrx::error!("lowcode: my_tasks failed: {error}"));
+    TableIterator::new(rows)
+}
+
+/// Internal: raises 23514 (every issue as JSON in DETAIL, as a refused record does) unless
+/// `data` conforms to a task's result schema.
+#[pg_extern(stable)]
+fn check_task_result(
+    subject: Option<&str>,
+    schema: Option<pgrx::JsonB>,
+    data: Option<crate::jsonb::JsonbBytes>,
+) {
+    let (Some(subject), Some(schema), Some(data)) = (subject, schema, data) else {
+        return;
+    };
+    let validator = match crate::validation::compile(&schema.0) {
+        Ok(v) => v,
+        Err(e) => error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("lowcode: {subject}: the task's result schema does not compile: {e}"),
+        ),
+    };
+    let issues = crate::validation::issues(&validator, data.container());
+    if !issues.is_empty() {
+        crate::report::raise(subject, crate::records::RecordError::Rejected(issues));
+    }
 }

@@ -590,8 +590,8 @@ fn installed() -> bool {
 /// that the worker has that role's rights and no more, also in a trusted install. The
 /// database's and the bootstrap superuser's own settings were applied at connection; none of
 /// them runs code, and none can change what a statement of the worker means any more.
-/// Returns false when lowcode is not installed here.
-fn become_owner() -> bool {
+/// Returns the owner, or None when lowcode is not installed here.
+fn become_owner() -> Option<pg_sys::Oid> {
     // SAFETY: session-level settings and the session user, set as SET and SET SESSION
     // AUTHORIZATION set them, in a transaction, before any SQL runs.
     unsafe {
@@ -608,10 +608,10 @@ fn become_owner() -> bool {
     }
     let owner = crate::privileges::extension_owner();
     if owner == pg_sys::InvalidOid {
-        return false;
+        return None;
     }
     unsafe { pg_sys::SetSessionAuthorization(owner, pg_sys::superuser_arg(owner)) };
-    true
+    Some(owner)
 }
 
 /// Someone waits to drop (or rename, or move) this database, or to copy it (CREATE DATABASE
@@ -700,18 +700,19 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
     .unwrap_or_else(|_| db.to_string());
 
     // lowcode there? Then act as its owner from now on, with a pinned search_path.
-    let here = match in_transaction(become_owner) {
-        Ok(true) => true,
-        Ok(false) => false,
+    let owner = match in_transaction(become_owner) {
+        Ok(owner) => owner,
         Err(message) => {
             log!("lowcode worker for database \"{dbname}\": {message}");
-            false
+            None
         }
     };
+    let here = owner.is_some();
+    let owner = owner.map_or(0, u32::from);
     // SAFETY: reads a backend global.
     let me = unsafe { pg_sys::MyProcPid };
     let arrived = worker_registry::now();
-    let (slot, clean_before) = {
+    let (slot, clean_before, record_owner) = {
         let mut reg = REGISTRY.exclusive();
         let Some(i) = reg.find_or_add(db, arrived) else {
             return;
@@ -736,7 +737,11 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         e.wake_at = arrived;
         let clean = e.clean;
         e.clean = false;
-        (i, clean)
+        // lowcode.worker_state says whom the worker acts as: written when that changes (or
+        // on a first visit), not on every visit.
+        let record_owner = e.owner != owner || e.visits <= 1;
+        e.owner = owner;
+        (i, clean, record_owner)
     };
     // Webhooks are looked at where the last visit found some, or where they changed since
     // (or on a first visit): a visit costs nothing for them elsewhere.
@@ -745,16 +750,20 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         let e = &reg.entries[slot];
         e.has_webhooks || e.changed || e.visits <= 1
     };
-    let started = in_transaction(move || {
-        // (Bookkeeping: not worth a wait for the WAL flush on every visit.)
-        Spi::run("SELECT pg_catalog.set_config('synchronous_commit', 'off', true)")?;
-        Spi::run(
+    let started = if !record_owner {
+        Ok(Ok(()))
+    } else {
+        in_transaction(move || {
+            // (Bookkeeping: not worth a wait for the WAL flush on every visit.)
+            Spi::run("SELECT pg_catalog.set_config('synchronous_commit', 'off', true)")?;
+            Spi::run(
             "INSERT INTO lowcode.worker_state AS s (pid, acting_as, started_at, timers_fired)
              VALUES (pg_catalog.pg_backend_pid(), SESSION_USER, pg_catalog.now(), 0)
              ON CONFLICT (singleton) DO UPDATE
                 SET pid = EXCLUDED.pid, acting_as = EXCLUDED.acting_as, started_at = EXCLUDED.started_at",
-        )
-    });
+            )
+        })
+    };
     let problem = match started {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(error.to_string()),
@@ -872,8 +881,14 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         let full_batch = round.fired >= batch;
         let mut sleep = naptime(&WORKER_NAPTIME);
         if let Some(next_in) = round.next_in {
-            // Already due but not fired (its record is being changed): look again soon.
-            let next = Duration::from_secs_f64(next_in.max(0.0)).max(Duration::from_millis(5));
+            // Already due but not fired (its record is being changed): look again soon; due
+            // meanwhile, after a round that fired: at once.
+            let soon = if round.fired > 0 {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(5)
+            };
+            let next = Duration::from_secs_f64(next_in.max(0.0)).max(soon);
             sleep = sleep.min(next);
         }
         if busy {

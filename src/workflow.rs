@@ -106,6 +106,15 @@ pub struct TaskDef {
     pub pool: Option<String>,
     #[serde(default)]
     pub due: Option<String>,
+    /// The outcomes `complete_task` accepts (None: any).
+    #[serde(default)]
+    pub outcomes: Option<Vec<String>>,
+    /// A JSON Schema `complete_task`'s data must conform to.
+    #[serde(default)]
+    pub result: Option<serde_json::Value>,
+    /// Write `<app>.task.created`, `.claimed` and `.completed` events for inboxes.
+    #[serde(default)]
+    pub events: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,6 +304,14 @@ fn check_meaning(d: &Definition) -> Result<Checked, WorkflowError> {
                     }
                     if let Some(due) = &task.due {
                         interval(&format!("{path}/task/due"), due)?;
+                    }
+                    if let Some(result) = &task.result {
+                        if let Err(e) = crate::validation::compile(result) {
+                            return Err(invalid(
+                                format!("{path}/task/result"),
+                                format!("the result schema does not compile: {e}"),
+                            ));
+                        }
                     }
                     tasks.insert(task.name.as_str());
                 }
