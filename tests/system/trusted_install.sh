@@ -58,8 +58,10 @@ expect_as "the superuser keeps the C functions that are not SECURITY DEFINER" "0
     "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'lowcode'::regnamespace AND l.lanname = 'c' AND NOT p.prosecdef
         AND p.proowner = 'dbo'::regrole"
-expect_as "the SECURITY DEFINER C functions run as dbo" "3|3" dbo app \
-    "SELECT count(*), count(*) FILTER (WHERE p.proowner = 'dbo'::regrole) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+expect_as "the SECURITY DEFINER C functions run as dbo" \
+    "claim_task,claim_task,claimable_tasks,my_tasks,submit,submit,view_write|7" dbo app \
+    "SELECT string_agg(p.proname, ',' ORDER BY p.proname), count(*) FILTER (WHERE p.proowner = 'dbo'::regrole)
+       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'lowcode'::regnamespace AND l.lanname = 'c' AND p.prosecdef"
 expect_as "dbo owns the SECURITY DEFINER functions, and only those" "t|0" dbo app \
     "SELECT count(*) >= 30 AND bool_and(p.proowner = 'dbo'::regrole), count(*) FILTER (WHERE p.proowner = 'dbo'::regrole AND NOT p.prosecdef)
