@@ -389,6 +389,25 @@ COMMENT ON FUNCTION lowcode.worker_status() IS 'lowcode''s background workers (l
 -- This database has lowcode 0.3.0: the worker pool looks at it after the commit.
 SELECT lowcode.worker_note_changed();
 
+-- ---------------------------------------------------------------- validation issues (src/api.rs)
+-- validate(): params and schema_path per issue (the 0.2.0 C symbol stays for databases not
+-- updated yet). The guard steps aside for the drop, as above.
+ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
+DROP FUNCTION lowcode.validate(text, text, jsonb);
+ALTER EVENT TRIGGER lowcode_guard_drop ENABLE;
+CREATE FUNCTION lowcode.validate("app" TEXT, "form" TEXT, "data" jsonb) RETURNS TABLE (
+	"path" TEXT,
+	"keyword" TEXT,
+	"message" TEXT,
+	"field" TEXT,
+	"params" jsonb,
+	"schema_path" TEXT
+)
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'validate_issues_wrapper';
+COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of data against the form''s current version: path (the instance location), keyword, message, field (the JSON pointer of the field the message belongs to, e.g. the missing one for required), params (the rule''s parameters: limit, missing, pattern, format, expected, allowed, multiple_of, unexpected; for a client''s own or translated message) and schema_path (where the rule is in the schema); no rows when it is valid. Raises nothing for invalid data.';
+
 -- ---------------------------------------------------------------- hardening (sql/hardening.sql, all of it, in its order)
 -- Search paths, SECURITY DEFINER, owners and privileges of every function (new and replaced
 -- ones included), then both guards written again with the privileges and indexes above

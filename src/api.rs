@@ -153,8 +153,41 @@ fn forms_changed() {
 
 /// Every reason `data` does not conform to the current version of `app.form`; no rows when
 /// it does. Never raises for invalid data. `path` is where the failing value is, `field` the
-/// field a form shows the message next to (the missing one for `required`).
+/// field a form shows the message next to (the missing one for `required`), `params` the
+/// rule's parameters (for a client's own or translated message), `schema_path` where the rule
+/// is in the schema.
 #[pg_extern(stable, parallel_safe, name = "validate")]
+#[allow(clippy::type_complexity)]
+fn validate_issues(
+    app: Option<&str>,
+    form: Option<&str>,
+    data: Option<JsonbBytes>,
+) -> TableIterator<
+    'static,
+    (
+        name!(path, String),
+        name!(keyword, String),
+        name!(message, String),
+        name!(field, String),
+        name!(params, JsonB),
+        name!(schema_path, String),
+    ),
+> {
+    TableIterator::new(issues(app, form, data).into_iter().map(|issue| {
+        (
+            issue.path,
+            issue.keyword,
+            issue.message,
+            issue.field,
+            JsonB(issue.params),
+            issue.schema_path,
+        )
+    }))
+}
+
+/// `validate` as lowcode 0.2.0 declared it (no `params`, `schema_path`): the C symbol a 0.2.0
+/// database calls until it is updated. Not part of the 0.3.0 SQL.
+#[pg_extern(stable, parallel_safe, sql = false)]
 fn validate_fields(
     app: Option<&str>,
     form: Option<&str>,

@@ -120,7 +120,7 @@ pgrx::extension_sql_file!(
         api::view_columns,
         api::forms_changed,
         api::check_registered_schema,
-        api::validate_fields,
+        api::validate_issues,
         api::is_valid,
         api::conforms,
         api::conforms_to_version,

@@ -33,12 +33,100 @@ pub enum CompileError {
 /// the missing property for `required` and `dependentRequired`, the unexpected one for
 /// `additionalProperties` and `unevaluatedProperties`, the badly named one for
 /// `propertyNames`, and `path` itself for every other keyword.
+///
+/// `params` are the rule's parameters, so that a client can write (or translate) its own
+/// message: `limit` (minLength, maximum ...), `missing` (required), `pattern`, `format`,
+/// `expected` (type, const), `allowed` (enum), `multiple_of`, `unexpected`
+/// (additionalProperties ...); `{}` for rules without any. `schema_path` is where the rule is
+/// in the schema (a JSON pointer; through `$ref`s as evaluated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Issue {
     pub path: String,
     pub field: String,
     pub keyword: String,
     pub message: String,
+    pub params: Value,
+    pub schema_path: String,
+}
+
+impl Issue {
+    /// An issue that is about the document as a whole (not one rule of the schema).
+    fn general(keyword: &str, message: String) -> Issue {
+        Issue {
+            path: String::new(),
+            field: String::new(),
+            keyword: keyword.to_owned(),
+            message,
+            params: Value::Object(Default::default()),
+            schema_path: String::new(),
+        }
+    }
+}
+
+/// What a format is called in a message (`"x" is not a valid email address`).
+fn format_noun(format: &str) -> String {
+    match format {
+        "email" | "idn-email" => "email address".into(),
+        "date" => "date (YYYY-MM-DD)".into(),
+        "date-time" => "date-time (RFC 3339, e.g. 2026-11-29T10:00:00Z)".into(),
+        "time" => "time (RFC 3339, e.g. 10:00:00Z)".into(),
+        "duration" => "duration (ISO 8601, e.g. P1DT2H)".into(),
+        "hostname" | "idn-hostname" => "host name".into(),
+        "ipv4" => "IPv4 address".into(),
+        "ipv6" => "IPv6 address".into(),
+        "uri" | "iri" => "absolute URI".into(),
+        "uri-reference" | "iri-reference" => "URI reference".into(),
+        "uri-template" => "URI template".into(),
+        "uuid" => "UUID".into(),
+        "regex" => "regular expression".into(),
+        "json-pointer" => "JSON pointer".into(),
+        "relative-json-pointer" => "relative JSON pointer".into(),
+        other => format!("\"{other}\""),
+    }
+}
+
+/// The parameters of the rule an error broke, for clients that word their own messages.
+fn params_of(kind: &jsonschema::error::ValidationErrorKind) -> Value {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
+    use serde_json::json;
+    match kind {
+        Kind::Required { property } => json!({"missing": property}),
+        Kind::MinLength { limit }
+        | Kind::MaxLength { limit }
+        | Kind::MinItems { limit }
+        | Kind::MaxItems { limit }
+        | Kind::MinProperties { limit }
+        | Kind::MaxProperties { limit } => json!({"limit": limit}),
+        Kind::Minimum { limit }
+        | Kind::Maximum { limit }
+        | Kind::ExclusiveMinimum { limit }
+        | Kind::ExclusiveMaximum { limit } => json!({"limit": limit}),
+        Kind::Pattern { pattern } => json!({"pattern": pattern}),
+        Kind::Format { format } => json!({"format": format}),
+        Kind::Type { kind } => {
+            let names: Vec<String> = match kind {
+                TypeKind::Single(t) => vec![t.to_string()],
+                TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect(),
+            };
+            json!({"expected": names})
+        }
+        Kind::Enum { options } => json!({"allowed": options.as_ref()}),
+        Kind::Constant { expected_value } => json!({"expected": expected_value.as_ref()}),
+        Kind::AdditionalItems { limit } => json!({"limit": limit}),
+        _ => json!({}),
+    }
+}
+
+/// The message a person reads: the crate's, except where it reads badly.
+fn message_of(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    match error.kind() {
+        Kind::Format { format } => {
+            let value = error.instance().to_string();
+            bounded(&format!("{value} is not a valid {}", format_noun(format)))
+        }
+        _ => bounded(error),
+    }
 }
 
 /// The top-level field an issue is about (`/salary/0` → `salary`), JSON-pointer unescaped.
@@ -138,12 +226,16 @@ fn issues_of(error: &jsonschema::ValidationError<'_>, container: &[u8]) -> Vec<I
     use jsonschema::error::ValidationErrorKind as Kind;
     let path = error.instance_path().to_string();
     let keyword = error.kind().keyword().to_owned();
+    let schema_path = error.schema_path().to_string();
+    let params = params_of(error.kind());
     let one = |field: String| {
         vec![Issue {
             path: path.clone(),
             field,
             keyword: keyword.clone(),
-            message: bounded(error),
+            message: message_of(error),
+            params: params.clone(),
+            schema_path: schema_path.clone(),
         }]
     };
     match error.kind() {
@@ -168,25 +260,22 @@ fn issues_of(error: &jsonschema::ValidationError<'_>, container: &[u8]) -> Vec<I
             if names.is_empty() {
                 return one(path.clone());
             }
-            keyword_split(&path, "additionalProperties", &names)
-        }
-        Kind::AdditionalProperties { unexpected } | Kind::UnevaluatedProperties { unexpected }
-            if unexpected.len() > 1 =>
-        {
-            keyword_split(&path, &keyword, unexpected)
+            keyword_split(&path, "additionalProperties", &names, &schema_path)
         }
         Kind::AdditionalProperties { unexpected } | Kind::UnevaluatedProperties { unexpected } => {
-            match unexpected.first() {
-                Some(name) => one(child(&path, name)),
-                None => one(path.clone()),
-            }
+            keyword_split(&path, &keyword, unexpected, &schema_path)
         }
         _ => one(path.clone()),
     }
 }
 
 /// One issue per unexpected property of the object at `path`.
-fn keyword_split(path: &str, keyword: &str, unexpected: &[String]) -> Vec<Issue> {
+fn keyword_split(
+    path: &str,
+    keyword: &str,
+    unexpected: &[String],
+    schema_path: &str,
+) -> Vec<Issue> {
     let what = if keyword == "additionalProperties" {
         "Additional"
     } else {
@@ -201,6 +290,8 @@ fn keyword_split(path: &str, keyword: &str, unexpected: &[String]) -> Vec<Issue>
             message: bounded(&format!(
                 "{what} properties are not allowed ('{name}' was unexpected)"
             )),
+            params: serde_json::json!({"unexpected": name}),
+            schema_path: schema_path.to_owned(),
         })
         .collect()
 }
@@ -259,21 +350,14 @@ pub fn issues(validator: &Validator, container: &[u8]) -> Vec<Issue> {
     }
     if issues.len() >= MAX_ISSUES && (issues.len() > MAX_ISSUES || errors.next().is_some()) {
         issues.truncate(MAX_ISSUES);
-        issues.push(Issue {
-            path: String::new(),
-            field: String::new(),
-            keyword: "more".into(),
-            message: format!("more issues were found; only the first {MAX_ISSUES} are listed"),
-        });
+        issues.push(Issue::general(
+            "more",
+            format!("more issues were found; only the first {MAX_ISSUES} are listed"),
+        ));
     }
     // Errors past the representation's nesting limit are reported on a side channel.
     if let Some(message) = jsonschema::json::jsonb::take_pending_error() {
-        issues.push(Issue {
-            path: String::new(),
-            field: String::new(),
-            keyword: "depth".into(),
-            message,
-        });
+        issues.push(Issue::general("depth", message));
     }
     issues
 }
@@ -416,15 +500,13 @@ impl Compiled {
         }
         if let Some(depth) = self.explain_depth {
             if deeper_than(container, depth) {
-                return Ok(vec![Issue {
-                    path: String::new(),
-                    field: String::new(),
-                    keyword: "$ref".into(),
-                    message: format!(
+                return Ok(vec![Issue::general(
+                    "$ref",
+                    format!(
                         "the document does not conform; it nests more than {depth} levels, too deep \
                          to list every reason against this recursive schema"
                     ),
-                }]);
+                )]);
             }
         }
         Ok(issues(&self.validator, container))
@@ -606,6 +688,48 @@ mod tests {
         pairs.sort();
         assert_eq!(pairs, vec![("", "required"), ("/severity", "maximum")]);
         assert!(found.iter().any(|i| i.message.contains("\"site\"")));
+    }
+
+    #[test]
+    fn every_issue_carries_its_rules_parameters_and_place_in_the_schema() {
+        let validator = compile(&json!({
+            "type": "object", "required": ["machine"],
+            "properties": {
+                "site": {"type": "object", "properties": {"building": {"type": "string", "minLength": 2}}},
+                "severity": {"maximum": 5}, "email": {"format": "email"},
+                "kind": {"enum": ["a", "b"]}, "code": {"pattern": "^[A-Z]+$"}, "n": {"type": ["integer", "null"]}},
+            "additionalProperties": false}))
+        .unwrap();
+        let doc = testkit::encode(
+            &json!({"site": {"building": "x"}, "severity": 9, "email": "x",
+                                          "kind": "c", "code": "a1", "n": "1", "extra": 1}),
+        );
+        let found = issues(&validator, &doc);
+        let by_keyword = |k: &str| found.iter().find(|i| i.keyword == k).unwrap();
+        assert_eq!(by_keyword("required").params, json!({"missing": "machine"}));
+        assert_eq!(by_keyword("required").field, "/machine");
+        assert_eq!(by_keyword("minLength").params, json!({"limit": 2}));
+        assert_eq!(
+            by_keyword("minLength").schema_path,
+            "/properties/site/properties/building/minLength"
+        );
+        assert_eq!(by_keyword("maximum").params, json!({"limit": 5}));
+        assert_eq!(by_keyword("format").params, json!({"format": "email"}));
+        assert_eq!(
+            by_keyword("format").message,
+            "\"x\" is not a valid email address"
+        );
+        assert_eq!(by_keyword("enum").params, json!({"allowed": ["a", "b"]}));
+        assert_eq!(by_keyword("pattern").params, json!({"pattern": "^[A-Z]+$"}));
+        assert_eq!(
+            by_keyword("type").params,
+            json!({"expected": ["integer", "null"]})
+        );
+        assert_eq!(
+            by_keyword("additionalProperties").params,
+            json!({"unexpected": "extra"})
+        );
+        assert_eq!(by_keyword("additionalProperties").field, "/extra");
     }
 
     fn fields(schema: Value, document: Value) -> Vec<(String, String, String)> {
@@ -916,6 +1040,8 @@ mod tests {
             field: field.into(),
             keyword: "maximum".into(),
             message: message.into(),
+            params: serde_json::json!({"limit": 5}),
+            schema_path: "/properties/x/maximum".into(),
         };
         let mut issues = vec![
             issue("/salary", "187345 is greater than the maximum of 150000"),
