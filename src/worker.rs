@@ -997,6 +997,7 @@ fn timestamp(t: i64) -> Option<pgrx::datum::TimestampWithTimeZone> {
 /// something is; `off`: left out by `lowcode.worker_databases`), the worker's pid, when the
 /// current or last visit began and ended, how many visits, when something is due next.
 #[pg_extern(volatile)]
+#[allow(clippy::type_complexity)]
 fn worker_databases() -> TableIterator<
     'static,
     (
