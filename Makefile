@@ -11,7 +11,8 @@
 #                        newest other major (matrix --newest: build, pg_regress, examples),
 #                        PolarDB (polardb: build, pg_regress, examples, concurrency, system), and
 #                        browser (the web example in headless Chromium)
-#   make unit            pure Rust unit tests (cargo test --lib, no #[pg_test])
+#   make unit            the module graph has no cycles (scripts/modules.sh), then the pure Rust
+#                        unit tests (crates/core, then cargo test --lib without #[pg_test])
 #   make pgtest          #[pg_test] tests (cargo pgrx test pg15, as postgres)
 #   make regress         SQL regression tests (pg_regress); TESTS="a b" for some
 #   make regress-accept  copy the last failed results over the expected files
@@ -36,7 +37,7 @@
 #   make demo-worker     the background worker: a signed webhook and an on-time escalation
 #                        (shared_preload_libraries = 'lowcode', a local receiver)
 #   make bench-worker    webhook deliveries/s to a local receiver; timer lateness p50/p99
-#   make fmt / lint      cargo fmt / fmt --check + clippy -D warnings (+ shellcheck)
+#   make fmt / lint      cargo fmt / module graph + fmt --check + clippy -D warnings (+ shellcheck)
 #   make clean-clusters  stop every PostgreSQL cluster our scripts started
 
 SHELL := /bin/bash
@@ -121,6 +122,7 @@ fmt:
 	cargo fmt
 
 lint: setup
+	bash scripts/modules.sh
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	@if command -v shellcheck >/dev/null; then \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# scripts/unit.sh — pure Rust unit tests: `cargo test --lib`, without the
-# #[pg_test] tests.
+# scripts/unit.sh — the module graph (scripts/modules.sh), then the pure Rust unit tests:
+# `cargo test -p lowcode-core` (crates/core, the pure logic: no pgrx, no pg_config), then the
+# extension's own `cargo test --lib`, without the #[pg_test] tests.
 #
 # #[pg_test] fns also become ordinary #[test] fns named `pg_<name>` under
 # cfg(test); run by plain `cargo test` they would try to start PostgreSQL as
@@ -13,6 +14,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cd "$LC_ROOT" || exit 1
+bash scripts/modules.sh
+lc_log "cargo test -p lowcode-core (the pure logic, no PostgreSQL)"
+cargo test -p lowcode-core "$@"
 list="$(cargo test --lib "${lc_cargo_features[@]}" "$@" -- --list --format terse)"
 skip=()
 while IFS= read -r line; do

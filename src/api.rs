@@ -10,7 +10,6 @@ use crate::diff;
 use crate::engine;
 use crate::identity;
 use crate::jsonb::JsonbBytes;
-use crate::records;
 use crate::report::{raise, Reportable};
 use crate::validation;
 use crate::workflow;
@@ -296,8 +295,8 @@ fn check_record(app: Option<&str>, form: Option<&str>, data: Option<JsonbBytes>)
         required(form, "form"),
         required(data, "data"),
     );
-    records::check(app, form, data.container()).unwrap_or_else(|error| match error {
-        records::RecordError::Catalog(error) => raise("", error),
+    crate::conformance::check(app, form, data.container()).unwrap_or_else(|error| match error {
+        crate::conformance::ConformanceError::Catalog(error) => raise("", error),
         rejected => raise(&format!("{app}.{form}"), rejected),
     })
 }

@@ -87,8 +87,8 @@ thread_local! {
         RefCell::new(HashMap::new());
     static VALIDATORS: RefCell<ValidatorCache> = RefCell::new(ValidatorCache::new(512));
     static CONDITIONS: RefCell<ConditionCache> = RefCell::new(ConditionCache::new(1024));
-    static WORKFLOWS: RefCell<validation::Lru<(u32, i64), Rc<CompiledWorkflow>>> =
-        RefCell::new(validation::Lru::new(256));
+    static WORKFLOWS: RefCell<crate::cache::Lru<(u32, i64), Rc<CompiledWorkflow>>> =
+        RefCell::new(crate::cache::Lru::new(256));
     // The last form looked up with its validator: a bulk statement asks for the same one on
     // every row, and comparing two short strings is cheaper than hashing them for the maps.
     static LAST_FORM: RefCell<Option<LastForm>> = const { RefCell::new(None) };
@@ -112,7 +112,7 @@ pub struct CompiledWorkflow {
 
 /// Compiled workflow conditions keyed by a hash of their jsonb bytes (the bytes are kept and
 /// compared, so a collision only costs a compile).
-type ConditionCache = validation::Lru<u64, (Rc<Vec<u8>>, Rc<validation::Compiled>)>;
+type ConditionCache = crate::cache::Lru<u64, (Rc<Vec<u8>>, Rc<validation::Compiled>)>;
 
 /// Register the setting and the invalidation callbacks (from `_PG_init`).
 pub fn init() {

@@ -143,9 +143,9 @@ unsafe extern "C-unwind" fn on_xact(
     }
     if matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
         crate::worker_registry::discard();
-        crate::records::history::discard();
+        crate::journal::discard();
     } else if matches!(event, XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE)
-        && crate::records::history::discard() > 0
+        && crate::journal::discard() > 0
     {
         // Every entry point of the engine writes its notes before it returns.
         pgrx::warning!("lowcode: history notes were left unwritten at commit (a bug in lowcode)");
@@ -166,7 +166,7 @@ unsafe extern "C-unwind" fn on_subxact(
             STATE.with(|s| s.borrow_mut().abort_sub(level));
             // Notes are written before anything that could start a subtransaction, so the
             // ones waiting now are the aborted subtransaction's.
-            crate::records::history::discard();
+            crate::journal::discard();
         }
         SUBXACT_EVENT_COMMIT_SUB => STATE.with(|s| s.borrow_mut().commit_sub(level)),
         _ => {}

@@ -71,7 +71,7 @@ pub fn invoker_name() -> String {
 /// otherwise), else the invoker.
 pub fn actor(app: Option<&str>) -> Result<String, IdentityError> {
     let me = invoker_name();
-    let label = crate::records::setting(c"lowcode.actor").unwrap_or_default();
+    let label = crate::settings::setting(c"lowcode.actor").unwrap_or_default();
     if label.is_empty() || label == me {
         return Ok(me);
     }
@@ -162,10 +162,7 @@ pub fn role_name(role: pg_sys::Oid) -> String {
 fn run_as(target: pg_sys::Oid, query: &str, arg: JsonB) -> Result<Option<JsonB>, IdentityError> {
     // SAFETY: reads the backend's current user id.
     let user = unsafe { pg_sys::GetUserId() };
-    if user != target
-        && !unsafe { pg_sys::superuser_arg(user) }
-        && user != crate::privileges::extension_owner()
-    {
+    if user != target && !unsafe { pg_sys::superuser_arg(user) } && user != extension_owner() {
         return Err(IdentityError::NotFromLowcode);
     }
     ACTING_FOR.with(|stack| stack.borrow_mut().push(target));
@@ -223,4 +220,63 @@ pub fn sandboxed<R>(target: pg_sys::Oid, body: impl FnOnce() -> R) -> R {
     unsafe { pg_sys::AtEOXact_GUC(false, nest) };
     drop(restore);
     result
+}
+
+// ------------------------------------------------------------------ the owner
+
+thread_local! {
+    // The owner as read in the statement that started at this time.
+    static OWNER: std::cell::Cell<(i64, pg_sys::Oid)> =
+        const { std::cell::Cell::new((i64::MIN, pg_sys::InvalidOid)) };
+}
+
+/// The role that owns the extension (its administrators are its members), read through
+/// pg_extension's name index once per statement: a sequential scan of that small table's
+/// page of old row versions cost every write more than the rest of this check.
+pub fn extension_owner() -> pg_sys::Oid {
+    // SAFETY: reads a backend global.
+    let statement = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    let (seen, owner) = OWNER.with(std::cell::Cell::get);
+    if seen == statement && owner != pg_sys::InvalidOid {
+        return owner;
+    }
+    let owner = read_extension_owner();
+    OWNER.with(|o| o.set((statement, owner)));
+    owner
+}
+
+fn read_extension_owner() -> pg_sys::Oid {
+    // SAFETY: a catalog index scan under AccessShareLock, as PostgreSQL's own lookups do.
+    unsafe {
+        let rel = pg_sys::table_open(pg_sys::ExtensionRelationId, pg_sys::AccessShareLock as i32);
+        let name = pgrx::direct_function_call_as_datum(
+            pg_sys::namein,
+            &[Some(pg_sys::Datum::from(c"lowcode".as_ptr()))],
+        );
+        let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+        pg_sys::ScanKeyInit(
+            &mut key,
+            pg_sys::Anum_pg_extension_extname as pg_sys::AttrNumber,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::Oid::from(pg_sys::F_NAMEEQ),
+            name.unwrap_or(pg_sys::Datum::from(0)),
+        );
+        let scan = pg_sys::systable_beginscan(
+            rel,
+            pg_sys::Oid::from(pg_sys::ExtensionNameIndexId),
+            true,
+            std::ptr::null_mut(),
+            1,
+            &mut key,
+        );
+        let tuple = pg_sys::systable_getnext(scan);
+        let owner = if tuple.is_null() {
+            pg_sys::InvalidOid
+        } else {
+            (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_extension>(tuple)).extowner
+        };
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
+        owner
+    }
 }

@@ -19,33 +19,32 @@
 //! with `cargo test`; `statements` keeps the engine's prepared statements per backend.
 //! Tables, views, grants and the thin SQL wrappers of the API are hand-written in `sql/*.sql`.
 
-pub mod bundle;
-pub mod definitions;
-pub mod diff;
-pub mod dispatch;
-pub mod egress;
-pub mod renderer;
-pub mod validation;
-pub mod workflow;
+// The pure stages live in crates/core (no pgrx); `crate::validation` and friends keep naming them.
+pub use lowcode_core::{
+    bundle, cache, definitions, diff, dispatch, egress, renderer, validation, webhook, workflow,
+};
 
 mod api;
+mod background;
 mod catalog;
+mod conformance;
 pub mod engine;
 mod events;
 mod forms_api;
 mod identity;
+mod journal;
 mod jsonb;
 mod privileges;
 mod records;
 mod report;
 mod rules;
+mod settings;
 mod statements;
 mod tasks;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 mod timers;
 mod views;
-pub mod webhook;
 mod webhook_delivery;
 mod worker;
 mod worker_registry;
@@ -134,7 +133,7 @@ pgrx::extension_sql_file!(
         api::invoker,
         records::records_before,
         records::records_after,
-        records::log,
+        journal::log,
         records::replaying_sql,
         records::submit,
         views::view_write,

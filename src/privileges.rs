@@ -40,67 +40,10 @@ const GRANTED: Statement = Statement {
     args: &[TEXTOID, TEXTOID, OIDOID],
 };
 
-thread_local! {
-    // The owner as read in the statement that started at this time.
-    static OWNER: std::cell::Cell<(i64, pg_sys::Oid)> =
-        const { std::cell::Cell::new((i64::MIN, pg_sys::InvalidOid)) };
-}
-
-/// The role that owns the extension (its administrators are its members), read through
-/// pg_extension's name index once per statement: a sequential scan of that small table's
-/// page of old row versions cost every write more than the rest of this check.
-pub fn extension_owner() -> pg_sys::Oid {
-    // SAFETY: reads a backend global.
-    let statement = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
-    let (seen, owner) = OWNER.with(std::cell::Cell::get);
-    if seen == statement && owner != pg_sys::InvalidOid {
-        return owner;
-    }
-    let owner = read_extension_owner();
-    OWNER.with(|o| o.set((statement, owner)));
-    owner
-}
-
-fn read_extension_owner() -> pg_sys::Oid {
-    // SAFETY: a catalog index scan under AccessShareLock, as PostgreSQL's own lookups do.
-    unsafe {
-        let rel = pg_sys::table_open(pg_sys::ExtensionRelationId, pg_sys::AccessShareLock as i32);
-        let name = pgrx::direct_function_call_as_datum(
-            pg_sys::namein,
-            &[Some(pg_sys::Datum::from(c"lowcode".as_ptr()))],
-        );
-        let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
-        pg_sys::ScanKeyInit(
-            &mut key,
-            pg_sys::Anum_pg_extension_extname as pg_sys::AttrNumber,
-            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
-            pg_sys::Oid::from(pg_sys::F_NAMEEQ),
-            name.unwrap_or(pg_sys::Datum::from(0)),
-        );
-        let scan = pg_sys::systable_beginscan(
-            rel,
-            pg_sys::Oid::from(pg_sys::ExtensionNameIndexId),
-            true,
-            std::ptr::null_mut(),
-            1,
-            &mut key,
-        );
-        let tuple = pg_sys::systable_getnext(scan);
-        let owner = if tuple.is_null() {
-            pg_sys::InvalidOid
-        } else {
-            (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_extension>(tuple)).extowner
-        };
-        pg_sys::systable_endscan(scan);
-        pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
-        owner
-    }
-}
-
 /// Whether the invoker is a lowcode administrator: a superuser, or a member of the role that
 /// owns the extension.
 pub fn admin() -> bool {
-    let owner = extension_owner();
+    let owner = identity::extension_owner();
     // SAFETY: a membership check of two role oids.
     owner != pg_sys::InvalidOid && unsafe { pg_sys::is_member_of_role(identity::invoker(), owner) }
 }

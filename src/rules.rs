@@ -16,10 +16,11 @@ use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::{json, Value};
 
 use crate::catalog::{self, CatalogError, CompiledWorkflow};
+use crate::conformance::{self, ConformanceError};
 use crate::engine::{self, Slot};
 use crate::identity;
+use crate::journal::{self, Record};
 use crate::jsonb::{jsonb_text, OwnedJsonb};
-use crate::records::{self, history, Record};
 use crate::report::{raise, Reportable};
 use crate::statements::{self, jsonb_arg, Statement};
 use crate::workflow::{self, ActionKind, RuntimeAction};
@@ -79,11 +80,6 @@ type Result<T> = std::result::Result<T, RulesError>;
 
 // ------------------------------------------------------------------ statements
 
-const READ_RECORD: Statement = Statement {
-    sql: "SELECT r.id, r.app, r.form, r.state, r.revision, r.data FROM lowcode.records r \
-          WHERE r.id OPERATOR(pg_catalog.=) $1",
-    args: &[INT8OID],
-};
 const CANCEL_STATE_TIMERS: Statement = Statement {
     sql: "UPDATE lowcode.timers t SET status = 'cancelled' \
           WHERE t.record_id OPERATOR(pg_catalog.=) $1 AND t.status OPERATOR(pg_catalog.=) 'pending' \
@@ -223,29 +219,6 @@ const RECORD_JSON: Statement = Statement {
 };
 // ------------------------------------------------------------------ entry points
 
-/// A record by id, as the engine passes it along; None when it does not exist.
-pub fn read_record(id: i64) -> Result<Option<Record>> {
-    Ok(Spi::connect_mut(|client| {
-        let table = statements::run(client, &READ_RECORD, &[id.into()])?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::SpiError>(None);
-        }
-        let row = table.first();
-        let data = row
-            .get_datum_by_ordinal(6)?
-            // SAFETY: column 6 is the record's jsonb data.
-            .map(|d| unsafe { OwnedJsonb::from_datum(d) });
-        Ok(data.map(|data| Record {
-            id,
-            app: row.get::<String>(2).ok().flatten().unwrap_or_default(),
-            form: row.get::<String>(3).ok().flatten().unwrap_or_default(),
-            state: row.get::<String>(4).ok().flatten().unwrap_or_default(),
-            revision: row.get::<i32>(5).ok().flatten().unwrap_or_default(),
-            data,
-        }))
-    })?)
-}
-
 /// After a write of `record` (from the records trigger): timers of the state it left end,
 /// a record that reached a final state has no work left, then the write's events fire.
 pub fn after_write(record: Record, old_state: Option<&str>, data_changed: bool) -> Result<()> {
@@ -286,7 +259,7 @@ fn fire(record: Option<i64>, event: Option<&str>, context: default!(Option<JsonB
         return;
     };
     let run = || -> Result<()> {
-        let Some(r) = read_record(record)? else {
+        let Some(r) = journal::read_record(record)? else {
             return Ok(());
         };
         let Some(wf) = catalog::current_workflow(&r.app, &r.form)? else {
@@ -305,7 +278,7 @@ fn fire(record: Option<i64>, event: Option<&str>, context: default!(Option<JsonB
         Ok(())
     };
     run().unwrap_or_else(|error| raise("", error));
-    history::flush();
+    journal::flush();
 }
 
 /// Run `rules` (positions in `wf`) for `event` on `record`; the record as it is afterwards
@@ -369,7 +342,7 @@ pub fn run_rules(
             engine::set(Slot::Cause, previous);
             result?;
             if action.kind.writes_record() {
-                match read_record(record.id)? {
+                match journal::read_record(record.id)? {
                     Some(now) => record = now,
                     None => {
                         engine::set(Slot::RuleChain, (!chain.is_empty()).then_some(chain));
@@ -402,13 +375,13 @@ fn run_action(
         ActionKind::Set | ActionKind::Transition | ActionKind::Approval | ActionKind::Call
     ) {
         // These write records (or run code that may): the notes so far come first.
-        history::flush();
+        journal::flush();
     }
     match action.kind {
         ActionKind::Set => {
             let merged = merge(&r.data, arg)?;
             // Checked here too (the records trigger checks again) so the error names the rule.
-            if let Err(error) = records::check(&r.app, &r.form, merged.container()) {
+            if let Err(error) = conformance::check(&r.app, &r.form, merged.container()) {
                 return Err(invalid_data(
                     r,
                     error,
@@ -474,7 +447,7 @@ fn run_action(
                 row.get::<i64>(1)
             })?;
             if announce {
-                history::event(
+                journal::event(
                     r,
                     &format!("{}.task.created", r.app),
                     &base_payload(r, event, rule),
@@ -560,7 +533,7 @@ fn run_action(
                 .filter(|e| e.is_object())
                 .cloned()
                 .unwrap_or_else(|| json!({}));
-            history::event(r, topic, &base_payload(r, event, rule), &extra);
+            journal::event(r, topic, &base_payload(r, event, rule), &extra);
             note(
                 r,
                 "rule_action",
@@ -578,7 +551,7 @@ fn run_action(
         ActionKind::Call => {
             call(wf, r, rule, arg.as_str().unwrap_or_default())?;
             // The function may have changed the record: the note reads it again.
-            if let Some(now) = read_record(r.id)? {
+            if let Some(now) = journal::read_record(r.id)? {
                 note(
                     &now,
                     "rule_action",
@@ -620,7 +593,7 @@ fn own_topic(r: &Record, rule: &str, topic: &str) -> Result<()> {
 /// A history row about the record (as it is) for something a rule did.
 fn note(r: &Record, action: &str, detail: &Value) -> Result<()> {
     let actor = identity::actor(Some(&r.app))?;
-    history::note(r, action, &actor, detail);
+    journal::note(r, action, &actor, detail);
     Ok(())
 }
 
@@ -653,9 +626,9 @@ fn merge(data: &OwnedJsonb, patch: &Value) -> Result<OwnedJsonb> {
 }
 
 /// The error for a rule's change that would make the record invalid, naming the rule.
-fn invalid_data(r: &Record, error: records::RecordError, what: String, hint: String) -> RulesError {
-    match records::redact_hidden(&r.app, &r.form, error) {
-        records::RecordError::Rejected(issues) => RulesError::Refused {
+fn invalid_data(r: &Record, error: ConformanceError, what: String, hint: String) -> RulesError {
+    match conformance::redact_hidden(&r.app, &r.form, error) {
+        ConformanceError::Rejected(issues) => RulesError::Refused {
             code: PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
             message: format!("{}.{}: {what}", r.app, r.form),
             detail: Some(jsonb_text(
@@ -663,7 +636,7 @@ fn invalid_data(r: &Record, error: records::RecordError, what: String, hint: Str
             )),
             hint: Some(hint),
         },
-        records::RecordError::Catalog(error) => error.into(),
+        ConformanceError::Catalog(error) => error.into(),
         other => refused(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             other.to_string(),
@@ -694,7 +667,7 @@ fn set_timer(r: &Record, rule: &str, arg: &Value) -> Result<()> {
                     r.app, r.form, r.id
                 ),
                 detail: Some(match &value {
-                    Some(_) if records::hidden_fields(&r.app, &r.form).iter().any(|h| h == field) => {
+                    Some(_) if conformance::hidden_fields(&r.app, &r.form).iter().any(|h| h == field) => {
                         format!("\"{field}\" is hidden from you")
                     }
                     Some(v) => format!("\"{field}\" is {}", jsonb_text(v)),
@@ -843,9 +816,9 @@ fn call(wf: &CompiledWorkflow, r: &Record, rule: &str, name: &str) -> Result<()>
     let result = identity::call_as(run_as, &query, row);
     let result = result?;
     if let Some(JsonB(patch @ Value::Object(_))) = result.filter(|_| returns_jsonb) {
-        let current = read_record(r.id)?.unwrap_or_else(|| r.clone());
+        let current = journal::read_record(r.id)?.unwrap_or_else(|| r.clone());
         let merged = merge(&current.data, &patch)?;
-        if let Err(error) = records::check(&r.app, &r.form, merged.container()) {
+        if let Err(error) = conformance::check(&r.app, &r.form, merged.container()) {
             return Err(invalid_data(
                 r,
                 error,

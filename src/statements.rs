@@ -24,8 +24,8 @@ thread_local! {
         RefCell::new(HashMap::new());
     // Statements whose text is built at run time (one per typed view), least recently used
     // dropped first.
-    static BUILT: RefCell<crate::validation::Lru<String, Rc<OwnedPreparedStatement>>> =
-        RefCell::new(crate::validation::Lru::new(256));
+    static BUILT: RefCell<crate::cache::Lru<String, Rc<OwnedPreparedStatement>>> =
+        RefCell::new(crate::cache::Lru::new(256));
 }
 
 fn plan(client: &SpiClient<'_>, statement: &Statement) -> SpiResult<Rc<OwnedPreparedStatement>> {

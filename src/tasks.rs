@@ -182,7 +182,7 @@ struct Claimer {
 
 fn claimer(worker: Option<&str>, doing: &str) -> Claimer {
     let me = identity::invoker_name();
-    let label = crate::records::setting(c"lowcode.actor").filter(|l| !l.is_empty());
+    let label = crate::settings::setting(c"lowcode.actor").filter(|l| !l.is_empty());
     let acting = label.unwrap_or_else(|| me.clone());
     let who = worker.map(str::to_owned).unwrap_or_else(|| acting.clone());
     let admin = privileges::admin();
@@ -534,6 +534,9 @@ fn check_task_result(
     };
     let issues = crate::validation::issues(&validator, data.container());
     if !issues.is_empty() {
-        crate::report::raise(subject, crate::records::RecordError::Rejected(issues));
+        crate::report::raise(
+            subject,
+            crate::conformance::ConformanceError::Rejected(issues),
+        );
     }
 }

@@ -248,7 +248,7 @@ mod tests {
         setup_form();
         setup_workflow("new");
         Spi::run(r#"SELECT lowcode.submit('t', 'f', '{"n": 1}')"#).unwrap();
-        assert_eq!(crate::records::history::discard(), 0);
+        assert_eq!(crate::journal::discard(), 0);
         let rows = Spi::get_one::<i64>(
             "SELECT count(*) FROM lowcode.history WHERE action IN ('created', 'rule_action')",
         )

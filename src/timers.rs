@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::catalog;
 use crate::identity;
-use crate::records::history;
+use crate::journal;
 use crate::report::raise;
 use crate::rules::{self, RulesError};
 use crate::statements::{self, Statement};
@@ -39,7 +39,7 @@ struct Due {
 }
 
 fn fire_one(t: &Due) -> Result<(), RulesError> {
-    let Some(r) = rules::read_record(t.record)? else {
+    let Some(r) = crate::journal::read_record(t.record)? else {
         return Ok(());
     };
     // An earlier timer of the same run may have moved the record out of the state this timer
@@ -64,7 +64,7 @@ fn fire_one(t: &Due) -> Result<(), RulesError> {
         }
     }
     let actor = identity::actor(Some(&r.app))?;
-    history::note(
+    journal::note(
         &r,
         "timer_fired",
         &actor,
@@ -107,6 +107,6 @@ fn fire_timers(timers: Option<Vec<i64>>) -> i32 {
     for t in &due {
         fire_one(t).unwrap_or_else(|error| raise("", error));
     }
-    history::flush();
+    journal::flush();
     due.len() as i32
 }

@@ -38,9 +38,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
+use crate::background::in_transaction;
 use crate::egress;
 use crate::webhook::{self, Verdict};
-use crate::worker::in_transaction;
 
 /// `lowcode.webhook_allow`: host patterns webhooks may be sent to (default none).
 pub static WEBHOOK_ALLOW: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);

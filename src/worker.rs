@@ -37,8 +37,6 @@
 //! that is rolled back (or a worker killed mid-round) fires nothing twice.
 
 use std::ffi::{CStr, CString};
-use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pgrx::bgworkers::{
@@ -46,8 +44,9 @@ use pgrx::bgworkers::{
     DynamicBackgroundWorker, SignalWakeFlags,
 };
 use pgrx::prelude::*;
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PgMemoryContexts, PgTryBuilder};
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PgMemoryContexts};
 
+use crate::background::in_transaction;
 use crate::dispatch::{self, Next};
 use crate::webhook_delivery::Deliveries;
 use crate::worker_registry::{self, Blocked, Entry, Installed, NEVER, REGISTRY};
@@ -64,9 +63,6 @@ pub static WORKER_NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static LAUNCHER_NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(5000);
 /// `lowcode.worker_batch`: timers fired per transaction.
 pub static WORKER_BATCH: GucSetting<i32> = GucSetting::<i32>::new(500);
-
-/// Set in the postmaster when lowcode is in `shared_preload_libraries`; backends inherit it.
-static PRELOADED: AtomicBool = AtomicBool::new(false);
 
 pub const LAUNCHER_TYPE: &str = "lowcode launcher";
 pub const WORKER_TYPE: &str = "lowcode worker";
@@ -138,7 +134,6 @@ pub fn init() {
     );
     // SAFETY: reads a postmaster global.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
-        PRELOADED.store(true, Ordering::SeqCst);
         worker_registry::init_shmem();
         BackgroundWorkerBuilder::new(LAUNCHER_TYPE)
             .set_type(LAUNCHER_TYPE)
@@ -149,11 +144,6 @@ pub fn init() {
             .set_restart_time(Some(Duration::from_secs(5)))
             .load();
     }
-}
-
-/// Is lowcode in `shared_preload_libraries` (so that a launcher was registered)?
-pub fn preloaded() -> bool {
-    PRELOADED.load(Ordering::SeqCst)
 }
 
 /// Reloads the configuration after a SIGHUP; true if it did.
@@ -172,46 +162,11 @@ fn naptime(setting: &GucSetting<i32>) -> Duration {
     Duration::from_millis(setting.get().max(1) as u64)
 }
 
-/// Runs `body` in a transaction of its own; an ERROR (or a panic) rolls it back and comes
-/// back as its message instead of ending the worker.
-pub(crate) fn in_transaction<R>(
-    body: impl FnOnce() -> R + UnwindSafe + RefUnwindSafe,
-) -> Result<R, String> {
-    // SAFETY: called from a background worker's main loop, outside any transaction.
-    unsafe {
-        pg_sys::SetCurrentStatementStartTimestamp();
-        pg_sys::StartTransactionCommand();
-        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-    }
-    let result = PgTryBuilder::new(|| Ok(body()))
-        .catch_others(|error| {
-            Err(match error {
-                pg_sys::panic::CaughtError::PostgresError(report)
-                | pg_sys::panic::CaughtError::ErrorReport(report) => report.message().to_string(),
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => {
-                    ereport.message().to_string()
-                }
-            })
-        })
-        .execute();
-    // SAFETY: ends the transaction started above (the error state was flushed by pgrx).
-    unsafe {
-        match result {
-            Ok(_) => {
-                pg_sys::PopActiveSnapshot();
-                pg_sys::CommitTransactionCommand();
-            }
-            Err(_) => pg_sys::AbortCurrentTransaction(),
-        }
-    }
-    result
-}
-
 /// Internal: is lowcode in `shared_preload_libraries`, so that its background worker runs?
 /// (lowcode.worker_status tells why not.)
 #[pg_extern(stable)]
 fn worker_preloaded() -> bool {
-    preloaded()
+    worker_registry::preloaded()
 }
 
 /// Internal: lowcode's background processes running now (pid, database, `lowcode launcher` or
@@ -581,7 +536,7 @@ struct TimerRound {
 
 /// Does lowcode live in this database? (A catalog index scan: no SQL.)
 fn installed() -> bool {
-    crate::privileges::extension_owner() != pg_sys::InvalidOid
+    crate::identity::extension_owner() != pg_sys::InvalidOid
 }
 
 /// Before the worker runs any statement: `search_path = pg_catalog, pg_temp` for the whole
@@ -606,7 +561,7 @@ fn become_owner() -> Option<pg_sys::Oid> {
             false,
         );
     }
-    let owner = crate::privileges::extension_owner();
+    let owner = crate::identity::extension_owner();
     if owner == pg_sys::InvalidOid {
         return None;
     }
@@ -1012,7 +967,7 @@ fn worker_databases() -> TableIterator<
     ),
 > {
     let mut rows = Vec::new();
-    if !preloaded() {
+    if !worker_registry::preloaded() {
         return TableIterator::new(rows);
     }
     let (entries, overflow): (Vec<Entry>, u32) = {

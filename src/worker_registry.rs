@@ -69,13 +69,24 @@ impl Registry {
 
 pub static REGISTRY: PgLwLock<Registry> = unsafe { PgLwLock::new(c"lowcode_worker_registry") };
 
+/// Set in the postmaster when lowcode is in `shared_preload_libraries` (and the registry's
+/// shared memory was asked for); backends inherit it.
+static PRELOADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Asks for the shared memory; only while the postmaster preloads the library.
 pub fn init_shmem() {
+    PRELOADED.store(true, std::sync::atomic::Ordering::SeqCst);
     pg_shmem_init!(REGISTRY);
 }
 
+/// Is lowcode in `shared_preload_libraries` (so that a launcher was registered and the
+/// registry exists)?
+pub fn preloaded() -> bool {
+    PRELOADED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 fn enabled() -> bool {
-    crate::worker::preloaded()
+    preloaded()
 }
 
 pub fn now() -> i64 {

@@ -98,26 +98,10 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), DefinitionError> {
     Ok(())
 }
 
-/// The JSON Schema drafts lowcode accepts, with the label stored beside each form version.
+/// The JSON Schema drafts lowcode accepts, with the label stored beside each form version
+/// ([`crate::validation::draft`] decides; this names the error for a definition).
 pub fn draft_of(schema: &Value) -> Result<(Draft, &'static str), DefinitionError> {
-    let Some(uri) = schema.get("$schema") else {
-        return Ok((Draft::Draft202012, "2020-12"));
-    };
-    let Some(text) = uri.as_str() else {
-        return Err(DefinitionError::UnknownDraft(uri.to_string()));
-    };
-    let normalized = text
-        .trim_end_matches('#')
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    Ok(match normalized {
-        "json-schema.org/draft-04/schema" => (Draft::Draft4, "draft-04"),
-        "json-schema.org/draft-06/schema" => (Draft::Draft6, "draft-06"),
-        "json-schema.org/draft-07/schema" => (Draft::Draft7, "draft-07"),
-        "json-schema.org/draft/2019-09/schema" => (Draft::Draft201909, "2019-09"),
-        "json-schema.org/draft/2020-12/schema" => (Draft::Draft202012, "2020-12"),
-        _ => return Err(DefinitionError::UnknownDraft(text.to_owned())),
-    })
+    crate::validation::draft(schema).map_err(DefinitionError::UnknownDraft)
 }
 
 pub use crate::bundle::Registered;

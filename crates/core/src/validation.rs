@@ -4,8 +4,6 @@
 //! Pure logic, no pgrx: documents arrive as jsonb container bytes (`Jsonb::root`) and are read
 //! in place; errors are built only when a document is invalid.
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::rc::Rc;
 
 use jsonschema::json::Jsonb;
@@ -159,12 +157,37 @@ pub fn compile(stored: &Value) -> Result<Validator, CompileError> {
     compile_with(schema, registered)
 }
 
+/// The JSON Schema draft `schema` declares in `$schema` (2020-12 when it declares none), with
+/// the label stored beside each form version ("2020-12", "draft-07", ...). Err: the `$schema`
+/// lowcode does not know, as written.
+pub fn draft(schema: &Value) -> Result<(jsonschema::Draft, &'static str), String> {
+    use jsonschema::Draft;
+    let Some(uri) = schema.get("$schema") else {
+        return Ok((Draft::Draft202012, "2020-12"));
+    };
+    let Some(text) = uri.as_str() else {
+        return Err(uri.to_string());
+    };
+    let normalized = text
+        .trim_end_matches('#')
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    Ok(match normalized {
+        "json-schema.org/draft-04/schema" => (Draft::Draft4, "draft-04"),
+        "json-schema.org/draft-06/schema" => (Draft::Draft6, "draft-06"),
+        "json-schema.org/draft-07/schema" => (Draft::Draft7, "draft-07"),
+        "json-schema.org/draft/2019-09/schema" => (Draft::Draft201909, "2019-09"),
+        "json-schema.org/draft/2020-12/schema" => (Draft::Draft202012, "2020-12"),
+        _ => return Err(text.to_owned()),
+    })
+}
+
 /// Compile `schema`, resolving `$ref`s outside it with `retriever` (and nothing else).
 pub fn compile_with(
     schema: &Value,
     retriever: impl jsonschema::Retrieve + 'static,
 ) -> Result<Validator, CompileError> {
-    let draft = crate::definitions::draft_of(schema)
+    let draft = draft(schema)
         .map(|(draft, _)| draft)
         .unwrap_or(jsonschema::Draft::Draft202012);
     jsonschema::options_for::<Jsonb>()
@@ -570,80 +593,9 @@ pub fn deeper_than(container: &[u8], limit: usize) -> bool {
     false
 }
 
-/// A least-recently-used map with a fixed capacity.
-///
-/// Eviction scans for the oldest entry: O(n), paid only on an insert into a full cache,
-/// which is a schema compilation anyway (orders of magnitude dearer).
-pub struct Lru<K, V> {
-    capacity: usize,
-    tick: u64,
-    entries: HashMap<K, (V, u64)>,
-}
-
-impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
-    pub fn new(capacity: usize) -> Self {
-        Lru {
-            capacity: capacity.max(1),
-            tick: 0,
-            entries: HashMap::new(),
-        }
-    }
-
-    pub fn get(&mut self, key: &K) -> Option<V> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.entries.get_mut(key).map(|(value, used)| {
-            *used = tick;
-            value.clone()
-        })
-    }
-
-    pub fn insert(&mut self, key: K, value: V) {
-        self.tick += 1;
-        if !self.entries.contains_key(&key) {
-            while self.entries.len() >= self.capacity {
-                let oldest = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, (_, used))| *used)
-                    .map(|(k, _)| k.clone())
-                    .expect("a full cache has an entry");
-                self.entries.remove(&oldest);
-            }
-        }
-        self.entries.insert(key, (value, self.tick));
-    }
-
-    /// Change the capacity, evicting the least recently used entries that no longer fit.
-    pub fn resize(&mut self, capacity: usize) {
-        self.capacity = capacity.max(1);
-        while self.entries.len() > self.capacity {
-            let oldest = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-                .expect("an over-full cache has an entry");
-            self.entries.remove(&oldest);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub fn clear(&mut self) {
-        self.entries.clear();
-    }
-}
-
 /// Compiled validators keyed by (catalog instance, form version id). Versions are immutable,
 /// so an entry never goes stale; the capacity bounds the backend's memory.
-pub type ValidatorCache = Lru<(u32, i64), Rc<Compiled>>;
+pub type ValidatorCache = crate::cache::Lru<(u32, i64), Rc<Compiled>>;
 
 #[cfg(test)]
 pub mod testkit {
@@ -1015,22 +967,6 @@ mod tests {
                 .unwrap()
                 .recursive
         );
-    }
-
-    #[test]
-    fn lru_evicts_the_least_recently_used() {
-        let mut lru: Lru<i64, i64> = Lru::new(2);
-        lru.insert(1, 10);
-        lru.insert(2, 20);
-        assert_eq!(lru.get(&1), Some(10));
-        lru.insert(3, 30);
-        assert_eq!(lru.get(&2), None);
-        assert_eq!(lru.get(&1), Some(10));
-        assert_eq!(lru.get(&3), Some(30));
-        assert_eq!(lru.len(), 2);
-        lru.resize(1);
-        assert_eq!(lru.len(), 1);
-        assert_eq!(lru.get(&3), Some(30));
     }
 
     #[test]

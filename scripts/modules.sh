@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# scripts/modules.sh — the module graph stays a pipeline (part of `make lint` and of the unit
+# stage of `make test`).
+#
+# Reads every `crate::<module>` path (also inside `use crate::{a, b}`) of src/*.rs (the
+# extension) and crates/core/src/*.rs (the pure logic) and fails when
+#   - two modules reach each other (an import cycle), naming the cycle;
+#   - the pure crate (crates/core) names pgrx, in its Cargo.toml or its sources.
+# With --print it also prints each crate's modules in an order where every module comes after
+# everything it uses (docs/architecture.md shows it).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if grep -n 'pgrx' crates/core/Cargo.toml crates/core/src/*.rs | grep -v '^[^:]*:[0-9]*:\s*//' ; then
+    echo "modules: crates/core must not use pgrx (the lines above)" >&2
+    exit 1
+fi
+
+python3 - "$@" <<'PY'
+import os, re, sys
+
+def graph(directory):
+    g = {}
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith(".rs") or name == "lib.rs":
+            continue
+        module = name[:-3]
+        text = open(os.path.join(directory, name)).read()
+        # Comments name modules too ("see crate::rules"); only code counts.
+        code = re.sub(r"//[^\n]*", "", text)
+        deps = set(re.findall(r"\bcrate::([a-z_][a-z0-9_]*)", code))
+        for group in re.findall(r"\bcrate::\{([^}]*)\}", code):
+            for item in group.split(","):
+                item = item.strip().split("::")[0].split(" ")[0]
+                if item:
+                    deps.add(item)
+        deps.discard(module)
+        deps.discard("self")
+        g[module] = deps
+    return g
+
+def cycle(g):
+    state = {}
+    stack = []
+    def visit(m):
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(g.get(m, ())):
+            if d not in g:
+                continue
+            if state.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if d not in state:
+                found = visit(d)
+                if found:
+                    return found
+        stack.pop()
+        state[m] = 2
+        return None
+    for m in sorted(g):
+        if m not in state:
+            found = visit(m)
+            if found:
+                return found
+    return None
+
+def order(g):
+    done, out = set(), []
+    def visit(m):
+        if m in done:
+            return
+        done.add(m)
+        for d in sorted(g[m]):
+            if d in g:
+                visit(d)
+        out.append(m)
+    for m in sorted(g):
+        visit(m)
+    return out
+
+failed = False
+for directory in ("crates/core/src", "src"):
+    g = graph(directory)
+    found = cycle(g)
+    if found:
+        print(f"modules: import cycle in {directory}: {' -> '.join(found)}", file=sys.stderr)
+        failed = True
+    elif "--print" in sys.argv[1:]:
+        print(f"{directory}:")
+        for m in order(g):
+            uses = ", ".join(sorted(d for d in g[m] if d in g))
+            print(f"  {m}" + (f"  (uses {uses})" if uses else ""))
+if failed:
+    sys.exit(1)
+print("modules: no import cycles; crates/core has no pgrx")
+PY

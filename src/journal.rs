@@ -1,0 +1,343 @@
+//! The journal: what happened to records, written by one writer. Every change, task action,
+//! decision, timer firing and rule action is a row of `lowcode.history` written here, and so
+//! are the outbox events a write's rules emit (`lowcode.events`). A change's row is written at
+//! once ([`write`]); the notes of a write's rules ([`note`]: task created, rule actions) and the
+//! events they emit ([`event`]) wait in a per-backend buffer and are written together, in
+//! order, by one statement ([`flush`]): before the next change of a record, and when the
+//! engine's entry point (a trigger, `fire`, `fire_timers`) ends. An aborted (sub)transaction
+//! discards them ([`discard`], from the engine's transaction callbacks).
+
+use std::cell::RefCell;
+
+use pgrx::pg_sys::BuiltinOid::{
+    INT4ARRAYOID, INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID,
+};
+use pgrx::prelude::*;
+
+use crate::jsonb::OwnedJsonb;
+use crate::statements::{self, jsonb_arg, null_arg, Statement};
+
+const INSERT: Statement = Statement {
+    sql: "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
+          from_state, to_state, before, after, detail) \
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::pg_catalog.jsonb)",
+    args: &[
+        INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID,
+        TEXTOID,
+    ],
+};
+// The buffered notes, in order (ids are drawn in the order of the rows), one array per
+// column. Read by subscript from generate_subscripts, whose row estimate does not depend on
+// its argument, so the statement keeps one generic plan (with unnest, whose estimate is
+// the array's length, every call was planned again).
+macro_rules! history_rows {
+    () => {
+        "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
+          from_state, to_state, detail) \
+          SELECT $1[g.i], $2[g.i], $3[g.i], $4[g.i], $5[g.i], $6[g.i], $7[g.i], $7[g.i], \
+                 $8[g.i]::pg_catalog.jsonb \
+            FROM pg_catalog.generate_subscripts($1, 1) AS g(i) \
+           ORDER BY g.i"
+    };
+}
+const NOTE_ARGS: [pgrx::pg_sys::BuiltinOid; 8] = [
+    INT8ARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    INT4ARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+];
+const FLUSH_HISTORY: Statement = Statement {
+    sql: history_rows!(),
+    args: &NOTE_ARGS,
+};
+// The same, and the buffered events: what every message about a record carries, its data
+// as it is now (nothing has changed it since: a change of a record writes the buffer
+// first), and the payload the rule adds — which never overrides the envelope lowcode sets
+// (`record`, `app`, `form`, `state`, `event`, `rule`, `data`): the envelope wins.
+const FLUSH_BOTH: Statement = Statement {
+    sql: concat!(
+        "WITH events AS ( \
+           INSERT INTO lowcode.events (topic, payload, record_id, app) \
+           SELECT $9[g.i], \
+                  $11[g.i]::pg_catalog.jsonb OPERATOR(pg_catalog.||) $10[g.i]::pg_catalog.jsonb \
+                      OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
+                        (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $12[g.i])), \
+                  $12[g.i], $13[g.i] \
+             FROM pg_catalog.generate_subscripts($9, 1) AS g(i) \
+            ORDER BY g.i) ",
+        history_rows!()
+    ),
+    args: &[
+        INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+        TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+        TEXTARRAYOID,
+    ],
+};
+
+// Many rows (a batch of timers): subscripting a text array walks it from the start, so
+// past a few dozen rows the arrays are unnested instead (planned per call, which a batch
+// pays once).
+macro_rules! history_rows_unnested {
+    () => {
+        "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
+          from_state, to_state, detail) \
+          SELECT n.r, n.a, n.f, n.c, n.v, n.u, n.s, n.s, n.d::pg_catalog.jsonb \
+            FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
+                            pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), \
+                            pg_catalog.unnest($7), pg_catalog.unnest($8)) \
+                 WITH ORDINALITY AS n(r, a, f, c, v, u, s, d, i) \
+           ORDER BY n.i"
+    };
+}
+const FLUSH_MANY_HISTORY: Statement = Statement {
+    sql: history_rows_unnested!(),
+    args: &NOTE_ARGS,
+};
+const FLUSH_MANY_BOTH: Statement = Statement {
+    sql: concat!(
+        "WITH events AS ( \
+           INSERT INTO lowcode.events (topic, payload, record_id, app) \
+           SELECT e.t, \
+                  e.e::pg_catalog.jsonb OPERATOR(pg_catalog.||) e.b::pg_catalog.jsonb \
+                      OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
+                        (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) e.r)), \
+                  e.r, e.a \
+             FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), \
+                             pg_catalog.unnest($12), pg_catalog.unnest($13)) \
+                  WITH ORDINALITY AS e(t, b, e, r, a, i) \
+            ORDER BY e.i) ",
+        history_rows_unnested!()
+    ),
+    args: &[
+        INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+        TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+        TEXTARRAYOID,
+    ],
+};
+/// Up to this many rows, the generic plan (subscripts); above, unnest.
+const FEW: usize = 32;
+
+#[derive(Default)]
+struct Notes {
+    records: Vec<i64>,
+    apps: Vec<String>,
+    forms: Vec<String>,
+    actions: Vec<String>,
+    revisions: Vec<i32>,
+    actors: Vec<String>,
+    states: Vec<String>,
+    details: Vec<String>,
+}
+
+#[derive(Default)]
+struct Events {
+    topics: Vec<String>,
+    bases: Vec<String>,
+    extras: Vec<String>,
+    records: Vec<i64>,
+    apps: Vec<String>,
+}
+
+#[derive(Default)]
+struct Pending {
+    notes: Notes,
+    events: Events,
+}
+
+thread_local! {
+    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+}
+
+/// One history row about `record` as it is now.
+pub struct Row<'a> {
+    pub record: &'a Record,
+    pub action: &'a str,
+    pub actor: &'a str,
+    pub from_state: Option<&'a str>,
+    pub to_state: Option<&'a str>,
+    pub before: Option<&'a OwnedJsonb>,
+    pub after: Option<&'a OwnedJsonb>,
+    /// JSON text.
+    pub detail: &'a str,
+}
+
+fn jsonb(value: Option<&OwnedJsonb>) -> pgrx::datum::DatumWithOid<'static> {
+    match value {
+        Some(v) => jsonb_arg(v.datum()),
+        None => null_arg(pg_sys::JSONBOID),
+    }
+}
+
+/// Write a change's row now (after the rows waiting before it).
+pub fn write(row: &Row) {
+    flush();
+    let r = row.record;
+    Spi::connect_mut(|client| {
+        statements::run(
+            client,
+            &INSERT,
+            &[
+                r.id.into(),
+                r.app.as_str().into(),
+                r.form.as_str().into(),
+                row.action.into(),
+                r.revision.into(),
+                row.actor.into(),
+                row.from_state.into(),
+                row.to_state.into(),
+                jsonb(row.before),
+                jsonb(row.after),
+                row.detail.into(),
+            ],
+        )
+        .map(|_| ())
+    })
+    .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
+}
+
+/// A row about something that happened to the record without changing it (a task
+/// action, a decision, a timer, a rule action): its state stays, no data. Written by the
+/// next [`flush`].
+pub fn note(record: &Record, action: &str, actor: &str, detail: &serde_json::Value) {
+    PENDING.with(|p| {
+        let n = &mut p.borrow_mut().notes;
+        n.records.push(record.id);
+        n.apps.push(record.app.clone());
+        n.forms.push(record.form.clone());
+        n.actions.push(action.to_owned());
+        n.revisions.push(record.revision);
+        n.actors.push(actor.to_owned());
+        n.states.push(record.state.clone());
+        n.details.push(detail.to_string());
+    });
+}
+
+/// An outbox event about `record` (`base` with the record's data and `extra`), written by
+/// the next [`flush`].
+pub fn event(record: &Record, topic: &str, base: &serde_json::Value, extra: &serde_json::Value) {
+    PENDING.with(|p| {
+        let e = &mut p.borrow_mut().events;
+        e.topics.push(topic.to_owned());
+        e.bases.push(base.to_string());
+        e.extras.push(extra.to_string());
+        e.records.push(record.id);
+        e.apps.push(record.app.clone());
+    });
+}
+
+/// Write the waiting rows, in one statement.
+pub fn flush() {
+    let Pending {
+        notes: n,
+        events: e,
+    } = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    if n.records.is_empty() && e.records.is_empty() {
+        return;
+    }
+    let many = n.records.len().max(e.records.len()) > FEW;
+    let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
+        n.records.into(),
+        n.apps.into(),
+        n.forms.into(),
+        n.actions.into(),
+        n.revisions.into(),
+        n.actors.into(),
+        n.states.into(),
+        n.details.into(),
+    ];
+    let statement = if e.records.is_empty() {
+        if many {
+            &FLUSH_MANY_HISTORY
+        } else {
+            &FLUSH_HISTORY
+        }
+    } else {
+        crate::worker_registry::note_events();
+        args.extend([
+            e.topics.into(),
+            e.bases.into(),
+            e.extras.into(),
+            e.records.into(),
+            e.apps.into(),
+        ]);
+        if many {
+            &FLUSH_MANY_BOTH
+        } else {
+            &FLUSH_BOTH
+        }
+    };
+    Spi::connect_mut(|client| statements::run(client, statement, &args).map(|_| ()))
+        .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
+}
+
+/// Forget the waiting rows (their transaction or subtransaction aborted); how many.
+pub fn discard() -> usize {
+    PENDING.with(|p| {
+        let pending = std::mem::take(&mut *p.borrow_mut());
+        pending.notes.records.len() + pending.events.records.len()
+    })
+}
+
+const READ_RECORD: Statement = Statement {
+    sql: "SELECT r.id, r.app, r.form, r.state, r.revision, r.data FROM lowcode.records r \
+          WHERE r.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID],
+};
+
+/// A record as the engine passes it along: read once from the trigger's row (or by id when
+/// a rule may have changed it), never re-read for each rule or action.
+#[derive(Clone)]
+pub struct Record {
+    pub id: i64,
+    pub app: String,
+    pub form: String,
+    pub state: String,
+    pub revision: i32,
+    pub data: OwnedJsonb,
+}
+
+/// A record by id, as the engine passes it along; None when it does not exist.
+pub fn read_record(id: i64) -> Result<Option<Record>, pgrx::spi::SpiError> {
+    Spi::connect_mut(|client| {
+        let table = statements::run(client, &READ_RECORD, &[id.into()])?;
+        if table.is_empty() {
+            return Ok::<_, pgrx::spi::SpiError>(None);
+        }
+        let row = table.first();
+        let data = row
+            .get_datum_by_ordinal(6)?
+            // SAFETY: column 6 is the record's jsonb data.
+            .map(|d| unsafe { OwnedJsonb::from_datum(d) });
+        Ok(data.map(|data| Record {
+            id,
+            app: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+            form: row.get::<String>(3).ok().flatten().unwrap_or_default(),
+            state: row.get::<String>(4).ok().flatten().unwrap_or_default(),
+            revision: row.get::<i32>(5).ok().flatten().unwrap_or_default(),
+            data,
+        }))
+    })
+}
+
+/// Internal: adds a history row for a task action, approval decision, timer firing or rule
+/// action on a record (nothing when the record is gone).
+#[pg_extern(volatile)]
+fn log(record: Option<i64>, action: Option<&str>, detail: Option<pgrx::JsonB>) {
+    let (Some(record), Some(action)) = (record, action) else {
+        return;
+    };
+    let Some(r) = read_record(record).unwrap_or_else(|error| {
+        pgrx::error!("lowcode: log: reading record {record} failed: {error}")
+    }) else {
+        return;
+    };
+    let actor = crate::identity::actor(Some(&r.app))
+        .unwrap_or_else(|error| crate::report::raise("", error));
+    let detail = detail.map(|d| d.0).unwrap_or_else(|| serde_json::json!({}));
+    note(&r, action, &actor, &detail);
+    flush();
+}
