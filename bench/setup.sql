@@ -77,7 +77,7 @@ CREATE TABLE bench.raw (id bigserial PRIMARY KEY, data jsonb NOT NULL,
 
 -- Scenarios 2 and 3: plain mirrors of the tables lowcode's write path writes, with their
 -- columns, defaults, checks, indexes, primary and foreign keys copied from sql/catalog.sql,
--- sql/workflow.sql and sql/events.sql (no triggers, no row level security):
+-- sql/workflow.sql and sql/outbox.sql (no triggers, no row level security):
 --   bench.records_raw    lowcode.records          bench.tasks_raw      lowcode.tasks
 --   bench.history_raw    lowcode.history          bench.wf_timers_raw  lowcode.timers
 --   bench.wf_events_raw  lowcode.events

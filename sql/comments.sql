@@ -14,6 +14,8 @@ COMMENT ON FUNCTION lowcode.cache_stats() IS 'This backend''s compiled-validator
 COMMENT ON FUNCTION lowcode.cache_clear() IS 'Empties this backend''s compiled-validator cache.';
 COMMENT ON FUNCTION lowcode.check_workflow(text, jsonb) IS 'Internal: checks a workflow definition (format and meaning) and returns its initial state, final states and Mermaid diagram.';
 COMMENT ON FUNCTION lowcode.matches(jsonb, jsonb) IS 'Internal: whether data matches a workflow condition (a JSON Schema).';
+COMMENT ON FUNCTION lowcode.topic_matches(text, text[]) IS 'Internal: whether topic is one of topics, exactly, by a prefix ''order.*'' or ''*''; NULL or empty topics match all (the one topic matcher, also used by webhook delivery).';
+COMMENT ON FUNCTION lowcode.retry_delay(text, int, int, interval[]) IS 'Internal: the wait before the next attempt of work tried tried times under policy (timer, consumer, webhook), following schedule when it has entries; NULL when max_attempts (NULL: the policy''s own limit) were made. The one retry policy of timers, consumers and webhooks.';
 COMMENT ON FUNCTION lowcode.condition_issues(jsonb, jsonb) IS 'Internal: why data does not match a workflow condition, as JSON.';
 COMMENT ON FUNCTION lowcode.diff_definitions(jsonb, jsonb) IS 'Internal: the changes between two app definitions (export_app format), each marked breaking or not.';
 COMMENT ON FUNCTION lowcode.invoker() IS 'The role lowcode authorizes: the session''s role after SET ROLE, which stays the caller''s inside lowcode''s SECURITY DEFINER functions.';

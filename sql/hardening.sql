@@ -6,7 +6,7 @@
 -- Left out, on purpose:
 --   - the privilege predicates that views and policies inline, and the outbox's topic filter
 --     that polls inline (a function with a SET clause is never inlined); their bodies qualify
---     every function and operator (sql/privileges.sql, sql/events.sql);
+--     every function and operator (sql/privileges.sql, sql/outbox.sql);
 --   - plan_migration, apply_migration and transform_expression, which run the DBA's transform
 --     with the caller's search_path (they are for lowcode administrators only);
 --   - C functions (the Rust code): their queries qualify every name.
@@ -27,7 +27,6 @@ BEGIN
                  'lowcode.invoker_name()'::regprocedure, 'lowcode.may_read(text, text)'::regprocedure,
                  'lowcode.may_update(text, text)'::regprocedure,
                  'lowcode.actor(text)'::regprocedure, 'lowcode.actor()'::regprocedure,
-                 'lowcode.topic_matches(text, text[])'::regprocedure,
                  'lowcode.plan_migration(text, text, jsonb, text)'::regprocedure,
                  'lowcode.apply_migration(text, text, jsonb, text, jsonb)'::regprocedure,
                  'lowcode.transform_expression(text)'::regprocedure)

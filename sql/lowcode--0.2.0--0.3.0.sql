@@ -8,7 +8,7 @@
 -- does the same from 0.1.0 through every update script.
 \echo Use "ALTER EXTENSION lowcode UPDATE TO '0.3.0'" to load this file. \quit
 
--- ---------------------------------------------------------------- definitions (sql/catalog.sql, sql/records.sql)
+-- ---------------------------------------------------------------- definitions (sql/catalog.sql, sql/definitions.sql)
 ALTER TABLE lowcode.form_versions ADD COLUMN property_order jsonb;
 ALTER TABLE lowcode.forms ADD COLUMN ui jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(ui) = 'object');
 COMMENT ON TABLE lowcode.form_versions IS 'Immutable published versions of each form: the JSON Schema as given, what validates (bundled: the schema, or {"$lowcode:bundle": 1, "schema": ..., "resources": {uri: copy}} with a copy of every registered schema its $refs reach), its draft, and the author''s property order when the schema was given as text.';
@@ -193,7 +193,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.set_form_ui(text, text, jsonb) IS 'Set how renderers show a form (app admins), without a new schema version: {"title", "description", "order": {"": [fields], "<object field>": [...]}, "fields": {"<dotted path>": {"label", "help", "placeholder", "widget", "enum_labels"}}}, every text a string or one per locale ({"en": ..., "zh-CN": ...}). NULL: none. lowcode.form_schema returns it.';
 
--- ---------------------------------------------------------------- workflows and tasks (sql/workflow.sql, sql/tasks.sql)
+-- ---------------------------------------------------------------- workflows and tasks (sql/workflow.sql, sql/tasks_timers.sql)
 ALTER TABLE lowcode.tasks ADD COLUMN app text, ADD COLUMN form text, ADD COLUMN outcomes text[],
                           ADD COLUMN result_schema jsonb, ADD COLUMN events boolean NOT NULL DEFAULT false;
 UPDATE lowcode.tasks t SET app = r.app, form = r.form FROM lowcode.records r WHERE r.id = t.record_id;
@@ -272,7 +272,7 @@ COMMENT ON FUNCTION lowcode.check_form_ui(text, text, jsonb) IS 'Internal: raise
 COMMENT ON FUNCTION lowcode.property_order(text) IS 'Internal: the author''s property order of a schema written as JSON text, per object field ("": the form itself).';
 
 -- ---------------------------------------------------------------- the worker pool (sql/worker.sql)
--- A bounded pool of workers serves every database (src/worker.rs, src/dispatch.rs): the
+-- A bounded pool of workers serves every database (src/worker.rs, crates/core/src/dispatch.rs): the
 -- writers of timers note their due time for it (src/worker_registry.rs).
 COMMENT ON FUNCTION lowcode.worker_databases() IS 'Internal: what lowcode''s worker pool knows about each database (state, worker pid, visits, next due time), read by lowcode.worker_status.';
 COMMENT ON FUNCTION lowcode.worker_note_changed() IS 'Internal: lowcode was installed here or its webhooks changed: the worker pool looks at this database after the commit.';
@@ -389,6 +389,153 @@ COMMENT ON FUNCTION lowcode.worker_status() IS 'lowcode''s background workers (l
 -- This database has lowcode 0.3.0: the worker pool looks at it after the commit.
 SELECT lowcode.worker_note_changed();
 
+-- ---------------------------------------------------------------- the one topic matcher and the one retry policy (src/api.rs, crates/core/src/topics.rs, retry.rs)
+-- topic_matches was SQL and disagreed with webhook delivery on '*' and on an empty list; it is
+-- now the Rust matcher both use. nack_event and run_due_timers take their waits from
+-- retry_delay. (hardening below pins and grants them again.)
+CREATE OR REPLACE FUNCTION lowcode.topic_matches(
+	"topic" TEXT,
+	"topics" TEXT[]
+) RETURNS bool
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'topic_matches_wrapper';
+COMMENT ON FUNCTION lowcode.topic_matches(text, text[]) IS 'Internal: whether topic is one of topics, exactly, by a prefix ''order.*'' or ''*''; NULL or empty topics match all (the one topic matcher, also used by webhook delivery).';
+CREATE FUNCTION lowcode.retry_delay(
+	"policy" TEXT,
+	"tried" INT,
+	"max_attempts" INT DEFAULT NULL,
+	"schedule" interval[] DEFAULT NULL
+) RETURNS interval
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'retry_delay_wrapper';
+COMMENT ON FUNCTION lowcode.retry_delay(text, int, int, interval[]) IS 'Internal: the wait before the next attempt of work tried tried times under policy (timer, consumer, webhook), following schedule when it has entries; NULL when max_attempts (NULL: the policy''s own limit) were made. The one retry policy of timers, consumers and webhooks.';
+CREATE OR REPLACE FUNCTION lowcode.nack_event(consumer text, id bigint, error text, retry_after interval DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    c      lowcode.consumers;
+    l      lowcode.leases;
+    p      int := (id % 65536)::int;
+    ev     bigint;
+    tried  int;
+    wait   interval;
+    dead   boolean;
+BEGIN
+    IF consumer IS NULL OR id IS NULL THEN
+        RAISE EXCEPTION 'lowcode: nack_event: arguments "consumer" and "id" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    c := lowcode.consumer_for(consumer, 'nack events');
+    SELECT * INTO l FROM lowcode.leases x WHERE x.id = nack_event.id / 65536 AND x.consumer = c.name FOR UPDATE;
+    IF NOT FOUND OR p < 1 OR p > cardinality(l.events) OR l.events[p] IS NULL THEN
+        RAISE EXCEPTION 'lowcode: delivery % is not in flight for consumer "%"', id, consumer
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'nack the id poll_events returned, before its visibility timeout ends';
+    END IF;
+    ev := l.events[p];
+    tried := l.attempts[p];
+    -- The wait: the one retry policy (crates/core/src/retry.rs), the consumer's backoff.
+    wait := lowcode.retry_delay('consumer', tried, NULL, c.backoff);
+    dead := tried >= c.max_attempts;
+    INSERT INTO lowcode.deliveries AS d (consumer, event_id, status, attempt, visible_at, last_error)
+    VALUES (c.name, ev, CASE WHEN dead THEN 'dead' ELSE 'pending' END, tried,
+            now() + coalesce(retry_after, wait, interval '0'),
+            error)
+    ON CONFLICT ON CONSTRAINT deliveries_pkey DO UPDATE
+       SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, visible_at = EXCLUDED.visible_at,
+           last_error = EXCLUDED.last_error, lease_id = NULL;
+    IF l.open = 1 THEN
+        DELETE FROM lowcode.leases x WHERE x.id = l.id;
+    ELSE
+        UPDATE lowcode.leases x SET events[p] = NULL, open = l.open - 1 WHERE x.id = l.id;
+    END IF;
+    RETURN CASE WHEN dead THEN 'dead' ELSE 'retry' END;
+END $$;
+
+CREATE OR REPLACE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t        lowcode.timers;
+    batch    lowcode.timers[];
+    fired    int := 0;
+    message  text;
+    state    text;
+    sort_was text;
+    wait     interval;
+BEGIN
+    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'run timers');
+    -- One statement locks the due timers and marks them fired (batch holds them as they were
+    -- before). It never waits: timers that another run holds are skipped, and so are timers
+    -- whose record someone else is changing (a transition that cancels the timer waits for
+    -- us while holding the record: waiting for the record here would be a deadlock); the
+    -- next run fires those, unless that change cancelled them.
+    -- Planned without a full sort, so that it reads about max timers through timers_due_idx
+    -- (in fire_at order, ties sorted by id) instead of sorting every due timer: with a
+    -- backlog of due timers the statistics often promise one.
+    sort_was := current_setting('enable_sort');
+    PERFORM set_config('enable_sort', 'off', true);
+    WITH due AS (
+        SELECT x AS t FROM lowcode.timers x
+         WHERE x.status = 'pending' AND x.fire_at <= now()
+         ORDER BY x.fire_at, x.id
+         LIMIT max
+           FOR UPDATE SKIP LOCKED
+    ), free AS (
+        SELECT d.t FROM due d JOIN lowcode.records r ON r.id = (d.t).record_id
+           FOR NO KEY UPDATE OF r SKIP LOCKED
+    ), marked AS (
+        UPDATE lowcode.timers x SET status = 'fired', fired_at = now()
+          FROM free WHERE x.id = (free.t).id
+        RETURNING free.t
+    )
+    SELECT array_agg(m.t ORDER BY (m.t).fire_at, (m.t).id) INTO batch FROM marked m;
+    PERFORM set_config('enable_sort', sort_was, true);
+    IF batch IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- Then their rules, in due order. First all of them in one subtransaction: nearly always
+    -- none fails. If one does, that subtransaction is undone and they run again below, each in
+    -- a subtransaction of its own, so that only the failing ones are undone.
+    BEGIN
+        PERFORM lowcode.fire_timers(ARRAY(SELECT b.id FROM unnest(batch) b));
+        RETURN cardinality(batch);
+    EXCEPTION WHEN OTHERS THEN
+        NULL;                              -- one of them failed: one by one, below
+    END;
+    FOREACH t IN ARRAY batch LOOP
+        BEGIN
+            PERFORM lowcode.fire_timers(ARRAY[t.id]);
+            fired := fired + 1;
+        EXCEPTION WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+            -- Lost a race with a concurrent change of the record (e.g. a transition that
+            -- cancels this timer): its effects are undone and it stays pending for the next run.
+            UPDATE lowcode.timers x SET status = t.status, fired_at = t.fired_at WHERE x.id = t.id;
+        WHEN OTHERS THEN
+            -- One failing rule must not stop the others: its effects are undone. A transient
+            -- error (a connection, resources, I/O, a cancelled statement: classes 08, 53, 58 and
+            -- 57014) is tried again later, after 30 s, 1 min, 2 min, 4 min; the fifth failure, or
+            -- any other error, marks the timer failed with the error.
+            -- (The one retry policy, crates/core/src/retry.rs: NULL after the fifth attempt.)
+            GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+            wait := lowcode.retry_delay('timer', t.attempts + 1);
+            IF (left(state, 2) IN ('08', '53', '58') OR state = '57014') AND wait IS NOT NULL THEN
+                UPDATE lowcode.timers x
+                   SET status = 'pending', fired_at = NULL, error = message, attempts = t.attempts + 1,
+                       fire_at = now() + wait
+                 WHERE x.id = t.id;
+            ELSE
+                UPDATE lowcode.timers x SET status = 'failed', fired_at = now(), error = message, attempts = t.attempts + 1
+                 WHERE x.id = t.id;
+            END IF;
+        END;
+    END LOOP;
+    RETURN fired;
+END $$;
+
 -- ---------------------------------------------------------------- validation issues (src/api.rs)
 -- validate(): params and schema_path per issue (the 0.2.0 C symbol stays for databases not
 -- updated yet). The guard steps aside for the drop, as above.
@@ -421,7 +568,7 @@ COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of dat
 -- Left out, on purpose:
 --   - the privilege predicates that views and policies inline, and the outbox's topic filter
 --     that polls inline (a function with a SET clause is never inlined); their bodies qualify
---     every function and operator (sql/privileges.sql, sql/events.sql);
+--     every function and operator (sql/privileges.sql, sql/outbox.sql);
 --   - plan_migration, apply_migration and transform_expression, which run the DBA's transform
 --     with the caller's search_path (they are for lowcode administrators only);
 --   - C functions (the Rust code): their queries qualify every name.
@@ -442,7 +589,6 @@ BEGIN
                  'lowcode.invoker_name()'::regprocedure, 'lowcode.may_read(text, text)'::regprocedure,
                  'lowcode.may_update(text, text)'::regprocedure,
                  'lowcode.actor(text)'::regprocedure, 'lowcode.actor()'::regprocedure,
-                 'lowcode.topic_matches(text, text[])'::regprocedure,
                  'lowcode.plan_migration(text, text, jsonb, text)'::regprocedure,
                  'lowcode.apply_migration(text, text, jsonb, text, jsonb)'::regprocedure,
                  'lowcode.transform_expression(text)'::regprocedure)

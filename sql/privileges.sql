@@ -306,7 +306,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION lowcode.read_records(text, text) IS 'The records of a form that the invoker may read, oldest first, without fields hidden from it.';
 
--- The outbox consumers a role may see, with their lag (sql/events.sql).
+-- The outbox consumers a role may see, with their lag (sql/outbox.sql).
 CREATE VIEW lowcode.consumer_status AS
 SELECT l.* FROM lowcode.consumers c, LATERAL lowcode.consumer_lag(c.name) l
  WHERE lowcode.is_admin() OR (c.app IS NOT NULL AND lowcode.may(c.app, 'consume'));

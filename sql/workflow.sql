@@ -348,7 +348,7 @@ END $$;
 COMMENT ON FUNCTION lowcode.check_calls(text, text, jsonb) IS 'Internal: refuses a workflow whose call actions name a function that does not exist or that the defining role may not execute.';
 
 -- The engine itself is Rust: lowcode.fire and the rule actions (src/rules.rs), history
--- (lowcode.log, src/records.rs), events (lowcode.emit, src/events.rs).
+-- (lowcode.log, src/journal.rs), events (lowcode.emit, src/outbox.rs).
 
 CREATE FUNCTION lowcode.approval_task(appr lowcode.approvals, approver text) RETURNS bigint
 LANGUAGE plpgsql AS $$

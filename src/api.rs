@@ -4,10 +4,10 @@
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 
-use crate::catalog;
 use crate::definitions::{self, Registered};
+use crate::definitions_cache;
 use crate::diff;
-use crate::engine;
+use crate::engine_state;
 use crate::identity;
 use crate::jsonb::JsonbBytes;
 use crate::report::{raise, Reportable};
@@ -109,7 +109,7 @@ fn registered_schemas() -> Registered {
             .map(|row| Ok((row.get::<String>(1)?, row.get::<JsonB>(2)?)))
             .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
     })
-    .unwrap_or_else(|error| raise("", catalog::CatalogError::from(error)));
+    .unwrap_or_else(|error| raise("", definitions_cache::CatalogError::from(error)));
     Registered(
         rows.into_iter()
             .filter_map(|(uri, schema)| Some((uri?, schema?.0)))
@@ -145,7 +145,7 @@ fn view_columns(
 /// Tell every backend that form definitions changed (called by `define_form`).
 #[pg_extern(volatile)]
 fn forms_changed() {
-    if let Err(error) = catalog::forms_changed() {
+    if let Err(error) = definitions_cache::forms_changed() {
         raise("", error);
     }
 }
@@ -242,7 +242,7 @@ fn issues(
     let validator = current_validator(app, form);
     checked(
         || format!("{app}.{form}"),
-        validator.issues(data.container(), catalog::max_document_depth()),
+        validator.issues(data.container(), definitions_cache::max_document_depth()),
     )
 }
 
@@ -256,7 +256,8 @@ fn is_valid(app: Option<&str>, form: Option<&str>, data: Option<JsonbBytes>) -> 
     );
     checked(
         || format!("{app}.{form}"),
-        current_validator(app, form).is_valid(data.container(), catalog::max_document_depth()),
+        current_validator(app, form)
+            .is_valid(data.container(), definitions_cache::max_document_depth()),
     )
 }
 
@@ -266,7 +267,8 @@ fn is_valid(app: Option<&str>, form: Option<&str>, data: Option<JsonbBytes>) -> 
 fn conforms(app: &str, form: &str, data: JsonbBytes) -> bool {
     checked(
         || format!("{app}.{form}"),
-        current_validator(app, form).is_valid(data.container(), catalog::max_document_depth()),
+        current_validator(app, form)
+            .is_valid(data.container(), definitions_cache::max_document_depth()),
     )
 }
 
@@ -274,14 +276,14 @@ fn conforms(app: &str, form: &str, data: JsonbBytes) -> bool {
 /// e.g. to check that a record still satisfies the version it was validated against.
 #[pg_extern(stable, parallel_safe, strict)]
 fn conforms_to_version(version_id: i64, data: JsonbBytes) -> bool {
-    catalog::validator(version_id)
+    definitions_cache::validator(version_id)
         .unwrap_or_else(|error| raise("", error))
-        .is_valid(data.container(), catalog::max_document_depth())
+        .is_valid(data.container(), definitions_cache::max_document_depth())
         .unwrap_or_else(|error| raise("", error))
 }
 
 fn current_validator(app: &str, form: &str) -> std::rc::Rc<validation::Compiled> {
-    catalog::current_validator(app, form)
+    definitions_cache::current_validator(app, form)
         .map(|(_, validator)| validator)
         .unwrap_or_else(|error| raise("", error))
 }
@@ -304,13 +306,13 @@ fn check_record(app: Option<&str>, form: Option<&str>, data: Option<JsonbBytes>)
 /// This backend's validator cache: how many are compiled, the capacity, the generation.
 #[pg_extern(volatile)]
 fn cache_stats() -> JsonB {
-    JsonB(catalog::stats())
+    JsonB(definitions_cache::stats())
 }
 
 /// Empty this backend's validator cache (to measure cold paths).
 #[pg_extern(volatile)]
 fn cache_clear() {
-    catalog::clear();
+    definitions_cache::clear();
 }
 
 /// Check a workflow definition for `subject`: `{"initial": ..., "finals": [...], "diagram": ...}`.
@@ -333,7 +335,8 @@ fn check_workflow(subject: Option<&str>, definition: Option<JsonbBytes>) -> Json
 fn matches(condition: JsonbBytes, data: JsonbBytes) -> bool {
     checked(
         || "condition".to_owned(),
-        condition_validator(&condition).is_valid(data.container(), catalog::max_document_depth()),
+        condition_validator(&condition)
+            .is_valid(data.container(), definitions_cache::max_document_depth()),
     )
 }
 
@@ -344,15 +347,15 @@ fn condition_issues(condition: JsonbBytes, data: JsonbBytes) -> JsonB {
     JsonB(
         serde_json::to_value(checked(
             || "condition".to_owned(),
-            validator.issues(data.container(), catalog::max_document_depth()),
+            validator.issues(data.container(), definitions_cache::max_document_depth()),
         ))
         .unwrap_or_default(),
     )
 }
 
 fn condition_validator(condition: &JsonbBytes) -> std::rc::Rc<validation::Compiled> {
-    catalog::condition(condition.container(), || definition_json("", condition)).unwrap_or_else(
-        |error| {
+    definitions_cache::condition(condition.container(), || definition_json("", condition))
+        .unwrap_or_else(|error| {
             raise(
                 "",
                 definitions::DefinitionError::Invalid {
@@ -361,8 +364,7 @@ fn condition_validator(condition: &JsonbBytes) -> std::rc::Rc<validation::Compil
                     message: error.to_string(),
                 },
             )
-        },
-    )
+        })
 }
 
 /// The changes from `current` to `wanted` (both in `export_app`'s format), each marked
@@ -409,7 +411,7 @@ fn call_as_invoker(query: &str, arg: JsonB) -> Option<JsonB> {
 /// Internal: the cause of the change being written (what its history row records), or NULL.
 #[pg_extern(volatile, parallel_unsafe)]
 fn cause() -> Option<JsonB> {
-    engine::get(engine::Slot::Cause).map(|text| JsonB(parse_json(&text)))
+    engine_state::get(engine_state::Slot::Cause).map(|text| JsonB(parse_json(&text)))
 }
 
 /// Internal: set the cause of the next changes (NULL or JSON null: none) and return the
@@ -420,7 +422,7 @@ fn with_cause(cause: Option<JsonB>) -> JsonB {
         .map(|c| c.0)
         .filter(|v| !v.is_null())
         .map(|v| v.to_string());
-    engine::set(engine::Slot::Cause, value)
+    engine_state::set(engine_state::Slot::Cause, value)
         .map(|text| JsonB(parse_json(&text)))
         .unwrap_or(JsonB(serde_json::Value::Null))
 }
@@ -428,14 +430,14 @@ fn with_cause(cause: Option<JsonB>) -> JsonB {
 /// Internal: the rules running now, outermost first, joined by ' → ' ('' when none).
 #[pg_extern(volatile, parallel_unsafe)]
 fn rule_chain() -> String {
-    engine::get(engine::Slot::RuleChain).unwrap_or_default()
+    engine_state::get(engine_state::Slot::RuleChain).unwrap_or_default()
 }
 
 /// Internal: set the chain of running rules; returns the previous one.
 #[pg_extern(volatile, parallel_unsafe)]
 fn set_rule_chain(chain: Option<&str>) -> String {
     let value = chain.filter(|c| !c.is_empty()).map(str::to_owned);
-    engine::set(engine::Slot::RuleChain, value).unwrap_or_default()
+    engine_state::set(engine_state::Slot::RuleChain, value).unwrap_or_default()
 }
 
 fn parse_json(text: &str) -> serde_json::Value {
@@ -452,4 +454,56 @@ fn naive_is_valid(schema: JsonB, data: JsonB) -> bool {
         .build(&schema.0)
         .map(|validator| validator.is_valid(&data.0))
         .unwrap_or(false)
+}
+
+/// Internal: whether `topic` is one of `topics` (exact, `prefix.*`, `*`; NULL or empty: every
+/// topic). The one topic matcher (crates/core/src/topics.rs), for poll_events and consumer_lag.
+#[pg_extern(immutable, parallel_safe)]
+fn topic_matches(topic: Option<&str>, topics: Option<pgrx::Array<&str>>) -> Option<bool> {
+    let topic = topic?;
+    let Some(topics) = topics else {
+        return Some(true);
+    };
+    let topics: Vec<&str> = topics.iter().flatten().collect();
+    Some(crate::topics::matches(topic, Some(&topics)))
+}
+
+/// Internal: the wait before the next attempt of work tried `tried` times under `policy`
+/// ('timer', 'consumer'; crates/core/src/retry.rs), following `schedule` when it has entries;
+/// NULL when it has had `max_attempts` (NULL: the policy's own limit, none but for timers).
+#[pg_extern(immutable, parallel_safe)]
+fn retry_delay(
+    policy: Option<&str>,
+    tried: Option<i32>,
+    max_attempts: default!(Option<i32>, "NULL"),
+    schedule: default!(Option<Vec<Option<pgrx::datum::Interval>>>, "NULL"),
+) -> Option<pgrx::datum::Interval> {
+    use crate::retry;
+    let name = policy.unwrap_or_default();
+    let Some(p) = retry::named(name) else {
+        pgrx::ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("lowcode: retry_delay: unknown policy \"{name}\""),
+            "the policies are timer, consumer and webhook"
+        );
+    };
+    let tried = tried.unwrap_or(0).max(0) as u32;
+    let limit = match max_attempts {
+        Some(n) => Some(n.max(0) as u32),
+        None => (name == "timer").then_some(retry::TIMER_ATTEMPTS),
+    };
+    if limit.is_some_and(|n| !retry::again(tried, n)) {
+        return None;
+    }
+    let schedule: Vec<std::time::Duration> = schedule
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|i| std::time::Duration::from_micros(i.as_micros().clamp(0, i64::MAX as i128) as u64))
+        .collect();
+    let wait = retry::delay(&p, tried.max(1), &schedule, 0);
+    Some(pgrx::datum::Interval::from_micros(
+        wait.as_micros().min(i64::MAX as u128) as i64,
+    ))
 }

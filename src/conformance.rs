@@ -6,7 +6,7 @@
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
-use crate::catalog::{self, CatalogError, CurrentForm};
+use crate::definitions_cache::{self, CatalogError, CurrentForm};
 use crate::report::{raise, Reportable};
 use crate::validation::{self, Issue};
 
@@ -67,8 +67,8 @@ pub fn check_current(
     form: &str,
     container: &[u8],
 ) -> Result<CurrentForm, ConformanceError> {
-    let (current, compiled) = catalog::current_validator(app, form)?;
-    let limit = catalog::max_document_depth();
+    let (current, compiled) = definitions_cache::current_validator(app, form)?;
+    let limit = definitions_cache::max_document_depth();
     if compiled.is_valid(container, limit)? {
         return Ok(current);
     }

@@ -1,7 +1,7 @@
 //! The SQL surface for whoever renders a form: `form_schema` (a document a renderer takes as
 //! is, the author's order, the UI schema), `set_form_ui`'s check, the author's property order
 //! of a schema written as text, and `submit` with the version the page was built from.
-//! The logic is plain Rust in src/renderer.rs.
+//! The logic is plain Rust in crates/core/src/renderer.rs.
 
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};

@@ -1,39 +1,44 @@
 //! lowcode: a low-code application backend inside PostgreSQL.
 //!
-//! The pipeline, one module each:
-//! `definitions` (names, schemas) → `validation` (compiled validators over jsonb bytes)
-//! → `records` (the one write path: the triggers on `lowcode.records`, and the one history
-//! writer) → `workflow` (definitions checked, and compiled for the engine) → `rules` (the
-//! workflow at run time: rules and their actions — tasks, approvals, timers, messages) →
-//! `events` (the outbox's writer) → `worker` (timers and webhooks in the background: a
-//! launcher and a bounded pool of workers for every database; `dispatch` decides where they
-//! go, `worker_registry` is the shared memory they and the committing backends share).
-//! Around it: `catalog` keeps each backend's view of the definitions fresh, `engine` holds
-//! what the workflow engine is doing in this backend (the cause of a change, the rules
-//! running: state only lowcode's own functions can write), `identity` says who is acting
-//! (and runs workflow `call`s as the role that published them), `api` is the SQL surface, `report`
-//! turns each module's errors into ereports with a SQLSTATE. App privileges themselves are SQL
-//! (`sql/privileges.sql`).
+//! The pipeline, one module each, arrows only forward (scripts/modules.sh checks there are no
+//! import cycles; docs/architecture.md draws it):
+//! `definitions` (names, schemas) → `validation` (compiled validators over jsonb bytes) →
+//! `conformance` (a document against its form's current version) → `records` (the one write
+//! path: the triggers on `lowcode.records`) → `rules` (the workflow at run time: rules and their
+//! actions — tasks, approvals, timers, messages) → `tasks` & `timers` → `outbox` (events written
+//! at once) → `worker` (timers and webhooks in the background: a launcher and a bounded pool of
+//! workers for every database; `dispatch` decides where they go, `worker_registry` is the shared
+//! memory they and the committing backends share; `webhook_delivery` POSTs).
+//! Beneath them: `journal` is the one writer of history rows and of the events a write's rules
+//! emit, `definitions_cache` keeps each backend's view of the definitions fresh, `engine_state`
+//! holds what the workflow engine is doing in this backend (the cause of a change, the rules
+//! running: state only lowcode's own functions can write), `identity` says who is acting and
+//! who owns lowcode (and runs workflow `call`s as the role that published them), `privileges`
+//! decides what the invoker may do, `statements` keeps prepared statements per backend,
+//! `report` turns each module's errors into ereports with a SQLSTATE. Above them: `api`,
+//! `forms_api` and `views` are the SQL surface.
 //!
-//! `definitions`, `bundle`, `validation`, `workflow` and `dispatch` are plain Rust (no pgrx) and tested
-//! with `cargo test`; `statements` keeps the engine's prepared statements per backend.
-//! Tables, views, grants and the thin SQL wrappers of the API are hand-written in `sql/*.sql`.
+//! The pure logic (definitions, bundling, validation, workflows, diffs, webhook signing, topic
+//! matching, retry, egress policy, the pool's decisions) is the crate `lowcode-core`
+//! (crates/core: no pgrx, `cargo test -p lowcode-core`). Tables, views, grants and the thin SQL
+//! wrappers of the API are hand-written in `sql/*.sql`.
 
 // The pure stages live in crates/core (no pgrx); `crate::validation` and friends keep naming them.
 pub use lowcode_core::{
-    bundle, cache, definitions, diff, dispatch, egress, renderer, validation, webhook, workflow,
+    bundle, cache, definitions, diff, dispatch, egress, renderer, retry, topics, validation,
+    webhook, workflow,
 };
 
 mod api;
 mod background;
-mod catalog;
 mod conformance;
-pub mod engine;
-mod events;
+mod definitions_cache;
+pub mod engine_state;
 mod forms_api;
 mod identity;
 mod journal;
 mod jsonb;
+mod outbox;
 mod privileges;
 mod records;
 mod report;
@@ -53,7 +58,7 @@ pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
 pgrx::extension_sql_file!(
-    "../sql/records.sql",
+    "../sql/definitions.sql",
     name = "records",
     requires = [
         "catalog",
@@ -84,11 +89,15 @@ pgrx::extension_sql_file!(
         rules::grant_calls
     ]
 );
-pgrx::extension_sql_file!("../sql/tasks.sql", name = "tasks", requires = ["workflow"]);
 pgrx::extension_sql_file!(
-    "../sql/events.sql",
+    "../sql/tasks_timers.sql",
+    name = "tasks",
+    requires = ["workflow"]
+);
+pgrx::extension_sql_file!(
+    "../sql/outbox.sql",
     name = "events",
-    requires = ["tasks", records::replaying_sql]
+    requires = ["tasks", records::replaying_sql, api::topic_matches, api::retry_delay]
 );
 pgrx::extension_sql_file!(
     "../sql/privileges.sql",
@@ -128,6 +137,8 @@ pgrx::extension_sql_file!(
         api::cache_clear,
         api::check_workflow,
         api::matches,
+        api::topic_matches,
+        api::retry_delay,
         api::condition_issues,
         api::diff_definitions,
         api::invoker,
@@ -150,7 +161,7 @@ pgrx::extension_sql_file!(
         tasks::check_task_result,
         forms_api::form_schema,
         forms_api::submit_expecting,
-        events::emit,
+        outbox::emit,
         api::cause,
         api::with_cause,
         api::rule_chain,
@@ -180,8 +191,8 @@ pub extern "C-unwind" fn _PG_init() {
     // backtraces are off in every process that loads lowcode (std reads this once, at the
     // first capture; _PG_init runs before any, and before this process starts a thread).
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
-    catalog::init();
-    engine::init();
+    definitions_cache::init();
+    engine_state::init();
     worker::init();
     webhook_delivery::init();
 }

@@ -17,7 +17,7 @@ use crate::jsonb::OwnedJsonb;
 use crate::report::raise;
 use crate::settings::setting;
 use crate::statements::{self, Statement};
-use crate::{catalog, engine, identity, rules, workflow};
+use crate::{definitions_cache, engine_state, identity, rules, workflow};
 
 // ------------------------------------------------------------------ the record row
 
@@ -212,7 +212,7 @@ fn records_before<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
         changes.set(&cols, c"form_version_id", current.version_id.into_datum());
         // With a workflow, every record starts in its initial state.
         if let Some(id) = current.workflow_id {
-            let wf = catalog::workflow(id).unwrap_or_else(|error| raise("", error));
+            let wf = definitions_cache::workflow(id).unwrap_or_else(|error| raise("", error));
             changes.set(&cols, c"state", text_datum(&wf.runtime.initial));
         }
         let actor = identity::actor(Some(&app)).unwrap_or_else(|error| raise("", error));
@@ -237,7 +237,8 @@ fn records_before<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
     }
     let new_state = cols.text(new, c"state");
     if new_state.as_deref() != Some(before.state.as_str()) {
-        let wf = catalog::current_workflow(&app, &form).unwrap_or_else(|error| raise("", error));
+        let wf = definitions_cache::current_workflow(&app, &form)
+            .unwrap_or_else(|error| raise("", error));
         if let (Some(wf), Some(state)) = (wf, new_state.as_deref()) {
             if !wf.runtime.states.contains(state) {
                 refuse(
@@ -296,8 +297,8 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
     }
     let cols = Columns { desc };
     // What caused the change (a transition, a rule, an approval, a migration), set by the
-    // workflow engine in the library's own state (engine::Slot::Cause): no setting can forge it.
-    let cause_text = engine::get(engine::Slot::Cause);
+    // workflow engine in the library's own state (engine_state::Slot::Cause): no setting can forge it.
+    let cause_text = engine_state::get(engine_state::Slot::Cause);
     let cause: Option<serde_json::Value> = cause_text
         .as_deref()
         .and_then(|c| serde_json::from_str(c).ok());

@@ -4,7 +4,7 @@
 //! record's workflow version that listen to them, in definition order; a rule whose `when`
 //! (a compiled validator) and `outcome` match runs its actions.
 //!
-//! The workflow comes compiled from the per-backend cache ([`catalog::workflow`]); the
+//! The workflow comes compiled from the per-backend cache ([`definitions_cache::workflow`]); the
 //! record comes from the trigger's row and is read again only after an action that may have
 //! changed it (`set`, `transition`, `call`). Every statement is prepared once per backend.
 
@@ -15,9 +15,9 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::{json, Value};
 
-use crate::catalog::{self, CatalogError, CompiledWorkflow};
 use crate::conformance::{self, ConformanceError};
-use crate::engine::{self, Slot};
+use crate::definitions_cache::{self, CatalogError, CompiledWorkflow};
+use crate::engine_state::{self, Slot};
 use crate::identity;
 use crate::journal::{self, Record};
 use crate::jsonb::{jsonb_text, OwnedJsonb};
@@ -222,7 +222,7 @@ const RECORD_JSON: Statement = Statement {
 /// After a write of `record` (from the records trigger): timers of the state it left end,
 /// a record that reached a final state has no work left, then the write's events fire.
 pub fn after_write(record: Record, old_state: Option<&str>, data_changed: bool) -> Result<()> {
-    let Some(wf) = catalog::current_workflow(&record.app, &record.form)? else {
+    let Some(wf) = definitions_cache::current_workflow(&record.app, &record.form)? else {
         return Ok(());
     };
     if let Some(old) = old_state.filter(|&old| old != record.state) {
@@ -262,7 +262,7 @@ fn fire(record: Option<i64>, event: Option<&str>, context: default!(Option<JsonB
         let Some(r) = journal::read_record(record)? else {
             return Ok(());
         };
-        let Some(wf) = catalog::current_workflow(&r.app, &r.form)? else {
+        let Some(wf) = definitions_cache::current_workflow(&r.app, &r.form)? else {
             return Ok(());
         };
         let rules = wf.runtime.rules_for(event);
@@ -290,8 +290,8 @@ pub fn run_rules(
     event: &str,
     outcome: Option<&str>,
 ) -> Result<Option<Record>> {
-    let limit = engine::MAX_CASCADE.get().max(1) as usize;
-    let depth_limit = catalog::max_document_depth();
+    let limit = engine_state::MAX_CASCADE.get().max(1) as usize;
+    let depth_limit = definitions_cache::max_document_depth();
     for &position in rules {
         let rule = &wf.runtime.rules[position];
         if rule.outcome.is_some() && rule.outcome.as_deref() != outcome {
@@ -310,7 +310,7 @@ pub fn run_rules(
                 continue;
             }
         }
-        let chain = engine::get(Slot::RuleChain).unwrap_or_default();
+        let chain = engine_state::get(Slot::RuleChain).unwrap_or_default();
         let depth = if chain.is_empty() {
             0
         } else {
@@ -332,26 +332,26 @@ pub fn run_rules(
         } else {
             format!("{chain} → {}", rule.name)
         };
-        engine::set(Slot::RuleChain, Some(nested));
+        engine_state::set(Slot::RuleChain, Some(nested));
         for action in &rule.actions {
-            let previous = engine::set(
+            let previous = engine_state::set(
                 Slot::Cause,
                 Some(json!({"rule": rule.name, "action": action.kind.name()}).to_string()),
             );
             let result = run_action(wf, &record, &rule.name, event, action);
-            engine::set(Slot::Cause, previous);
+            engine_state::set(Slot::Cause, previous);
             result?;
             if action.kind.writes_record() {
                 match journal::read_record(record.id)? {
                     Some(now) => record = now,
                     None => {
-                        engine::set(Slot::RuleChain, (!chain.is_empty()).then_some(chain));
+                        engine_state::set(Slot::RuleChain, (!chain.is_empty()).then_some(chain));
                         return Ok(None);
                     }
                 }
             }
         }
-        engine::set(Slot::RuleChain, (!chain.is_empty()).then_some(chain));
+        engine_state::set(Slot::RuleChain, (!chain.is_empty()).then_some(chain));
     }
     Ok(Some(record))
 }
@@ -526,7 +526,7 @@ fn run_action(
         }
         ActionKind::Emit => {
             let topic = arg_str(arg, "topic").unwrap_or_default();
-            crate::events::check_topic(topic);
+            crate::outbox::check_topic(topic);
             own_topic(r, rule, topic)?;
             let extra = arg
                 .get("payload")

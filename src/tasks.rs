@@ -1,7 +1,7 @@
 //! Tasks at run time: claiming (from a pool, or the one a person clicked), the engine's
 //! hottest statement after the write itself, and what an inbox lists: the tasks a person may
 //! claim and the tasks they hold. (Completing, releasing, reassigning and deciding are
-//! PL/pgSQL in sql/tasks.sql: each is one person's action, not a queue.)
+//! PL/pgSQL in sql/tasks_timers.sql: each is one person's action, not a queue.)
 //!
 //! Who claims: the actor (`lowcode.actor`, when an app server acts for its users), else the
 //! invoker. A task offered to a role is for members of that role: the actor's membership
@@ -261,7 +261,7 @@ fn claimed(table: pgrx::spi::SpiTupleTable) -> Result<Option<Claimed>, pgrx::spi
 /// `<app>.task.claimed` for a task whose workflow asked for its events.
 fn announce(task: &Claimed, by: &str) {
     if task.events {
-        crate::events::write(
+        crate::outbox::write(
             &format!("{}.task.claimed", task.app),
             serde_json::json!({"task": task.id, "name": task.name, "form": task.form,
                                "pool": task.pool, "by": by}),

@@ -15,62 +15,71 @@ mod tests {
     #[pg_test]
     fn current_version_is_cached_per_backend() {
         setup_form();
-        crate::catalog::clear();
-        let first = crate::catalog::current_form("t", "f").unwrap();
-        let again = crate::catalog::current_form("t", "f").unwrap();
+        crate::definitions_cache::clear();
+        let first = crate::definitions_cache::current_form("t", "f").unwrap();
+        let again = crate::definitions_cache::current_form("t", "f").unwrap();
         assert_eq!(first.version_id, again.version_id);
-        assert_eq!(crate::catalog::stats()["current_forms"], 1);
+        assert_eq!(crate::definitions_cache::stats()["current_forms"], 1);
     }
 
     #[pg_test]
     fn validators_compile_once_per_version() {
         setup_form();
-        crate::catalog::clear();
-        let id = crate::catalog::current_form("t", "f").unwrap().version_id;
-        let a = crate::catalog::validator(id).unwrap();
-        let b = crate::catalog::validator(id).unwrap();
+        crate::definitions_cache::clear();
+        let id = crate::definitions_cache::current_form("t", "f")
+            .unwrap()
+            .version_id;
+        let a = crate::definitions_cache::validator(id).unwrap();
+        let b = crate::definitions_cache::validator(id).unwrap();
         assert!(std::rc::Rc::ptr_eq(&a, &b));
-        assert_eq!(crate::catalog::stats()["validators"], 1);
+        assert_eq!(crate::definitions_cache::stats()["validators"], 1);
     }
 
     #[pg_test]
     fn define_form_invalidates_this_backend_at_once() {
         setup_form();
-        let before = crate::catalog::current_form("t", "f").unwrap().version_id;
+        let before = crate::definitions_cache::current_form("t", "f")
+            .unwrap()
+            .version_id;
         Spi::run(
             r#"SELECT lowcode.define_form('t', 'f', '{"properties": {"n": {"type": "integer", "minimum": 2}}}')"#,
         )
         .unwrap();
-        let after = crate::catalog::current_form("t", "f").unwrap().version_id;
+        let after = crate::definitions_cache::current_form("t", "f")
+            .unwrap()
+            .version_id;
         assert_ne!(before, after);
     }
 
     #[pg_test]
     fn the_last_form_looked_up_follows_a_new_version() {
         setup_form();
-        let (before, first) = crate::catalog::current_validator("t", "f").unwrap();
-        let (again, second) = crate::catalog::current_validator("t", "f").unwrap();
+        let (before, first) = crate::definitions_cache::current_validator("t", "f").unwrap();
+        let (again, second) = crate::definitions_cache::current_validator("t", "f").unwrap();
         assert_eq!(before, again);
         assert!(std::rc::Rc::ptr_eq(&first, &second));
         Spi::run(
             r#"SELECT lowcode.define_form('t', 'f', '{"properties": {"n": {"type": "integer", "minimum": 2}}}')"#,
         )
         .unwrap();
-        let (after, _) = crate::catalog::current_validator("t", "f").unwrap();
+        let (after, _) = crate::definitions_cache::current_validator("t", "f").unwrap();
         assert_ne!(before, after);
-        assert_eq!(after, crate::catalog::current_form("t", "f").unwrap());
+        assert_eq!(
+            after,
+            crate::definitions_cache::current_form("t", "f").unwrap()
+        );
     }
 
     #[pg_test]
     fn unknown_forms_and_apps_are_told_apart() {
         setup_form();
         assert!(matches!(
-            crate::catalog::current_form("t", "nope"),
-            Err(crate::catalog::CatalogError::UnknownForm(..))
+            crate::definitions_cache::current_form("t", "nope"),
+            Err(crate::definitions_cache::CatalogError::UnknownForm(..))
         ));
         assert!(matches!(
-            crate::catalog::current_form("nope", "f"),
-            Err(crate::catalog::CatalogError::UnknownApp(_))
+            crate::definitions_cache::current_form("nope", "f"),
+            Err(crate::definitions_cache::CatalogError::UnknownApp(_))
         ));
     }
 
@@ -202,25 +211,31 @@ mod tests {
     fn workflows_compile_once_per_version() {
         setup_form();
         setup_workflow("new");
-        crate::catalog::clear();
-        let a = crate::catalog::current_workflow("t", "f").unwrap().unwrap();
-        let b = crate::catalog::current_workflow("t", "f").unwrap().unwrap();
+        crate::definitions_cache::clear();
+        let a = crate::definitions_cache::current_workflow("t", "f")
+            .unwrap()
+            .unwrap();
+        let b = crate::definitions_cache::current_workflow("t", "f")
+            .unwrap()
+            .unwrap();
         assert!(std::rc::Rc::ptr_eq(&a, &b));
         assert_eq!(a.runtime.initial, "new");
         assert_eq!(a.runtime.rules_for("created"), vec![0]);
-        assert_eq!(crate::catalog::stats()["workflows"], 1);
+        assert_eq!(crate::definitions_cache::stats()["workflows"], 1);
     }
 
     #[pg_test]
     fn define_workflow_invalidates_this_backend_at_once() {
         setup_form();
         setup_workflow("new");
-        let before = crate::catalog::current_workflow("t", "f")
+        let before = crate::definitions_cache::current_workflow("t", "f")
             .unwrap()
             .unwrap()
             .id;
         setup_workflow("fresh");
-        let after = crate::catalog::current_workflow("t", "f").unwrap().unwrap();
+        let after = crate::definitions_cache::current_workflow("t", "f")
+            .unwrap()
+            .unwrap();
         assert_ne!(before, after.id);
         assert_eq!(after.runtime.initial, "fresh");
         let id = Spi::get_one::<i64>(r#"SELECT lowcode.submit('t', 'f', '{"n": 3}')"#).unwrap();

@@ -1,4 +1,4 @@
-//! Timers and task deadlines at run time. `lowcode.run_due_timers` (sql/tasks.sql) marks a
+//! Timers and task deadlines at run time. `lowcode.run_due_timers` (sql/tasks_timers.sql) marks a
 //! batch of due timers fired in one statement and hands their ids here: each fires its event
 //! on its record, in due order, with the record and the workflow the engine already keeps —
 //! no PL/pgSQL per timer, and the history notes of the whole batch written in one statement.
@@ -7,7 +7,7 @@ use pgrx::pg_sys::BuiltinOid::{INT8ARRAYOID, INT8OID};
 use pgrx::prelude::*;
 use serde_json::json;
 
-use crate::catalog;
+use crate::definitions_cache;
 use crate::identity;
 use crate::journal;
 use crate::report::raise;
@@ -70,7 +70,7 @@ fn fire_one(t: &Due) -> Result<(), RulesError> {
         &actor,
         &json!({"timer": t.id, "name": t.name, "event": t.event}),
     );
-    let Some(wf) = catalog::current_workflow(&r.app, &r.form)? else {
+    let Some(wf) = definitions_cache::current_workflow(&r.app, &r.form)? else {
         return Ok(());
     };
     let positions = wf.runtime.rules_for(&t.event);

@@ -77,7 +77,7 @@ fn row_data(
 /// `created` or to entering its initial state), and the writer sees all of it (it may read
 /// its records and no field of the form is hidden from it).
 fn returns_as_written(app: &str, form: &str) -> bool {
-    match crate::catalog::current_workflow(app, form) {
+    match crate::definitions_cache::current_workflow(app, form) {
         Ok(None) => {}
         Ok(Some(wf)) => {
             let entered = format!("entered:{}", wf.runtime.initial);

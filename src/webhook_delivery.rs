@@ -20,7 +20,7 @@
 //!   gets it again once its lease runs out.
 //! - The HTTP threads never call PostgreSQL (nor read settings: the allow-list travels with
 //!   each batch) and block every signal, which stay the main thread's.
-//! - Where they connect (src/egress.rs): before each POST the URL's host is resolved and every
+//! - Where they connect (crates/core/src/egress.rs): before each POST the URL's host is resolved and every
 //!   address it resolves to is checked against the allow-list (a wildcard never allows a
 //!   loopback, private, link-local ... address); the agent's resolver then hands ureq those
 //!   addresses only, so ureq never looks the name up again (no DNS rebinding).
@@ -270,8 +270,13 @@ impl Deliveries {
             Some(Verdict::Gone) => true,
             Some(Verdict::Retry { after }) => {
                 let delay = after.unwrap_or(Duration::from_secs(3600)).min(
-                    webhook::backoff(failed.map_or(1, |o| o.attempt.max(1) as u32), &backoff, 0)
-                        .mul_f64(1.3),
+                    crate::retry::delay(
+                        &crate::retry::WEBHOOK,
+                        failed.map_or(1, |o| o.attempt.max(1) as u32),
+                        &backoff,
+                        0,
+                    )
+                    .mul_f64(1.3),
                 );
                 hook.queue.front().is_some_and(|e| {
                     e.leased_until < Instant::now() + delay + Duration::from_secs(5)
@@ -364,7 +369,7 @@ impl Deliveries {
             let unwanted: Vec<i64> = hook
                 .queue
                 .iter()
-                .filter(|e| !webhook::topic_matches(&e.topic, &topics))
+                .filter(|e| !crate::topics::matches(&e.topic, Some(&topics)))
                 .map(|e| e.id)
                 .collect();
             if !unwanted.is_empty() {
@@ -570,7 +575,7 @@ fn sender_loop(name: String, jobs: Receiver<Job>, done: Sender<Finished>, stop: 
 }
 
 /// An agent whose resolver returns only the addresses pinned for the request being sent
-/// (src/egress.rs), never following redirects, never using a proxy.
+/// (crates/core/src/egress.rs), never following redirects, never using a proxy.
 fn new_agent(timeout: Duration) -> (ureq::Agent, egress::Pin) {
     egress::pinned_agent(
         ureq::Agent::config_builder()
@@ -830,7 +835,12 @@ mod outbox {
                         .wrapping_mul(31)
                         .wrapping_add(o.attempt as u64);
                     let delay = after.unwrap_or_else(|| {
-                        webhook::backoff(o.attempt.max(1) as u32, backoff, seed)
+                        crate::retry::delay(
+                            &crate::retry::WEBHOOK,
+                            o.attempt.max(1) as u32,
+                            backoff,
+                            seed,
+                        )
                     });
                     let error = o.error.clone().unwrap_or_else(|| "failed".into());
                     let verdict = Spi::get_one_with_args::<String>(

@@ -6,7 +6,7 @@
 //! database (src/worker_registry.rs). Like autovacuum's launcher, ours keeps that table in
 //! step with `pg_database` every `lowcode.launcher_naptime` and starts *workers*, at most
 //! `lowcode.worker_max` at a time, where work is due, the most overdue database first
-//! (src/dispatch.rs decides). A worker is bound to one database for its life, so a worker
+//! (crates/core/src/dispatch.rs decides). A worker is bound to one database for its life, so a worker
 //! *visits*: it connects, does what is due, and stays while no other database waits; when
 //! one does, it leaves as soon as nothing is due where it is (or at the end of
 //! `lowcode.worker_slice`, webhooks drained first), noting in shared memory when something is
@@ -351,7 +351,7 @@ fn micros(d: Duration) -> i64 {
 
 /// The launcher's main function (registered by `init`): keeps the registry in step with
 /// pg_database, and starts a worker where work is due, most overdue first, while fewer than
-/// `lowcode.worker_max` run (src/dispatch.rs decides).
+/// `lowcode.worker_max` run (crates/core/src/dispatch.rs decides).
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn lowcode_launcher_main(_arg: pg_sys::Datum) {

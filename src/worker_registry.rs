@@ -1,4 +1,4 @@
-//! The worker pool's shared memory: one [`Entry`] per database (src/dispatch.rs says what
+//! The worker pool's shared memory: one [`Entry`] per database (crates/core/src/dispatch.rs says what
 //! the fields mean and decides with them), the launcher's latch, and the notes a committing
 //! backend leaves there.
 //!

@@ -1,4 +1,4 @@
--- the physical baseline: lowcode.claim_task's statement (sql/tasks.sql) on plain mirrors of
+-- the physical baseline: lowcode.claim_task's statement (sql/tasks_timers.sql) on plain mirrors of
 -- lowcode.tasks, lowcode.records and lowcode.history (bench/setup.sql): the pool as a range
 -- so that only the claim index gives ORDER BY (pool, id), the oldest open task taken with
 -- SKIP LOCKED, and its task_claimed history row written by the same statement. (No privilege

@@ -233,7 +233,7 @@ sys_replica_checks() {
     if ! out="$(sys_val "$replica" app "SELECT lowcode.is_valid('desk', 'ticket', '{}')" 2>&1)"; then
         case "$out" in
             *"cannot assign TransactionIds during recovery"*)
-                echo "KNOWN BUG: validation assigns a transaction id (pgrx Spi::get_one* in src/catalog.rs use" \
+                echo "KNOWN BUG: validation assigns a transaction id (pgrx Spi::get_one* in src/definitions_cache.rs use" \
                     "connect_mut, which calls GetCurrentTransactionId): it fails on a replica" >&2 ;;
         esac
     fi

@@ -11,7 +11,8 @@
 //! - [`workflow`]: a workflow definition checked and compiled into what the engine runs;
 //! - [`diff`]: two exports of an app compared (migrations);
 //! - [`retry`]: the one retry policy (timers, outbox consumers, webhooks);
-//! - [`webhook`]: Standard Webhooks signatures and topic matching;
+//! - [`topics`]: the one topic matcher (outbox consumers and webhooks);
+//! - [`webhook`]: Standard Webhooks signatures, Retry-After, what an answer means;
 //! - [`egress`]: which webhook targets may be reached, and the HTTP client that reaches them;
 //! - [`dispatch`]: where the worker pool goes next.
 
@@ -22,6 +23,8 @@ pub mod diff;
 pub mod dispatch;
 pub mod egress;
 pub mod renderer;
+pub mod retry;
+pub mod topics;
 pub mod validation;
 pub mod webhook;
 pub mod workflow;

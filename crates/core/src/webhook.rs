@@ -1,5 +1,5 @@
-//! Webhooks, the pure part (no pgrx): Standard Webhooks signatures, retry backoff with jitter,
-//! `Retry-After`, the host allow-list (its address policy is src/egress.rs), and what an HTTP
+//! Webhooks, the pure part (no pgrx): Standard Webhooks signatures (the retry backoff is crate::retry),
+//! `Retry-After`, the host allow-list (its address policy is egress.rs), and what an HTTP
 //! answer means for a delivery.
 //! The delivery loop that uses them runs in the background worker (src/webhook_delivery.rs).
 
@@ -48,28 +48,6 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 /// A fresh secret from 32 random bytes.
 pub fn new_secret(random: &[u8; 32]) -> String {
     format!("whsec_{}", B64.encode(random))
-}
-
-/// The delay before retry number `attempt` (1 = the first retry): the webhook's own schedule
-/// when it has one (its last entry repeats), else 1 s, 2 s, 4 s ... capped at an hour; then
-/// jittered into [75 %, 125 %] by `seed` (any value; the same seed gives the same delay).
-pub fn backoff(attempt: u32, schedule: &[Duration], seed: u64) -> Duration {
-    let base = if schedule.is_empty() {
-        let exp = attempt.saturating_sub(1).min(12);
-        Duration::from_secs(1u64 << exp).min(Duration::from_secs(3600))
-    } else {
-        let i = (attempt.max(1) as usize - 1).min(schedule.len() - 1);
-        schedule[i]
-    };
-    let unit = (splitmix64(seed) >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-    base.mul_f64(0.75 + 0.5 * unit)
-}
-
-fn splitmix64(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Longest `Retry-After` honoured.
@@ -156,7 +134,7 @@ pub fn url_host(url: &str) -> Result<(String, u16), WebhookError> {
 /// Does `lowcode.webhook_allow` allow this URL, as far as can be told without a DNS lookup
 /// (at create_webhook time)? Entries: `host`, `*.domain`, `*`, a literal address or a CIDR
 /// range (`10.1.2.0/24`, `fd00::/8`), each optionally `:port`; empty allows nothing (see
-/// src/egress.rs). A host a resolver reads as an address (`127.1`, `2130706433`, `[::1]` ...)
+/// egress.rs). A host a resolver reads as an address (`127.1`, `2130706433`, `[::1]` ...)
 /// is decided on that address: a loopback, private, link-local ... address must be named, a
 /// wildcard never allows it. A name is checked against the names and wildcards (never
 /// `localhost` by a wildcard); its addresses are checked when sending ([`vet_url`]).
@@ -198,18 +176,6 @@ pub fn verdict(status: Option<u16>, retry_after: Option<&str>, now: i64) -> Verd
     }
 }
 
-/// Does a topic match a webhook's topics (exact, or `prefix.*`; none: all)?
-pub fn topic_matches(topic: &str, topics: &[String]) -> bool {
-    topics.is_empty()
-        || topics.iter().any(|t| {
-            t == topic
-                || t == "*"
-                || t.strip_suffix(".*").is_some_and(|prefix| {
-                    topic.starts_with(prefix) && topic[prefix.len()..].starts_with('.')
-                })
-        })
-}
-
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -235,21 +201,6 @@ mod unit {
         let s = new_secret(&[7; 32]);
         assert!(s.starts_with("whsec_"));
         assert_eq!(secret_key(&s).unwrap(), vec![7; 32]);
-    }
-
-    #[test]
-    fn backoff_grows_and_is_jittered() {
-        let d1 = backoff(1, &[], 1);
-        let d3 = backoff(3, &[], 1);
-        assert!(d1 >= Duration::from_millis(750) && d1 <= Duration::from_millis(1250));
-        assert!(d3 >= Duration::from_secs(3) && d3 <= Duration::from_secs(5));
-        assert!(backoff(40, &[], 9) <= Duration::from_secs(4500));
-        // jitter: different seeds, different delays
-        let delays: std::collections::BTreeSet<_> = (0..20).map(|s| backoff(2, &[], s)).collect();
-        assert!(delays.len() > 10);
-        let schedule = [Duration::from_secs(10), Duration::from_secs(60)];
-        let d = backoff(5, &schedule, 3);
-        assert!(d >= Duration::from_secs(45) && d <= Duration::from_secs(75));
     }
 
     #[test]
@@ -395,15 +346,5 @@ mod unit {
             Verdict::Retry { after: None }
         );
         assert_eq!(verdict(None, None, 0), Verdict::Retry { after: None });
-    }
-
-    #[test]
-    fn topics() {
-        let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(topic_matches("fault.severe", &[]));
-        assert!(topic_matches("fault.severe", &t(&["fault.severe"])));
-        assert!(topic_matches("fault.severe", &t(&["fault.*"])));
-        assert!(!topic_matches("faulty.x", &t(&["fault.*"])));
-        assert!(!topic_matches("fault.minor", &t(&["fault.severe"])));
     }
 }

@@ -229,6 +229,28 @@ SELECT * FROM pg_temp.poll('hr_feed');
 SELECT lowcode.signal_events() > 0 AS signalled;
 SELECT lowcode.signal_events() AS nothing_new;
 
+-- ------------------------------------------------------------ one topic matcher, one retry policy
+-- Consumers (poll_events, consumer_lag) and webhooks match topics with the same Rust function:
+-- exact names, 'prefix.*', '*'; no list or an empty one: every topic.
+SELECT t.topic, p.topics, lowcode.topic_matches(t.topic, p.topics) AS matches
+  FROM (VALUES ('order.shipped'), ('order'), ('orders.x')) t(topic),
+       (VALUES (NULL::text[]), ('{}'), ('{*}'), ('{order.*}'), ('{order.shipped}')) p(topics)
+ ORDER BY 1, p.topics::text COLLATE "C" NULLS FIRST;
+-- Timers (30 s doubling, 5 attempts), consumers (their schedule, or 1 s doubling to 1 h, up to
+-- max_attempts): NULL is "no more attempts".
+SELECT a AS tried, lowcode.retry_delay('timer', a) AS timer,
+       lowcode.retry_delay('consumer', a, 3) AS consumer_3,
+       lowcode.retry_delay('consumer', a, 10, '{10 seconds, 1 minute}') AS scheduled
+  FROM generate_series(1, 6) a;
+SELECT lowcode.retry_delay('consumer', 20) AS capped;
+SELECT pg_temp.err($$ SELECT lowcode.retry_delay('sometimes', 1) $$);
+SELECT lowcode.create_consumer('every', '{"app": "shop", "topics": ["*"], "from": "beginning"}');
+SELECT lowcode.create_consumer('empty', '{"app": "shop", "topics": [], "from": "beginning"}');
+SELECT (SELECT count(*) FROM lowcode.poll_events('every', 1000)) AS every_got,
+       (SELECT count(*) FROM lowcode.poll_events('empty', 1000)) AS empty_got,
+       (SELECT count(*) FROM lowcode.events WHERE app = 'shop') AS shop_events;
+SELECT lowcode.drop_consumer('every'), lowcode.drop_consumer('empty');
+
 -- ------------------------------------------------------------ bad arguments
 SELECT pg_temp.err($$ SELECT * FROM lowcode.poll_events('') $$);
 SELECT pg_temp.err($$ SELECT * FROM lowcode.poll_events(NULL) $$);

@@ -1,6 +1,6 @@
 //! Events: `lowcode.emit` writes a row of `lowcode.events` in the transaction of the change
 //! (a rule's `emit` waits with the write's history rows and is written with them, by
-//! `journal::flush`); consumers (sql/events.sql) read them
+//! `journal::flush`); consumers (sql/outbox.sql) read them
 //! in commit order. No NOTIFY here: a notifying transaction holds a cluster-wide lock from
 //! its pre-commit to its end, so every emitting writer would queue behind every other;
 //! consumers are woken by `lowcode.signal_events` (the worker calls it), or poll.

@@ -107,7 +107,8 @@ SELECT pg_catalog.pg_extension_config_dump('lowcode.events_id_seq', '');
 -- (Leases are not dumped, their ids are: a delivery id from before a restore never names a new lease.)
 SELECT pg_catalog.pg_extension_config_dump('lowcode.leases_id_seq', '');
 
--- lowcode.emit, the outbox's one writer, is Rust (src/events.rs).
+-- lowcode.emit (an event written at once) is Rust (src/outbox.rs); the events a write's rules emit are
+-- written with its history rows by the journal (src/journal.rs).
 
 
 -- ---------------------------------------------------------------- consumers
@@ -233,15 +234,6 @@ BEGIN
                         FROM (SELECT pg_snapshot_xip(s) AS x UNION SELECT me) u), ''))::pg_snapshot;
 END $$;
 COMMENT ON FUNCTION lowcode.batch_snapshot() IS 'Internal: the current snapshot, with the calling transaction counted as still running.';
-
-CREATE FUNCTION lowcode.topic_matches(topic text, topics text[]) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT $2 IS NULL OR EXISTS (SELECT FROM pg_catalog.unnest($2) t
-                                  WHERE t OPERATOR(pg_catalog.=) $1
-                                     OR (pg_catalog.right(t, 2) OPERATOR(pg_catalog.=) '.*'
-                                         AND pg_catalog.starts_with($1, pg_catalog.left(t, -1))))
-$$;
-COMMENT ON FUNCTION lowcode.topic_matches(text, text[]) IS 'Internal: whether topic is one of topics, exactly or by a prefix ''order.*''; NULL topics match all.';
 
 CREATE FUNCTION lowcode.poll_events(consumer text, max int DEFAULT 100, visibility interval DEFAULT '30 seconds')
 RETURNS TABLE (id bigint, topic text, payload jsonb, attempt int, created_at timestamptz, event_id bigint, record_id bigint)
@@ -402,6 +394,7 @@ DECLARE
     p      int := (id % 65536)::int;
     ev     bigint;
     tried  int;
+    wait   interval;
     dead   boolean;
 BEGIN
     IF consumer IS NULL OR id IS NULL THEN
@@ -417,12 +410,12 @@ BEGIN
     END IF;
     ev := l.events[p];
     tried := l.attempts[p];
+    -- The wait: the one retry policy (crates/core/src/retry.rs), the consumer's backoff.
+    wait := lowcode.retry_delay('consumer', tried, NULL, c.backoff);
     dead := tried >= c.max_attempts;
     INSERT INTO lowcode.deliveries AS d (consumer, event_id, status, attempt, visible_at, last_error)
     VALUES (c.name, ev, CASE WHEN dead THEN 'dead' ELSE 'pending' END, tried,
-            now() + coalesce(retry_after,
-                             CASE WHEN cardinality(c.backoff) > 0 THEN c.backoff[least(tried, cardinality(c.backoff))]
-                                  ELSE least(interval '1 second' * power(2, tried - 1), interval '1 hour') END),
+            now() + coalesce(retry_after, wait, interval '0'),
             error)
     ON CONFLICT ON CONSTRAINT deliveries_pkey DO UPDATE
        SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, visible_at = EXCLUDED.visible_at,

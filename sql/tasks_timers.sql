@@ -252,6 +252,7 @@ DECLARE
     message  text;
     state    text;
     sort_was text;
+    wait     interval;
 BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'run timers');
     -- One statement locks the due timers and marks them fired (batch holds them as they were
@@ -305,11 +306,13 @@ BEGIN
             -- error (a connection, resources, I/O, a cancelled statement: classes 08, 53, 58 and
             -- 57014) is tried again later, after 30 s, 1 min, 2 min, 4 min; the fifth failure, or
             -- any other error, marks the timer failed with the error.
+            -- (The one retry policy, crates/core/src/retry.rs: NULL after the fifth attempt.)
             GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
-            IF (left(state, 2) IN ('08', '53', '58') OR state = '57014') AND t.attempts + 1 < 5 THEN
+            wait := lowcode.retry_delay('timer', t.attempts + 1);
+            IF (left(state, 2) IN ('08', '53', '58') OR state = '57014') AND wait IS NOT NULL THEN
                 UPDATE lowcode.timers x
                    SET status = 'pending', fired_at = NULL, error = message, attempts = t.attempts + 1,
-                       fire_at = now() + interval '30 seconds' * power(2, t.attempts)
+                       fire_at = now() + wait
                  WHERE x.id = t.id;
             ELSE
                 UPDATE lowcode.timers x SET status = 'failed', fired_at = now(), error = message, attempts = t.attempts + 1
