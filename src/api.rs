@@ -469,7 +469,7 @@ fn topic_matches(topic: Option<&str>, topics: Option<pgrx::Array<&str>>) -> Opti
 }
 
 /// Internal: the wait before the next attempt of work tried `tried` times under `policy`
-/// ('timer', 'consumer'; crates/core/src/retry.rs), following `schedule` when it has entries;
+/// ('timer', 'consumer', 'webhook'; crates/core/src/retry.rs), following `schedule` when it has entries;
 /// NULL when it has had `max_attempts` (NULL: the policy's own limit, none but for timers).
 #[pg_extern(immutable, parallel_safe)]
 fn retry_delay(
