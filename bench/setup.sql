@@ -185,6 +185,15 @@ CREATE TABLE bench.wf_events_raw (
 );
 CREATE INDEX ON bench.wf_events_raw (txid, id);
 
+-- The plain baseline of a workflow submit (bench/pgbench/plain_workflow.sql): the same columns,
+-- defaults and indexes, and no foreign keys, CHECKs or triggers; lowcode's own keys and checks
+-- are its cost, not the work's.
+CREATE TABLE bench.records_plain (LIKE bench.records_raw INCLUDING DEFAULTS INCLUDING INDEXES);
+CREATE TABLE bench.history_plain (LIKE bench.history_raw INCLUDING DEFAULTS INCLUDING INDEXES);
+CREATE TABLE bench.tasks_plain (LIKE bench.tasks_raw INCLUDING DEFAULTS INCLUDING INDEXES);
+CREATE TABLE bench.wf_timers_plain (LIKE bench.wf_timers_raw INCLUDING DEFAULTS INCLUDING INDEXES);
+CREATE TABLE bench.wf_events_plain (LIKE bench.wf_events_raw INCLUDING DEFAULTS INCLUDING INDEXES);
+
 -- App insp's forms and versions (same ids), and the 1,000 host records of bench.hosts (same
 -- ids: scenario 3's baseline tasks belong to them as lowcode's tasks belong to the originals).
 INSERT INTO bench.form_versions_raw (id, app, form, version)

@@ -169,9 +169,11 @@ fi
 #   raw_insert            one row into a plain table (the limit)
 #   raw_insert_history    the record and its history row, one statement (for submit)
 #   handwritten_workflow  the rows a workflow submit writes (record, history row, task, deadline
-#                         timer, outbox event), one statement (for submit_workflow)
+#                         timer, outbox event), one statement, into mirrors with lowcode's keys
+#   plain_workflow        the same statement into plain tables: the indexes the queries need, no
+#                         foreign keys, CHECKs or triggers (for submit_workflow: the physical limit)
 if wants 2; then
-    variants="raw_insert raw_insert_history submit view_insert submit_workflow handwritten_workflow"
+    variants="raw_insert raw_insert_history submit view_insert submit_workflow handwritten_workflow plain_workflow"
     for plan in "1:1" "4:$reps" "8:1"; do
         clients=${plan%%:*}
         for rep in $(seq 1 "${plan#*:}"); do
