@@ -5,7 +5,10 @@
 # Reads every `crate::<module>` path (also inside `use crate::{a, b}`) of src/*.rs (the
 # extension) and crates/core/src/*.rs (the pure logic) and fails when
 #   - two modules reach each other (an import cycle), naming the cycle;
-#   - the pure crate (crates/core) names pgrx, in its Cargo.toml or its sources.
+#   - the pure crate (crates/core) names pgrx, in its Cargo.toml or its sources;
+#   - an extension module other than src/report.rs (and src/tests.rs) raises an error itself
+#     (`error!(`, `ereport!(`, `ErrorReport::new`) instead of through `report::raise` and its
+#     helpers, naming file:line (comment lines, starting with //, do not count).
 # With --print it also prints each crate's modules in an order where every module comes after
 # everything it uses (docs/architecture.md shows it).
 set -euo pipefail
@@ -79,6 +82,21 @@ def order(g):
     return out
 
 failed = False
+
+# One error route: only src/report.rs builds a PostgreSQL ERROR.
+RAISES = re.compile(r"\berror!\s*\(|\bereport!\s*\(|\bErrorReport::new\b")
+for name in sorted(os.listdir("src")):
+    if not name.endswith(".rs") or name in ("report.rs", "tests.rs"):
+        continue
+    path = os.path.join("src", name)
+    for number, line in enumerate(open(path).read().splitlines(), 1):
+        if line.lstrip().startswith("//"):
+            continue
+        if RAISES.search(line):
+            print(f"modules: {path}:{number}: raises an error itself; use crate::report "
+                  f"(raise, failed, broken, refuse): {line.strip()}", file=sys.stderr)
+            failed = True
+
 for directory in ("crates/core/src", "src"):
     g = graph(directory)
     found = cycle(g)
@@ -92,5 +110,5 @@ for directory in ("crates/core/src", "src"):
             print(f"  {m}" + (f"  (uses {uses})" if uses else ""))
 if failed:
     sys.exit(1)
-print("modules: no import cycles; crates/core has no pgrx")
+print("modules: no import cycles; crates/core has no pgrx; errors go through src/report.rs")
 PY

@@ -481,11 +481,11 @@ fn retry_delay(
     use crate::retry;
     let name = policy.unwrap_or_default();
     let Some(p) = retry::named(name) else {
-        pgrx::ereport!(
-            ERROR,
+        crate::report::refuse(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("lowcode: retry_delay: unknown policy \"{name}\""),
-            "the policies are timer, consumer and webhook"
+            format!("retry_delay: unknown policy \"{name}\""),
+            Some("the policies are timer, consumer and webhook".into()),
+            None,
         );
     };
     let tried = tried.unwrap_or(0).max(0) as u32;

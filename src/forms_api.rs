@@ -101,7 +101,7 @@ fn read_version(app: &str, form: &str, version: Option<i32>) -> Option<Version> 
             ui: row.get::<JsonB>(7)?.map(|j| j.0).unwrap_or_else(|| json!({})),
         }))
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: reading form {app}.{form} failed: {error}"))
+    .unwrap_or_else(|error| crate::report::failed(format_args!("reading form {app}.{form}"), error))
 }
 
 fn form_exists(app: &str, form: &str) -> bool {

@@ -97,7 +97,12 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/outbox.sql",
     name = "events",
-    requires = ["tasks", records::replaying_sql, api::topic_matches, api::retry_delay]
+    requires = [
+        "tasks",
+        records::replaying_sql,
+        api::topic_matches,
+        api::retry_delay
+    ]
 );
 pgrx::extension_sql_file!(
     "../sql/privileges.sql",

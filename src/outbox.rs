@@ -21,10 +21,11 @@ const EMIT: Statement = Statement {
 /// Refuse an empty topic.
 pub fn check_topic(topic: &str) {
     if topic.is_empty() {
-        pgrx::ereport!(
-            ERROR,
+        crate::report::refuse(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "lowcode: emit: topic must not be empty"
+            "emit: topic must not be empty".into(),
+            None,
+            None,
         );
     }
 }
@@ -61,6 +62,6 @@ pub fn write(topic: &str, payload: serde_json::Value, record: Option<i64>) -> i6
         .first()
         .get::<i64>(1)
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: emit failed: {error}"))
+    .unwrap_or_else(|error| crate::report::failed("emit", error))
     .unwrap_or_default()
 }

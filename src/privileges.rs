@@ -71,7 +71,7 @@ fn ask(statement: &Statement, a: &str, b: &str, what: &str) -> Option<bool> {
         .first()
         .get::<bool>(1)
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: checking {what} failed: {error}"))
+    .unwrap_or_else(|error| crate::report::failed(format_args!("checking {what}"), error))
 }
 
 /// Whether some field of `app.form` is hidden from the invoker (lowcode administrators see
@@ -99,17 +99,12 @@ pub fn refuse_with(app: Option<&str>, privilege: Option<&str>, doing: Option<&st
             literal(privilege)
         )
     };
-    pgrx::pg_sys::panic::ErrorReport::new(
+    crate::report::refuse(
         PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-        format!(
-            "lowcode: {whose}role \"{me}\" may not {}",
-            doing.unwrap_or("<NULL>")
-        ),
-        "lowcode",
+        format!("{whose}role \"{me}\" may not {}", doing.unwrap_or("<NULL>")),
+        None,
+        Some(hint),
     )
-    .set_hint(hint)
-    .report(pgrx::PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
 }
 
 /// A value as `format('%L')` writes it.
@@ -175,7 +170,7 @@ pub fn apps_with(privilege: &str) -> Vec<String> {
             .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
             .collect::<Result<Vec<_>, _>>()
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: reading privileges failed: {error}"))
+    .unwrap_or_else(|error| crate::report::failed("reading privileges", error))
 }
 
 /// The apps where the invoker holds privilege. Policies and typed views test

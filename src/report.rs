@@ -18,6 +18,14 @@ pub trait Reportable: std::fmt::Display {
 
 /// Raise `error` as an ERROR about `subject` (e.g. `inspection.fault_report`). Never returns.
 pub fn raise(subject: &str, error: impl Reportable) -> ! {
+    report(subject, &error)
+}
+
+/// The one place an ERROR is built: `lowcode: [<subject>: ]<error>` with the error's
+/// SQLSTATE, DETAIL and HINT. `#[track_caller]`: through [`failed`], [`broken`] and
+/// [`refuse`] (`#[track_caller]` too) the location PostgreSQL logs is their caller's.
+#[track_caller]
+fn report(subject: &str, error: &dyn Reportable) -> ! {
     let message = if subject.is_empty() {
         format!("lowcode: {error}")
     } else {
@@ -32,6 +40,99 @@ pub fn raise(subject: &str, error: impl Reportable) -> ! {
     }
     report.report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
+}
+
+/// Something inside lowcode went wrong, not the caller's doing: internal_error (XX000), no
+/// DETAIL or HINT.
+#[derive(Debug)]
+pub enum Failed {
+    /// A step (a catalog query, an SPI call) failed: `<what> failed: <error>`.
+    Step { what: String, error: String },
+    /// A state the code cannot go on from (a missing column, a trigger without its
+    /// arguments): the message as it is.
+    Broken(String),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Step { what, error } => write!(f, "{what} failed: {error}"),
+            Failed::Broken(message) => f.write_str(message),
+        }
+    }
+}
+
+impl Reportable for Failed {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR
+    }
+}
+
+/// Raise `lowcode: <what> failed: <error>` (XX000). Never returns.
+#[track_caller]
+pub fn failed(what: impl std::fmt::Display, error: impl std::fmt::Display) -> ! {
+    report(
+        "",
+        &Failed::Step {
+            what: what.to_string(),
+            error: error.to_string(),
+        },
+    )
+}
+
+/// Raise `lowcode: <message>` (XX000) for a state the code cannot go on from. Never returns.
+#[track_caller]
+pub fn broken(message: impl std::fmt::Display) -> ! {
+    report("", &Failed::Broken(message.to_string()))
+}
+
+/// A refusal with its own SQLSTATE, DETAIL and HINT, for checks that are no module error
+/// (privileges, a task that is not the caller's, a record that may not change so). `message`
+/// goes without the `lowcode: ` that every message starts with.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: PgSqlErrorCode,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Reportable for Refusal {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        self.code
+    }
+    fn detail(&self) -> Option<String> {
+        self.detail.clone()
+    }
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
+/// Raise `lowcode: <message>` with `code`, DETAIL and HINT (`message` without the
+/// `lowcode: `). Never returns.
+#[track_caller]
+pub fn refuse(
+    code: PgSqlErrorCode,
+    message: String,
+    detail: Option<String>,
+    hint: Option<String>,
+) -> ! {
+    report(
+        "",
+        &Refusal {
+            code,
+            message,
+            detail,
+            hint,
+        },
+    )
 }
 
 impl Reportable for crate::definitions::DefinitionError {

@@ -149,20 +149,20 @@ const MINE: Statement = Statement {
     args: &[TEXTOID, BOOLOID, TEXTARRAYOID],
 };
 
+/// Raise insufficient_privilege (42501) with `message` (without the `lowcode: ` that
+/// `report` adds) and a HINT.
 fn refuse(message: String, hint: &str) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(
+    crate::report::refuse(
         PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         message,
-        "lowcode",
+        None,
+        Some(hint.to_owned()),
     )
-    .set_hint(hint)
-    .report(pgrx::PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
 }
 
+/// Raise `code` with `message` (without the `lowcode: ` that `report` adds).
 fn error(code: PgSqlErrorCode, message: String) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(code, message, "lowcode").report(pgrx::PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
+    crate::report::refuse(code, message, None, None)
 }
 
 /// Who claims, for whom, and where.
@@ -193,7 +193,7 @@ fn claimer(worker: Option<&str>, doing: &str) -> Claimer {
     };
     if !admin && apps.is_empty() {
         refuse(
-            format!("lowcode: role \"{me}\" may not {doing} in any app"),
+            format!("role \"{me}\" may not {doing} in any app"),
             "an app admin can allow it: SELECT lowcode.grant('<app>', '<role>', ARRAY['claim'])",
         );
     }
@@ -203,7 +203,7 @@ fn claimer(worker: Option<&str>, doing: &str) -> Claimer {
         if apps.is_empty() {
             refuse(
                 format!(
-                    "lowcode: role \"{me}\" may not {doing} for \"{}\" (lowcode.actor or worker) in any app",
+                    "role \"{me}\" may not {doing} for \"{}\" (lowcode.actor or worker) in any app",
                     if who != me { &who } else { &acting }
                 ),
                 "claim for yourself (worker => NULL, RESET lowcode.actor), or be granted act_as in the task's app",
@@ -278,7 +278,7 @@ fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Opt
     let Some(pool) = pool else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "lowcode: claim_task: argument \"pool\" must not be NULL".into(),
+            "claim_task: argument \"pool\" must not be NULL".into(),
         )
     };
     let c = claimer(worker, "claim tasks");
@@ -298,7 +298,7 @@ fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Opt
         )?;
         claimed(table)
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: claim_task failed: {error}"));
+    .unwrap_or_else(|error| crate::report::failed("claim_task", error));
     task.map(|t| {
         announce(&t, &c.acting);
         t.id
@@ -314,7 +314,7 @@ fn claim_task_by_id(task: Option<i64>, worker: default!(Option<&str>, "NULL")) -
     let Some(task) = task else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "lowcode: claim_task: argument \"task\" must not be NULL".into(),
+            "claim_task: argument \"task\" must not be NULL".into(),
         )
     };
     let c = claimer(worker, "claim tasks");
@@ -333,7 +333,7 @@ fn claim_task_by_id(task: Option<i64>, worker: default!(Option<&str>, "NULL")) -
         )?;
         claimed(table)
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: claim_task failed: {error}"));
+    .unwrap_or_else(|error| crate::report::failed("claim_task", error));
     if let Some(t) = won {
         announce(&t, &c.acting);
         return true;
@@ -363,15 +363,15 @@ fn claim_task_by_id(task: Option<i64>, worker: default!(Option<&str>, "NULL")) -
             row.get::<bool>(6)?.unwrap_or(false),
         )))
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: claim_task failed: {error}"));
+    .unwrap_or_else(|error| crate::report::failed("claim_task", error));
     match state {
         None => error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            format!("lowcode: task {task} does not exist"),
+            format!("task {task} does not exist"),
         ),
         Some((_, app, form, name, _, false)) => refuse(
             format!(
-                "lowcode: {app}.{form}: role \"{}\" may not claim task {task} ({name}) for \"{}\"",
+                "{app}.{form}: role \"{}\" may not claim task {task} ({name}) for \"{}\"",
                 c.me, c.who
             ),
             "an app admin can allow it: SELECT lowcode.grant('<app>', '<role>', ARRAY['claim'])",
@@ -390,7 +390,7 @@ fn claim_task_by_id(task: Option<i64>, worker: default!(Option<&str>, "NULL")) -
             } else {
                 refuse(
                     format!(
-                        "lowcode: {app}.{form}: task {task} ({name}) is for members of role \"{role}\", and \"{}\" is not one",
+                        "{app}.{form}: task {task} ({name}) is for members of role \"{role}\", and \"{}\" is not one",
                         c.who
                     ),
                     "grant the role to the person (GRANT <role> TO <person>), or offer the task to a pool",
@@ -453,7 +453,7 @@ fn claimable_tasks(
         }
         Ok::<_, pgrx::spi::SpiError>(rows)
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: claimable_tasks failed: {error}"));
+    .unwrap_or_else(|error| crate::report::failed("claimable_tasks", error));
     TableIterator::new(rows)
 }
 
@@ -510,7 +510,7 @@ fn my_tasks() -> TableIterator<
         }
         Ok::<_, pgrx::spi::SpiError>(rows)
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: my_tasks failed: {error}"));
+    .unwrap_or_else(|error| crate::report::failed("my_tasks", error));
     TableIterator::new(rows)
 }
 
@@ -529,7 +529,7 @@ fn check_task_result(
         Ok(v) => v,
         Err(e) => error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("lowcode: {subject}: the task's result schema does not compile: {e}"),
+            format!("{subject}: the task's result schema does not compile: {e}"),
         ),
     };
     let issues = crate::validation::issues(&validator, data.container());

@@ -103,7 +103,7 @@ fn fire_timers(timers: Option<Vec<i64>>) -> i32 {
             })
             .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: reading due timers failed: {error}"));
+    .unwrap_or_else(|error| crate::report::failed("reading due timers", error));
     for t in &due {
         fire_one(t).unwrap_or_else(|error| raise("", error));
     }

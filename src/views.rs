@@ -69,7 +69,9 @@ fn row_data(
         )
     })
     .unwrap_or_else(|error| fail(app, form, error))
-    .unwrap_or_else(|| pgrx::error!("lowcode: {app}.{form}: the view row gave no data"))
+    .unwrap_or_else(|| {
+        crate::report::broken(format_args!("{app}.{form}: the view row gave no data"))
+    })
 }
 
 /// Whether `INSERT ... RETURNING` may show the row as written (with the record's own columns)
@@ -146,7 +148,10 @@ fn row_datum(tuple: *mut pg_sys::HeapTupleData, desc: pg_sys::TupleDesc) -> pg_s
 }
 
 fn fail(app: &str, form: &str, error: pgrx::spi::SpiError) -> ! {
-    pgrx::error!("lowcode: {app}.{form}: writing through the view failed: {error}")
+    crate::report::failed(
+        format_args!("{app}.{form}: writing through the view"),
+        error,
+    )
 }
 
 /// INSTEAD OF INSERT OR UPDATE OR DELETE on a published view (arguments: app, form).
@@ -157,7 +162,7 @@ fn view_write<'a>(
     let args = trigger.extra_args().unwrap_or_default();
     let (app, form) = match args.as_slice() {
         [app, form, ..] => (app.as_str(), form.as_str()),
-        _ => pgrx::error!("lowcode: view_write needs the app and form as trigger arguments"),
+        _ => crate::report::broken("view_write needs the app and form as trigger arguments"),
     };
     let data = trigger.trigger_data();
     // SAFETY: a row trigger on a view: its relation and tuples are valid.
