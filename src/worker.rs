@@ -622,6 +622,15 @@ fn next_retry_in() -> Option<f64> {
     .flatten()
 }
 
+/// The webhooks' leases in this database end now: their holder, a worker, is gone.
+fn end_dead_leases() -> Result<(), pgrx::spi::SpiError> {
+    Spi::run(
+        "UPDATE lowcode.leases SET expires_at = pg_catalog.now()
+          WHERE pg_catalog.starts_with(consumer, 'webhook:')
+            AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
+    )
+}
+
 fn note_error(message: &str) {
     let message = message.to_string();
     let _ = in_transaction(move || {
@@ -731,9 +740,13 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
     }
     pgrx::debug1!("lowcode worker visits database \"{dbname}\"");
 
-    // The events its predecessor had leased come back after their lease, unless it handed
-    // them back when it left.
-    let mut deliveries = Deliveries::new(!clean_before);
+    // The events its predecessor had leased to webhooks: handed back if it left cleanly;
+    // otherwise it is gone (a database has one worker at a time: this one came in because
+    // the entry had no live one), so its leases end now and the events come back at once
+    // (at least once, as after a lease: what was in flight may arrive twice). Only if that
+    // fails does the worker wait one lease before it polls.
+    let wait_for_leases = !clean_before && !matches!(in_transaction(end_dead_leases), Ok(Ok(())));
+    let mut deliveries = Deliveries::new(wait_for_leases);
     // (A DROP DATABASE that began before we connected made us wait at connection time: the
     // first look for one is due only after a round.)
     let mut last_guard = Instant::now();

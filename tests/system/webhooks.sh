@@ -212,8 +212,23 @@ step "kill -9 of the worker mid-delivery: everything arrives"
 emit t.ok 81 1080
 sleep 0.5
 victim="$(sys_val hooks postgres "SELECT pid FROM pg_stat_activity WHERE backend_type = 'lowcode worker' AND datname = 'app'")"
+killed_at="$(date +%s.%N)"
 kill -9 "$victim"
 wait_delivered t.ok 1080 90
+# The server restarts (a killed background process is a crash); the new worker ends its
+# dead predecessor's leases instead of waiting them out (15 s): the longest silence of the
+# receiver after the kill is the restart and the worker's first round.
+gap="$(python3 - "$received" "$killed_at" <<'PY'
+import json, sys
+killed = float(sys.argv[2])
+at = sorted(json.loads(l)["received_at"] for l in open(sys.argv[1]) if l.strip())
+at = [killed] + [t for t in at if t > killed]
+print(f"{max(b - a for a, b in zip(at, at[1:])):.2f}")
+PY
+)"
+step "longest silence of the receiver after the kill: $gap s"
+check sys_true "deliveries resume within 8 s of the kill, not after a lease" \
+    python3 -c "import sys; sys.exit(0 if float('$gap') < 8 else 1)"
 dups="$(python3 - "$received" <<'PY'
 import json, sys, collections
 c = collections.Counter(json.loads(l)["id"] for l in open(sys.argv[1]) if json.loads(l)["topic"] == "t.ok" and json.loads(l)["status"] == 200)
