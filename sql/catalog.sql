@@ -54,7 +54,9 @@ CREATE TABLE lowcode.records (
     id               bigserial PRIMARY KEY,
     app              text NOT NULL,
     form             text NOT NULL,
-    form_version_id  bigint NOT NULL REFERENCES lowcode.form_versions (id),
+    -- The version it was last validated against. app, form and form_version_id are set and
+    -- checked by the records_before trigger, not by foreign keys (see forms_in_use below).
+    form_version_id  bigint NOT NULL,
     data             jsonb NOT NULL,
     state            text NOT NULL DEFAULT 'submitted',
     revision         int NOT NULL DEFAULT 1,
@@ -64,8 +66,7 @@ CREATE TABLE lowcode.records (
     updated_by       text NOT NULL DEFAULT current_user,
     -- The PostgreSQL role that submitted it (lowcode.invoker()): what read_own and update_own
     -- go by. created_by is the actor, which an app server may set per request.
-    owner            text NOT NULL DEFAULT current_user,
-    FOREIGN KEY (app, form) REFERENCES lowcode.forms (app, name)
+    owner            text NOT NULL DEFAULT current_user
 );
 CREATE INDEX records_app_form_idx ON lowcode.records (app, form, id);
 COMMENT ON TABLE lowcode.records IS 'Every submission of every form. data is validated against the form version it names on every insert and update (trigger records_before).';
@@ -114,3 +115,53 @@ END $$;
 COMMENT ON FUNCTION lowcode.form_versions_immutable() IS 'Trigger: refuses UPDATE of a published form version.';
 CREATE TRIGGER form_versions_immutable BEFORE UPDATE ON lowcode.form_versions
     FOR EACH ROW EXECUTE FUNCTION lowcode.form_versions_immutable();
+
+-- Records name their form and its version without foreign keys: records_before takes both
+-- from the validation it has just run (a version of the form being written), and a key would
+-- take a share lock on the form's row and its version's row for every insert, which turns the
+-- rows of a busy form into multixacts. No lowcode function deletes a form or a version; a
+-- DELETE by hand (of an app, a form or a version) still cannot leave records without their
+-- form: it waits for every transaction writing records and is refused while records use it.
+CREATE FUNCTION lowcode.forms_in_use() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    LOCK TABLE lowcode.records IN SHARE MODE;
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+        IF EXISTS (SELECT FROM lowcode.records) THEN
+            RAISE EXCEPTION 'lowcode: cannot truncate lowcode.%: records use its rows', TG_TABLE_NAME
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'delete the records first';
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'forms' THEN
+        PERFORM FROM lowcode.records r
+          WHERE r.app OPERATOR(pg_catalog.=) OLD.app AND r.form OPERATOR(pg_catalog.=) OLD.name
+          LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'lowcode: %.%: form has records and cannot be deleted', OLD.app, OLD.name
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'delete its records first';
+        END IF;
+    ELSE
+        PERFORM FROM lowcode.records r
+          WHERE r.app OPERATOR(pg_catalog.=) OLD.app AND r.form OPERATOR(pg_catalog.=) OLD.form
+            AND r.form_version_id OPERATOR(pg_catalog.=) OLD.id
+          LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'lowcode: %.%: version % has records and cannot be deleted', OLD.app, OLD.form, OLD.version
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'delete its records first';
+        END IF;
+    END IF;
+    RETURN OLD;
+END $$;
+COMMENT ON FUNCTION lowcode.forms_in_use() IS 'Trigger: refuses to delete or truncate forms and form versions that records use (records name them without foreign keys), after waiting for every transaction writing records.';
+CREATE TRIGGER forms_in_use BEFORE DELETE ON lowcode.forms
+    FOR EACH ROW EXECUTE FUNCTION lowcode.forms_in_use();
+CREATE TRIGGER forms_in_use BEFORE DELETE ON lowcode.form_versions
+    FOR EACH ROW EXECUTE FUNCTION lowcode.forms_in_use();
+CREATE TRIGGER forms_in_use_truncate BEFORE TRUNCATE ON lowcode.forms
+    FOR EACH STATEMENT EXECUTE FUNCTION lowcode.forms_in_use();
+CREATE TRIGGER forms_in_use_truncate BEFORE TRUNCATE ON lowcode.form_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION lowcode.forms_in_use();

@@ -14,6 +14,64 @@ ALTER TABLE lowcode.forms ADD COLUMN ui jsonb NOT NULL DEFAULT '{}' CHECK (jsonb
 COMMENT ON TABLE lowcode.form_versions IS 'Immutable published versions of each form: the JSON Schema as given, what validates (bundled: the schema, or {"$lowcode:bundle": 1, "schema": ..., "resources": {uri: copy}} with a copy of every registered schema its $refs reach), its draft, and the author''s property order when the schema was given as text.';
 COMMENT ON TABLE lowcode.forms IS 'Forms of each app, the version new submissions are validated against, its title (the schema''s title) and its UI schema (lowcode.set_form_ui).';
 
+-- Records name their form and version without foreign keys (a share lock on the form's row per
+-- insert); a guard refuses to delete what records use (sql/catalog.sql, forms_in_use).
+-- (0.2.0's guard refuses every drop of lowcode's objects: it steps aside for these.)
+ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
+ALTER TABLE lowcode.records DROP CONSTRAINT records_form_version_id_fkey,
+    DROP CONSTRAINT records_app_form_fkey;
+ALTER EVENT TRIGGER lowcode_guard_drop ENABLE;
+
+-- Records name their form and its version without foreign keys: records_before takes both
+-- from the validation it has just run (a version of the form being written), and a key would
+-- take a share lock on the form's row and its version's row for every insert, which turns the
+-- rows of a busy form into multixacts. No lowcode function deletes a form or a version; a
+-- DELETE by hand (of an app, a form or a version) still cannot leave records without their
+-- form: it waits for every transaction writing records and is refused while records use it.
+CREATE FUNCTION lowcode.forms_in_use() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    LOCK TABLE lowcode.records IN SHARE MODE;
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+        IF EXISTS (SELECT FROM lowcode.records) THEN
+            RAISE EXCEPTION 'lowcode: cannot truncate lowcode.%: records use its rows', TG_TABLE_NAME
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'delete the records first';
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'forms' THEN
+        PERFORM FROM lowcode.records r
+          WHERE r.app OPERATOR(pg_catalog.=) OLD.app AND r.form OPERATOR(pg_catalog.=) OLD.name
+          LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'lowcode: %.%: form has records and cannot be deleted', OLD.app, OLD.name
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'delete its records first';
+        END IF;
+    ELSE
+        PERFORM FROM lowcode.records r
+          WHERE r.app OPERATOR(pg_catalog.=) OLD.app AND r.form OPERATOR(pg_catalog.=) OLD.form
+            AND r.form_version_id OPERATOR(pg_catalog.=) OLD.id
+          LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'lowcode: %.%: version % has records and cannot be deleted', OLD.app, OLD.form, OLD.version
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'delete its records first';
+        END IF;
+    END IF;
+    RETURN OLD;
+END $$;
+COMMENT ON FUNCTION lowcode.forms_in_use() IS 'Trigger: refuses to delete or truncate forms and form versions that records use (records name them without foreign keys), after waiting for every transaction writing records.';
+CREATE TRIGGER forms_in_use BEFORE DELETE ON lowcode.forms
+    FOR EACH ROW EXECUTE FUNCTION lowcode.forms_in_use();
+CREATE TRIGGER forms_in_use BEFORE DELETE ON lowcode.form_versions
+    FOR EACH ROW EXECUTE FUNCTION lowcode.forms_in_use();
+CREATE TRIGGER forms_in_use_truncate BEFORE TRUNCATE ON lowcode.forms
+    FOR EACH STATEMENT EXECUTE FUNCTION lowcode.forms_in_use();
+CREATE TRIGGER forms_in_use_truncate BEFORE TRUNCATE ON lowcode.form_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION lowcode.forms_in_use();
+
 -- The Rust functions of 0.3.0 (src/forms_api.rs, src/tasks.rs, src/worker.rs, src/worker_registry.rs).
 CREATE FUNCTION lowcode.claim_task(
 	"task" bigint,
@@ -270,6 +328,99 @@ COMMENT ON FUNCTION lowcode.form_schema(text, text, int) IS 'A form for a render
 COMMENT ON FUNCTION lowcode.submit(text, text, jsonb, int) IS 'Submit as a page built from expected_version of the form does: 40001 (nothing written) when the form''s current version is another one, also when it changes meanwhile; otherwise as submit(app, form, data).';
 COMMENT ON FUNCTION lowcode.check_form_ui(text, text, jsonb) IS 'Internal: raises 22023 (where in it, what is wrong) unless ui is a UI schema for the current version of the form.';
 COMMENT ON FUNCTION lowcode.property_order(text) IS 'Internal: the author''s property order of a schema written as JSON text, per object field ("": the form itself).';
+
+-- lowcode.rules was a table define_workflow wrote and nothing read: now a view of the
+-- definitions (the one home of a rule).
+ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
+-- (out of the extension first: that also takes it off the list of tables pg_dump dumps)
+ALTER EXTENSION lowcode DROP TABLE lowcode.rules;
+DROP TABLE lowcode.rules;
+ALTER EVENT TRIGGER lowcode_guard_drop ENABLE;
+-- A workflow's rules are read from its definition (one home: the engine compiles the same
+-- definition), listed here by position for SQL readers.
+CREATE VIEW lowcode.rules AS
+SELECT w.id AS workflow_version_id, x.ord::int AS position, x.r ->> 'name' AS name,
+       x.r ->> 'on' AS event, x.r -> 'when' AS condition, x.r ->> 'outcome' AS outcome,
+       x.r -> 'then' AS actions
+  FROM lowcode.workflow_versions w,
+       pg_catalog.jsonb_array_elements(coalesce(w.definition -> 'rules', '[]')) WITH ORDINALITY AS x(r, ord);
+COMMENT ON VIEW lowcode.rules IS 'The rules of each workflow version by position (name, the event they listen to, when, outcome, actions), read from its definition.';
+
+GRANT SELECT ON lowcode.rules TO PUBLIC;
+CREATE OR REPLACE FUNCTION lowcode.define_workflow(app text, form text, definition jsonb) RETURNS int
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    checked      jsonb;
+    current      lowcode.workflow_versions;
+    new_version  int;
+    other_rule   text;
+    other_topic  text;
+BEGIN
+    PERFORM lowcode.check_name('app', app);
+    PERFORM lowcode.check_name('form', form);
+    PERFORM FROM lowcode.forms f WHERE f.app = app AND f.name = form FOR UPDATE;
+    IF NOT FOUND THEN
+        IF NOT EXISTS (SELECT FROM lowcode.apps a WHERE a.name = app) THEN
+            RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object',
+                HINT = format('create it with lowcode.create_app(%L, ''a title'')', app);
+        END IF;
+        RAISE EXCEPTION 'lowcode: unknown form "%.%"', app, form USING ERRCODE = 'undefined_object',
+            HINT = format('define it first with lowcode.define_form(%L, %L, ''<json schema>'')', app, form);
+    END IF;
+    PERFORM lowcode.authorize(app, 'admin', format('define the workflow of form %s', form));
+    checked := lowcode.check_workflow(app || '.' || form, definition);
+    -- Every `call` names a function the publishing role may execute: the calls will run as it.
+    PERFORM lowcode.check_calls(app, form, definition);
+    -- An app emits its own topics only (rules.rs checks again when the rule runs).
+    SELECT r ->> 'name', a -> 'emit' ->> 'topic' INTO other_rule, other_topic
+      FROM pg_catalog.jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
+           pg_catalog.jsonb_array_elements(coalesce(r -> 'then', '[]')) a
+     WHERE a ? 'emit'
+       AND pg_catalog.split_part(a -> 'emit' ->> 'topic', '.', 1) <> app
+       AND EXISTS (SELECT FROM lowcode.apps o WHERE o.name = pg_catalog.split_part(a -> 'emit' ->> 'topic', '.', 1))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'lowcode: %.%: rule "%": emit: topic "%" belongs to app "%"; an app emits its own topics only',
+                        app, form, other_rule, other_topic, pg_catalog.split_part(other_topic, '.', 1)
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('name the topic "%s.%s" or without another app''s name first', app, other_topic);
+    END IF;
+    SELECT w.* INTO current
+      FROM lowcode.forms f JOIN lowcode.workflow_versions w ON w.id = f.workflow_version_id
+     WHERE f.app = app AND f.name = form;
+    IF FOUND AND current.definition = definition THEN
+        RETURN current.version;
+    END IF;
+    SELECT coalesce(max(w.version), 0) + 1 INTO new_version
+      FROM lowcode.workflow_versions w WHERE w.app = app AND w.form = form;
+    INSERT INTO lowcode.workflow_versions (app, form, version, definition, initial_state, final_states, diagram,
+                                           published_by, calls_run_as)
+    VALUES (app, form, new_version, definition, checked ->> 'initial',
+            ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals')), checked ->> 'diagram', lowcode.actor(app),
+            lowcode.invoker_name())
+    RETURNING * INTO current;
+    -- The calls run these functions, as the role at the keyboard (never an argument).
+    PERFORM lowcode.grant_calls(current.id, coalesce(pg_catalog.array_agg(c.name), '{}'),
+                                coalesce(pg_catalog.array_agg(lowcode.call_function(c.name)), '{}'))
+       FROM (SELECT DISTINCT a ->> 'call' AS name
+               FROM pg_catalog.jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
+                    pg_catalog.jsonb_array_elements(coalesce(r -> 'then', '[]')) a
+              WHERE a ? 'call') c;
+    INSERT INTO lowcode.transitions (workflow_version_id, name, from_states, to_state, roles, condition)
+    SELECT current.id, t ->> 'name',
+           CASE jsonb_typeof(t -> 'from') WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(t -> 'from'))
+                ELSE ARRAY[t ->> 'from'] END,
+           t ->> 'to',
+           coalesce(ARRAY(SELECT jsonb_array_elements_text(t -> 'roles')), '{}'),
+           t -> 'when'
+      FROM jsonb_array_elements(coalesce(definition -> 'transitions', '[]')) t;
+    UPDATE lowcode.forms f SET workflow_version_id = current.id WHERE f.app = app AND f.name = form;
+    -- Every session runs the new version from its next statement (the form's cached lookup).
+    PERFORM lowcode.forms_changed();
+    RETURN new_version;
+END $$;
+COMMENT ON FUNCTION lowcode.define_workflow(text, text, jsonb) IS 'Attach a workflow (states, transitions, rules) to a form. The definition is checked (see README: workflow format); a bad one is refused with the path of the problem. Returns the workflow version.';
 
 -- ---------------------------------------------------------------- the worker pool (sql/worker.sql)
 -- A bounded pool of workers serves every database (src/worker.rs, crates/core/src/dispatch.rs): the

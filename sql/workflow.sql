@@ -79,18 +79,15 @@ CREATE TABLE lowcode.transitions (
 );
 COMMENT ON TABLE lowcode.transitions IS 'The named transitions of each workflow version (derived from its definition).';
 
-CREATE TABLE lowcode.rules (
-    workflow_version_id  bigint NOT NULL REFERENCES lowcode.workflow_versions (id) ON DELETE CASCADE,
-    position             int NOT NULL,
-    name                 text NOT NULL,
-    event                text NOT NULL,
-    condition            jsonb,
-    outcome              text,
-    actions              jsonb NOT NULL,
-    PRIMARY KEY (workflow_version_id, position)
-);
-CREATE INDEX rules_event_idx ON lowcode.rules (workflow_version_id, event);
-COMMENT ON TABLE lowcode.rules IS 'The rules of each workflow version, indexed by the event they listen to (derived from its definition).';
+-- A workflow's rules are read from its definition (one home: the engine compiles the same
+-- definition), listed here by position for SQL readers.
+CREATE VIEW lowcode.rules AS
+SELECT w.id AS workflow_version_id, x.ord::int AS position, x.r ->> 'name' AS name,
+       x.r ->> 'on' AS event, x.r -> 'when' AS condition, x.r ->> 'outcome' AS outcome,
+       x.r -> 'then' AS actions
+  FROM lowcode.workflow_versions w,
+       pg_catalog.jsonb_array_elements(coalesce(w.definition -> 'rules', '[]')) WITH ORDINALITY AS x(r, ord);
+COMMENT ON VIEW lowcode.rules IS 'The rules of each workflow version by position (name, the event they listen to, when, outcome, actions), read from its definition.';
 
 CREATE TABLE lowcode.approvals (
     id           bigserial PRIMARY KEY,
@@ -181,7 +178,6 @@ COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at 
 SELECT pg_catalog.pg_extension_config_dump('lowcode.workflow_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.call_grants', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.transitions', '');
-SELECT pg_catalog.pg_extension_config_dump('lowcode.rules', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.approvals', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.decisions', '');
@@ -262,9 +258,6 @@ BEGIN
            coalesce(ARRAY(SELECT jsonb_array_elements_text(t -> 'roles')), '{}'),
            t -> 'when'
       FROM jsonb_array_elements(coalesce(definition -> 'transitions', '[]')) t;
-    INSERT INTO lowcode.rules (workflow_version_id, position, name, event, condition, outcome, actions)
-    SELECT current.id, ord, r ->> 'name', r ->> 'on', r -> 'when', r ->> 'outcome', r -> 'then'
-      FROM jsonb_array_elements(coalesce(definition -> 'rules', '[]')) WITH ORDINALITY AS x(r, ord);
     UPDATE lowcode.forms f SET workflow_version_id = current.id WHERE f.app = app AND f.name = form;
     -- Every session runs the new version from its next statement (the form's cached lookup).
     PERFORM lowcode.forms_changed();

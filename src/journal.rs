@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use pgrx::pg_sys::BuiltinOid::{
-    INT4ARRAYOID, INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID,
+    BOOLARRAYOID, INT4ARRAYOID, INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID,
 };
 use pgrx::prelude::*;
 
@@ -33,14 +33,17 @@ const INSERT: Statement = Statement {
 macro_rules! history_rows {
     () => {
         "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
-          from_state, to_state, detail) \
-          SELECT $1[g.i], $2[g.i], $3[g.i], $4[g.i], $5[g.i], $6[g.i], $7[g.i], $7[g.i], \
+          from_state, to_state, after, detail) \
+          SELECT $1[g.i], $2[g.i], $3[g.i], $4[g.i], $5[g.i], $6[g.i], \
+                 CASE WHEN $9[g.i] THEN NULL ELSE $7[g.i] END, $7[g.i], \
+                 CASE WHEN $9[g.i] THEN (SELECT x.data FROM lowcode.records x \
+                                          WHERE x.id OPERATOR(pg_catalog.=) $1[g.i]) END, \
                  $8[g.i]::pg_catalog.jsonb \
             FROM pg_catalog.generate_subscripts($1, 1) AS g(i) \
            ORDER BY g.i"
     };
 }
-const NOTE_ARGS: [pgrx::pg_sys::BuiltinOid; 8] = [
+const NOTE_ARGS: [pgrx::pg_sys::BuiltinOid; 9] = [
     INT8ARRAYOID,
     TEXTARRAYOID,
     TEXTARRAYOID,
@@ -49,6 +52,7 @@ const NOTE_ARGS: [pgrx::pg_sys::BuiltinOid; 8] = [
     TEXTARRAYOID,
     TEXTARRAYOID,
     TEXTARRAYOID,
+    BOOLARRAYOID,
 ];
 const FLUSH_HISTORY: Statement = Statement {
     sql: history_rows!(),
@@ -62,19 +66,19 @@ const FLUSH_BOTH: Statement = Statement {
     sql: concat!(
         "WITH events AS ( \
            INSERT INTO lowcode.events (topic, payload, record_id, app) \
-           SELECT $9[g.i], \
-                  $11[g.i]::pg_catalog.jsonb OPERATOR(pg_catalog.||) $10[g.i]::pg_catalog.jsonb \
+           SELECT $10[g.i], \
+                  $12[g.i]::pg_catalog.jsonb OPERATOR(pg_catalog.||) $11[g.i]::pg_catalog.jsonb \
                       OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
-                        (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $12[g.i])), \
-                  $12[g.i], $13[g.i] \
-             FROM pg_catalog.generate_subscripts($9, 1) AS g(i) \
+                        (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $13[g.i])), \
+                  $13[g.i], $14[g.i] \
+             FROM pg_catalog.generate_subscripts($10, 1) AS g(i) \
             ORDER BY g.i) ",
         history_rows!()
     ),
     args: &[
         INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-        TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
-        TEXTARRAYOID,
+        TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+        INT8ARRAYOID, TEXTARRAYOID,
     ],
 };
 
@@ -84,12 +88,15 @@ const FLUSH_BOTH: Statement = Statement {
 macro_rules! history_rows_unnested {
     () => {
         "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
-          from_state, to_state, detail) \
-          SELECT n.r, n.a, n.f, n.c, n.v, n.u, n.s, n.s, n.d::pg_catalog.jsonb \
+          from_state, to_state, after, detail) \
+          SELECT n.r, n.a, n.f, n.c, n.v, n.u, CASE WHEN n.k THEN NULL ELSE n.s END, n.s, \
+                 CASE WHEN n.k THEN (SELECT x.data FROM lowcode.records x \
+                                      WHERE x.id OPERATOR(pg_catalog.=) n.r) END, \
+                 n.d::pg_catalog.jsonb \
             FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
                             pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), \
-                            pg_catalog.unnest($7), pg_catalog.unnest($8)) \
-                 WITH ORDINALITY AS n(r, a, f, c, v, u, s, d, i) \
+                            pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9)) \
+                 WITH ORDINALITY AS n(r, a, f, c, v, u, s, d, k, i) \
            ORDER BY n.i"
     };
 }
@@ -106,16 +113,16 @@ const FLUSH_MANY_BOTH: Statement = Statement {
                       OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
                         (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) e.r)), \
                   e.r, e.a \
-             FROM ROWS FROM (pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), \
-                             pg_catalog.unnest($12), pg_catalog.unnest($13)) \
+             FROM ROWS FROM (pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12), \
+                             pg_catalog.unnest($13), pg_catalog.unnest($14)) \
                   WITH ORDINALITY AS e(t, b, e, r, a, i) \
             ORDER BY e.i) ",
         history_rows_unnested!()
     ),
     args: &[
         INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-        TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
-        TEXTARRAYOID,
+        TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+        INT8ARRAYOID, TEXTARRAYOID,
     ],
 };
 /// Up to this many rows, the generic plan (subscripts); above, unnest.
@@ -131,6 +138,8 @@ struct Notes {
     actors: Vec<String>,
     states: Vec<String>,
     details: Vec<String>,
+    /// A record's `created` row: no from_state, and its data (as it is at the flush) as `after`.
+    created: Vec<bool>,
 }
 
 #[derive(Default)]
@@ -196,7 +205,7 @@ pub fn write(row: &Row) {
         )
         .map(|_| ())
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
+    .unwrap_or_else(|error| crate::report::failed("writing history", error));
 }
 
 /// A row about something that happened to the record without changing it (a task
@@ -213,6 +222,27 @@ pub fn note(record: &Record, action: &str, actor: &str, detail: &serde_json::Val
         n.actors.push(actor.to_owned());
         n.states.push(record.state.clone());
         n.details.push(detail.to_string());
+        n.created.push(false);
+    });
+}
+
+/// A new record's `created` row (its state, its data as `after`), written by the next
+/// [`flush`] together with what the rules of its write leave there: one statement for the
+/// change and its rules' notes and events instead of two. Correct because nothing changes the
+/// record before the flush (every change of a record flushes first); [`write`] writes a row at
+/// once.
+pub fn created(record: &Record, actor: &str, detail: &str) {
+    PENDING.with(|p| {
+        let n = &mut p.borrow_mut().notes;
+        n.records.push(record.id);
+        n.apps.push(record.app.clone());
+        n.forms.push(record.form.clone());
+        n.actions.push("created".to_owned());
+        n.revisions.push(record.revision);
+        n.actors.push(actor.to_owned());
+        n.states.push(record.state.clone());
+        n.details.push(detail.to_owned());
+        n.created.push(true);
     });
 }
 
@@ -248,6 +278,7 @@ pub fn flush() {
         n.actors.into(),
         n.states.into(),
         n.details.into(),
+        n.created.into(),
     ];
     let statement = if e.records.is_empty() {
         if many {
@@ -271,7 +302,7 @@ pub fn flush() {
         }
     };
     Spi::connect_mut(|client| statements::run(client, statement, &args).map(|_| ()))
-        .unwrap_or_else(|error| pgrx::error!("lowcode: writing history failed: {error}"));
+        .unwrap_or_else(|error| crate::report::failed("writing history", error));
 }
 
 /// Forget the waiting rows (their transaction or subtransaction aborted); how many.
@@ -331,7 +362,7 @@ fn log(record: Option<i64>, action: Option<&str>, detail: Option<pgrx::JsonB>) {
         return;
     };
     let Some(r) = read_record(record).unwrap_or_else(|error| {
-        pgrx::error!("lowcode: log: reading record {record} failed: {error}")
+        crate::report::failed(format_args!("log: reading record {record}"), error)
     }) else {
         return;
     };

@@ -32,7 +32,7 @@ impl Columns {
         // SAFETY: `desc` is the trigger relation's descriptor.
         let n = unsafe { pg_sys::SPI_fnumber(self.desc, name.as_ptr()) };
         if n <= 0 {
-            pgrx::error!("lowcode: lowcode.records has no column {:?}", name);
+            crate::report::broken(format_args!("lowcode.records has no column {:?}", name));
         }
         n
     }
@@ -83,24 +83,19 @@ impl Columns {
     }
 }
 
-/// Raise an ERROR with `code`, `message` (which starts with `lowcode: `) and a HINT.
+/// Raise an ERROR with `code`, `message` (without the `lowcode: ` that `report` adds) and a
+/// HINT.
 fn refuse(code: PgSqlErrorCode, message: String, hint: Option<&str>) -> ! {
-    let mut report = pgrx::pg_sys::panic::ErrorReport::new(code, message, "lowcode");
-    if let Some(hint) = hint {
-        report = report.set_hint(hint);
-    }
-    report.report(pgrx::PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
+    crate::report::refuse(code, message, None, hint.map(str::to_owned))
 }
 
 fn raise_null(column: &str) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(
+    crate::report::refuse(
         PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-        format!("lowcode: argument \"{column}\" must not be NULL"),
-        "lowcode",
+        format!("argument \"{column}\" must not be NULL"),
+        None,
+        None,
     )
-    .report(pgrx::PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
 }
 
 /// Changes to the trigger's new row, made in one `heap_modify_tuple_by_cols`.
@@ -229,7 +224,7 @@ fn records_before<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
         refuse(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!(
-                "lowcode: {}.{}: record {} cannot change its id, app or form",
+                "{}.{}: record {} cannot change its id, app or form",
                 before.app, before.form, before.id
             ),
             Some("submit a new record to the other form instead"),
@@ -244,7 +239,7 @@ fn records_before<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
                 refuse(
                     PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
                     format!(
-                        "lowcode: {app}.{form}: record {} cannot move to unknown state \"{state}\"",
+                        "{app}.{form}: record {} cannot move to unknown state \"{state}\"",
                         before.id
                     ),
                     Some("move records with lowcode.transition"),
@@ -253,7 +248,10 @@ fn records_before<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
             if wf.runtime.is_final(&before.state) {
                 refuse(
                     PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                    format!("lowcode: {app}.{form}: record {} is in final state \"{}\": nothing leaves it", before.id, before.state),
+                    format!(
+                        "{app}.{form}: record {} is in final state \"{}\": nothing leaves it",
+                        before.id, before.state
+                    ),
                     None,
                 );
             }
@@ -328,6 +326,14 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
         (None, true)
     };
     match &before {
+        // With a workflow, the created row waits for the notes and events of the rules and
+        // goes with them in one statement; without, it is the one row and is written now.
+        None if definitions_cache::current_workflow(&record.app, &record.form)
+            .unwrap_or_else(|error| raise("", error))
+            .is_some() =>
+        {
+            journal::created(&record, &actor, detail)
+        }
         None => journal::write(&journal::Row {
             record: &record,
             action: "created",
@@ -352,6 +358,7 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
     // Migrations rewrite records; they are not events of the app's process. (The cause is
     // the engine's own state: only lowcode.apply_migration sets a migration cause.)
     if cause.as_ref().and_then(|c| c.get("migration")).is_some() {
+        journal::flush();
         return Ok(None);
     }
     rules::after_write(
@@ -410,7 +417,7 @@ pub fn insert(app: Option<&str>, form: Option<&str>, data: Option<pg_sys::Datum>
             updated_at: row.get_datum_by_ordinal(5)?,
         })
     })
-    .unwrap_or_else(|error| pgrx::error!("lowcode: submit failed: {error}"))
+    .unwrap_or_else(|error| crate::report::failed("submit", error))
 }
 
 /// Submit data to a form: validated against the form's current version (SQLSTATE 23514 with

@@ -60,6 +60,21 @@ SELECT f.app, f.name, v.version FROM lowcode.forms f JOIN lowcode.form_versions 
 -- Versions are immutable.
 SELECT pg_temp.err($$ UPDATE lowcode.form_versions SET schema = '{}' WHERE version = 1 $$);
 
+-- Records name their form and version without foreign keys; deleting (or truncating) what
+-- records use is refused all the same (23503), and what nothing uses can go.
+SELECT lowcode.define_form('inspection', 'used', '{"properties": {"n": {"type": "integer"}}}');
+SELECT lowcode.submit('inspection', 'used', '{"n": 1}') > 0 AS submitted;
+SELECT pg_temp.err($$ DELETE FROM lowcode.forms WHERE app = 'inspection' AND name = 'used' $$);
+SELECT pg_temp.err($$ DELETE FROM lowcode.form_versions WHERE app = 'inspection' AND form = 'used' $$);
+SELECT pg_temp.err($$ DELETE FROM lowcode.apps WHERE name = 'inspection' $$);
+SET client_min_messages = warning;  -- (which tables the truncate cascades to)
+SELECT pg_temp.err($$ TRUNCATE lowcode.forms CASCADE $$);
+RESET client_min_messages;
+SELECT count(*) AS forms_left FROM lowcode.forms WHERE app = 'inspection' AND name = 'used';
+DELETE FROM lowcode.records WHERE app = 'inspection' AND form = 'used';
+DELETE FROM lowcode.forms WHERE app = 'inspection' AND name = 'used';
+SELECT count(*) AS versions_left FROM lowcode.form_versions WHERE app = 'inspection' AND form = 'used';
+
 -- Drafts from $schema; unknown ones are refused.
 SELECT lowcode.define_form('inspection', 'd4', '{"$schema": "http://json-schema.org/draft-04/schema#", "type": "object", "properties": {"n": {"type": "number", "minimum": 0, "exclusiveMinimum": true}}}');
 SELECT lowcode.define_form('inspection', 'd6', '{"$schema": "http://json-schema.org/draft-06/schema#", "type": "object"}');
