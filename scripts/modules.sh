@@ -2,8 +2,8 @@
 # scripts/modules.sh — the module graph stays a pipeline (part of `make lint` and of the unit
 # stage of `make test`).
 #
-# Reads every `crate::<module>` path (also inside `use crate::{a, b}`) of src/*.rs (the
-# extension) and crates/core/src/*.rs (the pure logic) and fails when
+# Reads every `crate::<module>` path (also inside `use crate::{a, b}`) of src/ (the extension)
+# and crates/core/src/ (the pure logic; a folder's files are its module's) and fails when
 #   - two modules reach each other (an import cycle), naming the cycle;
 #   - the pure crate (crates/core) names pgrx, in its Cargo.toml or its sources;
 #   - an extension module other than src/report.rs (and src/tests.rs) raises an error itself
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if grep -n 'pgrx' crates/core/Cargo.toml crates/core/src/*.rs | grep -v '^[^:]*:[0-9]*:\s*//' ; then
+if grep -rn --include='*.rs' --include=Cargo.toml 'pgrx' crates/core/Cargo.toml crates/core/src | grep -v '^[^:]*:[0-9]*:\s*//' ; then
     echo "modules: crates/core must not use pgrx (the lines above)" >&2
     exit 1
 fi
@@ -22,13 +22,23 @@ fi
 python3 - "$@" <<'PY'
 import os, re, sys
 
+def sources(directory):
+    """(module, path) of every source file: a file of a folder module (src/actions/task.rs)
+    counts as that module (actions)."""
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            for root, _, files in sorted(os.walk(path)):
+                for f in sorted(files):
+                    if f.endswith(".rs"):
+                        yield name, os.path.join(root, f)
+        elif name.endswith(".rs") and name != "lib.rs":
+            yield name[:-3], path
+
 def graph(directory):
     g = {}
-    for name in sorted(os.listdir(directory)):
-        if not name.endswith(".rs") or name == "lib.rs":
-            continue
-        module = name[:-3]
-        text = open(os.path.join(directory, name)).read()
+    for module, path in sources(directory):
+        text = open(path).read()
         # Comments name modules too ("see crate::rules"); only code counts.
         code = re.sub(r"//[^\n]*", "", text)
         deps = set(re.findall(r"\bcrate::([a-z_][a-z0-9_]*)", code))
@@ -39,7 +49,7 @@ def graph(directory):
                     deps.add(item)
         deps.discard(module)
         deps.discard("self")
-        g[module] = deps
+        g.setdefault(module, set()).update(deps)
     return g
 
 def cycle(g):
@@ -85,10 +95,9 @@ failed = False
 
 # One error route: only src/report.rs builds a PostgreSQL ERROR.
 RAISES = re.compile(r"\berror!\s*\(|\bereport!\s*\(|\bErrorReport::new\b")
-for name in sorted(os.listdir("src")):
-    if not name.endswith(".rs") or name in ("report.rs", "tests.rs"):
+for module, path in sources("src"):
+    if path in ("src/report.rs", "src/tests.rs"):
         continue
-    path = os.path.join("src", name)
     for number, line in enumerate(open(path).read().splitlines(), 1):
         if line.lstrip().startswith("//"):
             continue

@@ -29,6 +29,7 @@ pub use lowcode_core::{
     webhook, workflow,
 };
 
+mod actions;
 mod api;
 mod background;
 mod conformance;

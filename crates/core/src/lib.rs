@@ -9,6 +9,7 @@
 //! - [`validation`]: compiled validators over PostgreSQL's jsonb bytes, issues with their rule;
 //! - [`renderer`]: what a browser needs to draw a form (property order, UI schema checks);
 //! - [`workflow`]: a workflow definition checked and compiled into what the engine runs;
+//! - [`actions`]: a rule's actions, one file per kind: its definition and its pure plan;
 //! - [`diff`]: two exports of an app compared (migrations);
 //! - [`retry`]: the one retry policy (timers, outbox consumers, webhooks);
 //! - [`topics`]: the one topic matcher (outbox consumers and webhooks);
@@ -16,6 +17,7 @@
 //! - [`egress`]: which webhook targets may be reached, and the HTTP client that reaches them;
 //! - [`dispatch`]: where the worker pool goes next.
 
+pub mod actions;
 pub mod bundle;
 pub mod cache;
 pub mod definitions;

@@ -9,7 +9,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::OnceLock;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+// A rule's actions: one typed value from the definition to the engine (crate::actions).
+pub use crate::actions::{Action, ActionKind, ApprovalDef, EmitDef, NotifyDef, TaskDef, TimerDef};
 
 /// The JSON Schema every workflow definition must satisfy (shipped with the extension).
 pub const DEFINITION_SCHEMA: &str = include_str!("workflow.schema.json");
@@ -80,71 +83,6 @@ pub struct Rule {
     #[serde(default)]
     pub outcome: Option<String>,
     pub then: Vec<Action>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Set(Map<String, Value>),
-    Transition(String),
-    Task(TaskDef),
-    Approval(ApprovalDef),
-    Notify(MessageDef),
-    Emit(MessageDef),
-    Timer(TimerDef),
-    Call(String),
-}
-
-#[derive(Debug, Deserialize)]
-pub struct TaskDef {
-    pub name: String,
-    #[serde(default)]
-    pub assignee: Option<String>,
-    #[serde(default)]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub pool: Option<String>,
-    #[serde(default)]
-    pub due: Option<String>,
-    /// The outcomes `complete_task` accepts (None: any).
-    #[serde(default)]
-    pub outcomes: Option<Vec<String>>,
-    /// A JSON Schema `complete_task`'s data must conform to.
-    #[serde(default)]
-    pub result: Option<serde_json::Value>,
-    /// Write `<app>.task.created`, `.claimed` and `.completed` events for inboxes.
-    #[serde(default)]
-    pub events: bool,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ApprovalDef {
-    pub name: String,
-    pub mode: String,
-    pub approvers: Vec<String>,
-    #[serde(default)]
-    pub required: Option<u32>,
-    pub on_approve: String,
-    pub on_reject: String,
-    #[serde(default)]
-    pub on_withdraw: Option<String>,
-    #[serde(default)]
-    pub due: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct MessageDef {
-    #[serde(alias = "topic")]
-    pub channel: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct TimerDef {
-    pub name: String,
-    #[serde(default)]
-    pub after: Option<String>,
-    #[serde(default)]
-    pub at_field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -544,62 +482,18 @@ pub fn mermaid(d: &Definition) -> String {
     out
 }
 
-/// What an action does, from its one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionKind {
-    Set,
-    Transition,
-    Task,
-    Approval,
-    Notify,
-    Emit,
-    Timer,
-    Call,
-}
-
-impl ActionKind {
-    pub fn parse(key: &str) -> Option<ActionKind> {
-        Some(match key {
-            "set" => ActionKind::Set,
-            "transition" => ActionKind::Transition,
-            "task" => ActionKind::Task,
-            "approval" => ActionKind::Approval,
-            "notify" => ActionKind::Notify,
-            "emit" => ActionKind::Emit,
-            "timer" => ActionKind::Timer,
-            "call" => ActionKind::Call,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ActionKind::Set => "set",
-            ActionKind::Transition => "transition",
-            ActionKind::Task => "task",
-            ActionKind::Approval => "approval",
-            ActionKind::Notify => "notify",
-            ActionKind::Emit => "emit",
-            ActionKind::Timer => "timer",
-            ActionKind::Call => "call",
-        }
-    }
-
-    /// Whether the action may change (or delete) the record: the rule then reads it again.
-    pub fn writes_record(self) -> bool {
-        matches!(
-            self,
-            ActionKind::Set | ActionKind::Transition | ActionKind::Call
-        )
-    }
-}
-
-/// One action of a rule: its kind, its argument, and the action as written (history shows it).
+/// One action of a rule as the engine runs it: the typed action (what [`check`] accepted),
+/// and the action as written (history shows it).
 #[derive(Debug, Clone)]
 pub struct RuntimeAction {
-    pub kind: ActionKind,
-    pub arg: Value,
+    pub action: Action,
     pub written: Value,
+}
+
+impl RuntimeAction {
+    pub fn kind(&self) -> ActionKind {
+        self.action.kind()
+    }
 }
 
 /// A rule as the engine runs it.
@@ -633,52 +527,41 @@ impl Runtime {
     ) -> Result<Runtime, WorkflowError> {
         let parsed: Definition = serde_json::from_value(definition.clone())
             .map_err(|error| invalid("", error.to_string()))?;
-        let raw_rules = definition
-            .get("rules")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut rules = Vec::with_capacity(raw_rules.len());
+        let states = parsed.states.keys().cloned().collect();
+        let mut rules = Vec::with_capacity(parsed.rules.len());
         let mut by_event: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, raw) in raw_rules.iter().enumerate() {
-            let rule = &parsed.rules[i];
-            let mut actions = Vec::new();
-            for (j, action) in raw
-                .get("then")
-                .and_then(Value::as_array)
+        for (i, rule) in parsed.rules.into_iter().enumerate() {
+            // The actions as written, for history (the parse above read the same array).
+            let written = definition
+                .get("rules")
+                .and_then(|rules| rules.get(i))
+                .and_then(|raw| raw.get("then"))
+                .and_then(Value::as_array);
+            let actions = rule
+                .then
                 .into_iter()
-                .flatten()
                 .enumerate()
-            {
-                let (key, arg) = action
-                    .as_object()
-                    .and_then(|o| o.iter().next())
-                    .ok_or_else(|| invalid(format!("/rules/{i}/then/{j}"), "not an action"))?;
-                let kind = ActionKind::parse(key).ok_or_else(|| {
-                    invalid(
-                        format!("/rules/{i}/then/{j}"),
-                        format!("unknown action {key}"),
-                    )
-                })?;
-                actions.push(RuntimeAction {
-                    kind,
-                    arg: arg.clone(),
-                    written: action.clone(),
-                });
-            }
+                .map(|(j, action)| RuntimeAction {
+                    action,
+                    written: written
+                        .and_then(|w| w.get(j))
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                })
+                .collect();
             by_event.entry(rule.on.clone()).or_default().push(i);
             rules.push(RuntimeRule {
-                name: rule.name.clone(),
-                on: rule.on.clone(),
-                when: rule.when.clone(),
-                outcome: rule.outcome.clone(),
+                name: rule.name,
+                on: rule.on,
+                when: rule.when,
+                outcome: rule.outcome,
                 actions,
             });
         }
         Ok(Runtime {
             initial,
             finals,
-            states: parsed.states.keys().cloned().collect(),
+            states,
             rules,
             by_event,
         })
@@ -719,15 +602,6 @@ pub fn write_events(old_state: Option<&str>, new_state: &str, data_changed: bool
             }
             events
         }
-    }
-}
-
-/// How many approvals an approval step needs: `ratio` says, `any` one, the others all.
-pub fn approvals_required(mode: &str, approvers: usize, required: Option<i64>) -> i64 {
-    match mode {
-        "ratio" => required.unwrap_or(approvers as i64),
-        "any" => 1,
-        _ => approvers as i64,
     }
 }
 
@@ -904,9 +778,12 @@ mod tests {
         assert_eq!(rt.rules_for("task_completed:other"), vec![2]);
         assert!(rt.rules_for("updated").is_empty());
         let route = &rt.rules[0];
-        assert_eq!(route.actions[0].kind, ActionKind::Task);
-        assert_eq!(route.actions[0].arg["due"], "5 minutes");
-        assert_eq!(route.actions[1].kind, ActionKind::Emit);
+        assert_eq!(route.actions[0].kind(), ActionKind::Task);
+        let Action::Task(task) = &route.actions[0].action else {
+            panic!("not a task")
+        };
+        assert_eq!(task.due.as_deref(), Some("5 minutes"));
+        assert_eq!(route.actions[1].kind(), ActionKind::Emit);
         assert_eq!(
             route.actions[1].written,
             json!({"emit": {"topic": "fault.severe"}})
@@ -949,13 +826,5 @@ mod tests {
         assert_eq!(update_action(Some(&json!({"rule": "r"})), true), "rule");
         assert_eq!(update_action(None, true), "updated");
         assert_eq!(update_action(Some(&json!({})), false), "state_changed");
-    }
-
-    #[test]
-    fn approval_modes_need_their_counts() {
-        assert_eq!(approvals_required("ratio", 5, Some(3)), 3);
-        assert_eq!(approvals_required("any", 5, None), 1);
-        assert_eq!(approvals_required("all", 5, None), 5);
-        assert_eq!(approvals_required("sequential", 2, None), 2);
     }
 }
