@@ -1,9 +1,11 @@
 //! The journal: what happened to records, written by one writer. Every change, task action,
 //! decision, timer firing and rule action is a row of `lowcode.history` written here, and so
 //! are the outbox events a write's rules emit (`lowcode.events`). A change's row is written at
-//! once ([`write`]); the notes of a write's rules ([`note`]: task created, rule actions) and the
-//! events they emit ([`event`]) wait in a per-backend buffer and are written together, in
-//! order, by one statement ([`flush`]): before the next change of a record, and when the
+//! once ([`write`]), or with a workflow waits ([`created`]); the notes of a write's rules
+//! ([`note`]: task created, rule actions), the tasks they make ([`task`], with their deadline
+//! timers; ids drawn at once) and the events they emit ([`event`]) wait in a per-backend buffer
+//! and are written together, in order, by one statement ([`flush`]): before the next change
+//! of a record (and before anything that may read them: see `ActionKind::flushes_first`), and when the
 //! engine's entry point (a trigger, `fire`, `fire_timers`) ends. An aborted (sub)transaction
 //! discards them ([`discard`], from the engine's transaction callbacks).
 
@@ -128,6 +130,101 @@ const FLUSH_MANY_BOTH: Statement = Statement {
 /// Up to this many rows, the generic plan (subscripts); above, unnest.
 const FEW: usize = 32;
 
+// The buffered tasks of rules (ids drawn already, so notes and events name them), each with
+// its deadline timer when it has one. Column by column, one array each; outcomes and the
+// result schema as JSON text (an array of arrays would have to be rectangular).
+macro_rules! task_rows {
+    ($t:literal) => {
+        concat!(
+            "tasks AS ( \
+               INSERT INTO lowcode.tasks (id, record_id, name, pool, role, assignee, title, status, \
+                                          claimed_by, claimed_at, due_at, app, form, outcomes, \
+                                          result_schema, events) \
+               SELECT t.id, t.r, t.n, t.p, t.o, t.a, t.ti, \
+                      CASE WHEN t.c THEN 'claimed' ELSE 'open' END, t.a, \
+                      CASE WHEN t.c THEN pg_catalog.now() END, \
+                      pg_catalog.now() OPERATOR(pg_catalog.+) t.d::pg_catalog.interval, \
+                      t.ap, t.f, \
+                      CASE WHEN t.oc IS NOT NULL THEN ARRAY( \
+                        SELECT x.v FROM pg_catalog.jsonb_array_elements_text(t.oc::pg_catalog.jsonb) \
+                               WITH ORDINALITY AS x(v, k) ORDER BY x.k) END, \
+                      t.rs::pg_catalog.jsonb, t.e \
+                 FROM ", $t, " \
+                ORDER BY t.id \
+               RETURNING id, record_id, name, due_at), \
+             deadlines AS ( \
+               INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at) \
+               SELECT k.record_id, k.name, 'deadline_passed:' OPERATOR(pg_catalog.||) k.name, k.id, k.due_at \
+                 FROM tasks k WHERE k.due_at IS NOT NULL ORDER BY k.id) "
+        )
+    };
+}
+const TASK_ARGS: [pgrx::pg_sys::BuiltinOid; 14] = [
+    INT8ARRAYOID,
+    INT8ARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    BOOLARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    TEXTARRAYOID,
+    BOOLARRAYOID,
+];
+// Tasks, their deadlines, the notes and the events: one statement (a rule that makes a task
+// usually notes it and may announce it). Returns the earliest new deadline.
+const FLUSH_TASKS: Statement = Statement {
+    sql: concat!(
+        "WITH ",
+        task_rows!(
+            "(SELECT $15[g.i] AS id, $16[g.i] AS r, $17[g.i] AS n, $18[g.i] AS p, $19[g.i] AS o, \
+                     $20[g.i] AS a, $21[g.i] AS ti, $22[g.i] AS c, $23[g.i] AS d, $24[g.i] AS ap, \
+                     $25[g.i] AS f, $26[g.i] AS oc, $27[g.i] AS rs, $28[g.i] AS e \
+                FROM pg_catalog.generate_subscripts($15, 1) AS g(i)) AS t"
+        ),
+        ", events AS ( \
+           INSERT INTO lowcode.events (topic, payload, record_id, app) \
+           SELECT $10[g.i], \
+                  $12[g.i]::pg_catalog.jsonb OPERATOR(pg_catalog.||) $11[g.i]::pg_catalog.jsonb \
+                      OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
+                        (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $13[g.i])), \
+                  $13[g.i], $14[g.i] \
+             FROM pg_catalog.generate_subscripts($10, 1) AS g(i) \
+            ORDER BY g.i), \
+         history AS (",
+        history_rows!(),
+        ") SELECT pg_catalog.min(k.due_at) FROM tasks k"
+    ),
+    args: &[
+        INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+        TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+        INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+        TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+        TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
+    ],
+};
+// Many tasks (a batch of timers): the tasks and their deadlines by themselves, unnested; the
+// notes and events follow with FLUSH_MANY_*.
+const FLUSH_MANY_TASKS: Statement = Statement {
+    sql: concat!(
+        "WITH ",
+        task_rows!(
+            "ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
+                        pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), \
+                        pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9), \
+                        pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12), \
+                        pg_catalog.unnest($13), pg_catalog.unnest($14)) \
+                   AS t(id, r, n, p, o, a, ti, c, d, ap, f, oc, rs, e)"
+        ),
+        "SELECT pg_catalog.min(k.due_at) FROM tasks k"
+    ),
+    args: &TASK_ARGS,
+};
+
 #[derive(Default)]
 struct Notes {
     records: Vec<i64>,
@@ -152,9 +249,28 @@ struct Events {
 }
 
 #[derive(Default)]
+struct Tasks {
+    ids: Vec<i64>,
+    records: Vec<i64>,
+    names: Vec<String>,
+    pools: Vec<Option<String>>,
+    roles: Vec<Option<String>>,
+    assignees: Vec<Option<String>>,
+    titles: Vec<String>,
+    claimed: Vec<bool>,
+    dues: Vec<Option<String>>,
+    apps: Vec<String>,
+    forms: Vec<String>,
+    outcomes: Vec<Option<String>>,
+    results: Vec<Option<String>>,
+    events: Vec<bool>,
+}
+
+#[derive(Default)]
 struct Pending {
     notes: Notes,
     events: Events,
+    tasks: Tasks,
 }
 
 thread_local! {
@@ -259,16 +375,114 @@ pub fn event(record: &Record, topic: &str, base: &serde_json::Value, extra: &ser
     });
 }
 
+/// A task a rule makes (with its deadline timer when `due` is set), written by the next
+/// [`flush`] with the notes and events that name it. Its id is drawn now.
+pub struct NewTask<'a> {
+    pub name: &'a str,
+    /// The `pool` column.
+    pub pool: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub assignee: Option<&'a str>,
+    pub title: &'a str,
+    pub claimed: bool,
+    /// The interval until its deadline.
+    pub due: Option<&'a str>,
+    pub outcomes: Option<&'a [String]>,
+    pub result_schema: Option<&'a serde_json::Value>,
+    pub events: bool,
+}
+
+/// Buffer `task` about `record`; its id.
+pub fn task(record: &Record, task: &NewTask) -> i64 {
+    // lowcode's own sequence, found by name (a syscache lookup), as the INSERT's default
+    // drew it before.
+    // SAFETY: catalog lookups by name, with C strings.
+    let seq = unsafe {
+        let schema = pg_sys::get_namespace_oid(c"lowcode".as_ptr(), false);
+        pg_sys::get_relname_relid(c"tasks_id_seq".as_ptr(), schema)
+    };
+    if seq == pg_sys::InvalidOid {
+        crate::report::broken("lowcode.tasks_id_seq does not exist");
+    }
+    // SAFETY: nextval(regclass) with an oid of a sequence.
+    let id = unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()]) }
+        .unwrap_or_else(|| crate::report::broken("nextval gave NULL"));
+    PENDING.with(|p| {
+        let t = &mut p.borrow_mut().tasks;
+        t.ids.push(id);
+        t.records.push(record.id);
+        t.names.push(task.name.to_owned());
+        t.pools.push(task.pool.map(str::to_owned));
+        t.roles.push(task.role.map(str::to_owned));
+        t.assignees.push(task.assignee.map(str::to_owned));
+        t.titles.push(task.title.to_owned());
+        t.claimed.push(task.claimed);
+        t.dues.push(task.due.map(str::to_owned));
+        t.apps.push(record.app.clone());
+        t.forms.push(record.form.clone());
+        t.outcomes
+            .push(task.outcomes.map(|o| serde_json::json!(o).to_string()));
+        t.results.push(task.result_schema.map(|r| r.to_string()));
+        t.events.push(task.events);
+    });
+    id
+}
+
+fn task_args(t: Tasks) -> Vec<pgrx::datum::DatumWithOid<'static>> {
+    vec![
+        t.ids.into(),
+        t.records.into(),
+        t.names.into(),
+        t.pools.into(),
+        t.roles.into(),
+        t.assignees.into(),
+        t.titles.into(),
+        t.claimed.into(),
+        t.dues.into(),
+        t.apps.into(),
+        t.forms.into(),
+        t.outcomes.into(),
+        t.results.into(),
+        t.events.into(),
+    ]
+}
+
+/// Run a flush statement; with `writes_tasks`, the earliest deadline it wrote (its one
+/// column) goes to the worker pool.
+fn run_flush(statement: &Statement, args: &[pgrx::datum::DatumWithOid], writes_tasks: bool) {
+    Spi::connect_mut(|client| {
+        let table = statements::run(client, statement, args)?;
+        if writes_tasks {
+            if let Some(due) = table.first().get_datum_by_ordinal(1)? {
+                crate::worker_registry::note_due(due.value() as i64);
+            }
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
+    })
+    .unwrap_or_else(|error| crate::report::failed("writing history", error));
+}
+
 /// Write the waiting rows, in one statement.
 pub fn flush() {
     let Pending {
         notes: n,
         events: e,
+        tasks: t,
     } = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    if n.records.is_empty() && e.records.is_empty() {
+    if n.records.is_empty() && e.records.is_empty() && t.ids.is_empty() {
         return;
     }
-    let many = n.records.len().max(e.records.len()) > FEW;
+    let many = n.records.len().max(e.records.len()).max(t.ids.len()) > FEW;
+    let tasks = !t.ids.is_empty();
+    let t = if tasks && many {
+        run_flush(&FLUSH_MANY_TASKS, &task_args(t), true);
+        if n.records.is_empty() && e.records.is_empty() {
+            return;
+        }
+        Tasks::default()
+    } else {
+        t
+    };
     let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
         n.records.into(),
         n.apps.into(),
@@ -280,14 +494,27 @@ pub fn flush() {
         n.details.into(),
         n.created.into(),
     ];
-    let statement = if e.records.is_empty() {
+    if !e.records.is_empty() {
+        crate::worker_registry::note_events();
+    }
+    let writes_tasks = tasks && !many;
+    let statement = if writes_tasks {
+        args.extend([
+            e.topics.into(),
+            e.bases.into(),
+            e.extras.into(),
+            e.records.into(),
+            e.apps.into(),
+        ]);
+        args.extend(task_args(t));
+        &FLUSH_TASKS
+    } else if e.records.is_empty() {
         if many {
             &FLUSH_MANY_HISTORY
         } else {
             &FLUSH_HISTORY
         }
     } else {
-        crate::worker_registry::note_events();
         args.extend([
             e.topics.into(),
             e.bases.into(),
@@ -301,15 +528,14 @@ pub fn flush() {
             &FLUSH_BOTH
         }
     };
-    Spi::connect_mut(|client| statements::run(client, statement, &args).map(|_| ()))
-        .unwrap_or_else(|error| crate::report::failed("writing history", error));
+    run_flush(statement, &args, writes_tasks);
 }
 
 /// Forget the waiting rows (their transaction or subtransaction aborted); how many.
 pub fn discard() -> usize {
     PENDING.with(|p| {
         let pending = std::mem::take(&mut *p.borrow_mut());
-        pending.notes.records.len() + pending.events.records.len()
+        pending.notes.records.len() + pending.events.records.len() + pending.tasks.ids.len()
     })
 }
 

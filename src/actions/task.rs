@@ -1,8 +1,9 @@
-//! Apply `task`: `CREATE_TASK` makes the task and its deadline timer in one statement, the
-//! worker pool learns the deadline, and `<app>.task.created` is buffered when the task
-//! announces itself; then the `task_created` note.
+//! Apply `task`: the task and its deadline timer go to the journal's buffer (src/journal.rs
+//! `task`: its id is drawn now), written by the next flush in one statement with the
+//! `task_created` note and `<app>.task.created` when the task announces itself (the flush
+//! tells the worker pool the deadline).
 
-use pgrx::pg_sys::BuiltinOid::{BOOLOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID};
+use pgrx::pg_sys::BuiltinOid::{BOOLOID, INT8OID, TEXTOID};
 use pgrx::prelude::*;
 
 use super::{note, subject, Result};
@@ -11,27 +12,8 @@ use crate::statements::{self, Statement};
 use crate::workflow::TaskDef;
 use lowcode_core::actions::task as plan;
 
-// A task, and its deadline timer when it has one: one statement.
-const CREATE_TASK: Statement = Statement {
-    sql: "WITH task AS ( \
-            INSERT INTO lowcode.tasks (record_id, name, pool, role, assignee, title, status, claimed_by, claimed_at, due_at, \
-                                       app, form, outcomes, result_schema, events) \
-            VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN 'claimed' ELSE 'open' END, $5, \
-                    CASE WHEN $7 THEN pg_catalog.now() END, \
-                    pg_catalog.now() OPERATOR(pg_catalog.+) $8::pg_catalog.interval, \
-                    $9, $10, $11, $12, $13) \
-            RETURNING id, due_at), \
-          deadline AS ( \
-            INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at) \
-            SELECT $1, $2, 'deadline_passed:' OPERATOR(pg_catalog.||) $2, task.id, task.due_at \
-              FROM task WHERE task.due_at IS NOT NULL) \
-          SELECT task.id, task.due_at FROM task",
-    args: &[
-        INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID,
-        TEXTARRAYOID, JSONBOID, BOOLOID,
-    ],
-};
-// The same on 0.2.0's tables (a database not updated yet runs this library).
+// A task and its deadline timer on 0.2.0's tables (a database not updated yet runs this
+// library), in one statement.
 const CREATE_TASK_0_2: Statement = Statement {
     sql: "WITH task AS ( \
             INSERT INTO lowcode.tasks (record_id, name, pool, role, assignee, title, status, claimed_by, claimed_at, due_at) \
@@ -52,36 +34,26 @@ const CREATE_TASK_0_2: Statement = Statement {
 pub fn apply(r: &Record, rule: &str, event: &str, def: &TaskDef) -> Result<()> {
     let current = crate::tasks::tasks_have_app();
     let p = plan::plan(def, current);
-    let task: Option<i64> = Spi::connect_mut(|client| {
-        let mut args = vec![
-            r.id.into(),
-            p.name.into(),
-            p.pool_column.into(),
-            p.role.into(),
-            p.assignee.into(),
-            p.title.into(),
-            p.claimed.into(),
-            p.due.into(),
-        ];
-        let statement = if current {
-            args.extend([
-                r.app.as_str().into(),
-                r.form.as_str().into(),
-                p.outcomes.map(<[String]>::to_vec).into(),
-                p.result_schema.cloned().map(pgrx::JsonB).into(),
-                p.announce.into(),
-            ]);
-            &CREATE_TASK
-        } else {
-            &CREATE_TASK_0_2
-        };
-        let row = statements::run(client, statement, &args)?.first();
-        // The deadline's time, for the worker pool (src/worker_registry.rs).
-        if let Some(due) = row.get_datum_by_ordinal(2)? {
-            crate::worker_registry::note_due(due.value() as i64);
-        }
-        row.get::<i64>(1)
-    })?;
+    let task = if current {
+        // Written by the journal's next flush, with its note and event (one statement).
+        Some(journal::task(
+            r,
+            &journal::NewTask {
+                name: p.name,
+                pool: p.pool_column,
+                role: p.role,
+                assignee: p.assignee,
+                title: p.title,
+                claimed: p.claimed,
+                due: p.due,
+                outcomes: p.outcomes,
+                result_schema: p.result_schema,
+                events: p.announce,
+            },
+        ))
+    } else {
+        create_0_2(r, &p)?
+    };
     if p.announce {
         let s = subject(r);
         journal::event(
@@ -92,4 +64,26 @@ pub fn apply(r: &Record, rule: &str, event: &str, def: &TaskDef) -> Result<()> {
         );
     }
     note(r, "task_created", &p.note(task, rule))
+}
+
+/// A task on 0.2.0's tables (a database not updated yet runs this library): written now.
+fn create_0_2(r: &Record, p: &plan::TaskPlan) -> Result<Option<i64>> {
+    Ok(Spi::connect_mut(|client| {
+        let args = vec![
+            r.id.into(),
+            p.name.into(),
+            p.pool_column.into(),
+            p.role.into(),
+            p.assignee.into(),
+            p.title.into(),
+            p.claimed.into(),
+            p.due.into(),
+        ];
+        let row = statements::run(client, &CREATE_TASK_0_2, &args)?.first();
+        // The deadline's time, for the worker pool (src/worker_registry.rs).
+        if let Some(due) = row.get_datum_by_ordinal(2)? {
+            crate::worker_registry::note_due(due.value() as i64);
+        }
+        row.get::<i64>(1)
+    })?)
 }

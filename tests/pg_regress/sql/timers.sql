@@ -159,3 +159,30 @@ SELECT lowcode.run_due_timers();
 SELECT * FROM pg_temp.timers(:b1);
 SELECT state, data ? 'reminded' AS reminded FROM lowcode.records WHERE id = :b1;
 SELECT action FROM lowcode.record_history(:b1) WHERE action = 'timer_fired';
+
+-- A batch of timers whose rules make tasks (more than the journal writes with its one-row
+-- statement): every task, its deadline, its note and its event, each naming its own task.
+SELECT lowcode.define_form('crm', 'chase', '{"type": "object"}');
+SELECT lowcode.define_workflow('crm', 'chase', '{
+  "states": {"open": {"initial": true}, "done": {"final": true}},
+  "transitions": [{"name": "close", "from": "open", "to": "done"}],
+  "rules": [{"name": "arm", "on": "created", "then": [{"timer": {"name": "late", "after": "1 hour"}}]},
+            {"name": "chase", "on": "timer:late",
+             "then": [{"task": {"name": "call", "pool": "sales", "due": "10 minutes", "events": true}}]}]}');
+CREATE TEMP TABLE chased AS
+  SELECT lowcode.submit('crm', 'chase', jsonb_build_object('n', i)) AS id FROM generate_series(1, 40) i;
+UPDATE lowcode.timers SET fire_at = now() - interval '1 second' WHERE record_id IN (SELECT id FROM chased);
+SELECT lowcode.run_due_timers();
+SELECT count(*) AS tasks, count(DISTINCT t.record_id) AS records,
+       count(*) FILTER (WHERE t.status = 'open' AND t.pool = 'sales' AND t.due_at - t.created_at = interval '10 minutes') AS as_defined
+  FROM lowcode.tasks t WHERE t.record_id IN (SELECT id FROM chased);
+SELECT count(*) AS deadlines
+  FROM lowcode.timers d JOIN lowcode.tasks t ON t.id = d.task_id AND t.record_id = d.record_id
+ WHERE d.record_id IN (SELECT id FROM chased) AND d.status = 'pending'
+   AND d.event = 'deadline_passed:call' AND d.fire_at = t.due_at;
+SELECT count(*) AS notes_naming_their_task
+  FROM lowcode.history h JOIN lowcode.tasks t ON t.id = (h.detail ->> 'task')::bigint AND t.record_id = h.record_id
+ WHERE h.action = 'task_created' AND h.record_id IN (SELECT id FROM chased);
+SELECT count(*) AS events_naming_their_task
+  FROM lowcode.events e JOIN lowcode.tasks t ON t.id = (e.payload ->> 'task')::bigint AND t.record_id = e.record_id
+ WHERE e.topic = 'crm.task.created' AND e.record_id IN (SELECT id FROM chased);
