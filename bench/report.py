@@ -46,6 +46,68 @@ S2_CONSOLE = {"raw_insert_history": "baseline: raw INSERT + its history row",
               "submit_workflow_consumed": "… the same, 2 outbox consumers running"}
 
 
+# Scenario 8: the per-action paths (variant keys as bench.sh records them: s8_<action>, and
+# s8_<action>_plain for its baseline).
+S8_ACTIONS = {
+    "transition": "lowcode.transition",
+    "update": "lowcode.update_record",
+    "complete": "lowcode.complete_task",
+}
+S8_BASELINE = "baseline: one statement, same rows, plain tables"
+S8_CLIENTS = ("1 clients", "4 clients")
+S8_TABLES = ("records", "history", "tasks", "timers", "events")
+S8_KINDS = {"ins": "INSERT", "upd": "UPDATE", "del": "DELETE"}
+
+
+def s8_vs_baseline(r, clients, action):
+    """(ratio, lowcode tps, baseline tps) of one action at `clients`."""
+    tps = r.med("8", clients, f"s8_{action}", "tps")
+    base = r.med("8", clients, f"s8_{action}_plain", "tps")
+    return ratio(tps, base), tps, base
+
+
+def s8_writes(r, variant):
+    """{(table, kind): [rows written per call, one per run]} of a scenario-8 variant."""
+    out = defaultdict(list)
+    for (s, _item, v, metric), vals in r.raw.items():
+        if s == "8" and v == variant and metric.startswith("writes "):
+            _, table, kind = metric.split()
+            out[(table, kind)].extend(vals)
+    return out
+
+
+def s8_same_rows(r, action):
+    """True when every run of the action and of its baseline wrote the same whole number of
+    rows per call into the same tables (None when nothing was counted)."""
+    a, b = s8_writes(r, f"s8_{action}"), s8_writes(r, f"s8_{action}_plain")
+    if not a or not b:
+        return None
+
+    def shape(w):
+        out = {}
+        for k, vals in w.items():
+            n = {round(v) for v in vals}
+            if len(n) != 1 or any(abs(v - round(v)) > 0.01 for v in vals):
+                return None
+            out[k] = n.pop()
+        return out
+    sa, sb = shape(a), shape(b)
+    return sa is not None and sa == sb
+
+
+def s8_writes_text(r, variant):
+    w = s8_writes(r, variant)
+    parts = []
+    for table in S8_TABLES:
+        for kind, word in S8_KINDS.items():
+            vals = w.get((table, kind))
+            if vals:
+                lo, hi = min(vals), max(vals)
+                n = fmt(lo, 2) if abs(hi - lo) < 0.005 else f"{fmt(lo, 2)}–{fmt(hi, 2)}"
+                parts.append(f"{table} {n} {word}")
+    return ", ".join(parts) or "–"
+
+
 def s2_vs_baseline(r, clients, key, baseline=None):
     """(ratio, tps, baseline tps) of a scenario-2 variant against its baseline (or `baseline`),
     or None."""
@@ -224,6 +286,22 @@ def targets(r):
         t.append(("view_insert", "2 · INSERT through the typed view within 20 % of submit's tps at 4 clients",
                   "–" if q is None else f"{(q - 1) * 100:+.1f} % ({fmt(view)} vs {fmt(sub)} tps)",
                   None if q is None else abs(q - 1) <= 0.2))
+    if r.has("8"):
+        for action, fn in S8_ACTIONS.items():
+            for clients in S8_CLIENTS:
+                n = clients.split()[0]
+                q, lc, pl = s8_vs_baseline(r, clients, action)
+                t.append((f"actions_{action}_{n}",
+                          f"8 · {fn} ≥ 50 % of the same rows written by one statement into plain tables "
+                          f"at {n} client{'' if n == '1' else 's'}",
+                          "–" if q is None else f"{q * 100:.1f} % ({fmt(lc, 0)} vs {fmt(pl, 0)} tps)",
+                          None if q is None else q >= 0.5))
+        same = {a: s8_same_rows(r, a) for a in S8_ACTIONS}
+        known = [ok for ok in same.values() if ok is not None]
+        t.append(("actions_same_rows", "8 · each baseline writes the rows its lowcode path writes (per call, per table, "
+                  "every run)", ", ".join(f"{a}: {'same' if ok else ('–' if ok is None else 'DIFFERENT')}"
+                                          for a, ok in same.items()),
+                  None if not known else all(known)))
     if r.has("3"):
         c = r.med("3", "claims", "lowcode claim_task", "per_s")
         once = r.all("3", "claims", "lowcode claim_task", "exactly_once")
@@ -644,6 +722,59 @@ def report(workdir, doc):
           "is one catalog lookup and one compile, once, in the first statement.")
         w("")
 
+    # ---- 8
+    if r.has("8"):
+        w("## 8. Per-action paths")
+        w("")
+        w(f"`pgbench -n -M prepared -T {m.get('pgbench_seconds', '10')}`, 2 threads (1 for one client); "
+          f"1 client: one run, 4 clients: median of {reps} runs. Each lowcode call runs on form "
+          "`insp.fault_s8` (the inspection fault report) with a workflow of its own "
+          "(`bench/s8_actions.sql`): states `open` and `working`, transitions `start` (open → "
+          "working) and `pause` (back), and one rule that gives a severe fault a task `check` with "
+          "a one-day deadline; no rule listens to transitions, updates or completed tasks, and the "
+          "task emits no events, so no rule runs in these calls. Every client works on its own "
+          "rows: `transition` moves 1,000 records of its own alternately forth and back, "
+          "`update_record` replaces the data of 1,000 records of its own (a different "
+          "`downtime_minutes` each call), `complete_task` completes its share of tasks claimed "
+          "beforehand (each with its pending deadline), one after the other; everything is put "
+          "back before each run.")
+        w("")
+        w("Each baseline is one hand-written statement (data-modifying CTEs; `bench/pgbench/"
+          "s8_<action>_plain.sql`) writing the same rows into plain copies of `lowcode.records`, "
+          "`history`, `tasks` and `timers` (`CREATE TABLE … (LIKE lowcode.x INCLUDING DEFAULTS "
+          "INCLUDING INDEXES)`: the same columns, defaults and indexes; no foreign keys, CHECKs, "
+          "triggers or row level security): the record's new state (or data), revision, "
+          "`updated_at` and `updated_by` and its history row (from/to state, or before/after data), "
+          "or the task's completion, its deadline cancelled and its history row. No privilege "
+          "checks, no validation, no rule lookup: the rows only.")
+        w("")
+        rows = []
+        for clients in S8_CLIENTS:
+            for action, fn in S8_ACTIONS.items():
+                for v, lab in ((f"s8_{action}_plain", S8_BASELINE), (f"s8_{action}", fn)):
+                    tps = r.med("8", clients, v, "tps")
+                    if tps is None:
+                        continue
+                    vs = "–"
+                    if not v.endswith("_plain"):
+                        q = s8_vs_baseline(r, clients, action)[0]
+                        vs = "–" if q is None else f"{q * 100:.1f} % (target ≥ 50 %)"
+                    rows.append((clients.split()[0], action, lab, fmt(tps, 0), vs,
+                                 fmt(r.med("8", clients, v, "p50_ms")), fmt(r.med("8", clients, v, "p99_ms")),
+                                 r.n("8", clients, v, "tps")))
+        w(table(["clients", "action", "variant", "tps", "vs its baseline", "p50 ms", "p99 ms", "runs"], rows))
+        w("")
+        w("Rows written per call, from the tables' statistics (`pg_stat_user_tables`) around each "
+          "run, divided by the transactions pgbench counted (range over all runs):")
+        w("")
+        rows = []
+        for action, fn in S8_ACTIONS.items():
+            same = s8_same_rows(r, action)
+            rows.append((action, s8_writes_text(r, f"s8_{action}"), s8_writes_text(r, f"s8_{action}_plain"),
+                         "–" if same is None else ("yes" if same else "**NO**")))
+        w(table(["action", "lowcode (`lowcode.*`)", "baseline (`bench.s8_*_plain`)", "same rows"], rows))
+        w("")
+
     # ---- profile
     missed = [k for k, _, _, ok in tg if ok is False]
     findings = read_findings(os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md"))
@@ -742,6 +873,18 @@ def console(r):
                     cell += f" {fmt(r.med('2', c, lab, 'p50_ms'))}/{fmt(r.med('2', c, lab, 'p99_ms'))}"
                 cells.append(cell)
             out.append(f"  {S2_CONSOLE.get(key, lab)[:42]:42} {cells[0]:>14} {cells[1]:>20} {cells[2]:>14}")
+    if r.has("8"):
+        out.append(f"{'8 per-action paths (tps)':44} {'1 client':>18} {'4 clients':>18}")
+        for action, fn in S8_ACTIONS.items():
+            for v, lab in ((f"s8_{action}_plain", f"  baseline: {action}, plain tables"), (f"s8_{action}", f"  {fn}")):
+                cells = []
+                for c in S8_CLIENTS:
+                    cell = fmt(r.med("8", c, v, "tps"), 0)
+                    if not v.endswith("_plain"):
+                        q = s8_vs_baseline(r, c, action)[0]
+                        cell += "" if q is None else f" ({q * 100:.0f} %)"
+                    cells.append(cell)
+                out.append(f"{lab[:44]:44} {cells[0]:>18} {cells[1]:>18}")
     if r.has("3"):
         out.append("3 claims/s, 8 claimers")
         for v in ("baseline: plain table", "lowcode claim_task"):
@@ -834,6 +977,9 @@ METHOD = """\
   cover everything that was claimed / fired / acknowledged, and that nothing else was touched.
 * **Scenario 6** runs each cache size in a fresh backend; **scenario 7** publishes 10 versions
   per repetition from a dblink session.
+* **Scenario 8.** pgbench `-T {secs}`; 4 clients {reps} runs, 1 client one run; each run starts
+  from the same rows (records back in state `open`, tasks claimed again, deadlines pending
+  again: `bench.s8_reset`, then `VACUUM ANALYZE`).
 * **Noise.** The machine may be shared with builds and tests; medians damp it but don't remove
   it. Compare ratios, not absolute figures, across runs."""
 

@@ -9,8 +9,8 @@ SET client_min_messages = warning;
 -- for their copies in bench.records_raw (same ids, bench/setup.sql).
 CREATE FUNCTION bench.s3_prepare(pool text, n int) RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO lowcode.tasks (record_id, name, pool, title)
-    SELECT h.id, 'fix', pool, 'fix'
+    INSERT INTO lowcode.tasks (record_id, name, pool, title, app, form)
+    SELECT h.id, 'fix', pool, 'fix', 'insp', 'fault_wf'
       FROM generate_series(0, n - 1) g JOIN bench.hosts h ON h.id = (SELECT min(id) FROM bench.hosts) + g % 1000
      ORDER BY g;
     INSERT INTO bench.tasks_raw (record_id, name, pool, title)

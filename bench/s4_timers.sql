@@ -13,9 +13,10 @@ CREATE FUNCTION bench.s4_prepare(n int) RETURNS void
 LANGUAGE sql AS $$
     UPDATE lowcode.timers SET status = 'cancelled' WHERE status = 'pending';
     WITH t AS (
-        INSERT INTO lowcode.tasks (record_id, name, pool, title, due_at, created_at)
+        INSERT INTO lowcode.tasks (record_id, name, pool, title, due_at, created_at, app, form)
         SELECT (SELECT min(id) FROM bench.hosts) + g % 1000, 'fix', 'deadlines', 'fix',
-               now() - interval '1 hour' + g * interval '1 ms', now() - interval '2 hours'
+               now() - interval '1 hour' + g * interval '1 ms', now() - interval '2 hours',
+               'insp', 'fault_wf'
           FROM generate_series(0, n - 1) g
         RETURNING id, record_id, due_at)
     INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
