@@ -142,34 +142,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.record_for_update(bigint) IS 'Internal: locks a record, or raises when it does not exist.';
 
-CREATE FUNCTION lowcode.update_record(id bigint, data jsonb, expected_revision int DEFAULT NULL)
-RETURNS int
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    r lowcode.records;
-BEGIN
-    IF id IS NULL OR data IS NULL THEN
-        RAISE EXCEPTION 'lowcode: update_record: arguments "id" and "data" must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    r := lowcode.record_for_update(id);
-    IF NOT lowcode.may_update(r.app, r.owner) THEN
-        PERFORM lowcode.refuse(r.app, CASE WHEN r.owner = lowcode.invoker_name() THEN 'update_own' ELSE 'update_all' END,
-                               format('update record %s of form %s', id, r.form));
-    END IF;
-    IF expected_revision IS NOT NULL AND r.revision <> expected_revision THEN
-        RAISE EXCEPTION 'lowcode: %.%: record % is at revision %, not %', r.app, r.form, id, r.revision, expected_revision
-            USING ERRCODE = 'serialization_failure',
-                  HINT = 'someone changed it since you read it: read it again and re-apply your change';
-    END IF;
-    UPDATE lowcode.records x
-       SET data = lowcode.keep_hidden(r, update_record.data, format('update record %s', id))
-     WHERE x.id = id
-    RETURNING x.revision INTO r.revision;
-    RETURN r.revision;
-END $$;
-COMMENT ON FUNCTION lowcode.update_record(bigint, jsonb, int) IS 'Replace a record''s data (validated like submit). Fields hidden from the caller keep their stored values (naming one is refused with 42501). With expected_revision, refuses (SQLSTATE 40001) when someone else changed it first. Returns the new revision.';
+-- lowcode.update_record is Rust (src/records.rs): the checks, then one prepared UPDATE.
 
 CREATE FUNCTION lowcode.delete_record(id bigint) RETURNS void
 LANGUAGE plpgsql AS $$

@@ -278,45 +278,25 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
 
-CREATE OR REPLACE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    t    lowcode.tasks := lowcode.task_for_update(task);
-    app  text;
-BEGIN
-    IF t.kind = 'approval' THEN
-        RAISE EXCEPTION 'lowcode: task % is an approval: decide it with lowcode.decide', t.id
-            USING ERRCODE = 'wrong_object_type';
-    END IF;
-    app := lowcode.require_claimer(t, 'completed');
-    IF t.outcomes IS NOT NULL AND NOT coalesce(outcome = ANY (t.outcomes), false) THEN
-        RAISE EXCEPTION 'lowcode: %.%: task % (%): outcome % is not one of %', t.app, t.form, t.id, t.name,
-                        coalesce(quote_literal(outcome), 'NULL'), array_to_string(t.outcomes, ', ')
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = jsonb_build_object('task', t.id, 'outcomes', to_jsonb(t.outcomes))::text;
-    END IF;
-    IF t.result_schema IS NOT NULL THEN
-        PERFORM lowcode.check_task_result(t.app || '.' || t.form || ': task ' || t.id || ' (' || t.name || ')',
-                                          t.result_schema, coalesce(data, '{}'));
-    END IF;
-    UPDATE lowcode.tasks x
-       SET status = 'completed', outcome = complete_task.outcome, result = coalesce(data, '{}'),
-           completed_by = lowcode.actor(app), completed_at = now(),
-           met_deadline = (x.due_at IS NULL OR now() <= x.due_at)
-     WHERE x.id = t.id;
-    UPDATE lowcode.timers x SET status = 'cancelled' WHERE x.task_id = t.id AND x.status = 'pending';
-    PERFORM lowcode.log(t.record_id, 'task_completed',
-        jsonb_build_object('task', t.id, 'name', t.name, 'outcome', outcome, 'data', coalesce(data, '{}'),
-                           'met_deadline', t.due_at IS NULL OR now() <= t.due_at));
-    IF t.events THEN
-        PERFORM lowcode.emit(t.app || '.task.completed',
-            jsonb_build_object('task', t.id, 'name', t.name, 'form', t.form, 'pool', t.pool, 'outcome', outcome,
-                               'by', lowcode.actor(app)), t.record_id);
-    END IF;
-    PERFORM lowcode.fire(t.record_id, 'task_completed:' || t.name,
-        jsonb_build_object('task', t.id, 'outcome', outcome, 'data', coalesce(data, '{}')));
-END $$;
+-- Rust since 0.3.0 (src/records.rs); replaced in place, so its grants stay.
+CREATE OR REPLACE FUNCTION lowcode.update_record(
+	"id" bigint,
+	"data" jsonb,
+	"expected_revision" INT DEFAULT NULL
+) RETURNS INT
+VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'update_record_wrapper';
+
+-- Rust since 0.3.0 (src/tasks.rs); replaced in place, so its grants stay.
+CREATE OR REPLACE FUNCTION lowcode.complete_task(
+	"task" bigint,
+	"outcome" TEXT,
+	"data" jsonb DEFAULT '{}'
+) RETURNS void
+VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'complete_task_wrapper';
 COMMENT ON FUNCTION lowcode.complete_task(bigint, text, jsonb) IS 'Complete a task you claimed with an outcome (one of the task''s outcomes, when it declares them) and result data (checked against its result schema, 23514): records whether the deadline was met and fires task_completed:<task>.';
 
 -- (sql/comments.sql) The new Rust functions.
@@ -807,6 +787,8 @@ ALTER FUNCTION lowcode.claim_task(text, text) SET search_path = pg_catalog, pg_t
 ALTER FUNCTION lowcode.claim_task(bigint, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.claimable_tasks(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.my_tasks() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SET search_path = pg_catalog, pg_temp;
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates

@@ -39,47 +39,9 @@ END $$;
 COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: raises unless the invoker may work on the app''s tasks (claim; decide for approvals) and the task is claimed by the current actor; returns the task''s app.';
 
 -- lowcode.claim_task is Rust (src/tasks.rs): one prepared statement claims and records.
+-- lowcode.complete_task is Rust (src/tasks.rs): one statement completes, cancels the deadline,
+-- records and announces; then the rules of task_completed:<task> run.
 
-CREATE FUNCTION lowcode.complete_task(task bigint, outcome text, data jsonb DEFAULT '{}') RETURNS void
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    t    lowcode.tasks := lowcode.task_for_update(task);
-    app  text;
-BEGIN
-    IF t.kind = 'approval' THEN
-        RAISE EXCEPTION 'lowcode: task % is an approval: decide it with lowcode.decide', t.id
-            USING ERRCODE = 'wrong_object_type';
-    END IF;
-    app := lowcode.require_claimer(t, 'completed');
-    IF t.outcomes IS NOT NULL AND NOT coalesce(outcome = ANY (t.outcomes), false) THEN
-        RAISE EXCEPTION 'lowcode: %.%: task % (%): outcome % is not one of %', t.app, t.form, t.id, t.name,
-                        coalesce(quote_literal(outcome), 'NULL'), array_to_string(t.outcomes, ', ')
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = jsonb_build_object('task', t.id, 'outcomes', to_jsonb(t.outcomes))::text;
-    END IF;
-    IF t.result_schema IS NOT NULL THEN
-        PERFORM lowcode.check_task_result(t.app || '.' || t.form || ': task ' || t.id || ' (' || t.name || ')',
-                                          t.result_schema, coalesce(data, '{}'));
-    END IF;
-    UPDATE lowcode.tasks x
-       SET status = 'completed', outcome = complete_task.outcome, result = coalesce(data, '{}'),
-           completed_by = lowcode.actor(app), completed_at = now(),
-           met_deadline = (x.due_at IS NULL OR now() <= x.due_at)
-     WHERE x.id = t.id;
-    UPDATE lowcode.timers x SET status = 'cancelled' WHERE x.task_id = t.id AND x.status = 'pending';
-    PERFORM lowcode.log(t.record_id, 'task_completed',
-        jsonb_build_object('task', t.id, 'name', t.name, 'outcome', outcome, 'data', coalesce(data, '{}'),
-                           'met_deadline', t.due_at IS NULL OR now() <= t.due_at));
-    IF t.events THEN
-        PERFORM lowcode.emit(t.app || '.task.completed',
-            jsonb_build_object('task', t.id, 'name', t.name, 'form', t.form, 'pool', t.pool, 'outcome', outcome,
-                               'by', lowcode.actor(app)), t.record_id);
-    END IF;
-    PERFORM lowcode.fire(t.record_id, 'task_completed:' || t.name,
-        jsonb_build_object('task', t.id, 'outcome', outcome, 'data', coalesce(data, '{}')));
-END $$;
-COMMENT ON FUNCTION lowcode.complete_task(bigint, text, jsonb) IS 'Complete a task you claimed with an outcome (one of the task''s outcomes, when it declares them) and result data (checked against its result schema, 23514): records whether the deadline was met and fires task_completed:<task>.';
 
 CREATE FUNCTION lowcode.release_task(task bigint) RETURNS void
 LANGUAGE plpgsql AS $$

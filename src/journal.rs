@@ -392,6 +392,22 @@ pub struct NewTask<'a> {
     pub events: bool,
 }
 
+/// Does `lowcode.tasks` have 0.3.0's columns (app, form, outcomes, result_schema, events)? A
+/// database still on 0.2.0's SQL runs this library until ALTER EXTENSION lowcode UPDATE:
+/// the engine's statements must fit the tables it has. (Three syscache lookups.)
+pub fn tasks_have_app() -> bool {
+    // SAFETY: catalog lookups by name, inside a transaction.
+    unsafe {
+        let ns = pg_sys::get_namespace_oid(c"lowcode".as_ptr(), true);
+        if ns == pg_sys::InvalidOid {
+            return false;
+        }
+        let rel = pg_sys::get_relname_relid(c"tasks".as_ptr(), ns);
+        rel != pg_sys::InvalidOid
+            && pg_sys::get_attnum(rel, c"events".as_ptr()) != pg_sys::InvalidAttrNumber as i16
+    }
+}
+
 /// Buffer `task` about `record`; its id.
 pub fn task(record: &Record, task: &NewTask) -> i64 {
     // lowcode's own sequence, found by name (a syscache lookup), as the INSERT's default

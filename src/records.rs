@@ -420,6 +420,109 @@ pub fn insert(app: Option<&str>, form: Option<&str>, data: Option<pg_sys::Datum>
     .unwrap_or_else(|error| crate::report::failed("submit", error))
 }
 
+// update_record: the record locked, with what the checks need.
+const RECORD_FOR_UPDATE: Statement = Statement {
+    sql: "SELECT r.app, r.form, r.owner, r.revision FROM lowcode.records r \
+          WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+    args: &[pgrx::pg_sys::BuiltinOid::INT8OID],
+};
+// The new data, which the triggers validate, record and hand to the workflow.
+const UPDATE_DATA: Statement = Statement {
+    sql: "UPDATE lowcode.records x SET data = $2 WHERE x.id OPERATOR(pg_catalog.=) $1 RETURNING x.revision",
+    args: &[
+        pgrx::pg_sys::BuiltinOid::INT8OID,
+        pgrx::pg_sys::BuiltinOid::JSONBOID,
+    ],
+};
+// The same for a caller some fields of the form are hidden from: their stored values are kept
+// (lowcode.keep_hidden refuses data that names one).
+const UPDATE_DATA_KEEPING_HIDDEN: Statement = Statement {
+    sql: "UPDATE lowcode.records x SET data = lowcode.keep_hidden(x, $2, $3) \
+          WHERE x.id OPERATOR(pg_catalog.=) $1 RETURNING x.revision",
+    args: &[
+        pgrx::pg_sys::BuiltinOid::INT8OID,
+        pgrx::pg_sys::BuiltinOid::JSONBOID,
+        pgrx::pg_sys::BuiltinOid::TEXTOID,
+    ],
+};
+
+/// Replace a record's data (validated like submit). Fields hidden from the caller keep their
+/// stored values (naming one is refused with 42501). With expected_revision, refuses (SQLSTATE
+/// 40001) when someone else changed it first. Returns the new revision.
+#[pg_extern(volatile)]
+fn update_record(
+    id: Option<i64>,
+    data: Option<crate::jsonb::JsonbBytes>,
+    expected_revision: default!(Option<i32>, "NULL"),
+) -> i32 {
+    let (Some(id), Some(data)) = (id, data) else {
+        refuse(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "update_record: arguments \"id\" and \"data\" must not be NULL".into(),
+            None,
+        )
+    };
+    let locked = Spi::connect_mut(|client| {
+        let table = statements::run(client, &RECORD_FOR_UPDATE, &[id.into()])?;
+        if table.is_empty() {
+            return Ok::<_, pgrx::spi::SpiError>(None);
+        }
+        let row = table.first();
+        Ok(Some((
+            row.get::<String>(1)?.unwrap_or_default(),
+            row.get::<String>(2)?.unwrap_or_default(),
+            row.get::<String>(3)?,
+            row.get::<i32>(4)?.unwrap_or_default(),
+        )))
+    })
+    .unwrap_or_else(|error| crate::report::failed("update_record", error));
+    let Some((app, form, owner, revision)) = locked else {
+        refuse(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("record {id} does not exist"),
+            None,
+        )
+    };
+    // update_all, or update_own for the invoker's own records.
+    let own = owner.as_deref() == Some(identity::invoker_name().as_str());
+    let may = crate::privileges::holds(Some(&app), Some("update_all"))
+        || (own && crate::privileges::holds(Some(&app), Some("update_own")));
+    if !may {
+        crate::privileges::refuse_with(
+            Some(&app),
+            Some(if own { "update_own" } else { "update_all" }),
+            Some(&format!("update record {id} of form {form}")),
+        );
+    }
+    if let Some(expected) = expected_revision {
+        if revision != expected {
+            refuse(
+                PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+                format!("{app}.{form}: record {id} is at revision {revision}, not {expected}"),
+                Some(
+                    "someone changed it since you read it: read it again and re-apply your change",
+                ),
+            );
+        }
+    }
+    let data = statements::jsonb_arg(data.datum());
+    Spi::connect_mut(|client| {
+        let table = if crate::privileges::hides_any(&app, &form) {
+            let doing = format!("update record {id}");
+            statements::run(
+                client,
+                &UPDATE_DATA_KEEPING_HIDDEN,
+                &[id.into(), data, doing.as_str().into()],
+            )?
+        } else {
+            statements::run(client, &UPDATE_DATA, &[id.into(), data])?
+        };
+        table.first().get::<i32>(1)
+    })
+    .unwrap_or_else(|error| crate::report::failed("update_record", error))
+    .unwrap_or_default()
+}
+
 /// Submit data to a form: validated against the form's current version (SQLSTATE 23514 with
 /// every issue as JSON in DETAIL when invalid), stored, recorded in history. Returns the
 /// record id.

@@ -95,7 +95,25 @@ fn fire(record: Option<i64>, event: Option<&str>, context: default!(Option<JsonB
     let (Some(record), Some(event)) = (record, event) else {
         return;
     };
+    let outcome = context
+        .as_ref()
+        .and_then(|c| c.0.get("outcome"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    fire_event(record, None, event, outcome.as_deref());
+}
+
+/// Run the rules listening to `event` on `record` (of `app.form` when the caller knows it: then
+/// the record is read only when some rule listens), then write what they buffered.
+pub fn fire_event(record: i64, form: Option<(&str, &str)>, event: &str, outcome: Option<&str>) {
     let run = || -> Result<()> {
+        if let Some((app, form)) = form {
+            let listening = definitions_cache::current_workflow(app, form)?
+                .is_some_and(|wf| !wf.runtime.rules_for(event).is_empty());
+            if !listening {
+                return Ok(());
+            }
+        }
         let Some(r) = journal::read_record(record)? else {
             return Ok(());
         };
@@ -106,12 +124,7 @@ fn fire(record: Option<i64>, event: Option<&str>, context: default!(Option<JsonB
         if rules.is_empty() {
             return Ok(());
         }
-        let outcome = context
-            .as_ref()
-            .and_then(|c| c.0.get("outcome"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        run_rules(&wf, &rules, r, event, outcome.as_deref())?;
+        run_rules(&wf, &rules, r, event, outcome)?;
         Ok(())
     };
     run().unwrap_or_else(|error| raise("", error));

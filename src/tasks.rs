@@ -10,7 +10,7 @@
 //! owns them (it decides which pools a user works from); lowcode checks the `claim`
 //! privilege in the task's app.
 
-use pgrx::pg_sys::BuiltinOid::{BOOLOID, INT8OID, OIDOID, TEXTARRAYOID, TEXTOID};
+use pgrx::pg_sys::BuiltinOid::{BOOLOID, INT8OID, JSONBOID, OIDOID, TEXTARRAYOID, TEXTOID};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
@@ -50,22 +50,6 @@ macro_rules! claim_and_log {
              SELECT c.id, c.record_id, c.name, c.events, c.app, c.form, c.pool FROM claim c"
         )
     };
-}
-
-/// Does `lowcode.tasks` have 0.3.0's columns (app, form, outcomes, result_schema, events)? A
-/// database still on 0.2.0's SQL runs this library until ALTER EXTENSION lowcode UPDATE:
-/// the engine's statements must fit the tables it has. (Three syscache lookups.)
-pub fn tasks_have_app() -> bool {
-    // SAFETY: catalog lookups by name, inside a transaction.
-    unsafe {
-        let ns = pg_sys::get_namespace_oid(c"lowcode".as_ptr(), true);
-        if ns == pg_sys::InvalidOid {
-            return false;
-        }
-        let rel = pg_sys::get_relname_relid(c"tasks".as_ptr(), ns);
-        rel != pg_sys::InvalidOid
-            && pg_sys::get_attnum(rel, c"events".as_ptr()) != pg_sys::InvalidAttrNumber as i16
-    }
 }
 
 // 0.2.0's tables: the task's app is its record's.
@@ -147,6 +131,47 @@ const MINE: Statement = Statement {
              AND ($2 OR c.app OPERATOR(pg_catalog.=) ANY ($3)) \
            ORDER BY c.due_at NULLS LAST, c.id",
     args: &[TEXTOID, BOOLOID, TEXTARRAYOID],
+};
+
+// Completing: the task locked (a concurrent completer, releaser or canceller waits), with
+// what the checks need; whether its deadline is met is decided here, with the transaction's
+// time, as the UPDATE decides it.
+const TASK_FOR_UPDATE: Statement = Statement {
+    sql: "SELECT x.kind, x.status, x.claimed_by, x.app, x.form, x.name, x.record_id, x.outcomes, \
+                 x.result_schema, x.events, \
+                 (x.due_at IS NULL OR pg_catalog.now() OPERATOR(pg_catalog.<=) x.due_at) \
+            FROM lowcode.tasks x WHERE x.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+    args: &[INT8OID],
+};
+
+// The completion, its deadline timer cancelled, its history row (as lowcode.log writes it)
+// and, when the workflow asked for task events, `<app>.task.completed`: one statement.
+const COMPLETE: Statement = Statement {
+    sql: "WITH done AS ( \
+            UPDATE lowcode.tasks x \
+               SET status = 'completed', outcome = $2, result = $3, completed_by = $4, \
+                   completed_at = pg_catalog.now(), met_deadline = $5 \
+             WHERE x.id OPERATOR(pg_catalog.=) $1 \
+            RETURNING x.id, x.record_id, x.name, x.form, x.pool, x.app \
+          ), deadline AS ( \
+            UPDATE lowcode.timers y SET status = 'cancelled' \
+             WHERE y.task_id OPERATOR(pg_catalog.=) $1 AND y.status OPERATOR(pg_catalog.=) 'pending' \
+          ), logged AS ( \
+            INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail) \
+            SELECT r.id, r.app, r.form, 'task_completed', r.revision, $4, r.state, r.state, \
+                   pg_catalog.jsonb_build_object('task', d.id, 'name', d.name, 'outcome', $2, 'data', $3, \
+                                                 'met_deadline', $5) \
+              FROM done d JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) d.record_id \
+          ), announced AS ( \
+            INSERT INTO lowcode.events (topic, payload, record_id, app) \
+            SELECT d.app OPERATOR(pg_catalog.||) '.task.completed', \
+                   pg_catalog.jsonb_build_object('task', d.id, 'name', d.name, 'form', d.form, 'pool', d.pool, \
+                                                 'outcome', $2, 'by', $4), \
+                   d.record_id, d.app \
+              FROM done d WHERE $6 \
+          ) \
+          SELECT pg_catalog.count(*) FROM done",
+    args: &[INT8OID, TEXTOID, JSONBOID, TEXTOID, BOOLOID, BOOLOID],
 };
 
 /// Raise insufficient_privilege (42501) with `message` (without the `lowcode: ` that
@@ -283,7 +308,11 @@ fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Opt
     };
     let c = claimer(worker, "claim tasks");
     let task = Spi::connect_mut(|client| {
-        let statement = if tasks_have_app() { &CLAIM } else { &CLAIM_0_2 };
+        let statement = if crate::journal::tasks_have_app() {
+            &CLAIM
+        } else {
+            &CLAIM_0_2
+        };
         let table = statements::run(
             client,
             statement,
@@ -514,6 +543,185 @@ fn my_tasks() -> TableIterator<
     TableIterator::new(rows)
 }
 
+/// A task as completing it needs it (locked).
+struct Locked {
+    kind: String,
+    status: String,
+    claimed_by: Option<String>,
+    app: String,
+    form: String,
+    name: String,
+    record: i64,
+    outcomes: Option<Vec<String>>,
+    result_schema: Option<serde_json::Value>,
+    events: bool,
+    met_deadline: bool,
+}
+
+fn lock_task(task: i64) -> Option<Locked> {
+    Spi::connect_mut(|client| {
+        let table = statements::run(client, &TASK_FOR_UPDATE, &[task.into()])?;
+        if table.is_empty() {
+            return Ok::<_, pgrx::spi::SpiError>(None);
+        }
+        let row = table.first();
+        Ok(Some(Locked {
+            kind: row.get::<String>(1)?.unwrap_or_default(),
+            status: row.get::<String>(2)?.unwrap_or_default(),
+            claimed_by: row.get::<String>(3)?,
+            app: row.get::<String>(4)?.unwrap_or_default(),
+            form: row.get::<String>(5)?.unwrap_or_default(),
+            name: row.get::<String>(6)?.unwrap_or_default(),
+            record: row.get::<i64>(7)?.unwrap_or_default(),
+            outcomes: row.get::<Vec<String>>(8)?,
+            result_schema: row.get::<pgrx::JsonB>(9)?.map(|j| j.0),
+            events: row.get::<bool>(10)?.unwrap_or(false),
+            met_deadline: row.get::<bool>(11)?.unwrap_or(true),
+        }))
+    })
+    .unwrap_or_else(|error| crate::report::failed("complete_task", error))
+}
+
+/// A value as `quote_literal` writes it.
+fn quoted(value: &str) -> String {
+    if value.contains('\\') {
+        format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", value.replace('\'', "''"))
+    }
+}
+
+/// Complete a task you claimed with an outcome (one of the task's outcomes, when it declares
+/// them) and result data (checked against its result schema, 23514): records whether the
+/// deadline was met and fires task_completed:<task>.
+#[pg_extern(volatile)]
+fn complete_task(
+    task: Option<i64>,
+    outcome: Option<&str>,
+    data: default!(Option<crate::jsonb::JsonbBytes>, "'{}'"),
+) {
+    let Some(id) = task else {
+        error(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "argument \"task\" must not be NULL".into(),
+        )
+    };
+    let Some(t) = lock_task(id) else {
+        error(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("task {id} does not exist"),
+        )
+    };
+    if t.kind == "approval" {
+        error(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("task {id} is an approval: decide it with lowcode.decide"),
+        );
+    }
+    // Who may: the claim privilege in the task's app, and the task claimed by the actor.
+    if !privileges::holds(Some(&t.app), Some("claim")) {
+        privileges::refuse_with(
+            Some(&t.app),
+            Some("claim"),
+            Some(&format!(
+                "work on task {id} (\"{}\", record {})",
+                t.name, t.record
+            )),
+        );
+    }
+    if t.status != "claimed" {
+        error(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "task {id} (\"{}\", record {}) is {}, so it cannot be completed",
+                t.name, t.record, t.status
+            ),
+        );
+    }
+    let actor =
+        identity::actor(Some(&t.app)).unwrap_or_else(|error| crate::report::raise("", error));
+    if t.claimed_by.as_deref() != Some(actor.as_str()) {
+        refuse(
+            format!(
+                "task {id} (\"{}\", record {}) belongs to {}, not {actor}",
+                t.name,
+                t.record,
+                t.claimed_by.as_deref().unwrap_or("<NULL>")
+            ),
+            "the worker who claimed it (SET lowcode.actor) completes, releases or decides it",
+        );
+    }
+    if let Some(outcomes) = &t.outcomes {
+        if !outcome.is_some_and(|o| outcomes.iter().any(|x| x == o)) {
+            let listed: Vec<String> = outcomes
+                .iter()
+                .map(|o| serde_json::Value::from(o.as_str()).to_string())
+                .collect();
+            crate::report::refuse(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!(
+                    "{}.{}: task {id} ({}): outcome {} is not one of {}",
+                    t.app,
+                    t.form,
+                    t.name,
+                    outcome.map(quoted).unwrap_or_else(|| "NULL".into()),
+                    outcomes.join(", ")
+                ),
+                Some(format!(
+                    "{{\"task\": {id}, \"outcomes\": [{}]}}",
+                    listed.join(", ")
+                )),
+                None,
+            );
+        }
+    }
+    if let Some(schema) = &t.result_schema {
+        let subject = format!("{}.{}: task {id} ({})", t.app, t.form, t.name);
+        match &data {
+            Some(data) => check_result(&subject, schema, data.container()),
+            None => {
+                let empty = pgrx::JsonB(serde_json::json!({}))
+                    .into_datum()
+                    // SAFETY: a jsonb datum just made.
+                    .map(|d| unsafe { crate::jsonb::OwnedJsonb::from_datum(d) })
+                    .unwrap_or_else(|| crate::report::broken("an empty jsonb"));
+                check_result(&subject, schema, empty.container());
+            }
+        }
+    }
+    // Rows buffered before (none, at an entry point) go first, as lowcode.log wrote them.
+    crate::journal::flush();
+    if t.events {
+        crate::worker_registry::note_events();
+    }
+    let result = match &data {
+        Some(d) => crate::statements::jsonb_arg(d.datum()),
+        None => pgrx::JsonB(serde_json::json!({})).into(),
+    };
+    Spi::connect_mut(|client| {
+        statements::run(
+            client,
+            &COMPLETE,
+            &[
+                id.into(),
+                outcome.into(),
+                result,
+                actor.as_str().into(),
+                t.met_deadline.into(),
+                t.events.into(),
+            ],
+        )
+        .map(|_| ())
+    })
+    .unwrap_or_else(|error| crate::report::failed("complete_task", error));
+    crate::rules::fire_event(
+        t.record,
+        Some((&t.app, &t.form)),
+        &format!("task_completed:{}", t.name),
+        outcome,
+    );
+}
+
 /// Internal: raises 23514 (every issue as JSON in DETAIL, as a refused record does) unless
 /// `data` conforms to a task's result schema.
 #[pg_extern(stable)]
@@ -525,14 +733,19 @@ fn check_task_result(
     let (Some(subject), Some(schema), Some(data)) = (subject, schema, data) else {
         return;
     };
-    let validator = match crate::validation::compile(&schema.0) {
+    check_result(subject, &schema.0, data.container());
+}
+
+/// Raise 23514 unless the jsonb `container` conforms to the result `schema`.
+fn check_result(subject: &str, schema: &serde_json::Value, container: &[u8]) {
+    let validator = match crate::validation::compile(schema) {
         Ok(v) => v,
         Err(e) => error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("{subject}: the task's result schema does not compile: {e}"),
         ),
     };
-    let issues = crate::validation::issues(&validator, data.container());
+    let issues = crate::validation::issues(&validator, container);
     if !issues.is_empty() {
         crate::report::raise(
             subject,

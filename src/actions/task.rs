@@ -32,7 +32,7 @@ const CREATE_TASK_0_2: Statement = Statement {
 };
 
 pub fn apply(r: &Record, rule: &str, event: &str, def: &TaskDef) -> Result<()> {
-    let current = crate::tasks::tasks_have_app();
+    let current = crate::journal::tasks_have_app();
     let p = plan::plan(def, current);
     let task = if current {
         // Written by the journal's next flush, with its note and event (one statement).
