@@ -96,6 +96,7 @@ ALTER FUNCTION lowcode.claimable_tasks(text) SET search_path = pg_catalog, pg_te
 ALTER FUNCTION lowcode.my_tasks() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates

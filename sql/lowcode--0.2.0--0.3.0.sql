@@ -278,6 +278,16 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
 
+-- Rust since 0.3.0 (src/transitions.rs); replaced in place, so its grants stay.
+CREATE OR REPLACE FUNCTION lowcode.transition(
+	"record" bigint,
+	"name" TEXT,
+	"payload" jsonb DEFAULT '{}'
+) RETURNS TEXT
+VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'transition_wrapper';
+
 -- Rust since 0.3.0 (src/records.rs); replaced in place, so its grants stay.
 CREATE OR REPLACE FUNCTION lowcode.update_record(
 	"id" bigint,
@@ -789,6 +799,7 @@ ALTER FUNCTION lowcode.claimable_tasks(text) SET search_path = pg_catalog, pg_te
 ALTER FUNCTION lowcode.my_tasks() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates

@@ -5,7 +5,8 @@
 //! `definitions` (names, schemas) → `validation` (compiled validators over jsonb bytes) →
 //! `conformance` (a document against its form's current version) → `records` (the one write
 //! path: the triggers on `lowcode.records`) → `rules` (the workflow at run time: rules and their
-//! actions — tasks, approvals, timers, messages) → `tasks` & `timers` → `outbox` (events written
+//! actions — tasks, approvals, timers, messages) → `tasks` & `timers` (and `transitions`,
+//! the transitions people fire) → `outbox` (events written
 //! at once) → `worker` (timers and webhooks in the background: a launcher and a bounded pool of
 //! workers for every database; `dispatch` decides where they go, `worker_registry` is the shared
 //! memory they and the committing backends share; `webhook_delivery` POSTs).
@@ -50,6 +51,7 @@ mod tasks;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 mod timers;
+mod transitions;
 mod views;
 mod webhook_delivery;
 mod worker;
@@ -154,6 +156,7 @@ pgrx::extension_sql_file!(
         records::replaying_sql,
         records::submit,
         records::update_record,
+        transitions::transition,
         views::view_write,
         privileges::is_admin,
         privileges::may,

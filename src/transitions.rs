@@ -1,0 +1,401 @@
+//! People's transitions: `lowcode.transition(record, name, payload)` fires a named transition
+//! of the record's workflow. The checks (the record is the caller's to read, the transition
+//! exists and starts from the record's state, the caller holds one of its roles or may change
+//! the record, its condition holds on the data merged with the payload, that data is valid)
+//! run here, in that order, each with its own error; then one UPDATE of the record, which the
+//! records triggers validate, record (its history row names the transition as the cause) and
+//! hand to the workflow like any other write.
+//!
+//! A transition without a payload (the usual button) reads nothing but the locked record and
+//! its transition; a payload is merged in SQL with `lowcode.keep_hidden`, as an update's data is.
+
+use pgrx::pg_sys::BuiltinOid::{INT8OID, JSONBOID, TEXTOID};
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+use crate::engine_state::{self, Slot};
+use crate::identity;
+use crate::jsonb::{JsonbBytes, OwnedJsonb};
+use crate::privileges;
+use crate::statements::{self, jsonb_arg, Statement};
+
+const RECORD_FOR_UPDATE: Statement = Statement {
+    sql: "SELECT r.app, r.form, r.owner, r.state, r.data FROM lowcode.records r \
+          WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+    args: &[INT8OID],
+};
+// The transition of the form's current workflow (no row: the form is gone; a row without
+// to_state: no such transition).
+const TRANSITION: Statement = Statement {
+    sql: "SELECT f.workflow_version_id, t.to_state, t.from_states, t.roles, t.condition \
+            FROM lowcode.forms f \
+            LEFT JOIN lowcode.transitions t \
+                   ON t.workflow_version_id OPERATOR(pg_catalog.=) f.workflow_version_id \
+                  AND t.name OPERATOR(pg_catalog.=) $3 \
+           WHERE f.app OPERATOR(pg_catalog.=) $1 AND f.name OPERATOR(pg_catalog.=) $2",
+    args: &[TEXTOID, TEXTOID, TEXTOID],
+};
+// For the error's hint: the transitions there are.
+const NAMES: Statement = Statement {
+    sql: "SELECT pg_catalog.string_agg(x.name, ', ' ORDER BY x.name) FROM lowcode.transitions x \
+          WHERE x.workflow_version_id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID],
+};
+// The data a payload makes: the stored data with the payload merged in, the fields hidden from
+// the caller kept (a payload naming one is refused).
+const MERGED: Statement = Statement {
+    sql: "SELECT r.data OPERATOR(pg_catalog.||) lowcode.keep_hidden(r, $2, $3) \
+            FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID, JSONBOID, TEXTOID],
+};
+const CONDITION_ISSUES: Statement = Statement {
+    sql: "SELECT lowcode.condition_issues($1, $2)::pg_catalog.text",
+    args: &[JSONBOID, JSONBOID],
+};
+const IS_VALID: Statement = Statement {
+    sql: "SELECT lowcode.is_valid($1, $2, $3)",
+    args: &[TEXTOID, TEXTOID, JSONBOID],
+};
+const ISSUES: Statement = Statement {
+    sql: "SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(v))::pg_catalog.text \
+            FROM lowcode.validate($1, $2, $3) v",
+    args: &[TEXTOID, TEXTOID, JSONBOID],
+};
+const MOVE: Statement = Statement {
+    sql: "UPDATE lowcode.records x SET data = $2, state = $3 WHERE x.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID, JSONBOID, TEXTOID],
+};
+const STATE: Statement = Statement {
+    sql: "SELECT x.state FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $1",
+    args: &[INT8OID],
+};
+
+fn refuse(
+    code: PgSqlErrorCode,
+    message: String,
+    detail: Option<String>,
+    hint: Option<String>,
+) -> ! {
+    crate::report::refuse(code, message, detail, hint)
+}
+
+fn failed(error: pgrx::spi::SpiError) -> ! {
+    crate::report::failed("transition", error)
+}
+
+/// One value of a statement with one row and one column (None: no row, or NULL).
+fn one<T: FromDatum + IntoDatum>(
+    statement: &Statement,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Option<T> {
+    Spi::connect_mut(|client| {
+        let table = statements::run(client, statement, args)?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        table.first().get::<T>(1)
+    })
+    .unwrap_or_else(|error| failed(error))
+}
+
+/// The header of a jsonb container: its kind and size.
+fn header(container: &[u8]) -> u32 {
+    container
+        .get(..4)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+}
+
+fn is_object(container: &[u8]) -> bool {
+    header(container) & pg_sys::JB_FOBJECT != 0
+}
+
+fn is_empty_object(container: &[u8]) -> bool {
+    is_object(container) && header(container) & pg_sys::JB_CMASK == 0
+}
+
+/// `quote_ident`, as `format('%I')` writes a name.
+fn quote_ident(name: &str) -> String {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return name.to_owned();
+    };
+    // SAFETY: quote_identifier reads a C string and returns it or a palloc'd quoted copy.
+    unsafe {
+        std::ffi::CStr::from_ptr(pg_sys::quote_identifier(c.as_ptr()))
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// The record locked, as transition needs it.
+struct Locked {
+    app: String,
+    form: String,
+    owner: Option<String>,
+    state: String,
+    data: OwnedJsonb,
+}
+
+/// A transition of the form's current workflow.
+struct Transition {
+    to_state: String,
+    from_states: Vec<String>,
+    roles: Vec<String>,
+    condition: Option<OwnedJsonb>,
+}
+
+fn lock(record: i64) -> Option<Locked> {
+    Spi::connect_mut(|client| {
+        let table = statements::run(client, &RECORD_FOR_UPDATE, &[record.into()])?;
+        if table.is_empty() {
+            return Ok::<_, pgrx::spi::SpiError>(None);
+        }
+        let row = table.first();
+        let data = row
+            .get_datum_by_ordinal(5)?
+            // SAFETY: column 5 is the record's jsonb data (NOT NULL).
+            .map(|d| unsafe { OwnedJsonb::from_datum(d) });
+        Ok(data.map(|data| Locked {
+            app: row.get::<String>(1).ok().flatten().unwrap_or_default(),
+            form: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+            owner: row.get::<String>(3).ok().flatten(),
+            state: row.get::<String>(4).ok().flatten().unwrap_or_default(),
+            data,
+        }))
+    })
+    .unwrap_or_else(|error| failed(error))
+}
+
+/// The transition `name` of the form's workflow: Ok, or Err with the workflow version (to
+/// list the transitions it has).
+fn find(r: &Locked, name: &str) -> Result<Transition, Option<i64>> {
+    Spi::connect_mut(|client| {
+        let table = statements::run(
+            client,
+            &TRANSITION,
+            &[r.app.as_str().into(), r.form.as_str().into(), name.into()],
+        )?;
+        if table.is_empty() {
+            return Ok::<_, pgrx::spi::SpiError>(Err(None));
+        }
+        let row = table.first();
+        let version = row.get::<i64>(1)?;
+        let Some(to_state) = row.get::<String>(2)? else {
+            return Ok(Err(version));
+        };
+        let condition = row
+            .get_datum_by_ordinal(5)?
+            // SAFETY: column 5 is jsonb.
+            .map(|d| unsafe { OwnedJsonb::from_datum(d) });
+        Ok(Ok(Transition {
+            to_state,
+            from_states: row.get::<Vec<String>>(3)?.unwrap_or_default(),
+            roles: row.get::<Vec<String>>(4)?.unwrap_or_default(),
+            condition,
+        }))
+    })
+    .unwrap_or_else(|error| failed(error))
+}
+
+/// Whether the invoker is a member of one of `roles` (that exist).
+fn member_of_any(roles: &[String]) -> bool {
+    let me = identity::invoker();
+    roles.iter().any(|role| {
+        std::ffi::CString::new(role.as_str()).is_ok_and(|c| {
+            // SAFETY: catalog lookups by name (missing_ok) and of two role oids.
+            unsafe {
+                let oid = pg_sys::get_role_oid(c.as_ptr(), true);
+                oid != pg_sys::InvalidOid && pg_sys::is_member_of_role(me, oid)
+            }
+        })
+    })
+}
+
+/// Fire a named transition on a record: checks the state it starts from, the roles allowed to
+/// fire it and its condition (on the data merged with payload), then moves the record. Returns
+/// the record's state after the rules it triggered.
+#[pg_extern(volatile)]
+fn transition(
+    record: Option<i64>,
+    name: Option<&str>,
+    payload: default!(Option<JsonbBytes>, "'{}'"),
+) -> Option<String> {
+    let (Some(id), Some(name)) = (record, name) else {
+        refuse(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "transition: arguments \"record\" and \"name\" must not be NULL".into(),
+            None,
+            None,
+        )
+    };
+    let missing = || -> ! {
+        refuse(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("record {id} does not exist"),
+            None,
+            None,
+        )
+    };
+    let Some(r) = lock(id) else { missing() };
+    let me = identity::invoker_name();
+    let own = r.owner.as_deref() == Some(me.as_str());
+    let may = |all: &str, mine: &str| {
+        privileges::holds(Some(&r.app), Some(all))
+            || (own && privileges::holds(Some(&r.app), Some(mine)))
+    };
+    if !may("read_all", "read_own") {
+        missing();
+    }
+    let t = find(&r, name).unwrap_or_else(|version| {
+        let names = version.and_then(|v| one::<String>(&NAMES, &[v.into()]));
+        refuse(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("{}.{}: no transition \"{name}\"", r.app, r.form),
+            None,
+            Some(
+                names
+                    .map(|n| format!("transitions: {n}"))
+                    .unwrap_or_else(|| {
+                        "the form has no workflow; attach one with lowcode.define_workflow".into()
+                    }),
+            ),
+        )
+    });
+    if !t.from_states.contains(&r.state) {
+        let from: Vec<String> = t.from_states.iter().map(|s| format!("\"{s}\"")).collect();
+        refuse(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "{}.{}: record {id} is in state \"{}\", and transition \"{name}\" starts from {}",
+                r.app,
+                r.form,
+                r.state,
+                from.join(" or ")
+            ),
+            None,
+            None,
+        );
+    }
+    // A transition that names roles is for their members; one that names none, for those who
+    // may change the record.
+    if !t.roles.is_empty() && !member_of_any(&t.roles) {
+        refuse(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "{}.{}: transition \"{name}\" of record {id} needs role {}",
+                r.app,
+                r.form,
+                t.roles.join(" or ")
+            ),
+            None,
+            Some(format!(
+                "GRANT {} TO {}",
+                quote_ident(&t.roles[0]),
+                quote_ident(&me)
+            )),
+        );
+    }
+    let doing = format!("fire transition \"{name}\" of record {id}");
+    if t.roles.is_empty() && !may("update_all", "update_own") {
+        privileges::refuse_with(
+            Some(&r.app),
+            Some(if own { "update_own" } else { "update_all" }),
+            Some(&doing),
+        );
+    }
+    // The data after the transition: the stored data when there is no payload.
+    let unchanged = is_object(r.data.container())
+        && payload
+            .as_ref()
+            .is_none_or(|p| is_empty_object(p.container()));
+    let new_data = if unchanged {
+        r.data.clone()
+    } else {
+        let payload = match &payload {
+            Some(p) => jsonb_arg(p.datum()),
+            None => pgrx::JsonB(serde_json::json!({})).into(),
+        };
+        Spi::connect_mut(|client| {
+            let table = statements::run(
+                client,
+                &MERGED,
+                &[id.into(), payload, doing.as_str().into()],
+            )?;
+            Ok::<_, pgrx::spi::SpiError>(
+                table
+                    .first()
+                    .get_datum_by_ordinal(1)?
+                    // SAFETY: a jsonb column.
+                    .map(|d| unsafe { OwnedJsonb::from_datum(d) }),
+            )
+        })
+        .unwrap_or_else(|error| failed(error))
+        .unwrap_or_else(|| missing())
+    };
+    if let Some(condition) = &t.condition {
+        let validator =
+            crate::definitions_cache::condition(condition.container(), || condition.to_json())
+                .unwrap_or_else(|error| crate::report::failed("transition: its condition", error));
+        let holds = validator
+            .is_valid(
+                new_data.container(),
+                crate::definitions_cache::max_document_depth(),
+            )
+            .unwrap_or_else(|error| crate::report::raise("condition", error));
+        if !holds {
+            let detail = one::<String>(
+                &CONDITION_ISSUES,
+                &[jsonb_arg(condition.datum()), jsonb_arg(new_data.datum())],
+            );
+            refuse(
+                PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+                format!(
+                    "{}.{}: transition \"{name}\" of record {id} is not allowed: its condition is not met",
+                    r.app, r.form
+                ),
+                detail,
+                None,
+            );
+        }
+    }
+    // Checked here too (the records trigger checks again) so the error names the transition.
+    if !unchanged && !new_data.same_as(&r.data) {
+        let args = || {
+            [
+                r.app.as_str().into(),
+                r.form.as_str().into(),
+                jsonb_arg(new_data.datum()),
+            ]
+        };
+        if one::<bool>(&IS_VALID, &args()) != Some(true) {
+            refuse(
+                PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+                format!(
+                    "{}.{}: transition \"{name}\" of record {id}: the payload would make the data invalid",
+                    r.app, r.form
+                ),
+                one::<String>(&ISSUES, &args()),
+                None,
+            );
+        }
+    }
+    let previous = engine_state::set(
+        Slot::Cause,
+        Some(serde_json::json!({ "transition": name }).to_string()),
+    );
+    Spi::connect_mut(|client| {
+        statements::run(
+            client,
+            &MOVE,
+            &[
+                id.into(),
+                jsonb_arg(new_data.datum()),
+                t.to_state.as_str().into(),
+            ],
+        )
+        .map(|_| ())
+    })
+    .unwrap_or_else(|error| failed(error));
+    engine_state::set(Slot::Cause, previous);
+    one::<String>(&STATE, &[id.into()])
+}
