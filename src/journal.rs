@@ -28,6 +28,21 @@ const INSERT: Statement = Statement {
         TEXTOID,
     ],
 };
+// The same row of a change that moved the record out of a state ($12), with that state's
+// pending timers cancelled (they only run while the record is in it): one statement.
+const INSERT_LEAVING: Statement = Statement {
+    sql: "WITH cancelled AS ( \
+            UPDATE lowcode.timers t SET status = 'cancelled' \
+             WHERE t.record_id OPERATOR(pg_catalog.=) $1 AND t.status OPERATOR(pg_catalog.=) 'pending' \
+               AND t.in_state OPERATOR(pg_catalog.=) $12) \
+          INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
+          from_state, to_state, before, after, detail) \
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::pg_catalog.jsonb)",
+    args: &[
+        INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID,
+        TEXTOID, TEXTOID,
+    ],
+};
 // The buffered notes, in order (ids are drawn in the order of the rows), one array per
 // column. Read by subscript from generate_subscripts, whose row estimate does not depend on
 // its argument, so the statement keeps one generic plan (with unnest, whose estimate is
@@ -299,29 +314,40 @@ fn jsonb(value: Option<&OwnedJsonb>) -> pgrx::datum::DatumWithOid<'static> {
 
 /// Write a change's row now (after the rows waiting before it).
 pub fn write(row: &Row) {
+    write_row(row, None);
+}
+
+/// Write the row of a change that moved the record out of state `left`, and cancel the
+/// timers set in that state, in one statement.
+pub fn write_leaving(row: &Row, left: &str) {
+    write_row(row, Some(left));
+}
+
+fn write_row(row: &Row, left: Option<&str>) {
     flush();
     let r = row.record;
-    Spi::connect_mut(|client| {
-        statements::run(
-            client,
-            &INSERT,
-            &[
-                r.id.into(),
-                r.app.as_str().into(),
-                r.form.as_str().into(),
-                row.action.into(),
-                r.revision.into(),
-                row.actor.into(),
-                row.from_state.into(),
-                row.to_state.into(),
-                jsonb(row.before),
-                jsonb(row.after),
-                row.detail.into(),
-            ],
-        )
-        .map(|_| ())
-    })
-    .unwrap_or_else(|error| crate::report::failed("writing history", error));
+    let mut args = vec![
+        r.id.into(),
+        r.app.as_str().into(),
+        r.form.as_str().into(),
+        row.action.into(),
+        r.revision.into(),
+        row.actor.into(),
+        row.from_state.into(),
+        row.to_state.into(),
+        jsonb(row.before),
+        jsonb(row.after),
+        row.detail.into(),
+    ];
+    let statement = match left {
+        Some(state) => {
+            args.push(state.into());
+            &INSERT_LEAVING
+        }
+        None => &INSERT,
+    };
+    Spi::connect_mut(|client| statements::run(client, statement, &args).map(|_| ()))
+        .unwrap_or_else(|error| crate::report::failed("writing history", error));
 }
 
 /// A row about something that happened to the record without changing it (a task

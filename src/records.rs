@@ -98,6 +98,17 @@ fn raise_null(column: &str) -> ! {
     )
 }
 
+thread_local! {
+    static WRITES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many writes of records this backend has made (a counter: what matters is whether it
+/// moved). A caller that wrote one record and sees the counter moved by exactly one knows no
+/// rule of that write changed or deleted a record.
+pub fn writes() -> u64 {
+    WRITES.with(|w| w.get())
+}
+
 /// Changes to the trigger's new row, made in one `heap_modify_tuple_by_cols`.
 struct Changes {
     columns: Vec<i32>,
@@ -279,6 +290,7 @@ fn records_before<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
 /// workflow's events of the write.
 #[pg_trigger]
 fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
+    WRITES.with(|w| w.set(w.get().wrapping_add(1)));
     let data = trigger.trigger_data();
     let op = trigger.op();
     // SAFETY: a row trigger on lowcode.records: its relation and tuples are valid.
@@ -325,15 +337,22 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
     } else {
         (None, true)
     };
+    let has_workflow = definitions_cache::current_workflow(&record.app, &record.form)
+        .unwrap_or_else(|error| raise("", error))
+        .is_some();
+    // Migrations rewrite records; they are not events of the app's process. (The cause is
+    // the engine's own state: only lowcode.apply_migration sets a migration cause.)
+    let migration = cause.as_ref().and_then(|c| c.get("migration")).is_some();
+    // A move out of a state ends the timers set in it (with a workflow, not in a migration):
+    // cancelled by the statement that writes the change's row.
+    let left = before
+        .as_ref()
+        .map(|b| b.state.as_str())
+        .filter(|old| has_workflow && !migration && *old != record.state);
     match &before {
         // With a workflow, the created row waits for the notes and events of the rules and
         // goes with them in one statement; without, it is the one row and is written now.
-        None if definitions_cache::current_workflow(&record.app, &record.form)
-            .unwrap_or_else(|error| raise("", error))
-            .is_some() =>
-        {
-            journal::created(&record, &actor, detail)
-        }
+        None if has_workflow => journal::created(&record, &actor, detail),
         None => journal::write(&journal::Row {
             record: &record,
             action: "created",
@@ -344,20 +363,24 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
             after: Some(&record.data),
             detail,
         }),
-        Some(before) => journal::write(&journal::Row {
-            record: &record,
-            action: workflow::update_action(cause.as_ref(), data_changed),
-            actor: &actor,
-            from_state: Some(&before.state),
-            to_state: Some(&record.state),
-            before: data_changed.then_some(&before.data),
-            after: data_changed.then_some(&record.data),
-            detail,
-        }),
+        Some(before) => {
+            let row = journal::Row {
+                record: &record,
+                action: workflow::update_action(cause.as_ref(), data_changed),
+                actor: &actor,
+                from_state: Some(&before.state),
+                to_state: Some(&record.state),
+                before: data_changed.then_some(&before.data),
+                after: data_changed.then_some(&record.data),
+                detail,
+            };
+            match left {
+                Some(old) => journal::write_leaving(&row, old),
+                None => journal::write(&row),
+            }
+        }
     }
-    // Migrations rewrite records; they are not events of the app's process. (The cause is
-    // the engine's own state: only lowcode.apply_migration sets a migration cause.)
-    if cause.as_ref().and_then(|c| c.get("migration")).is_some() {
+    if migration {
         journal::flush();
         return Ok(None);
     }

@@ -8,7 +8,7 @@
 //! record comes from the trigger's row and is read again only after an action that may have
 //! changed it (`set`, `transition`, `call`). Every statement is prepared once per backend.
 
-use pgrx::pg_sys::BuiltinOid::{INT8OID, OIDARRAYOID, OIDOID, TEXTARRAYOID, TEXTOID};
+use pgrx::pg_sys::BuiltinOid::{INT8OID, OIDARRAYOID, OIDOID, TEXTARRAYOID};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::{json, Value};
@@ -27,12 +27,6 @@ pub use crate::actions::RulesError;
 
 // ------------------------------------------------------------------ statements
 
-const CANCEL_STATE_TIMERS: Statement = Statement {
-    sql: "UPDATE lowcode.timers t SET status = 'cancelled' \
-          WHERE t.record_id OPERATOR(pg_catalog.=) $1 AND t.status OPERATOR(pg_catalog.=) 'pending' \
-            AND t.in_state OPERATOR(pg_catalog.=) $2",
-    args: &[INT8OID, TEXTOID],
-};
 // A finished record has no work left: its open tasks, pending approvals and timers end.
 const FINISH: Statement = Statement {
     sql: "WITH tasks AS (UPDATE lowcode.tasks t SET status = 'cancelled' \
@@ -56,23 +50,16 @@ const GRANT_CALLS: Statement = Statement {
 };
 // ------------------------------------------------------------------ entry points
 
-/// After a write of `record` (from the records trigger): timers of the state it left end,
-/// a record that reached a final state has no work left, then the write's events fire.
+/// After a write of `record` (from the records trigger, which has cancelled the timers of the
+/// state it left with the change's history row): a record that reached a final state has no
+/// work left, then the write's events fire.
 pub fn after_write(record: Record, old_state: Option<&str>, data_changed: bool) -> Result<()> {
     let Some(wf) = definitions_cache::current_workflow(&record.app, &record.form)? else {
         return Ok(());
     };
-    if let Some(old) = old_state.filter(|&old| old != record.state) {
+    if old_state.is_some_and(|old| old != record.state) && wf.runtime.is_final(&record.state) {
         Spi::connect_mut(|client| {
-            statements::run(
-                client,
-                &CANCEL_STATE_TIMERS,
-                &[record.id.into(), old.into()],
-            )?;
-            if wf.runtime.is_final(&record.state) {
-                statements::run(client, &FINISH, &[record.id.into()])?;
-            }
-            Ok::<_, pgrx::spi::SpiError>(())
+            statements::run(client, &FINISH, &[record.id.into()]).map(|_| ())
         })?;
     }
     let events = workflow::write_events(old_state, &record.state, data_changed);

@@ -19,21 +19,19 @@ use crate::jsonb::{JsonbBytes, OwnedJsonb};
 use crate::privileges;
 use crate::statements::{self, jsonb_arg, Statement};
 
+// The record locked, and the transition of its form's current workflow (no form: the version
+// is NULL; no such transition: to_state is NULL).
 const RECORD_FOR_UPDATE: Statement = Statement {
-    sql: "SELECT r.app, r.form, r.owner, r.state, r.data FROM lowcode.records r \
-          WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-    args: &[INT8OID],
-};
-// The transition of the form's current workflow (no row: the form is gone; a row without
-// to_state: no such transition).
-const TRANSITION: Statement = Statement {
-    sql: "SELECT f.workflow_version_id, t.to_state, t.from_states, t.roles, t.condition \
-            FROM lowcode.forms f \
+    sql: "SELECT r.app, r.form, r.owner, r.state, r.data, \
+                 f.workflow_version_id, t.to_state, t.from_states, t.roles, t.condition \
+            FROM lowcode.records r \
+            LEFT JOIN lowcode.forms f \
+                   ON f.app OPERATOR(pg_catalog.=) r.app AND f.name OPERATOR(pg_catalog.=) r.form \
             LEFT JOIN lowcode.transitions t \
                    ON t.workflow_version_id OPERATOR(pg_catalog.=) f.workflow_version_id \
-                  AND t.name OPERATOR(pg_catalog.=) $3 \
-           WHERE f.app OPERATOR(pg_catalog.=) $1 AND f.name OPERATOR(pg_catalog.=) $2",
-    args: &[TEXTOID, TEXTOID, TEXTOID],
+                  AND t.name OPERATOR(pg_catalog.=) $2 \
+           WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF r",
+    args: &[INT8OID, TEXTOID],
 };
 // For the error's hint: the transitions there are.
 const NAMES: Statement = Statement {
@@ -62,7 +60,8 @@ const ISSUES: Statement = Statement {
     args: &[TEXTOID, TEXTOID, JSONBOID],
 };
 const MOVE: Statement = Statement {
-    sql: "UPDATE lowcode.records x SET data = $2, state = $3 WHERE x.id OPERATOR(pg_catalog.=) $1",
+    sql: "UPDATE lowcode.records x SET data = $2, state = $3 WHERE x.id OPERATOR(pg_catalog.=) $1 \
+          RETURNING x.state",
     args: &[INT8OID, JSONBOID, TEXTOID],
 };
 const STATE: Statement = Statement {
@@ -144,55 +143,45 @@ struct Transition {
     condition: Option<OwnedJsonb>,
 }
 
-fn lock(record: i64) -> Option<Locked> {
+/// The record locked, and the transition `name` of its form's workflow: Ok, or Err with the
+/// workflow version (to list the transitions it has).
+type Found = (Locked, Result<Transition, Option<i64>>);
+
+fn lock(record: i64, name: &str) -> Option<Found> {
     Spi::connect_mut(|client| {
-        let table = statements::run(client, &RECORD_FOR_UPDATE, &[record.into()])?;
+        let table = statements::run(client, &RECORD_FOR_UPDATE, &[record.into(), name.into()])?;
         if table.is_empty() {
             return Ok::<_, pgrx::spi::SpiError>(None);
         }
         let row = table.first();
-        let data = row
+        let Some(data) = row
             .get_datum_by_ordinal(5)?
             // SAFETY: column 5 is the record's jsonb data (NOT NULL).
-            .map(|d| unsafe { OwnedJsonb::from_datum(d) });
-        Ok(data.map(|data| Locked {
-            app: row.get::<String>(1).ok().flatten().unwrap_or_default(),
-            form: row.get::<String>(2).ok().flatten().unwrap_or_default(),
-            owner: row.get::<String>(3).ok().flatten(),
-            state: row.get::<String>(4).ok().flatten().unwrap_or_default(),
-            data,
-        }))
-    })
-    .unwrap_or_else(|error| failed(error))
-}
-
-/// The transition `name` of the form's workflow: Ok, or Err with the workflow version (to
-/// list the transitions it has).
-fn find(r: &Locked, name: &str) -> Result<Transition, Option<i64>> {
-    Spi::connect_mut(|client| {
-        let table = statements::run(
-            client,
-            &TRANSITION,
-            &[r.app.as_str().into(), r.form.as_str().into(), name.into()],
-        )?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::SpiError>(Err(None));
-        }
-        let row = table.first();
-        let version = row.get::<i64>(1)?;
-        let Some(to_state) = row.get::<String>(2)? else {
-            return Ok(Err(version));
+            .map(|d| unsafe { OwnedJsonb::from_datum(d) })
+        else {
+            return Ok(None);
         };
-        let condition = row
-            .get_datum_by_ordinal(5)?
-            // SAFETY: column 5 is jsonb.
-            .map(|d| unsafe { OwnedJsonb::from_datum(d) });
-        Ok(Ok(Transition {
-            to_state,
-            from_states: row.get::<Vec<String>>(3)?.unwrap_or_default(),
-            roles: row.get::<Vec<String>>(4)?.unwrap_or_default(),
-            condition,
-        }))
+        let locked = Locked {
+            app: row.get::<String>(1)?.unwrap_or_default(),
+            form: row.get::<String>(2)?.unwrap_or_default(),
+            owner: row.get::<String>(3)?,
+            state: row.get::<String>(4)?.unwrap_or_default(),
+            data,
+        };
+        let version = row.get::<i64>(6)?;
+        let transition = match row.get::<String>(7)? {
+            None => Err(version),
+            Some(to_state) => Ok(Transition {
+                to_state,
+                from_states: row.get::<Vec<String>>(8)?.unwrap_or_default(),
+                roles: row.get::<Vec<String>>(9)?.unwrap_or_default(),
+                condition: row
+                    .get_datum_by_ordinal(10)?
+                    // SAFETY: column 10 is jsonb.
+                    .map(|d| unsafe { OwnedJsonb::from_datum(d) }),
+            }),
+        };
+        Ok(Some((locked, transition)))
     })
     .unwrap_or_else(|error| failed(error))
 }
@@ -236,7 +225,9 @@ fn transition(
             None,
         )
     };
-    let Some(r) = lock(id) else { missing() };
+    let Some((r, found)) = lock(id, name) else {
+        missing()
+    };
     let me = identity::invoker_name();
     let own = r.owner.as_deref() == Some(me.as_str());
     let may = |all: &str, mine: &str| {
@@ -246,7 +237,7 @@ fn transition(
     if !may("read_all", "read_own") {
         missing();
     }
-    let t = find(&r, name).unwrap_or_else(|version| {
+    let t = found.unwrap_or_else(|version| {
         let names = version.and_then(|v| one::<String>(&NAMES, &[v.into()]));
         refuse(
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
@@ -383,19 +374,20 @@ fn transition(
         Slot::Cause,
         Some(serde_json::json!({ "transition": name }).to_string()),
     );
-    Spi::connect_mut(|client| {
-        statements::run(
-            client,
-            &MOVE,
-            &[
-                id.into(),
-                jsonb_arg(new_data.datum()),
-                t.to_state.as_str().into(),
-            ],
-        )
-        .map(|_| ())
-    })
-    .unwrap_or_else(|error| failed(error));
+    let before = crate::records::writes();
+    let written = one::<String>(
+        &MOVE,
+        &[
+            id.into(),
+            jsonb_arg(new_data.datum()),
+            t.to_state.as_str().into(),
+        ],
+    );
     engine_state::set(Slot::Cause, previous);
-    one::<String>(&STATE, &[id.into()])
+    // The state after the rules it triggered: as written, unless a rule wrote a record since.
+    if crate::records::writes().wrapping_sub(before) == 1 {
+        written
+    } else {
+        one::<String>(&STATE, &[id.into()])
+    }
 }

@@ -183,6 +183,18 @@ SELECT regexp_replace(pg_read_file(:'notify_file'), 'PID \d+', 'PID <pid>', 'g')
 \! rm -f "$LOWCODE_NOTIFY_FILE"
 SELECT action, detail -> 'action' AS action_detail FROM lowcode.record_history(:t4) WHERE action = 'rule_action';
 
+-- transition returns the state after the rules it triggered: entering 'checked' moves the
+-- parcel on to 'shipped' (a rule's transition); a rule that only emits leaves it where it went.
+SELECT lowcode.define_form('ops', 'parcel', '{"type": "object"}');
+SELECT lowcode.define_workflow('ops', 'parcel', '{
+  "states": {"new": {"initial": true}, "checked": {}, "shipped": {}, "held": {}},
+  "transitions": [{"name": "check", "from": "new", "to": "checked"}, {"name": "hold", "from": "new", "to": "held"}],
+  "rules": [{"name": "ship", "on": "entered:checked", "then": [{"transition": "shipped"}]},
+            {"name": "note", "on": "entered:held", "then": [{"emit": {"topic": "parcel.held"}}]}]}');
+SELECT lowcode.submit('ops', 'parcel', '{}') AS p1 \gset
+SELECT lowcode.submit('ops', 'parcel', '{}') AS p2 \gset
+SELECT lowcode.transition(:p1, 'check') AS after_check, lowcode.transition(:p2, 'hold') AS after_hold;
+
 -- Clean up the cluster-wide roles.
 REVOKE ALL ON ALL TABLES IN SCHEMA lowcode FROM lc_wf_ann, lc_wf_bob;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA lowcode FROM lc_wf_ann, lc_wf_bob;
