@@ -58,6 +58,36 @@ S8_CLIENTS = ("1 clients", "4 clients")
 S8_TABLES = ("records", "history", "tasks", "timers", "events")
 S8_KINDS = {"ins": "INSERT", "upd": "UPDATE", "del": "DELETE"}
 
+# Scenario 9: the cost of each runtime function as its tables grow.
+S9_FUNCS = {
+    "submit": "lowcode.submit (a task and its deadline)",
+    "claim": "lowcode.claim_task + complete_task",
+    "transition": "lowcode.transition",
+    "update": "lowcode.update_record",
+}
+S9_SIZES = ("10k records", "100k records", "1M records")
+S9_FLAT = 1.25   # at most this many times the cost at 10k records, at 1M
+
+# Scenario 10: a mixed load.
+S10_KINDS = {
+    "submitters": "submits/s (3 clients: record, task, deadline, event)",
+    "claimers": "tasks claimed and completed/s (3 clients)",
+    "consumers": "events acknowledged/s (2 consumers, each sees every event)",
+    "timers": "deadlines fired/s (run_due_timers, 1 caller)",
+}
+S10_LOCKS = 0.01   # at most this share of sampled active sessions waiting on a lock, together
+
+
+def s9_ms(r, size, func):
+    """Mean milliseconds per call of a scenario-9 function at a size (from its tps)."""
+    tps = r.med("9", size, f"s9_{func}", "tps")
+    return None if not tps else 1000.0 / tps
+
+
+def s9_growth(r, func):
+    """Cost per call at 1M records over the cost at 10k."""
+    return ratio(s9_ms(r, S9_SIZES[-1], func), s9_ms(r, S9_SIZES[0], func))
+
 
 def s8_vs_baseline(r, clients, action):
     """(ratio, lowcode tps, baseline tps) of one action at `clients`."""
@@ -286,6 +316,18 @@ def targets(r):
         t.append(("view_insert", "2 · INSERT through the typed view within 20 % of submit's tps at 4 clients",
                   "–" if q is None else f"{(q - 1) * 100:+.1f} % ({fmt(view)} vs {fmt(sub)} tps)",
                   None if q is None else abs(q - 1) <= 0.2))
+    if r.has("9"):
+        for func, fn in S9_FUNCS.items():
+            g = s9_growth(r, func)
+            t.append((f"flat_{func}",
+                      f"9 · {fn}: cost per call at 1M records ≤ {S9_FLAT} × at 10k",
+                      "–" if g is None else
+                      f"{fmt(g)} × ({fmt(s9_ms(r, S9_SIZES[-1], func), 3)} vs {fmt(s9_ms(r, S9_SIZES[0], func), 3)} ms)",
+                      None if g is None else g <= S9_FLAT))
+    if r.has("10"):
+        share = r.med("10", "together", "sessions", "lock_wait_share")
+        t.append(("mixed_locks", f"10 · mixed load: at most {S10_LOCKS * 100:.0f} % of sampled active sessions wait on a lock",
+                  "–" if share is None else f"{share * 100:.2f} %", None if share is None else share <= S10_LOCKS))
     if r.has("8"):
         for action, fn in S8_ACTIONS.items():
             for clients in S8_CLIENTS:
@@ -775,6 +817,76 @@ def report(workdir, doc):
         w(table(["action", "lowcode (`lowcode.*`)", "baseline (`bench.s8_*_plain`)", "same rows"], rows))
         w("")
 
+    # ---- 9
+    if r.has("9"):
+        w("## 9. Cost as the tables grow")
+        w("")
+        w(f"One client, `pgbench -n -M prepared -t 3000` (transition: 2,000 calls), median of {reps} runs "
+          "at each size. Form `insp.fault_s9` (the inspection fault report) with scenario 8's workflow "
+          "(`bench/s9_growth.sql`): transitions `start` and `pause`, and a rule that gives a severe "
+          "fault a task in pool `s9` with a one-day deadline. The tables grow through `lowcode.submit` "
+          "itself (every other record severe), so at each size half the records have an open pool "
+          "task and a pending deadline: the pool grows with them. The calls: `submit` (severity 5: "
+          "its task and deadline), `claim_task('s9')` + `complete_task` (the oldest open task of the "
+          "pool, its deadline cancelled), `transition` (1,000 records there and back), "
+          "`update_record` (1,000 records, new data each call). Polling against the outbox's size is "
+          "scenario 5's (10k and 1M events waiting).")
+        w("")
+        rows = []
+        for func, fn in S9_FUNCS.items():
+            cells = []
+            for size in S9_SIZES:
+                ms = s9_ms(r, size, func)
+                cells.append("–" if ms is None else
+                             f"{fmt(ms, 3)} (p99 {fmt(r.med('9', size, f's9_{func}', 'p99_ms'))})")
+            g = s9_growth(r, func)
+            rows.append((fn, *cells, "–" if g is None else f"{fmt(g)} × (target ≤ {S9_FLAT})"))
+        w(table(["function (ms per call, mean)", *S9_SIZES, "1M / 10k"], rows))
+        w("")
+        w("The tables at each size, before its runs:")
+        w("")
+        rows = []
+        for what in ("records", "history", "tasks", "open tasks in the pool", "pending timers"):
+            rows.append((what, *(fmt(r.med("9", size, "tables", f"rows {what}"), 0) for size in S9_SIZES)))
+        w(table(["rows", *S9_SIZES], rows))
+        w("")
+
+    # ---- 10
+    if r.has("10"):
+        w("## 10. A mixed load")
+        w("")
+        w(f"Form `insp.fault_s10` (`bench/s10_mixed.sql`): every record gets a task in pool `s10` "
+          "with a deadline 5 s out and an outbox event. Started from 60,000 such records; then each "
+          f"kind alone for {m.get('pgbench_seconds', '10')} s, then all of them together as long "
+          f"(median of {reps} repetitions): 3 pgbench clients submitting, 3 claiming the oldest "
+          "open task and completing it, two outbox consumers (`poll_events` 100 + `ack_events`, "
+          "each sees every event), one session calling `run_due_timers(1000)` as the worker does "
+          "(the deadlines of tasks nobody claimed in time fire). Rates are what was done (records "
+          "written, tasks completed, events acknowledged, timers fired) per second; a sampler "
+          "reads `pg_stat_activity` every 100 ms.")
+        w("")
+        rows = []
+        for kind, lab in S10_KINDS.items():
+            alone, together = r.med("10", "alone", kind, "per_s"), r.med("10", "together", kind, "per_s")
+            rows.append((lab, fmt(alone, 0), fmt(together, 0),
+                         "–" if ratio(together, alone) is None else f"{ratio(together, alone) * 100:.0f} %"))
+        w(table(["kind", "alone", "together", "together / alone"], rows))
+        w("")
+        share = r.med("10", "together", "sessions", "lock_wait_share")
+        w(f"Sampled active sessions waiting on a lock: alone {fmt(r.med('10', 'alone', 'sessions', 'lock_wait_share'), 4)}, "
+          f"together {fmt(share, 4)}. Open tasks in the pool after the run together: "
+          f"{fmt(r.med('10', 'together', 'pool', 'open tasks after'), 0)}. On 2 cores the kinds share the "
+          "CPU: together each gets a part of what it does alone.")
+        w("")
+        waits = sorted({v for (sc, _item, v, metric) in r.raw if sc == "10" and metric == "samples"})
+        if waits:
+            w("The lock waits sampled (wait event · statement), samples in all runs:")
+            w("")
+            rows = [(v[len("waits: "):], fmt(sum(sum(r.all("10", item, v, "samples")) for item in ("alone", "together")), 0))
+                    for v in waits]
+            w(table(["wait event · statement", "samples"], rows))
+            w("")
+
     # ---- profile
     missed = [k for k, _, _, ok in tg if ok is False]
     findings = read_findings(os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md"))
@@ -885,6 +997,15 @@ def console(r):
                         cell += "" if q is None else f" ({q * 100:.0f} %)"
                     cells.append(cell)
                 out.append(f"{lab[:44]:44} {cells[0]:>18} {cells[1]:>18}")
+    if r.has("9"):
+        out.append(f"{'9 ms per call as tables grow':44} " + " ".join(f"{x:>14}" for x in S9_SIZES))
+        for func, fn in S9_FUNCS.items():
+            out.append(f"  {fn[:42]:42} " + " ".join(f"{fmt(s9_ms(r, x, func), 3):>14}" for x in S9_SIZES))
+    if r.has("10"):
+        out.append(f"{'10 mixed load (per s)':44} {'alone':>14} {'together':>14}")
+        for kind in S10_KINDS:
+            out.append(f"  {kind:42} {fmt(r.med('10', 'alone', kind, 'per_s'), 0):>14} "
+                       f"{fmt(r.med('10', 'together', kind, 'per_s'), 0):>14}")
     if r.has("3"):
         out.append("3 claims/s, 8 claimers")
         for v in ("baseline: plain table", "lowcode claim_task"):

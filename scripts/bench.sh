@@ -7,6 +7,8 @@
 #   3 claim throughput                        7 invalidation: seeing a new version
 #   4 timers                                  8 per-action paths (pgbench): transition,
 #                                               update_record, complete_task
+#                                             9 cost as the tables grow (10k → 1M records)
+#                                            10 a mixed load: each kind alone and together
 # Every scenario runs its baseline in the same cluster, interleaved with lowcode, and reports
 # the median of LOWCODE_BENCH_REPS repetitions.
 #
@@ -30,7 +32,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bench_t0=$(date +%s.%N)
 reps="${LOWCODE_BENCH_REPS:-3}"
-only="${LOWCODE_BENCH_ONLY:-1 2 3 4 5 6 7 8}"
+only="${LOWCODE_BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10}"
 pgb_seconds="${LOWCODE_BENCH_SECONDS:-10}"
 cap="${LOWCODE_BENCH_CAP:-5}"
 doc_out="${LOWCODE_BENCH_DOC:-$LC_ROOT/docs/benchmarks.md}"
@@ -394,6 +396,80 @@ if wants 8; then
                 txs=$(awk '/actually processed:/ { split($NF, a, "/"); print a[1] }' "$work/pgbench/$name.out")
                 sql1 "SELECT bench.s8_writes('$clients clients', 's8_$v', $rep, $plain, $txs)" >/dev/null
             done
+        done
+    done
+fi
+
+# --- 9: cost as the tables grow -------------------------------------------------------------
+# submit, claim + complete, transition and update_record (bench/pgbench/s9_*.sql, one client,
+# a fixed number of calls each) with 10k, 100k and 1M records of one form in lowcode's tables
+# (half with an open pool task and its pending deadline), grown through lowcode.submit
+# (bench/s9_growth.sql). Every repetition at every size.
+s9_calls=3000              # calls per run (transition: 2000, every record there and back)
+if wants 9; then
+    phase "9: cost as tables grow, prepare"
+    psql_db -f "$work/s9_growth.sql" >/dev/null
+    sql1 "SELECT bench.s9_prepare()" >/dev/null
+    read -r -a s9_vars <<<"$(sql1 "SELECT string_agg(format('-D %s_first=%s', kind, first_id), ' ' ORDER BY kind) FROM bench.s9_ranges")"
+    for size in 10000 100000 1000000; do
+        item="$((size / 1000))k records"
+        [ "$size" -lt 1000000 ] || item="1M records"
+        phase "9: grow to $item"
+        psql_db -c "CALL bench.s9_grow($size)"
+        psql_db -c "VACUUM ANALYZE lowcode.records, lowcode.history, lowcode.tasks, lowcode.timers"
+        sql1 "SELECT bench.s9_sizes('$item')" >/dev/null
+        for rep in $(seq 1 "$reps"); do
+            phase "9: $item, repetition $rep/$reps"
+            for v in submit claim transition update; do
+                calls=$s9_calls
+                [ "$v" != transition ] || calls=2000
+                sql1 "SELECT bench.s9_reset()" >/dev/null
+                name="s9_${v}_$((size / 1000))k_r${rep}"
+                run_pgbench "$name" 1 "s9_$v" -t "$calls" -l --log-prefix="$work/logs/$name" -D n=0 "${s9_vars[@]}"
+                python3 "$LC_ROOT/bench/report.py" pgbench "$work/pgbench/$name.out" "$work/logs/$name" \
+                    "9" "$item" "s9_$v" "$rep" >>"$work/results_pgbench.tsv"
+                rm -f "$work/logs/$name".*
+            done
+        done
+    done
+fi
+
+# --- 10: a mixed load -------------------------------------------------------------------------
+# Submitters (3 pgbench clients), claimers (claim_task + complete_task, 3 clients), two outbox
+# consumers and a timer caller (run_due_timers, the worker's loop), each kind alone and then all
+# together, pgb_seconds each (bench/s10_mixed.sql): every kind's rate alone and together, and
+# how often a session waited on a lock.
+s10_prefill=60000          # records (tasks, deadlines 5 s out, events) the runs start from
+if wants 10; then
+    phase "10: mixed load, prepare $s10_prefill records"
+    psql_db -f "$work/s10_mixed.sql" >/dev/null
+    sql1 "TRUNCATE lowcode.consumers CASCADE" >/dev/null
+    for c in mix1 mix2; do
+        sql1 "SELECT lowcode.create_consumer('$c', '{\"app\": \"insp\", \"topics\": [\"insp.s10\"], \"from\": \"now\"}')" >/dev/null
+    done
+    sql1 "SELECT bench.s10_prefill($s10_prefill)" >/dev/null
+    psql_db -c "VACUUM ANALYZE lowcode.records, lowcode.tasks, lowcode.timers, lowcode.events"
+    for rep in $(seq 1 "$reps"); do
+        for kind in submitters claimers consumers timers together; do
+            phase "10: mixed load, $kind, repetition $rep/$reps"
+            run="s10_${kind}_r$rep"
+            kinds="$kind" item=alone
+            [ "$kind" != together ] || { kinds="submitters claimers consumers timers"; item=together; }
+            sql1 "SELECT bench.s10_mark('$run')" >/dev/null
+            pids=()
+            case " $kinds " in *" submitters "*)
+                run_pgbench "${run}_submit" 3 s10_submit -T "$pgb_seconds" & pids+=($!) ;; esac
+            case " $kinds " in *" claimers "*)
+                run_pgbench "${run}_claim" 3 s10_claim -T "$pgb_seconds" & pids+=($!) ;; esac
+            case " $kinds " in *" consumers "*)
+                for c in mix1 mix2; do
+                    lc_psql -q -d "$db" -c "CALL bench.s10_consume('$c', '$run', $pgb_seconds)" & pids+=($!)
+                done ;; esac
+            case " $kinds " in *" timers "*)
+                lc_psql -q -d "$db" -c "CALL bench.s10_timers('$run', $pgb_seconds)" & pids+=($!) ;; esac
+            lc_psql -q -d "$db" -c "CALL bench.s10_sample('$run', $pgb_seconds)" & pids+=($!)
+            for p in "${pids[@]}"; do wait "$p" || lc_die "scenario 10: a $kind session failed"; done
+            sql1 "SELECT bench.s10_record('$run', '$item', string_to_array('$kinds', ' '), $pgb_seconds, $rep)" >/dev/null
         done
     done
 fi
