@@ -462,7 +462,7 @@ def report(workdir, doc):
     w("# lowcode benchmarks")
     w("")
     w("Written by `make bench` (`scripts/bench.sh`, helpers in `bench/`); every figure below comes "
-      "from the run described here. Regenerate with `make bench` (about ten minutes on two cores).")
+      "from the run described here. Regenerate with `make bench` (about 25 minutes on two cores).")
     w("")
     w(table(["machine", ""], [
         ("CPUs (nproc)", m.get("nproc", "?")), ("CPU", m.get("cpu", "?")), ("memory", m.get("memory", "?")),
