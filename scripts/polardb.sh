@@ -112,6 +112,10 @@ if [ "$(cat "$built/$marker" 2>/dev/null)" != "$recipe" ]; then
         # GIT_DIR: configure names the build after `git rev-parse HEAD`; the tarball has no
         # git, so "build unknown" whatever directory the cache sits in.
         export GIT_DIR=/nonexistent
+        # Run from `make test`, the environment says MAKELEVEL=1: PostgreSQL's top-level make
+        # would then take itself for a sub-make and skip its generated headers
+        # (utils/errcodes.h: "No such file or directory"). This build is a top-level one.
+        unset MAKELEVEL MAKEFLAGS MFLAGS
         cd "$src" &&
             # $ORIGIN survives configure's eval and make ($$) inside the single quotes.
             ./configure "${POLARDB_CONFIGURE[@]}" --prefix="$built" \
