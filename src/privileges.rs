@@ -107,8 +107,8 @@ pub fn refuse_with(app: Option<&str>, privilege: Option<&str>, doing: Option<&st
     )
 }
 
-/// A value as `format('%L')` writes it.
-fn literal(value: Option<&str>) -> String {
+/// A value as `format('%L')` (and `quote_nullable`) writes it.
+pub fn literal(value: Option<&str>) -> String {
     match value {
         None => "NULL".into(),
         Some(v) if v.contains('\\') => {

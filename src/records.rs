@@ -337,9 +337,9 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
     } else {
         (None, true)
     };
-    let has_workflow = definitions_cache::current_workflow(&record.app, &record.form)
-        .unwrap_or_else(|error| raise("", error))
-        .is_some();
+    let workflow = definitions_cache::current_workflow(&record.app, &record.form)
+        .unwrap_or_else(|error| raise("", error));
+    let has_workflow = workflow.is_some();
     // Migrations rewrite records; they are not events of the app's process. (The cause is
     // the engine's own state: only lowcode.apply_migration sets a migration cause.)
     let migration = cause.as_ref().and_then(|c| c.get("migration")).is_some();
@@ -384,12 +384,15 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
         journal::flush();
         return Ok(None);
     }
-    rules::after_write(
-        record,
-        before.as_ref().map(|b| b.state.as_str()),
-        data_changed,
-    )
-    .unwrap_or_else(|error| raise("", error));
+    if let Some(wf) = &workflow {
+        rules::after_write(
+            wf,
+            record,
+            before.as_ref().map(|b| b.state.as_str()),
+            data_changed,
+        )
+        .unwrap_or_else(|error| raise("", error));
+    }
     journal::flush();
     Ok(None)
 }

@@ -50,13 +50,15 @@ const GRANT_CALLS: Statement = Statement {
 };
 // ------------------------------------------------------------------ entry points
 
-/// After a write of `record` (from the records trigger, which has cancelled the timers of the
-/// state it left with the change's history row): a record that reached a final state has no
-/// work left, then the write's events fire.
-pub fn after_write(record: Record, old_state: Option<&str>, data_changed: bool) -> Result<()> {
-    let Some(wf) = definitions_cache::current_workflow(&record.app, &record.form)? else {
-        return Ok(());
-    };
+/// After a write of `record` to a form with the workflow `wf` (from the records trigger, which
+/// has cancelled the timers of the state it left with the change's history row): a record that
+/// reached a final state has no work left, then the write's events fire.
+pub fn after_write(
+    wf: &CompiledWorkflow,
+    record: Record,
+    old_state: Option<&str>,
+    data_changed: bool,
+) -> Result<()> {
     if old_state.is_some_and(|old| old != record.state) && wf.runtime.is_final(&record.state) {
         Spi::connect_mut(|client| {
             statements::run(client, &FINISH, &[record.id.into()]).map(|_| ())
@@ -70,7 +72,7 @@ pub fn after_write(record: Record, old_state: Option<&str>, data_changed: bool) 
             continue;
         }
         let Some(record) = current else { break };
-        current = run_rules(&wf, &rules, record, &event, None)?;
+        current = run_rules(wf, &rules, record, &event, None)?;
     }
     Ok(())
 }
@@ -94,18 +96,29 @@ fn fire(record: Option<i64>, event: Option<&str>, context: default!(Option<JsonB
 /// the record is read only when some rule listens), then write what they buffered.
 pub fn fire_event(record: i64, form: Option<(&str, &str)>, event: &str, outcome: Option<&str>) {
     let run = || -> Result<()> {
-        if let Some((app, form)) = form {
-            let listening = definitions_cache::current_workflow(app, form)?
-                .is_some_and(|wf| !wf.runtime.rules_for(event).is_empty());
-            if !listening {
-                return Ok(());
+        let (wf, r) = match form {
+            // The form's workflow first: the record is read only when a rule listens.
+            Some((app, form)) => {
+                let Some(wf) = definitions_cache::current_workflow(app, form)? else {
+                    return Ok(());
+                };
+                if wf.runtime.rules_for(event).is_empty() {
+                    return Ok(());
+                }
+                let Some(r) = journal::read_record(record)? else {
+                    return Ok(());
+                };
+                (wf, r)
             }
-        }
-        let Some(r) = journal::read_record(record)? else {
-            return Ok(());
-        };
-        let Some(wf) = definitions_cache::current_workflow(&r.app, &r.form)? else {
-            return Ok(());
+            None => {
+                let Some(r) = journal::read_record(record)? else {
+                    return Ok(());
+                };
+                let Some(wf) = definitions_cache::current_workflow(&r.app, &r.form)? else {
+                    return Ok(());
+                };
+                (wf, r)
+            }
         };
         let rules = wf.runtime.rules_for(event);
         if rules.is_empty() {

@@ -582,15 +582,6 @@ fn lock_task(task: i64) -> Option<Locked> {
     .unwrap_or_else(|error| crate::report::failed("complete_task", error))
 }
 
-/// A value as `quote_literal` writes it.
-fn quoted(value: &str) -> String {
-    if value.contains('\\') {
-        format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
-    } else {
-        format!("'{}'", value.replace('\'', "''"))
-    }
-}
-
 /// Complete a task you claimed with an outcome (one of the task's outcomes, when it declares
 /// them) and result data (checked against its result schema, 23514): records whether the
 /// deadline was met and fires task_completed:<task>.
@@ -664,7 +655,7 @@ fn complete_task(
                     t.app,
                     t.form,
                     t.name,
-                    outcome.map(quoted).unwrap_or_else(|| "NULL".into()),
+                    privileges::literal(outcome),
                     outcomes.join(", ")
                 ),
                 Some(format!(
