@@ -153,7 +153,13 @@ CREATE TABLE bench.tasks_raw (
     completed_at  timestamptz,
     outcome       text,
     result        jsonb,
-    met_deadline  boolean
+    met_deadline  boolean,
+    -- (NOT NULL in lowcode; nullable here for scenario 3's queue, which leaves them out.)
+    app           text,
+    form          text,
+    outcomes      text[],
+    result_schema jsonb,
+    events        boolean NOT NULL DEFAULT false
 );
 CREATE INDEX ON bench.tasks_raw (pool, id) WHERE status = 'open';
 CREATE INDEX ON bench.tasks_raw (record_id);
@@ -163,7 +169,7 @@ CREATE TABLE bench.wf_timers_raw (
     record_id  bigint NOT NULL REFERENCES bench.records_raw (id) ON DELETE CASCADE,
     name       text NOT NULL,
     event      text NOT NULL,
-    task_id    bigint REFERENCES bench.tasks_raw (id) ON DELETE CASCADE,
+    task_id    bigint,
     in_state   text,
     fire_at    timestamptz NOT NULL,
     status     text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'fired', 'cancelled', 'failed')),
@@ -173,6 +179,7 @@ CREATE TABLE bench.wf_timers_raw (
 );
 CREATE INDEX ON bench.wf_timers_raw (fire_at) WHERE status = 'pending';
 CREATE INDEX ON bench.wf_timers_raw (record_id) WHERE status = 'pending';
+CREATE INDEX ON bench.wf_timers_raw (task_id) WHERE status = 'pending';
 
 CREATE TABLE bench.wf_events_raw (
     id          bigserial PRIMARY KEY,

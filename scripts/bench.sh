@@ -184,11 +184,29 @@ fi
 # Baselines (bench/pgbench/*.sql; their mirrors of lowcode's tables in bench/setup.sql):
 #   raw_insert            one row into a plain table (the limit)
 #   raw_insert_history    the record and its history row, one statement (for submit)
-#   handwritten_workflow  the rows a workflow submit writes (record, history row, task, deadline
-#                         timer, outbox event), one statement, into mirrors with lowcode's keys
+#   handwritten_workflow  the rows a workflow submit writes (record, its three history rows,
+#                         task, deadline timer, outbox event), one statement, into mirrors with
+#                         lowcode's keys
 #   plain_workflow        the same statement into plain tables: the indexes the queries need, no
 #                         foreign keys, CHECKs or triggers (for submit_workflow: the physical limit)
+# Each pair writes the same rows: counted in one rolled-back transaction of each (the
+# transaction's own table statistics), and the run stops when they differ.
+# rows_written SCRIPT SCHEMA_PATTERN — rows one run of SCRIPT inserts into tables of SCHEMA_PATTERN
+rows_written() {
+    { echo "BEGIN;"; grep -v '^--' "$work/pgbench/$1.sql"; echo ";"
+      echo "SELECT sum(n_tup_ins) FROM pg_stat_xact_user_tables WHERE schemaname || '.' || relname ~ '$2';"
+      echo "ROLLBACK;"; } | lc_psql -qAt -v ON_ERROR_STOP=1 -d "$db" | grep -E '^[0-9]+$' | tail -1
+}
 if wants 2; then
+    for pair in "submit_workflow:^lowcode\\.:plain_workflow:^bench\\..*_plain\$" \
+                "submit_workflow:^lowcode\\.:handwritten_workflow:^bench\\..*_raw\$" \
+                "submit:^lowcode\\.:raw_insert_history:^bench\\..*_raw\$"; do
+        IFS=: read -r a a_tables b b_tables <<<"$pair"
+        na=$(rows_written "$a" "$a_tables"); nb=$(rows_written "$b" "$b_tables")
+        [ -n "$na" ] && [ "$na" = "$nb" ] ||
+            lc_die "scenario 2: $a writes ${na:-?} rows, its baseline $b ${nb:-?}: not the same work"
+        lc_log "scenario 2: $a and $b each write $na rows"
+    done
     variants="raw_insert raw_insert_history submit view_insert submit_workflow handwritten_workflow plain_workflow"
     for plan in "1:1" "4:$reps" "8:1"; do
         clients=${plan%%:*}

@@ -158,7 +158,9 @@ CREATE TABLE lowcode.timers (
     record_id  bigint NOT NULL REFERENCES lowcode.records (id) ON DELETE CASCADE,
     name       text NOT NULL,
     event      text NOT NULL,
-    task_id    bigint REFERENCES lowcode.tasks (id) ON DELETE CASCADE,
+    -- The task whose deadline this is. No foreign key: the engine writes a deadline with its
+    -- task in one statement, and both go with their record (record_id's key cascades).
+    task_id    bigint,
     in_state   text,
     fire_at    timestamptz NOT NULL,
     status     text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'fired', 'cancelled', 'failed')),

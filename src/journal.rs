@@ -4,10 +4,14 @@
 //! once ([`write`]), or with a workflow waits ([`created`]); the notes of a write's rules
 //! ([`note`]: task created, rule actions), the tasks they make ([`task`], with their deadline
 //! timers; ids drawn at once) and the events they emit ([`event`]) wait in a per-backend buffer
-//! and are written together, in order, by one statement ([`flush`]): before the next change
-//! of a record (and before anything that may read them: see `ActionKind::flushes_first`), and when the
-//! engine's entry point (a trigger, `fire`, `fire_timers`) ends. An aborted (sub)transaction
-//! discards them ([`discard`], from the engine's transaction callbacks).
+//! and are written together, in order, by one statement ([`flush`], built for the rows'
+//! shape): before the next change of a record (and before anything that may read them: see
+//! `ActionKind::flushes_first`), and when the engine's entry point (`submit`, a trigger,
+//! `fire`, `fire_timers`) ends. `submit` puts its new record in the buffer too
+//! ([`new_record`]): the record, its history, tasks, timers and events are then one
+//! statement, unless an action needs the record in the table first ([`need_record`]). An
+//! aborted (sub)transaction discards them ([`discard`], from the engine's transaction
+//! callbacks).
 
 use std::cell::RefCell;
 
@@ -43,23 +47,7 @@ const INSERT_LEAVING: Statement = Statement {
         TEXTOID, TEXTOID,
     ],
 };
-// The buffered notes, in order (ids are drawn in the order of the rows), one array per
-// column. Read by subscript from generate_subscripts, whose row estimate does not depend on
-// its argument, so the statement keeps one generic plan (with unnest, whose estimate is
-// the array's length, every call was planned again).
-macro_rules! history_rows {
-    () => {
-        "INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
-          from_state, to_state, after, detail) \
-          SELECT $1[g.i], $2[g.i], $3[g.i], $4[g.i], $5[g.i], $6[g.i], \
-                 CASE WHEN $9[g.i] THEN NULL ELSE $7[g.i] END, $7[g.i], \
-                 CASE WHEN $9[g.i] THEN (SELECT x.data FROM lowcode.records x \
-                                          WHERE x.id OPERATOR(pg_catalog.=) $1[g.i]) END, \
-                 $8[g.i]::pg_catalog.jsonb \
-            FROM pg_catalog.generate_subscripts($1, 1) AS g(i) \
-           ORDER BY g.i"
-    };
-}
+// The buffered notes, many of them (a batch of timers), one array per column: the types.
 const NOTE_ARGS: [pgrx::pg_sys::BuiltinOid; 9] = [
     INT8ARRAYOID,
     TEXTARRAYOID,
@@ -71,34 +59,6 @@ const NOTE_ARGS: [pgrx::pg_sys::BuiltinOid; 9] = [
     TEXTARRAYOID,
     BOOLARRAYOID,
 ];
-const FLUSH_HISTORY: Statement = Statement {
-    sql: history_rows!(),
-    args: &NOTE_ARGS,
-};
-// The same, and the buffered events: what every message about a record carries, its data
-// as it is now (nothing has changed it since: a change of a record writes the buffer
-// first), and the payload the rule adds — which never overrides the envelope lowcode sets
-// (`record`, `app`, `form`, `state`, `event`, `rule`, `data`): the envelope wins.
-const FLUSH_BOTH: Statement = Statement {
-    sql: concat!(
-        "WITH events AS ( \
-           INSERT INTO lowcode.events (topic, payload, record_id, app) \
-           SELECT $10[g.i], \
-                  $12[g.i]::pg_catalog.jsonb OPERATOR(pg_catalog.||) $11[g.i]::pg_catalog.jsonb \
-                      OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
-                        (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $13[g.i])), \
-                  $13[g.i], $14[g.i] \
-             FROM pg_catalog.generate_subscripts($10, 1) AS g(i) \
-            ORDER BY g.i) ",
-        history_rows!()
-    ),
-    args: &[
-        INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-        TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-        INT8ARRAYOID, TEXTARRAYOID,
-    ],
-};
-
 // Many rows (a batch of timers): subscripting a text array walks it from the start, so
 // past a few dozen rows the arrays are unnested instead (planned per call, which a batch
 // pays once).
@@ -142,7 +102,7 @@ const FLUSH_MANY_BOTH: Statement = Statement {
         INT8ARRAYOID, TEXTARRAYOID,
     ],
 };
-/// Up to this many rows, the generic plan (subscripts); above, unnest.
+/// Up to this many rows, one statement built for the rows' shape (`Shape`); above, unnest.
 const FEW: usize = 32;
 
 // The buffered tasks of rules (ids drawn already, so notes and events name them), each with
@@ -192,36 +152,6 @@ const TASK_ARGS: [pgrx::pg_sys::BuiltinOid; 14] = [
 ];
 // Tasks, their deadlines, the notes and the events: one statement (a rule that makes a task
 // usually notes it and may announce it). Returns the earliest new deadline.
-const FLUSH_TASKS: Statement = Statement {
-    sql: concat!(
-        "WITH ",
-        task_rows!(
-            "(SELECT $15[g.i] AS id, $16[g.i] AS r, $17[g.i] AS n, $18[g.i] AS p, $19[g.i] AS o, \
-                     $20[g.i] AS a, $21[g.i] AS ti, $22[g.i] AS c, $23[g.i] AS d, $24[g.i] AS ap, \
-                     $25[g.i] AS f, $26[g.i] AS oc, $27[g.i] AS rs, $28[g.i] AS e \
-                FROM pg_catalog.generate_subscripts($15, 1) AS g(i)) AS t"
-        ),
-        ", events AS ( \
-           INSERT INTO lowcode.events (topic, payload, record_id, app) \
-           SELECT $10[g.i], \
-                  $12[g.i]::pg_catalog.jsonb OPERATOR(pg_catalog.||) $11[g.i]::pg_catalog.jsonb \
-                      OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', \
-                        (SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $13[g.i])), \
-                  $13[g.i], $14[g.i] \
-             FROM pg_catalog.generate_subscripts($10, 1) AS g(i) \
-            ORDER BY g.i), \
-         history AS (",
-        history_rows!(),
-        ") SELECT pg_catalog.min(k.due_at) FROM tasks k"
-    ),
-    args: &[
-        INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-        TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-        INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-        TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-        TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
-    ],
-};
 // Many tasks (a batch of timers): the tasks and their deadlines by themselves, unnested; the
 // notes and events follow with FLUSH_MANY_*.
 const FLUSH_MANY_TASKS: Statement = Statement {
@@ -276,13 +206,27 @@ struct Tasks {
     dues: Vec<Option<String>>,
     apps: Vec<String>,
     forms: Vec<String>,
-    outcomes: Vec<Option<String>>,
+    outcomes: Vec<Option<Vec<String>>>,
     results: Vec<Option<String>>,
     events: Vec<bool>,
 }
 
+/// A record the engine inserts itself (`submit`), validated and complete, written by the
+/// next [`flush`] with the rows about it.
+pub struct NewRecord {
+    pub id: i64,
+    pub app: String,
+    pub form: String,
+    pub form_version_id: i64,
+    pub data: OwnedJsonb,
+    pub state: String,
+    pub actor: String,
+    pub owner: String,
+}
+
 #[derive(Default)]
 struct Pending {
+    record: Option<NewRecord>,
     notes: Notes,
     events: Events,
     tasks: Tasks,
@@ -290,6 +234,47 @@ struct Pending {
 
 thread_local! {
     static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+    // The id of the new record a flush is writing now (0: none): its triggers let it pass.
+    static WRITING: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Is a flush writing a record the engine validated, and is it this one? (The records
+/// triggers then let the row pass: it is complete, and its history and rules are in hand.)
+pub fn writing(id: impl FnOnce() -> Option<i64>) -> bool {
+    let now = WRITING.with(|w| w.get());
+    now != 0 && id() == Some(now)
+}
+
+/// Buffer `record` (its id drawn by [`next_id`]): written by the next [`flush`], in the same
+/// statement as its `created` row and what its rules buffer, unless an action that needs it
+/// in the table ([`need_record`]) comes first.
+pub fn new_record(record: NewRecord) {
+    flush();
+    PENDING.with(|p| p.borrow_mut().record = Some(record));
+}
+
+/// An action is about to read or reference records: a new record waiting in the buffer is
+/// written first (with the rows before it).
+pub fn need_record() {
+    if PENDING.with(|p| p.borrow().record.is_some()) {
+        flush();
+    }
+}
+
+/// The next value of lowcode's sequence `seq`, found by name (a syscache lookup), as an
+/// INSERT's default would draw it.
+pub fn next_id(seq: &std::ffi::CStr) -> i64 {
+    // SAFETY: catalog lookups by name, with C strings.
+    let oid = unsafe {
+        let schema = pg_sys::get_namespace_oid(c"lowcode".as_ptr(), false);
+        pg_sys::get_relname_relid(seq.as_ptr(), schema)
+    };
+    if oid == pg_sys::InvalidOid {
+        crate::report::broken(format_args!("lowcode.{seq:?} does not exist"));
+    }
+    // SAFETY: nextval(regclass) with an oid of a sequence.
+    unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[oid.into_datum()]) }
+        .unwrap_or_else(|| crate::report::broken("nextval gave NULL"))
 }
 
 /// One history row about `record` as it is now.
@@ -436,19 +421,7 @@ pub fn tasks_have_app() -> bool {
 
 /// Buffer `task` about `record`; its id.
 pub fn task(record: &Record, task: &NewTask) -> i64 {
-    // lowcode's own sequence, found by name (a syscache lookup), as the INSERT's default
-    // drew it before.
-    // SAFETY: catalog lookups by name, with C strings.
-    let seq = unsafe {
-        let schema = pg_sys::get_namespace_oid(c"lowcode".as_ptr(), false);
-        pg_sys::get_relname_relid(c"tasks_id_seq".as_ptr(), schema)
-    };
-    if seq == pg_sys::InvalidOid {
-        crate::report::broken("lowcode.tasks_id_seq does not exist");
-    }
-    // SAFETY: nextval(regclass) with an oid of a sequence.
-    let id = unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()]) }
-        .unwrap_or_else(|| crate::report::broken("nextval gave NULL"));
+    let id = next_id(c"tasks_id_seq");
     PENDING.with(|p| {
         let t = &mut p.borrow_mut().tasks;
         t.ids.push(id);
@@ -462,8 +435,7 @@ pub fn task(record: &Record, task: &NewTask) -> i64 {
         t.dues.push(task.due.map(str::to_owned));
         t.apps.push(record.app.clone());
         t.forms.push(record.form.clone());
-        t.outcomes
-            .push(task.outcomes.map(|o| serde_json::json!(o).to_string()));
+        t.outcomes.push(task.outcomes.map(<[String]>::to_vec));
         t.results.push(task.result_schema.map(|r| r.to_string()));
         t.events.push(task.events);
     });
@@ -483,7 +455,12 @@ fn task_args(t: Tasks) -> Vec<pgrx::datum::DatumWithOid<'static>> {
         t.dues.into(),
         t.apps.into(),
         t.forms.into(),
-        t.outcomes.into(),
+        // (As JSON text: an array of arrays would have to be rectangular.)
+        t.outcomes
+            .into_iter()
+            .map(|o| o.map(|o| serde_json::json!(o).to_string()))
+            .collect::<Vec<_>>()
+            .into(),
         t.results.into(),
         t.events.into(),
     ]
@@ -507,24 +484,45 @@ fn run_flush(statement: &Statement, args: &[pgrx::datum::DatumWithOid], writes_t
 /// Write the waiting rows, in one statement.
 pub fn flush() {
     let Pending {
+        record,
         notes: n,
         events: e,
         tasks: t,
     } = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    if n.records.is_empty() && e.records.is_empty() && t.ids.is_empty() {
+    if record.is_none() && n.records.is_empty() && e.records.is_empty() && t.ids.is_empty() {
         return;
     }
+    if !e.records.is_empty() {
+        crate::worker_registry::note_events();
+    }
     let many = n.records.len().max(e.records.len()).max(t.ids.len()) > FEW;
-    let tasks = !t.ids.is_empty();
-    let t = if tasks && many {
+    if !many {
+        let shape = Shape {
+            record: record.as_ref(),
+            n: &n,
+            e: &e,
+            t: &t,
+        };
+        return shape.run();
+    }
+    // Many rows (a batch of timers): a new record first by itself, then the tasks, then the
+    // notes and events, each by one statement over arrays.
+    if let Some(r) = &record {
+        let none = (Notes::default(), Events::default(), Tasks::default());
+        let shape = Shape {
+            record: Some(r),
+            n: &none.0,
+            e: &none.1,
+            t: &none.2,
+        };
+        shape.run();
+    }
+    if !t.ids.is_empty() {
         run_flush(&FLUSH_MANY_TASKS, &task_args(t), true);
-        if n.records.is_empty() && e.records.is_empty() {
-            return;
-        }
-        Tasks::default()
-    } else {
-        t
-    };
+    }
+    if n.records.is_empty() && e.records.is_empty() {
+        return;
+    }
     let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
         n.records.into(),
         n.apps.into(),
@@ -536,26 +534,8 @@ pub fn flush() {
         n.details.into(),
         n.created.into(),
     ];
-    if !e.records.is_empty() {
-        crate::worker_registry::note_events();
-    }
-    let writes_tasks = tasks && !many;
-    let statement = if writes_tasks {
-        args.extend([
-            e.topics.into(),
-            e.bases.into(),
-            e.extras.into(),
-            e.records.into(),
-            e.apps.into(),
-        ]);
-        args.extend(task_args(t));
-        &FLUSH_TASKS
-    } else if e.records.is_empty() {
-        if many {
-            &FLUSH_MANY_HISTORY
-        } else {
-            &FLUSH_HISTORY
-        }
+    let statement = if e.records.is_empty() {
+        &FLUSH_MANY_HISTORY
     } else {
         args.extend([
             e.topics.into(),
@@ -564,20 +544,266 @@ pub fn flush() {
             e.records.into(),
             e.apps.into(),
         ]);
-        if many {
-            &FLUSH_MANY_BOTH
-        } else {
-            &FLUSH_BOTH
-        }
+        &FLUSH_MANY_BOTH
     };
-    run_flush(statement, &args, writes_tasks);
+    run_flush(statement, &args, false);
+}
+
+/// The statement of a flush of a few rows, built for their shape: a VALUES row per row with
+/// one parameter per value, in the order the rows were buffered (so ids are drawn in that
+/// order). No arrays, no sorts, no function scans: what a hand-written statement would be.
+/// Its text depends only on the shape ([`Shape::key`]: which rows, which tasks have a
+/// deadline, which rows are about the new record), so it is built and prepared once per
+/// shape and kept (`statements::run_keyed`); the values are parameters in a fixed layout:
+/// the new record's 8, then 14 per task, 5 per event, 8 per note.
+struct Shape<'a> {
+    record: Option<&'a NewRecord>,
+    n: &'a Notes,
+    e: &'a Events,
+    t: &'a Tasks,
+}
+
+impl Shape<'_> {
+    fn about_new(&self, record: i64) -> bool {
+        self.record.is_some_and(|r| r.id == record)
+    }
+
+    /// Everything the text depends on.
+    fn key(&self) -> String {
+        let mut key = String::with_capacity(64);
+        key.push(if self.record.is_some() { 'R' } else { '-' });
+        key.push('/');
+        key.extend(
+            self.t
+                .dues
+                .iter()
+                .map(|d| if d.is_some() { 'D' } else { 't' }),
+        );
+        key.push('/');
+        key.extend(
+            self.e
+                .records
+                .iter()
+                .map(|&r| if self.about_new(r) { 'N' } else { 'e' }),
+        );
+        key.push('/');
+        for (&r, &created) in self.n.records.iter().zip(&self.n.created) {
+            key.push(match (created, self.about_new(r)) {
+                (true, true) => 'N',
+                (true, false) => 'C',
+                (false, _) => 'n',
+            });
+        }
+        key
+    }
+
+    /// The statement's text.
+    fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut next = 0usize;
+        let mut p = move || {
+            next += 1;
+            format!("${next}")
+        };
+        let mut parts: Vec<String> = Vec::with_capacity(5);
+        // The new record; its data is a parameter wherever a row needs it: the other parts of
+        // the statement see the tables as they were before it, without the record.
+        let mut new_data = String::new();
+        if self.record.is_some() {
+            let [id, app, form, version, data, state, actor, owner] = [(); 8].map(|_| p());
+            parts.push(format!(
+                "rec AS (INSERT INTO lowcode.records (id, app, form, form_version_id, data, state, \
+                 revision, created_at, created_by, updated_at, updated_by, owner) \
+                 VALUES ({id}, {app}, {form}, {version}, {data}, {state}, 1, pg_catalog.now(), \
+                 {actor}, pg_catalog.now(), {actor}, {owner}))"
+            ));
+            new_data = data;
+        }
+        let data_of = |new: bool, record: &str| {
+            if new {
+                new_data.clone()
+            } else {
+                format!("(SELECT x.data FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) {record})")
+            }
+        };
+        if !self.t.ids.is_empty() {
+            let mut tasks = String::new();
+            let mut timers = String::new();
+            for due in &self.t.dues {
+                let [id, rec, name, pool, role, assignee, title, claimed, interval, app, form, outcomes, result, events] =
+                    [(); 14].map(|_| p());
+                let due_at = format!(
+                    "pg_catalog.now() OPERATOR(pg_catalog.+) {interval}::pg_catalog.interval"
+                );
+                let _ = write!(
+                    tasks,
+                    "{}({id}, {rec}, {name}, {pool}, {role}, {assignee}, {title}, \
+                     CASE WHEN {claimed} THEN 'claimed' ELSE 'open' END, {assignee}, \
+                     CASE WHEN {claimed} THEN pg_catalog.now() END, {due_at}, {app}, {form}, \
+                     {outcomes}, {result}::pg_catalog.jsonb, {events})",
+                    if tasks.is_empty() { "" } else { ", " }
+                );
+                if due.is_some() {
+                    let _ = write!(
+                        timers,
+                        "{}({rec}, {name}, 'deadline_passed:' OPERATOR(pg_catalog.||) {name}, {id}, {due_at})",
+                        if timers.is_empty() { "" } else { ", " }
+                    );
+                }
+            }
+            parts.push(format!(
+                "tasks AS (INSERT INTO lowcode.tasks (id, record_id, name, pool, role, assignee, \
+                 title, status, claimed_by, claimed_at, due_at, app, form, outcomes, result_schema, \
+                 events) VALUES {tasks})"
+            ));
+            if !timers.is_empty() {
+                parts.push(format!(
+                    "deadlines AS (INSERT INTO lowcode.timers (record_id, name, event, task_id, \
+                     fire_at) VALUES {timers} RETURNING fire_at)"
+                ));
+            }
+        }
+        // Events: the rule's payload, then the envelope lowcode sets (`record`, `app`, `form`,
+        // `state`, `event`, `rule`), then the record's data as it is now (nothing has changed
+        // it since: a change of a record writes the buffer first): the envelope wins.
+        if !self.e.records.is_empty() {
+            let mut rows = String::new();
+            for &r in &self.e.records {
+                let [topic, extra, base, rec, app] = [(); 5].map(|_| p());
+                let data = data_of(self.about_new(r), &rec);
+                let _ = write!(
+                    rows,
+                    "{}({topic}, {extra}::pg_catalog.jsonb OPERATOR(pg_catalog.||) {base}::pg_catalog.jsonb \
+                     OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('data', {data}), {rec}, {app})",
+                    if rows.is_empty() { "" } else { ", " }
+                );
+            }
+            parts.push(format!(
+                "events AS (INSERT INTO lowcode.events (topic, payload, record_id, app) VALUES {rows})"
+            ));
+        }
+        // History: a `created` row has no from_state and the record's data as `after`.
+        if !self.n.records.is_empty() {
+            let mut rows = String::new();
+            for (&r, &created) in self.n.records.iter().zip(&self.n.created) {
+                let [rec, app, form, action, revision, actor, state, detail] = [(); 8].map(|_| p());
+                let (from, after) = if created {
+                    (
+                        "NULL::pg_catalog.text".to_owned(),
+                        data_of(self.about_new(r), &rec),
+                    )
+                } else {
+                    (state.clone(), "NULL::pg_catalog.jsonb".to_owned())
+                };
+                let _ = write!(
+                    rows,
+                    "{}({rec}, {app}, {form}, {action}, {revision}, {actor}, {from}, {state}, {after}, \
+                     {detail}::pg_catalog.jsonb)",
+                    if rows.is_empty() { "" } else { ", " }
+                );
+            }
+            parts.push(format!(
+                "history AS (INSERT INTO lowcode.history (record_id, app, form, action, revision, \
+                 actor, from_state, to_state, after, detail) VALUES {rows})"
+            ));
+        }
+        // The earliest new deadline, for the worker pool.
+        let last = if self.t.dues.iter().any(Option::is_some) {
+            "SELECT pg_catalog.min(k.fire_at) FROM deadlines k"
+        } else {
+            "SELECT"
+        };
+        format!("WITH {} {last}", parts.join(", "))
+    }
+
+    /// The values, in the layout of [`Shape::text`].
+    fn params(&self) -> Vec<pgrx::datum::DatumWithOid<'static>> {
+        let (n, e, t) = (self.n, self.e, self.t);
+        let mut v: Vec<pgrx::datum::DatumWithOid<'static>> =
+            Vec::with_capacity(8 + 14 * t.ids.len() + 5 * e.records.len() + 8 * n.records.len());
+        if let Some(r) = self.record {
+            v.extend([
+                r.id.into(),
+                r.app.clone().into(),
+                r.form.clone().into(),
+                r.form_version_id.into(),
+                jsonb_arg(r.data.datum()),
+                r.state.clone().into(),
+                r.actor.clone().into(),
+                r.owner.clone().into(),
+            ]);
+        }
+        for i in 0..t.ids.len() {
+            v.extend([
+                t.ids[i].into(),
+                t.records[i].into(),
+                t.names[i].clone().into(),
+                t.pools[i].clone().into(),
+                t.roles[i].clone().into(),
+                t.assignees[i].clone().into(),
+                t.titles[i].clone().into(),
+                t.claimed[i].into(),
+                t.dues[i].clone().into(),
+                t.apps[i].clone().into(),
+                t.forms[i].clone().into(),
+                t.outcomes[i].clone().into(),
+                t.results[i].clone().into(),
+                t.events[i].into(),
+            ]);
+        }
+        for i in 0..e.records.len() {
+            v.extend([
+                e.topics[i].clone().into(),
+                e.extras[i].clone().into(),
+                e.bases[i].clone().into(),
+                e.records[i].into(),
+                e.apps[i].clone().into(),
+            ]);
+        }
+        for i in 0..n.records.len() {
+            v.extend([
+                n.records[i].into(),
+                n.apps[i].clone().into(),
+                n.forms[i].clone().into(),
+                n.actions[i].clone().into(),
+                n.revisions[i].into(),
+                n.actors[i].clone().into(),
+                n.states[i].clone().into(),
+                n.details[i].clone().into(),
+            ]);
+        }
+        v
+    }
+
+    /// Run it; the new record passes its triggers (`writing`).
+    fn run(&self) {
+        let key = self.key();
+        let values = self.params();
+        let types: Vec<pg_sys::Oid> = values.iter().map(|v| v.oid()).collect();
+        WRITING.with(|w| w.set(self.record.map_or(0, |r| r.id)));
+        Spi::connect_mut(|client| {
+            let table = statements::run_keyed(client, &key, || self.text(), &types, &values)?;
+            if self.t.dues.iter().any(Option::is_some) {
+                if let Some(due) = table.first().get_datum_by_ordinal(1)? {
+                    crate::worker_registry::note_due(due.value() as i64);
+                }
+            }
+            Ok::<_, pgrx::spi::SpiError>(())
+        })
+        .unwrap_or_else(|error| crate::report::failed("writing history", error));
+        WRITING.with(|w| w.set(0));
+    }
 }
 
 /// Forget the waiting rows (their transaction or subtransaction aborted); how many.
 pub fn discard() -> usize {
+    WRITING.with(|w| w.set(0));
     PENDING.with(|p| {
         let pending = std::mem::take(&mut *p.borrow_mut());
-        pending.notes.records.len() + pending.events.records.len() + pending.tasks.ids.len()
+        usize::from(pending.record.is_some())
+            + pending.notes.records.len()
+            + pending.events.records.len()
+            + pending.tasks.ids.len()
     })
 }
 

@@ -198,6 +198,10 @@ fn records_before<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
             PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(desc), tuple)
         }))
     };
+    // A record `submit` validated and completed, written by the journal (see `submit_now`).
+    if insert && journal::writing(|| cols.int8(new, c"id")) {
+        return keep(new);
+    }
     if replaying() {
         return keep(new);
     }
@@ -302,10 +306,14 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
         };
         ((*data.tg_relation).rd_att, data.tg_trigtuple, new)
     };
+    let cols = Columns { desc };
+    // A record `submit` wrote with its history and rules in hand (see `submit_now`).
+    if matches!(op, Ok(PgTriggerOperation::Insert)) && journal::writing(|| cols.int8(new, c"id")) {
+        return Ok(None);
+    }
     if replaying() {
         return Ok(None);
     }
-    let cols = Columns { desc };
     // What caused the change (a transition, a rule, an approval, a migration), set by the
     // workflow engine in the library's own state (engine_state::Slot::Cause): no setting can forge it.
     let cause_text = engine_state::get(engine_state::Slot::Cause);
@@ -417,8 +425,13 @@ pub struct Inserted {
     pub updated_at: Option<pg_sys::Datum>,
 }
 
-/// The write path's entry: the invoker must hold `submit` in the app; then one INSERT, which
-/// the triggers validate, record and hand to the workflow.
+/// The state of a record of a form without a workflow (the column's default).
+const NO_WORKFLOW_STATE: &str = "submitted";
+
+/// The write path's entry: the invoker must hold `submit` in the app; then the record is
+/// validated, recorded and handed to the workflow here and written with what its rules do in
+/// one statement ([`submit_now`]), or (while a restore replays rows, or in a migration) by
+/// one INSERT whose triggers do the same.
 pub fn insert(app: Option<&str>, form: Option<&str>, data: Option<pg_sys::Datum>) -> Inserted {
     if !crate::privileges::holds(app, Some("submit")) {
         crate::privileges::refuse_with(
@@ -426,6 +439,11 @@ pub fn insert(app: Option<&str>, form: Option<&str>, data: Option<pg_sys::Datum>
             Some("submit"),
             Some(&format!("submit to form {}", form.unwrap_or(""))),
         );
+    }
+    if let (Some(app), Some(form), Some(data)) = (app, form, data) {
+        if let Some(inserted) = submit_now(app, form, data) {
+            return inserted;
+        }
     }
     // form_version_id is set by the records_before trigger, from the validation.
     let data = match data {
@@ -444,6 +462,72 @@ pub fn insert(app: Option<&str>, form: Option<&str>, data: Option<pg_sys::Datum>
         })
     })
     .unwrap_or_else(|error| crate::report::failed("submit", error))
+}
+
+/// A submit as one statement: what the triggers do for an INSERT (validate the data, fill in
+/// the bookkeeping columns, start the record in its workflow's initial state; its `created`
+/// row; the rules of `created`) done here, with the record waiting in the journal's buffer,
+/// so that the journal's flush writes the record, its history rows, tasks, timers and events
+/// together. An action that needs the record in the table writes it first
+/// (`ActionKind::needs_record`). The triggers let this row pass (`journal::writing`). None
+/// when the triggers must do it: a restore replaying rows (they keep rows as dumped), or a
+/// migration's write.
+fn submit_now(app: &str, form: &str, data: pg_sys::Datum) -> Option<Inserted> {
+    let cause_text = engine_state::get(engine_state::Slot::Cause);
+    let migration = cause_text
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .is_some_and(|c| c.get("migration").is_some());
+    if migration || replaying() {
+        return None;
+    }
+    // The id first, as the INSERT's default draws it before its triggers run (a refused
+    // record uses one up, as it always has).
+    let id = journal::next_id(c"records_id_seq");
+    // SAFETY: a non-null jsonb argument.
+    let data = unsafe { OwnedJsonb::from_datum(data) };
+    let current = check_current(app, form, data.container())
+        .unwrap_or_else(|error| raise_check(app, form, error));
+    let workflow = current
+        .workflow_id
+        .map(|id| definitions_cache::workflow(id).unwrap_or_else(|error| raise("", error)));
+    let state = workflow
+        .as_ref()
+        .map_or(NO_WORKFLOW_STATE, |wf| wf.runtime.initial.as_str())
+        .to_owned();
+    let actor = identity::actor(Some(app)).unwrap_or_else(|error| raise("", error));
+    journal::new_record(journal::NewRecord {
+        id,
+        app: app.to_owned(),
+        form: form.to_owned(),
+        form_version_id: current.version_id,
+        data: data.clone(),
+        state: state.clone(),
+        actor: actor.clone(),
+        owner: identity::invoker_name(),
+    });
+    let record = Record {
+        id,
+        app: app.to_owned(),
+        form: form.to_owned(),
+        state: state.clone(),
+        revision: 1,
+        data,
+    };
+    journal::created(&record, &actor, cause_text.as_deref().unwrap_or("{}"));
+    if let Some(wf) = &workflow {
+        rules::after_write(wf, record, None, true).unwrap_or_else(|error| raise("", error));
+    }
+    journal::flush();
+    // SAFETY: the transaction's start time, as now() gives it.
+    let now = pg_sys::Datum::from(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() });
+    Some(Inserted {
+        id,
+        state: Some(state),
+        revision: Some(1),
+        created_at: Some(now),
+        updated_at: Some(now),
+    })
 }
 
 // update_record: the record locked, with what the checks need.

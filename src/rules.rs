@@ -220,6 +220,9 @@ fn run_action(
     if action.kind().flushes_first() {
         // These write records (or run code that may): the notes so far come first.
         journal::flush();
+    } else if action.kind().needs_record() {
+        // A submit's new record waits in the journal; this action needs it in the table.
+        journal::need_record();
     }
     let written = &action.written;
     match &action.action {

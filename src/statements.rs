@@ -76,6 +76,43 @@ pub fn run_typed<'conn>(
     client.select(&*plan, None, values)
 }
 
+/// Run a statement built at run time whose text depends only on `key` (with `args`'
+/// types): prepared once per key and kept (least recently used dropped first); `text` builds
+/// it on the first use. (Debug builds check that the text is the same on every call.)
+pub fn run_keyed<'conn>(
+    client: &mut SpiClient<'conn>,
+    key: &str,
+    text: impl FnOnce() -> String,
+    args: &[pg_sys::Oid],
+    values: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    let key = format!("shape {key}\n-- {args:?}");
+    let cached = BUILT.with(|b| b.borrow_mut().get(&key));
+    let plan = match cached {
+        Some(plan) => {
+            #[cfg(debug_assertions)]
+            KEYED_TEXT
+                .with(|k| assert_eq!(k.borrow().get(&key), Some(&text()), "one key, two texts"));
+            plan
+        }
+        None => {
+            let sql = text();
+            let types: Vec<PgOid> = args.iter().map(|&o| PgOid::from(o)).collect();
+            let plan = Rc::new(client.prepare_mut(&sql, &types)?.keep());
+            #[cfg(debug_assertions)]
+            KEYED_TEXT.with(|k| k.borrow_mut().insert(key.clone(), sql));
+            BUILT.with(|b| b.borrow_mut().insert(key, plan.clone()));
+            plan
+        }
+    };
+    client.select(&*plan, None, values)
+}
+
+#[cfg(debug_assertions)]
+thread_local! {
+    static KEYED_TEXT: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
 /// How many statements this backend keeps prepared (for tests).
 pub fn kept() -> usize {
     PLANS.with(|p| p.borrow().len()) + BUILT.with(|b| b.borrow().len())

@@ -9,19 +9,24 @@ WITH rec AS (
            'open'
       FROM bench.forms_raw f WHERE f.app = 'insp' AND f.name = 'fault_wf'
     RETURNING id, app, form, state, revision, data
-), hist AS (
-    INSERT INTO bench.history_plain (record_id, app, form, action, revision, actor, from_state, to_state, before, after, detail)
-    SELECT rec.id, rec.app, rec.form, 'created', rec.revision, current_user, NULL, rec.state, NULL, rec.data, '{}'
-      FROM rec
 ), task AS (
-    INSERT INTO bench.tasks_plain (record_id, name, pool, title, status, due_at)
-    SELECT rec.id, 'fix', 'engineers', 'fix', 'open', now() + interval '5 minutes'
+    INSERT INTO bench.tasks_plain (record_id, name, pool, title, status, due_at, app, form)
+    SELECT rec.id, 'fix', 'engineers', 'fix', 'open', now() + interval '5 minutes', rec.app, rec.form
       FROM rec
     RETURNING id, record_id, due_at
 ), deadline AS (
     INSERT INTO bench.wf_timers_plain (record_id, name, event, task_id, fire_at)
     SELECT task.record_id, 'fix', 'deadline_passed:' || 'fix', task.id, task.due_at
       FROM task
+), hist AS (
+    INSERT INTO bench.history_plain (record_id, app, form, action, revision, actor, from_state, to_state, before, after, detail)
+    SELECT rec.id, rec.app, rec.form, h.action, rec.revision, current_user, h.from_state, rec.state, NULL, h.after, h.detail
+      FROM rec, task,
+           LATERAL (VALUES (1, 'created', NULL, rec.data, '{}'::jsonb),
+                           (2, 'task_created', rec.state, NULL, jsonb_build_object('name', 'fix', 'rule', 'route_severe', 'task', task.id)),
+                           (3, 'rule_action', rec.state, NULL, '{"rule": "route_severe", "action": {"emit": {"topic": "fault.severe"}}}'::jsonb))
+                   AS h(n, action, from_state, after, detail)
+     ORDER BY h.n
 )
 INSERT INTO bench.wf_events_plain (topic, payload, record_id, app)
 SELECT 'fault.severe',

@@ -68,6 +68,8 @@ pub fn apply(r: &Record, rule: &str, event: &str, def: &TaskDef) -> Result<()> {
 
 /// A task on 0.2.0's tables (a database not updated yet runs this library): written now.
 fn create_0_2(r: &Record, p: &plan::TaskPlan) -> Result<Option<i64>> {
+    // (The task's foreign key needs the record in the table.)
+    journal::need_record();
     Ok(Spi::connect_mut(|client| {
         let args = vec![
             r.id.into(),

@@ -186,3 +186,12 @@ SELECT count(*) AS notes_naming_their_task
 SELECT count(*) AS events_naming_their_task
   FROM lowcode.events e JOIN lowcode.tasks t ON t.id = (e.payload ->> 'task')::bigint AND t.record_id = e.record_id
  WHERE e.topic = 'crm.task.created' AND e.record_id IN (SELECT id FROM chased);
+
+-- Deleting a record takes its tasks and their deadlines with it (the keys on record_id: a
+-- deadline has no key of its own to its task).
+CREATE TEMP TABLE gone AS SELECT id FROM chased ORDER BY id LIMIT 3;
+SELECT count(*) AS deleted FROM gone, LATERAL lowcode.delete_record(gone.id);
+SELECT (SELECT count(*) FROM lowcode.tasks t WHERE t.record_id IN (SELECT id FROM gone)) AS tasks_left,
+       (SELECT count(*) FROM lowcode.timers d WHERE d.record_id IN (SELECT id FROM gone)) AS timers_left,
+       (SELECT count(*) FROM lowcode.timers d WHERE d.task_id IS NOT NULL
+           AND NOT EXISTS (SELECT FROM lowcode.tasks t WHERE t.id = d.task_id)) AS deadlines_without_task;

@@ -97,6 +97,17 @@ impl ActionKind {
         )
     }
 
+    /// Whether the action reads or references the record in the table (a statement of its
+    /// own, or code that may): a new record the journal still holds is written first
+    /// (`journal::need_record`). Only `task`, `emit` and `notify` leave everything in the
+    /// journal's buffer.
+    pub fn needs_record(self) -> bool {
+        !matches!(
+            self,
+            ActionKind::Task | ActionKind::Emit | ActionKind::Notify
+        )
+    }
+
     /// Whether the action writes records (or runs code that may): the history notes buffered
     /// so far are written first (`journal::flush`).
     pub fn flushes_first(self) -> bool {
@@ -192,6 +203,13 @@ mod tests {
             .filter(|k| k.flushes_first())
             .collect();
         assert_eq!(flushes, [Set, Transition, Approval, Call]);
+        let needs: Vec<_> = [Set, Transition, Task, Approval, Notify, Emit, Timer, Call]
+            .into_iter()
+            .filter(|k| k.needs_record())
+            .collect();
+        assert_eq!(needs, [Set, Transition, Approval, Timer, Call]);
+        // Every kind that writes the buffer first also needs the record in the table.
+        assert!(flushes.iter().all(|k| k.needs_record()));
     }
 
     #[test]
