@@ -236,6 +236,32 @@ thread_local! {
     static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
     // The id of the new record a flush is writing now (0: none): its triggers let it pass.
     static WRITING: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+    // The record whose change's history row the statement changing it writes itself (0: none).
+    static OWN_ROW: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Run `change`, a statement that changes record `record` and writes that change's history
+/// row itself (`transition`: one statement): the records trigger then writes no row for it,
+/// and does the rest (the rules). Rows waiting in the buffer are written first, so the order
+/// stays.
+pub fn with_own_row<T>(record: i64, change: impl FnOnce() -> T) -> T {
+    flush();
+    OWN_ROW.with(|o| o.set(record));
+    let result = change();
+    OWN_ROW.with(|o| o.set(0));
+    result
+}
+
+/// Is this change of `record` the one [`with_own_row`] runs? Answers yes once: the changes
+/// the rules make next are the trigger's to record.
+pub fn own_row(record: i64) -> bool {
+    OWN_ROW.with(|o| {
+        let mine = record != 0 && o.get() == record;
+        if mine {
+            o.set(0);
+        }
+        mine
+    })
 }
 
 /// Is a flush writing a record the engine validated, and is it this one? (The records
@@ -798,6 +824,7 @@ impl Shape<'_> {
 /// Forget the waiting rows (their transaction or subtransaction aborted); how many.
 pub fn discard() -> usize {
     WRITING.with(|w| w.set(0));
+    OWN_ROW.with(|o| o.set(0));
     PENDING.with(|p| {
         let pending = std::mem::take(&mut *p.borrow_mut());
         usize::from(pending.record.is_some())

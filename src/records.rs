@@ -358,6 +358,8 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
         .map(|b| b.state.as_str())
         .filter(|old| has_workflow && !migration && *old != record.state);
     match &before {
+        // The statement that made this change wrote its row (`transition`).
+        Some(_) if journal::own_row(record.id) => {}
         // With a workflow, the created row waits for the notes and events of the rules and
         // goes with them in one statement; without, it is the one row and is written now.
         None if has_workflow => journal::created(&record, &actor, detail),

@@ -59,10 +59,43 @@ const ISSUES: Statement = Statement {
             FROM lowcode.validate($1, $2, $3) v",
     args: &[TEXTOID, TEXTOID, JSONBOID],
 };
+// The move, and its history row ($4-$8: from-state, actor, data before and after when the
+// payload changed it, detail), in one statement: the records trigger validates and keeps the
+// bookkeeping (revision, updated_at/_by) as for any change, and runs the rules, but leaves
+// the row to this statement (`journal::with_own_row`).
+macro_rules! move_and_row {
+    ($cancel:literal) => {
+        concat!(
+            "WITH u AS (UPDATE lowcode.records x SET data = $2, state = $3 \
+                         WHERE x.id OPERATOR(pg_catalog.=) $1 \
+                        RETURNING x.id, x.app, x.form, x.revision, x.state), ",
+            $cancel,
+            "h AS (INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, \
+                                                from_state, to_state, before, after, detail) \
+                   SELECT u.id, u.app, u.form, 'transition', u.revision, $5, $4, u.state, $6, $7, \
+                          $8::pg_catalog.jsonb FROM u) \
+             SELECT u.state FROM u"
+        )
+    };
+}
 const MOVE: Statement = Statement {
-    sql: "UPDATE lowcode.records x SET data = $2, state = $3 WHERE x.id OPERATOR(pg_catalog.=) $1 \
-          RETURNING x.state",
-    args: &[INT8OID, JSONBOID, TEXTOID],
+    sql: move_and_row!(""),
+    args: &[
+        INT8OID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID,
+    ],
+};
+// The same out of a state: that state's pending timers end (they only run while the record is
+// in it), as `journal::write_leaving` does for other changes.
+const MOVE_LEAVING: Statement = Statement {
+    sql: move_and_row!(
+        "c AS (UPDATE lowcode.timers t SET status = 'cancelled' \
+                WHERE t.record_id OPERATOR(pg_catalog.=) $1 \
+                  AND t.status OPERATOR(pg_catalog.=) 'pending' \
+                  AND t.in_state OPERATOR(pg_catalog.=) $4), "
+    ),
+    args: &[
+        INT8OID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID,
+    ],
 };
 const STATE: Statement = Statement {
     sql: "SELECT x.state FROM lowcode.records x WHERE x.id OPERATOR(pg_catalog.=) $1",
@@ -370,19 +403,39 @@ fn transition(
             );
         }
     }
-    let previous = engine_state::set(
-        Slot::Cause,
-        Some(serde_json::json!({ "transition": name }).to_string()),
-    );
+    let cause = serde_json::json!({ "transition": name }).to_string();
+    let actor =
+        identity::actor(Some(&r.app)).unwrap_or_else(|error| crate::report::raise("", error));
+    let data_changed = !new_data.same_as(&r.data);
+    let data = |d: &OwnedJsonb| {
+        if data_changed {
+            jsonb_arg(d.datum())
+        } else {
+            statements::null_arg(pg_sys::JSONBOID)
+        }
+    };
+    let statement = if t.to_state != r.state {
+        &MOVE_LEAVING
+    } else {
+        &MOVE
+    };
+    let previous = engine_state::set(Slot::Cause, Some(cause.clone()));
     let before = crate::records::writes();
-    let written = one::<String>(
-        &MOVE,
-        &[
-            id.into(),
-            jsonb_arg(new_data.datum()),
-            t.to_state.as_str().into(),
-        ],
-    );
+    let written = crate::journal::with_own_row(id, || {
+        one::<String>(
+            statement,
+            &[
+                id.into(),
+                jsonb_arg(new_data.datum()),
+                t.to_state.as_str().into(),
+                r.state.as_str().into(),
+                actor.as_str().into(),
+                data(&r.data),
+                data(&new_data),
+                cause.as_str().into(),
+            ],
+        )
+    });
     engine_state::set(Slot::Cause, previous);
     // The state after the rules it triggered: as written, unless a rule wrote a record since.
     if crate::records::writes().wrapping_sub(before) == 1 {
