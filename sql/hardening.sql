@@ -95,6 +95,8 @@ ALTER FUNCTION lowcode.claim_task(bigint, text) SET search_path = pg_catalog, pg
 ALTER FUNCTION lowcode.claimable_tasks(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.my_tasks() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.release_task(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.reassign_task(bigint, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
 

@@ -315,6 +315,23 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'complete_task_wrapper';
 COMMENT ON FUNCTION lowcode.complete_task(bigint, text, jsonb) IS 'Complete a task you claimed with an outcome (one of the task''s outcomes, when it declares them) and result data (checked against its result schema, 23514): records whether the deadline was met and fires task_completed:<task>.';
 
+-- Rust since 0.3.0 (src/tasks.rs); replaced in place, so their grants stay.
+CREATE OR REPLACE FUNCTION lowcode.release_task(
+	"task" bigint
+) RETURNS void
+VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'release_task_wrapper';
+COMMENT ON FUNCTION lowcode.release_task(bigint) IS 'Give a claimed pool task back to its pool.';
+CREATE OR REPLACE FUNCTION lowcode.reassign_task(
+	"task" bigint,
+	"to_worker" TEXT
+) RETURNS void
+VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'reassign_task_wrapper';
+COMMENT ON FUNCTION lowcode.reassign_task(bigint, text) IS 'Hand an open or claimed task (or an approval decision) to another worker.';
+
 -- (sql/comments.sql) The new Rust functions.
 COMMENT ON FUNCTION lowcode.claim_task(bigint, text) IS 'Claim the task a person chose (an inbox''s Claim button) for worker (default: the actor). True when this call won it; false when someone has it already or is claiming it this moment (first wins, never blocks). 42704 when the task does not exist, 42501 when it is not the caller''s to claim (its app; a task for a role whose member the claimer is not).';
 COMMENT ON FUNCTION lowcode.claimable_tasks(text) IS 'An inbox: the open tasks the actor may claim (of pool, or of every pool and role), oldest first, with app, form, record and its state, title, due time. A task for a role is listed for the role''s members (the actor''s own membership when an app server acts for it).';
@@ -804,6 +821,8 @@ ALTER FUNCTION lowcode.claim_task(bigint, text) SET search_path = pg_catalog, pg
 ALTER FUNCTION lowcode.claimable_tasks(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.my_tasks() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.complete_task(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.release_task(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.reassign_task(bigint, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
 

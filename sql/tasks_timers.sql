@@ -42,43 +42,8 @@ COMMENT ON FUNCTION lowcode.require_claimer(lowcode.tasks, text) IS 'Internal: r
 -- lowcode.complete_task is Rust (src/tasks.rs): one statement completes, cancels the deadline,
 -- records and announces; then the rules of task_completed:<task> run.
 
-
-CREATE FUNCTION lowcode.release_task(task bigint) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    t lowcode.tasks := lowcode.task_for_update(task);
-BEGIN
-    PERFORM lowcode.require_claimer(t, 'released');
-    IF t.pool IS NULL THEN
-        RAISE EXCEPTION 'lowcode: task % is assigned to %, not in a pool: reassign it instead', t.id, t.assignee
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    UPDATE lowcode.tasks x SET status = 'open', claimed_by = NULL, claimed_at = NULL WHERE x.id = t.id;
-    PERFORM lowcode.log(t.record_id, 'task_released', jsonb_build_object('task', t.id, 'name', t.name));
-END $$;
-COMMENT ON FUNCTION lowcode.release_task(bigint) IS 'Give a claimed pool task back to its pool.';
-
-CREATE FUNCTION lowcode.reassign_task(task bigint, to_worker text) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    t lowcode.tasks := lowcode.task_for_update(task);
-BEGIN
-    PERFORM lowcode.authorize((SELECT r.app FROM lowcode.records r WHERE r.id = t.record_id), 'admin',
-                              format('reassign task %s ("%s", record %s)', t.id, t.name, t.record_id));
-    IF to_worker IS NULL OR to_worker = '' THEN
-        RAISE EXCEPTION 'lowcode: reassign_task: argument "to_worker" must not be empty' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF t.status NOT IN ('open', 'claimed') THEN
-        RAISE EXCEPTION 'lowcode: task % ("%", record %) is %, so it cannot be reassigned', t.id, t.name, t.record_id, t.status
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    UPDATE lowcode.tasks x SET status = 'claimed', claimed_by = to_worker, claimed_at = now(),
-                               assignee = CASE WHEN x.kind = 'approval' OR x.assignee IS NOT NULL THEN to_worker ELSE x.assignee END
-     WHERE x.id = t.id;
-    PERFORM lowcode.log(t.record_id, 'task_reassigned',
-        jsonb_build_object('task', t.id, 'name', t.name, 'from', t.claimed_by, 'to', to_worker));
-END $$;
-COMMENT ON FUNCTION lowcode.reassign_task(bigint, text) IS 'Hand an open or claimed task (or an approval decision) to another worker.';
+-- lowcode.release_task and lowcode.reassign_task are Rust (src/tasks.rs): the checks, then
+-- one statement changes the task and writes its history row.
 
 -- ---------------------------------------------------------------- approvals
 

@@ -167,6 +167,8 @@ pgrx::extension_sql_file!(
         tasks::claim_task,
         tasks::claim_task_by_id,
         tasks::complete_task,
+        tasks::release_task,
+        tasks::reassign_task,
         tasks::claimable_tasks,
         tasks::my_tasks,
         tasks::check_task_result,

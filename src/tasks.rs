@@ -1,7 +1,7 @@
 //! Tasks at run time: claiming (from a pool, or the one a person clicked), the engine's
 //! hottest statement after the write itself, and what an inbox lists: the tasks a person may
-//! claim and the tasks they hold. (Completing, releasing, reassigning and deciding are
-//! PL/pgSQL in sql/tasks_timers.sql: each is one person's action, not a queue.)
+//! claim and the tasks they hold; completing, releasing and reassigning a task. (Deciding an
+//! approval is PL/pgSQL in sql/tasks_timers.sql.)
 //!
 //! Who claims: the actor (`lowcode.actor`, when an app server acts for its users), else the
 //! invoker. A task offered to a role is for members of that role: the actor's membership
@@ -743,4 +743,191 @@ fn check_result(subject: &str, schema: &serde_json::Value, container: &[u8]) {
             crate::conformance::ConformanceError::Rejected(issues),
         );
     }
+}
+
+// release_task / reassign_task: the task locked, with what their checks need.
+const TASK_TO_HAND_OVER: Statement = Statement {
+    sql: "SELECT x.kind, x.status, x.claimed_by, x.app, x.name, x.record_id, x.pool, x.assignee \
+            FROM lowcode.tasks x WHERE x.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+    args: &[INT8OID],
+};
+// The task back in its pool and its history row (as lowcode.log writes it): one statement.
+const RELEASE: Statement = Statement {
+    sql: "WITH back AS ( \
+            UPDATE lowcode.tasks x SET status = 'open', claimed_by = NULL, claimed_at = NULL \
+             WHERE x.id OPERATOR(pg_catalog.=) $1 RETURNING x.id, x.record_id, x.name) \
+          INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail) \
+          SELECT r.id, r.app, r.form, 'task_released', r.revision, $2, r.state, r.state, \
+                 pg_catalog.jsonb_build_object('task', d.id, 'name', d.name) \
+            FROM back d JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) d.record_id",
+    args: &[INT8OID, TEXTOID],
+};
+// The task handed to $2 (an approval's, or an assigned task's, assignee too) and its history
+// row naming who had it ($3): one statement.
+const REASSIGN: Statement = Statement {
+    sql: "WITH handed AS ( \
+            UPDATE lowcode.tasks x SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now(), \
+                   assignee = CASE WHEN x.kind OPERATOR(pg_catalog.=) 'approval' OR x.assignee IS NOT NULL \
+                                   THEN $2 ELSE x.assignee END \
+             WHERE x.id OPERATOR(pg_catalog.=) $1 RETURNING x.id, x.record_id, x.name) \
+          INSERT INTO lowcode.history (record_id, app, form, action, revision, actor, from_state, to_state, detail) \
+          SELECT r.id, r.app, r.form, 'task_reassigned', r.revision, $4, r.state, r.state, \
+                 pg_catalog.jsonb_build_object('task', d.id, 'name', d.name, 'from', $3, 'to', $2) \
+            FROM handed d JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) d.record_id",
+    args: &[INT8OID, TEXTOID, TEXTOID, TEXTOID],
+};
+
+/// A task as releasing or reassigning it needs it (locked).
+struct HandOver {
+    kind: String,
+    status: String,
+    claimed_by: Option<String>,
+    app: String,
+    name: String,
+    record: i64,
+    pool: Option<String>,
+    assignee: Option<String>,
+}
+
+/// Lock task `task`: refused when NULL or missing (as complete_task).
+fn lock_hand_over(task: Option<i64>, doing: &str) -> (i64, HandOver) {
+    let Some(id) = task else {
+        error(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "argument \"task\" must not be NULL".into(),
+        )
+    };
+    let found = Spi::connect_mut(|client| {
+        let table = statements::run(client, &TASK_TO_HAND_OVER, &[id.into()])?;
+        if table.is_empty() {
+            return Ok::<_, pgrx::spi::SpiError>(None);
+        }
+        let row = table.first();
+        Ok(Some(HandOver {
+            kind: row.get::<String>(1)?.unwrap_or_default(),
+            status: row.get::<String>(2)?.unwrap_or_default(),
+            claimed_by: row.get::<String>(3)?,
+            app: row.get::<String>(4)?.unwrap_or_default(),
+            name: row.get::<String>(5)?.unwrap_or_default(),
+            record: row.get::<i64>(6)?.unwrap_or_default(),
+            pool: row.get::<String>(7)?,
+            assignee: row.get::<String>(8)?,
+        }))
+    })
+    .unwrap_or_else(|error| crate::report::failed(doing, error));
+    match found {
+        Some(t) => (id, t),
+        None => error(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("task {id} does not exist"),
+        ),
+    }
+}
+
+/// Give a claimed pool task back to its pool.
+#[pg_extern(volatile)]
+fn release_task(task: Option<i64>) {
+    let (id, t) = lock_hand_over(task, "release_task");
+    // Who may: the claim privilege in the task's app (decide for an approval's), and the task
+    // claimed by the actor.
+    let privilege = if t.kind == "approval" {
+        "decide"
+    } else {
+        "claim"
+    };
+    if !privileges::holds(Some(&t.app), Some(privilege)) {
+        privileges::refuse_with(
+            Some(&t.app),
+            Some(privilege),
+            Some(&format!(
+                "work on task {id} (\"{}\", record {})",
+                t.name, t.record
+            )),
+        );
+    }
+    if t.status != "claimed" {
+        error(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "task {id} (\"{}\", record {}) is {}, so it cannot be released",
+                t.name, t.record, t.status
+            ),
+        );
+    }
+    let actor =
+        identity::actor(Some(&t.app)).unwrap_or_else(|error| crate::report::raise("", error));
+    if t.claimed_by.as_deref() != Some(actor.as_str()) {
+        refuse(
+            format!(
+                "task {id} (\"{}\", record {}) belongs to {}, not {actor}",
+                t.name,
+                t.record,
+                t.claimed_by.as_deref().unwrap_or("<NULL>")
+            ),
+            "the worker who claimed it (SET lowcode.actor) completes, releases or decides it",
+        );
+    }
+    if t.pool.is_none() {
+        error(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "task {id} is assigned to {}, not in a pool: reassign it instead",
+                t.assignee.as_deref().unwrap_or("<NULL>")
+            ),
+        );
+    }
+    // Rows buffered before (none, at an entry point) go first, as lowcode.log wrote them.
+    crate::journal::flush();
+    Spi::connect_mut(|client| {
+        statements::run(client, &RELEASE, &[id.into(), actor.as_str().into()]).map(|_| ())
+    })
+    .unwrap_or_else(|error| crate::report::failed("release_task", error));
+}
+
+/// Hand an open or claimed task (or an approval decision) to another worker.
+#[pg_extern(volatile)]
+fn reassign_task(task: Option<i64>, to_worker: Option<&str>) {
+    let (id, t) = lock_hand_over(task, "reassign_task");
+    if !privileges::holds(Some(&t.app), Some("admin")) {
+        privileges::refuse_with(
+            Some(&t.app),
+            Some("admin"),
+            Some(&format!(
+                "reassign task {id} (\"{}\", record {})",
+                t.name, t.record
+            )),
+        );
+    }
+    let Some(to) = to_worker.filter(|w| !w.is_empty()) else {
+        error(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "reassign_task: argument \"to_worker\" must not be empty".into(),
+        )
+    };
+    if t.status != "open" && t.status != "claimed" {
+        error(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "task {id} (\"{}\", record {}) is {}, so it cannot be reassigned",
+                t.name, t.record, t.status
+            ),
+        );
+    }
+    let actor =
+        identity::actor(Some(&t.app)).unwrap_or_else(|error| crate::report::raise("", error));
+    crate::journal::flush();
+    Spi::connect_mut(|client| {
+        statements::run(
+            client,
+            &REASSIGN,
+            &[
+                id.into(),
+                to.into(),
+                t.claimed_by.as_deref().into(),
+                actor.as_str().into(),
+            ],
+        )
+        .map(|_| ())
+    })
+    .unwrap_or_else(|error| crate::report::failed("reassign_task", error));
 }
