@@ -609,39 +609,18 @@ fn complete_task(
             format!("task {id} is an approval: decide it with lowcode.decide"),
         );
     }
-    // Who may: the claim privilege in the task's app, and the task claimed by the actor.
-    if !privileges::holds(Some(&t.app), Some("claim")) {
-        privileges::refuse_with(
-            Some(&t.app),
-            Some("claim"),
-            Some(&format!(
-                "work on task {id} (\"{}\", record {})",
-                t.name, t.record
-            )),
-        );
-    }
-    if t.status != "claimed" {
-        error(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!(
-                "task {id} (\"{}\", record {}) is {}, so it cannot be completed",
-                t.name, t.record, t.status
-            ),
-        );
-    }
-    let actor =
-        identity::actor(Some(&t.app)).unwrap_or_else(|error| crate::report::raise("", error));
-    if t.claimed_by.as_deref() != Some(actor.as_str()) {
-        refuse(
-            format!(
-                "task {id} (\"{}\", record {}) belongs to {}, not {actor}",
-                t.name,
-                t.record,
-                t.claimed_by.as_deref().unwrap_or("<NULL>")
-            ),
-            "the worker who claimed it (SET lowcode.actor) completes, releases or decides it",
-        );
-    }
+    let actor = require_claimer(
+        id,
+        &ClaimedBy {
+            privilege: "claim",
+            status: &t.status,
+            claimed_by: t.claimed_by.as_deref(),
+            app: &t.app,
+            name: &t.name,
+            record: t.record,
+        },
+        "completed",
+    );
     if let Some(outcomes) = &t.outcomes {
         if !outcome.is_some_and(|o| outcomes.iter().any(|x| x == o)) {
             let listed: Vec<String> = outcomes
@@ -828,45 +807,23 @@ fn lock_hand_over(task: Option<i64>, doing: &str) -> (i64, HandOver) {
 #[pg_extern(volatile)]
 fn release_task(task: Option<i64>) {
     let (id, t) = lock_hand_over(task, "release_task");
-    // Who may: the claim privilege in the task's app (decide for an approval's), and the task
-    // claimed by the actor.
-    let privilege = if t.kind == "approval" {
-        "decide"
-    } else {
-        "claim"
-    };
-    if !privileges::holds(Some(&t.app), Some(privilege)) {
-        privileges::refuse_with(
-            Some(&t.app),
-            Some(privilege),
-            Some(&format!(
-                "work on task {id} (\"{}\", record {})",
-                t.name, t.record
-            )),
-        );
-    }
-    if t.status != "claimed" {
-        error(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!(
-                "task {id} (\"{}\", record {}) is {}, so it cannot be released",
-                t.name, t.record, t.status
-            ),
-        );
-    }
-    let actor =
-        identity::actor(Some(&t.app)).unwrap_or_else(|error| crate::report::raise("", error));
-    if t.claimed_by.as_deref() != Some(actor.as_str()) {
-        refuse(
-            format!(
-                "task {id} (\"{}\", record {}) belongs to {}, not {actor}",
-                t.name,
-                t.record,
-                t.claimed_by.as_deref().unwrap_or("<NULL>")
-            ),
-            "the worker who claimed it (SET lowcode.actor) completes, releases or decides it",
-        );
-    }
+    let actor = require_claimer(
+        id,
+        &ClaimedBy {
+            // (An approval's task is decide's.)
+            privilege: if t.kind == "approval" {
+                "decide"
+            } else {
+                "claim"
+            },
+            status: &t.status,
+            claimed_by: t.claimed_by.as_deref(),
+            app: &t.app,
+            name: &t.name,
+            record: t.record,
+        },
+        "released",
+    );
     if t.pool.is_none() {
         error(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -930,4 +887,54 @@ fn reassign_task(task: Option<i64>, to_worker: Option<&str>) {
         .map(|_| ())
     })
     .unwrap_or_else(|error| crate::report::failed("reassign_task", error));
+}
+
+/// A claimed task as the checks of the worker who holds it see it.
+struct ClaimedBy<'a> {
+    /// What working on it takes in its app: `claim`, or `decide` for an approval's.
+    privilege: &'a str,
+    status: &'a str,
+    claimed_by: Option<&'a str>,
+    app: &'a str,
+    name: &'a str,
+    record: i64,
+}
+
+/// Who may complete or release task `id`: the invoker holds the task's privilege in its app,
+/// and the task is claimed by the actor (as PL/pgSQL `lowcode.require_claimer` checks for
+/// decide). The actor.
+fn require_claimer(id: i64, t: &ClaimedBy, doing: &str) -> String {
+    if !privileges::holds(Some(t.app), Some(t.privilege)) {
+        privileges::refuse_with(
+            Some(t.app),
+            Some(t.privilege),
+            Some(&format!(
+                "work on task {id} (\"{}\", record {})",
+                t.name, t.record
+            )),
+        );
+    }
+    if t.status != "claimed" {
+        error(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "task {id} (\"{}\", record {}) is {}, so it cannot be {doing}",
+                t.name, t.record, t.status
+            ),
+        );
+    }
+    let actor =
+        identity::actor(Some(t.app)).unwrap_or_else(|error| crate::report::raise("", error));
+    if t.claimed_by != Some(actor.as_str()) {
+        refuse(
+            format!(
+                "task {id} (\"{}\", record {}) belongs to {}, not {actor}",
+                t.name,
+                t.record,
+                t.claimed_by.unwrap_or("<NULL>")
+            ),
+            "the worker who claimed it (SET lowcode.actor) completes, releases or decides it",
+        );
+    }
+    actor
 }
