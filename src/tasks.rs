@@ -862,13 +862,7 @@ fn reassign_task(task: Option<i64>, to_worker: Option<&str>) {
         )
     };
     if t.status != "open" && t.status != "claimed" {
-        error(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!(
-                "task {id} (\"{}\", record {}) is {}, so it cannot be reassigned",
-                t.name, t.record, t.status
-            ),
-        );
+        not_now(id, &t.name, t.record, &t.status, "reassigned");
     }
     let actor =
         identity::actor(Some(&t.app)).unwrap_or_else(|error| crate::report::raise("", error));
@@ -887,6 +881,14 @@ fn reassign_task(task: Option<i64>, to_worker: Option<&str>) {
         .map(|_| ())
     })
     .unwrap_or_else(|error| crate::report::failed("reassign_task", error));
+}
+
+/// Task `id` is in `status`, where it cannot be `doing` (55000).
+fn not_now(id: i64, name: &str, record: i64, status: &str, doing: &str) -> ! {
+    error(
+        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!("task {id} (\"{name}\", record {record}) is {status}, so it cannot be {doing}"),
+    )
 }
 
 /// A claimed task as the checks of the worker who holds it see it.
@@ -915,13 +917,7 @@ fn require_claimer(id: i64, t: &ClaimedBy, doing: &str) -> String {
         );
     }
     if t.status != "claimed" {
-        error(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!(
-                "task {id} (\"{}\", record {}) is {}, so it cannot be {doing}",
-                t.name, t.record, t.status
-            ),
-        );
+        not_now(id, t.name, t.record, t.status, doing);
     }
     let actor =
         identity::actor(Some(t.app)).unwrap_or_else(|error| crate::report::raise("", error));
