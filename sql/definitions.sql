@@ -128,19 +128,6 @@ CREATE TRIGGER records_after AFTER INSERT OR UPDATE OR DELETE ON lowcode.records
 
 -- lowcode.submit is Rust (src/records.rs): authorize, then one prepared INSERT.
 
-CREATE FUNCTION lowcode.record_for_update(record bigint) RETURNS lowcode.records
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    r lowcode.records;
-BEGIN
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = record FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
-    END IF;
-    RETURN r;
-END $$;
-COMMENT ON FUNCTION lowcode.record_for_update(bigint) IS 'Internal: locks a record, or raises when it does not exist.';
 
 -- lowcode.update_record is Rust (src/records.rs): the checks, then one prepared UPDATE.
 

@@ -140,6 +140,7 @@ CREATE TABLE lowcode.tasks (
 );
 CREATE INDEX tasks_claimable_idx ON lowcode.tasks (pool, id) WHERE status = 'open';
 CREATE INDEX tasks_record_idx ON lowcode.tasks (record_id);
+CREATE INDEX tasks_approval_idx ON lowcode.tasks (approval_id) WHERE approval_id IS NOT NULL;
 COMMENT ON TABLE lowcode.tasks IS 'Work for people: assigned to a user, offered to a role, or put in a claim pool (first claim wins), with its app and form. Completing records whether the deadline was met, checks the outcome against outcomes and the data against result_schema; with events, <app>.task.created, .claimed and .completed go to the outbox.';
 
 CREATE TABLE lowcode.decisions (
@@ -345,24 +346,8 @@ COMMENT ON FUNCTION lowcode.check_calls(text, text, jsonb) IS 'Internal: refuses
 -- The engine itself is Rust: lowcode.fire and the rule actions (src/rules.rs), history
 -- (lowcode.log, src/journal.rs), events (lowcode.emit, src/outbox.rs).
 
-CREATE FUNCTION lowcode.approval_task(appr lowcode.approvals, approver text) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    task_id  bigint;
-    due_at   timestamptz := now() + appr.due;
-BEGIN
-    INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, claimed_by, claimed_at, due_at, app, form)
-    SELECT appr.record_id, appr.name, 'approval', appr.id, approver, appr.name, 'claimed', approver, now(), due_at, r.app, r.form
-      FROM lowcode.records r WHERE r.id = appr.record_id
-    RETURNING id INTO task_id;
-    IF due_at IS NOT NULL THEN
-        INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
-        VALUES (appr.record_id, appr.name, 'deadline_passed:' || appr.name, task_id, due_at);
-        PERFORM lowcode.worker_note_due(due_at);
-    END IF;
-    RETURN task_id;
-END $$;
-COMMENT ON FUNCTION lowcode.approval_task(lowcode.approvals, text) IS 'Internal: creates an approver''s decision task (and its deadline).';
+-- An approval's decision tasks are written by Rust (src/actions/approval.rs approver_tasks),
+-- for the approval action and for a sequential approval's next approver.
 
 -- ---------------------------------------------------------------- transitions
 

@@ -32,6 +32,7 @@ pub use lowcode_core::{
 
 mod actions;
 mod api;
+mod approvals;
 mod background;
 mod conformance;
 mod definitions_cache;
@@ -168,6 +169,8 @@ pgrx::extension_sql_file!(
         tasks::claim_task_by_id,
         tasks::complete_task,
         tasks::release_task,
+        approvals::decide,
+        approvals::withdraw,
         tasks::reassign_task,
         tasks::claimable_tasks,
         tasks::my_tasks,

@@ -1,7 +1,7 @@
 //! Tasks at run time: claiming (from a pool, or the one a person clicked), the engine's
 //! hottest statement after the write itself, and what an inbox lists: the tasks a person may
 //! claim and the tasks they hold; completing, releasing and reassigning a task. (Deciding an
-//! approval is PL/pgSQL in sql/tasks_timers.sql.)
+//! approval is src/approvals.rs.)
 //!
 //! Who claims: the actor (`lowcode.actor`, when an app server acts for its users), else the
 //! invoker. A task offered to a role is for members of that role: the actor's membership
@@ -892,20 +892,19 @@ fn not_now(id: i64, name: &str, record: i64, status: &str, doing: &str) -> ! {
 }
 
 /// A claimed task as the checks of the worker who holds it see it.
-struct ClaimedBy<'a> {
+pub struct ClaimedBy<'a> {
     /// What working on it takes in its app: `claim`, or `decide` for an approval's.
-    privilege: &'a str,
-    status: &'a str,
-    claimed_by: Option<&'a str>,
-    app: &'a str,
-    name: &'a str,
-    record: i64,
+    pub privilege: &'a str,
+    pub status: &'a str,
+    pub claimed_by: Option<&'a str>,
+    pub app: &'a str,
+    pub name: &'a str,
+    pub record: i64,
 }
 
 /// Who may complete or release task `id`: the invoker holds the task's privilege in its app,
-/// and the task is claimed by the actor (as PL/pgSQL `lowcode.require_claimer` checks for
-/// decide). The actor.
-fn require_claimer(id: i64, t: &ClaimedBy, doing: &str) -> String {
+/// and the task is claimed by the actor (decide's check too: src/approvals.rs). The actor.
+pub fn require_claimer(id: i64, t: &ClaimedBy, doing: &str) -> String {
     if !privileges::holds(Some(t.app), Some(t.privilege)) {
         privileges::refuse_with(
             Some(t.app),

@@ -1,6 +1,6 @@
-//! Apply `approval`: `CREATE_APPROVAL`, then `APPROVAL_TASKS`, which calls the PL/pgSQL
-//! `lowcode.approval_task` (sql/workflow.sql) for each approver (the first one only of a
-//! sequential approval); then the `approval_requested` note.
+//! Apply `approval`: `CREATE_APPROVAL`, then the approvers' decision tasks with their
+//! deadlines in one statement ([`approver_tasks`], also used by `lowcode.decide` for a
+//! sequential approval's next approver: src/approvals.rs); then the `approval_requested` note.
 
 use pgrx::pg_sys::BuiltinOid::{INT4OID, INT8OID, TEXTARRAYOID, TEXTOID};
 use pgrx::prelude::*;
@@ -19,14 +19,70 @@ const CREATE_APPROVAL: Statement = Statement {
         TEXTOID, TEXTOID, TEXTOID,
     ],
 };
-const APPROVAL_TASKS: Statement = Statement {
-    sql: "SELECT pg_catalog.count(lowcode.approval_task(a, x.approver)) \
-            FROM lowcode.approvals a, \
-                 LATERAL pg_catalog.unnest(CASE WHEN a.mode OPERATOR(pg_catalog.=) 'sequential' \
-                                                THEN a.approvers[1:1] ELSE a.approvers END) AS x(approver) \
-           WHERE a.id OPERATOR(pg_catalog.=) $1",
-    args: &[INT8OID],
+// The approvers' decision tasks of approval $1 (one per name in $2, in that order: claimed by
+// their approver), each with its deadline timer when the approval has a `due`: one
+// statement. The earliest deadline, for the worker pool.
+macro_rules! approver_tasks {
+    ($columns:literal, $values:literal) => {
+        concat!(
+            "WITH a AS ( \
+               SELECT a.id, a.record_id, a.name, pg_catalog.now() OPERATOR(pg_catalog.+) a.due AS due_at \
+                 FROM lowcode.approvals a WHERE a.id OPERATOR(pg_catalog.=) $1 \
+             ), task AS ( \
+               INSERT INTO lowcode.tasks (record_id, name, kind, approval_id, assignee, title, status, \
+                                          claimed_by, claimed_at, due_at",
+            $columns,
+            ") \
+               SELECT a.record_id, a.name, 'approval', a.id, x.approver, a.name, 'claimed', \
+                      x.approver, pg_catalog.now(), a.due_at",
+            $values,
+            " FROM a JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) a.record_id, \
+                      pg_catalog.unnest($2) WITH ORDINALITY AS x(approver, n) \
+                ORDER BY x.n \
+               RETURNING id, record_id, name, due_at \
+             ), deadline AS ( \
+               INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at) \
+               SELECT t.record_id, t.name, 'deadline_passed:' OPERATOR(pg_catalog.||) t.name, t.id, t.due_at \
+                 FROM task t WHERE t.due_at IS NOT NULL ORDER BY t.id \
+             ) \
+             SELECT pg_catalog.min(t.due_at) FROM task t"
+        )
+    };
+}
+const APPROVER_TASKS: Statement = Statement {
+    sql: approver_tasks!(", app, form", ", r.app, r.form"),
+    args: &[INT8OID, TEXTARRAYOID],
 };
+// 0.2.0's tables (a database not updated yet runs this library): tasks have no app or form.
+const APPROVER_TASKS_0_2: Statement = Statement {
+    sql: approver_tasks!("", ""),
+    args: &[INT8OID, TEXTARRAYOID],
+};
+
+/// The decision tasks of `approvers` for approval `approval` (a new approval's, or the next
+/// approver's of a sequential one), with their deadlines.
+pub fn approver_tasks(
+    approval: i64,
+    approvers: &[String],
+) -> std::result::Result<(), pgrx::spi::SpiError> {
+    let statement = if crate::journal::tasks_have_app() {
+        &APPROVER_TASKS
+    } else {
+        &APPROVER_TASKS_0_2
+    };
+    Spi::connect_mut(|client| {
+        let table = statements::run(
+            client,
+            statement,
+            &[approval.into(), approvers.to_vec().into()],
+        )?;
+        // The earliest deadline, for the worker pool (src/worker_registry.rs).
+        if let Some(due) = table.first().get_datum_by_ordinal(1)? {
+            crate::worker_registry::note_due(due.value() as i64);
+        }
+        Ok(())
+    })
+}
 
 pub fn apply(r: &Record, rule: &str, def: &ApprovalDef) -> Result<()> {
     let p = plan::plan(def);
@@ -48,8 +104,16 @@ pub fn apply(r: &Record, rule: &str, def: &ApprovalDef) -> Result<()> {
         )?
         .first()
         .get::<i64>(1)?;
-        statements::run(client, &APPROVAL_TASKS, &[id.into()])?;
         Ok::<_, pgrx::spi::SpiError>(id)
     })?;
+    // Every approver's task, or the first approver's of a sequential approval.
+    let first = if p.mode == "sequential" {
+        &p.approvers[..p.approvers.len().min(1)]
+    } else {
+        p.approvers
+    };
+    if let Some(id) = id {
+        approver_tasks(id, first)?;
+    }
     note(r, "approval_requested", &p.note(id, rule))
 }

@@ -62,9 +62,132 @@ impl ApprovalPlan<'_> {
     }
 }
 
+/// Where an approval stands after a decision (`lowcode.decide`): its counts and verdict, and
+/// the approver whose task comes next (a sequential approval still pending).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decided<'a> {
+    pub approved: i32,
+    pub rejected: i32,
+    /// `pending`, `approved` or `rejected`.
+    pub verdict: &'static str,
+    pub next_approver: Option<&'a str>,
+}
+
+/// The approval row as a decision finds it (locked).
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub mode: String,
+    pub approvers: Vec<String>,
+    pub required: i32,
+    pub approved: i32,
+    pub rejected: i32,
+}
+
+/// Is `decision` one `lowcode.decide` takes?
+pub fn valid_decision(decision: Option<&str>) -> bool {
+    matches!(decision, Some("approve" | "reject"))
+}
+
+/// Count `approve` (else a rejection) into approval `a`: approved once `required` approvals
+/// are in; rejected by one rejection (sequential, all, any), or for ratio once too many
+/// rejected for `required` to be reachable; else pending, with a sequential approval's next
+/// approver.
+pub fn decide(a: &Pending, approve: bool) -> Decided<'_> {
+    let (approved, rejected) = if approve {
+        (a.approved + 1, a.rejected)
+    } else {
+        (a.approved, a.rejected + 1)
+    };
+    // One rejection ends a sequential, all or any approval; a ratio one once `required`
+    // approvals are out of reach.
+    let out_of_reach = match a.mode.as_str() {
+        "ratio" => i64::from(rejected) > a.approvers.len() as i64 - i64::from(a.required),
+        _ => rejected > 0,
+    };
+    let verdict = if approved >= a.required {
+        "approved"
+    } else if out_of_reach {
+        "rejected"
+    } else {
+        "pending"
+    };
+    let next_approver = if verdict == "pending" && a.mode == "sequential" {
+        usize::try_from(approved)
+            .ok()
+            .and_then(|n| a.approvers.get(n))
+            .map(String::as_str)
+    } else {
+        None
+    };
+    Decided {
+        approved,
+        rejected,
+        verdict,
+        next_approver,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending(
+        mode: &str,
+        approvers: &[&str],
+        required: i32,
+        approved: i32,
+        rejected: i32,
+    ) -> Pending {
+        Pending {
+            mode: mode.into(),
+            approvers: approvers.iter().map(|a| a.to_string()).collect(),
+            required,
+            approved,
+            rejected,
+        }
+    }
+
+    #[test]
+    fn decisions_are_approve_or_reject() {
+        assert!(valid_decision(Some("approve")) && valid_decision(Some("reject")));
+        assert!(!valid_decision(Some("maybe")) && !valid_decision(None));
+        assert!(!valid_decision(Some("Approve")));
+    }
+
+    #[test]
+    fn sequential_hands_on_to_the_next_approver_and_one_rejection_ends_it() {
+        let a = pending("sequential", &["lead", "manager", "cfo"], 3, 0, 0);
+        let d = decide(&a, true);
+        assert_eq!((d.approved, d.rejected, d.verdict), (1, 0, "pending"));
+        assert_eq!(d.next_approver, Some("manager"));
+        let a = pending("sequential", &["lead", "manager", "cfo"], 3, 2, 0);
+        assert_eq!(decide(&a, true).verdict, "approved");
+        assert_eq!(decide(&a, true).next_approver, None);
+        let a = pending("sequential", &["lead", "manager"], 2, 1, 0);
+        let d = decide(&a, false);
+        assert_eq!(
+            (d.approved, d.rejected, d.verdict, d.next_approver),
+            (1, 1, "rejected", None)
+        );
+    }
+
+    #[test]
+    fn all_any_and_ratio() {
+        let all = pending("all", &["a", "b", "c"], 3, 1, 0);
+        assert_eq!(decide(&all, true).verdict, "pending");
+        assert_eq!(decide(&all, true).next_approver, None);
+        assert_eq!(decide(&all, false).verdict, "rejected");
+        let any = pending("any", &["a", "b"], 1, 0, 0);
+        assert_eq!(decide(&any, true).verdict, "approved");
+        assert_eq!(decide(&any, false).verdict, "rejected");
+        // ratio 2 of 3: one rejection leaves 2 reachable, a second does not.
+        let ratio = pending("ratio", &["f", "g", "h"], 2, 0, 0);
+        assert_eq!(decide(&ratio, false).verdict, "pending");
+        let ratio = pending("ratio", &["f", "g", "h"], 2, 1, 1);
+        assert_eq!(decide(&ratio, true).verdict, "approved");
+        let ratio = pending("ratio", &["f", "g", "h"], 2, 0, 1);
+        assert_eq!(decide(&ratio, false).verdict, "rejected");
+    }
 
     #[test]
     fn approval_modes_need_their_counts() {
