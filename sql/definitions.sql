@@ -59,7 +59,7 @@ BEGIN
     UPDATE lowcode.forms f SET current_version_id = current.id,
                                title = CASE WHEN jsonb_typeof(schema -> 'title') = 'string' THEN schema ->> 'title' ELSE f.title END
      WHERE f.app = app AND f.name = form;
-    PERFORM lowcode.forms_changed();
+    -- (Every backend looks the current version up again: the forms_written trigger.)
     RETURN new_version;
 END $$;
 COMMENT ON FUNCTION lowcode.define_form_version(text, text, jsonb, jsonb) IS 'Internal: define_form, with the author''s property order when the schema was given as text.';

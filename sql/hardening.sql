@@ -234,9 +234,16 @@ DECLARE
                   FROM pg_catalog.pg_proc lc_p
                  WHERE lc_p.pronamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
                 UNION ALL
-                SELECT 'r ', lc_c.oid::pg_catalog.regclass::pg_catalog.text,
+                -- (A Citus shard, <table>_<shard id>, counts as its table: it has exactly its
+                -- table's privileges, which Citus copies onto it.)
+                SELECT 'r ', coalesce(lc_b.oid, lc_c.oid)::pg_catalog.regclass::pg_catalog.text,
                        coalesce(lc_c.relacl, pg_catalog.acldefault(CASE lc_c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", lc_c.relowner))
                   FROM pg_catalog.pg_class lc_c
+                  LEFT JOIN pg_catalog.pg_class lc_b
+                    ON lc_c.relname OPERATOR(pg_catalog.~) '_[0-9]+$'
+                   AND lc_b.relnamespace OPERATOR(pg_catalog.=) lc_c.relnamespace
+                   AND lc_b.relname OPERATOR(pg_catalog.=) pg_catalog.regexp_replace(lc_c.relname, '_[0-9]+$', '')
+                   AND lc_b.relkind OPERATOR(pg_catalog.<>) 'i'
                  WHERE lc_c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
                    AND lc_c.relkind OPERATOR(pg_catalog.<>) 'i'
                 UNION ALL
@@ -265,12 +272,36 @@ DECLARE
     ext      oid := (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode');
     ours     oid := (SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode');
     in_ours  boolean;
+    super    boolean := (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
+    shard_name text;
 BEGIN
     IF ours IS NULL THEN
         RETURN;                            -- lowcode is being dropped
     END IF;
     FOR c IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
         CONTINUE WHEN c.in_extension;
+        -- CREATE EXTENSION lowcode making its schema: PostgreSQL reports it here when another
+        -- extension's event triggers (Citus's) were there before lowcode's.
+        CONTINUE WHEN c.command_tag OPERATOR(pg_catalog.=) 'CREATE SCHEMA' AND c.objid OPERATOR(pg_catalog.=) ours;
+        -- A Citus shard of one of lowcode's tables (lowcode.distribute, a shard move or copy: a
+        -- superuser's work), named <table>_<shard id>: the shard, its indexes, constraints,
+        -- triggers and policies (<name>_<shard id>, or <name> on <shard>), as Citus copies them
+        -- from the table. (By the name the command reports: inside a function the new shard's
+        -- catalog row is not visible here yet.)
+        IF super AND c.object_identity IS NOT NULL THEN
+            shard_name := pg_catalog.regexp_replace(c.object_identity, '^.* on ', '');
+            CONTINUE WHEN pg_catalog.starts_with(shard_name, 'lowcode.')
+                AND shard_name OPERATOR(pg_catalog.~) '_[0-9]+$'
+                AND EXISTS (
+                    SELECT FROM pg_catalog.pg_class b
+                      LEFT JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) b.oid
+                      JOIN pg_catalog.pg_depend d ON d.objid OPERATOR(pg_catalog.=) COALESCE(i.indrelid, b.oid)
+                     WHERE b.relnamespace OPERATOR(pg_catalog.=) ours
+                       AND b.relname OPERATOR(pg_catalog.=)
+                           pg_catalog.regexp_replace(pg_catalog.substr(shard_name, 9), '_[0-9]+$', '')
+                       AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                       AND d.refobjid OPERATOR(pg_catalog.=) ext AND d.deptype OPERATOR(pg_catalog.=) 'e');
+        END IF;
         IF c.command_tag OPERATOR(pg_catalog.=) ANY (ARRAY['GRANT', 'REVOKE']) THEN
             -- Refused when a privilege exists that the extension scripts did not give.
             in_ours := EXISTS (SELECT FROM (%1$s) e(entry)

@@ -226,7 +226,7 @@ BEGIN
     UPDATE lowcode.forms f SET current_version_id = current.id,
                                title = CASE WHEN jsonb_typeof(schema -> 'title') = 'string' THEN schema ->> 'title' ELSE f.title END
      WHERE f.app = app AND f.name = form;
-    PERFORM lowcode.forms_changed();
+    -- (Every backend looks the current version up again: the forms_written trigger.)
     RETURN new_version;
 END $$;
 COMMENT ON FUNCTION lowcode.define_form_version(text, text, jsonb, jsonb) IS 'Internal: define_form, with the author''s property order when the schema was given as text.';
@@ -373,6 +373,7 @@ DECLARE
     checked      jsonb;
     current      lowcode.workflow_versions;
     new_version  int;
+    finals       text[];
     other_rule   text;
     other_topic  text;
 BEGIN
@@ -413,10 +414,13 @@ BEGIN
     END IF;
     SELECT coalesce(max(w.version), 0) + 1 INTO new_version
       FROM lowcode.workflow_versions w WHERE w.app = app AND w.form = form;
+    -- (A value, not a subquery, in the VALUES: Citus refuses subqueries in an INSERT into a
+    -- reference table.)
+    finals := ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals'));
     INSERT INTO lowcode.workflow_versions (app, form, version, definition, initial_state, final_states, diagram,
                                            published_by, calls_run_as)
     VALUES (app, form, new_version, definition, checked ->> 'initial',
-            ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals')), checked ->> 'diagram', lowcode.actor(app),
+            finals, checked ->> 'diagram', lowcode.actor(app),
             lowcode.invoker_name())
     RETURNING * INTO current;
     -- The calls run these functions, as the role at the keyboard (never an argument).
@@ -435,11 +439,68 @@ BEGIN
            t -> 'when'
       FROM jsonb_array_elements(coalesce(definition -> 'transitions', '[]')) t;
     UPDATE lowcode.forms f SET workflow_version_id = current.id WHERE f.app = app AND f.name = form;
-    -- Every session runs the new version from its next statement (the form's cached lookup).
-    PERFORM lowcode.forms_changed();
+    -- (Every session runs the new version from its next statement: the forms_written trigger.)
     RETURN new_version;
 END $$;
 COMMENT ON FUNCTION lowcode.define_workflow(text, text, jsonb) IS 'Attach a workflow (states, transitions, rules) to a form. The definition is checked (see README: workflow format); a bad one is refused with the path of the problem. Returns the workflow version.';
+
+-- ---------------------------------------------------------------- scale-out (sql/scale_out.sql)
+-- Scale-out on Citus (docs/scale-out.md). lowcode.distribute() makes lowcode's definitions
+-- Citus reference tables: every node then holds every app, form, version, schema, workflow
+-- and grant, so validation (lowcode.conforms in a CHECK on the shards of a table distributed
+-- by tenant, a submit on any node) finds the same definitions everywhere. The runtime tables
+-- (records, history, tasks, timers, the outbox) stay on the coordinator for now.
+--
+-- Each node's backends cache the current version of each form (src/definitions_cache.rs): a
+-- write to lowcode.forms tells every backend of the node it runs on. On Citus that write runs
+-- on every node holding a copy of the table, and so does this trigger.
+
+CREATE FUNCTION lowcode.forms_written() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lowcode.forms_changed();
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION lowcode.forms_written() IS 'Trigger: a statement wrote lowcode.forms (a new current version, a workflow attached, a form created or removed, a restore): every backend of this node looks the current versions up again from its next statement.';
+CREATE TRIGGER forms_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON lowcode.forms
+    FOR EACH STATEMENT EXECUTE FUNCTION lowcode.forms_written();
+
+-- The definitions, in foreign-key order (a reference table may only refer to reference tables).
+CREATE FUNCTION lowcode.distribute() RETURNS text[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions', 'transitions',
+                                         'grants', 'hidden_fields', 'schemas', 'uniques', 'call_grants'];
+    t     text;
+    made  text[] := '{}';
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RAISE EXCEPTION 'lowcode: distribute: Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'CREATE EXTENSION citus (with shared_preload_libraries = ''citus,lowcode''), add the worker nodes, then SELECT lowcode.distribute() on the coordinator';
+    END IF;
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+        RAISE EXCEPTION 'lowcode: distribute: role "%" may not distribute lowcode''s tables', CURRENT_USER
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'a superuser runs it (Citus copies lowcode''s tables, their triggers and grants onto every node)';
+    END IF;
+    -- lowcode's definition tables have triggers (forms_written, forms_in_use, uniques_index,
+    -- call_grants_check, form_versions_immutable): Citus copies them onto every node's copy of
+    -- the table, where they fire too; each of them reads or writes only that node.
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+    -- The definitions refer only to each other: made reference tables in key order, their keys
+    -- stay as they are (with this on, Citus would drop and re-add them, which lowcode's guard
+    -- refuses, to fit local tables that refer to them: there are none).
+    PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
+    FOREACH t IN ARRAY definitions LOOP
+        CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+                               WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass);
+        EXECUTE 'SELECT pg_catalog.create_reference_table($1)' USING pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass;
+        made := made OPERATOR(pg_catalog.||) t;
+    END LOOP;
+    RETURN made;
+END $$;
+COMMENT ON FUNCTION lowcode.distribute() IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms. Idempotent: run it again after adding a node or updating lowcode. Returns the tables it made reference tables. The runtime tables stay on the coordinator (docs/scale-out.md).';
 
 -- ---------------------------------------------------------------- the worker pool (sql/worker.sql)
 -- A bounded pool of workers serves every database (src/worker.rs, crates/core/src/dispatch.rs): the
@@ -966,9 +1027,16 @@ DECLARE
                   FROM pg_catalog.pg_proc lc_p
                  WHERE lc_p.pronamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
                 UNION ALL
-                SELECT 'r ', lc_c.oid::pg_catalog.regclass::pg_catalog.text,
+                -- (A Citus shard, <table>_<shard id>, counts as its table: it has exactly its
+                -- table's privileges, which Citus copies onto it.)
+                SELECT 'r ', coalesce(lc_b.oid, lc_c.oid)::pg_catalog.regclass::pg_catalog.text,
                        coalesce(lc_c.relacl, pg_catalog.acldefault(CASE lc_c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char", lc_c.relowner))
                   FROM pg_catalog.pg_class lc_c
+                  LEFT JOIN pg_catalog.pg_class lc_b
+                    ON lc_c.relname OPERATOR(pg_catalog.~) '_[0-9]+$'
+                   AND lc_b.relnamespace OPERATOR(pg_catalog.=) lc_c.relnamespace
+                   AND lc_b.relname OPERATOR(pg_catalog.=) pg_catalog.regexp_replace(lc_c.relname, '_[0-9]+$', '')
+                   AND lc_b.relkind OPERATOR(pg_catalog.<>) 'i'
                  WHERE lc_c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
                    AND lc_c.relkind OPERATOR(pg_catalog.<>) 'i'
                 UNION ALL
@@ -997,12 +1065,36 @@ DECLARE
     ext      oid := (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode');
     ours     oid := (SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode');
     in_ours  boolean;
+    super    boolean := (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
+    shard_name text;
 BEGIN
     IF ours IS NULL THEN
         RETURN;                            -- lowcode is being dropped
     END IF;
     FOR c IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
         CONTINUE WHEN c.in_extension;
+        -- CREATE EXTENSION lowcode making its schema: PostgreSQL reports it here when another
+        -- extension's event triggers (Citus's) were there before lowcode's.
+        CONTINUE WHEN c.command_tag OPERATOR(pg_catalog.=) 'CREATE SCHEMA' AND c.objid OPERATOR(pg_catalog.=) ours;
+        -- A Citus shard of one of lowcode's tables (lowcode.distribute, a shard move or copy: a
+        -- superuser's work), named <table>_<shard id>: the shard, its indexes, constraints,
+        -- triggers and policies (<name>_<shard id>, or <name> on <shard>), as Citus copies them
+        -- from the table. (By the name the command reports: inside a function the new shard's
+        -- catalog row is not visible here yet.)
+        IF super AND c.object_identity IS NOT NULL THEN
+            shard_name := pg_catalog.regexp_replace(c.object_identity, '^.* on ', '');
+            CONTINUE WHEN pg_catalog.starts_with(shard_name, 'lowcode.')
+                AND shard_name OPERATOR(pg_catalog.~) '_[0-9]+$'
+                AND EXISTS (
+                    SELECT FROM pg_catalog.pg_class b
+                      LEFT JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) b.oid
+                      JOIN pg_catalog.pg_depend d ON d.objid OPERATOR(pg_catalog.=) COALESCE(i.indrelid, b.oid)
+                     WHERE b.relnamespace OPERATOR(pg_catalog.=) ours
+                       AND b.relname OPERATOR(pg_catalog.=)
+                           pg_catalog.regexp_replace(pg_catalog.substr(shard_name, 9), '_[0-9]+$', '')
+                       AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                       AND d.refobjid OPERATOR(pg_catalog.=) ext AND d.deptype OPERATOR(pg_catalog.=) 'e');
+        END IF;
         IF c.command_tag OPERATOR(pg_catalog.=) ANY (ARRAY['GRANT', 'REVOKE']) THEN
             -- Refused when a privilege exists that the extension scripts did not give.
             in_ours := EXISTS (SELECT FROM (%1$s) e(entry)

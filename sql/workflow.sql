@@ -200,6 +200,7 @@ DECLARE
     checked      jsonb;
     current      lowcode.workflow_versions;
     new_version  int;
+    finals       text[];
     other_rule   text;
     other_topic  text;
 BEGIN
@@ -240,10 +241,13 @@ BEGIN
     END IF;
     SELECT coalesce(max(w.version), 0) + 1 INTO new_version
       FROM lowcode.workflow_versions w WHERE w.app = app AND w.form = form;
+    -- (A value, not a subquery, in the VALUES: Citus refuses subqueries in an INSERT into a
+    -- reference table.)
+    finals := ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals'));
     INSERT INTO lowcode.workflow_versions (app, form, version, definition, initial_state, final_states, diagram,
                                            published_by, calls_run_as)
     VALUES (app, form, new_version, definition, checked ->> 'initial',
-            ARRAY(SELECT jsonb_array_elements_text(checked -> 'finals')), checked ->> 'diagram', lowcode.actor(app),
+            finals, checked ->> 'diagram', lowcode.actor(app),
             lowcode.invoker_name())
     RETURNING * INTO current;
     -- The calls run these functions, as the role at the keyboard (never an argument).
@@ -262,8 +266,7 @@ BEGIN
            t -> 'when'
       FROM jsonb_array_elements(coalesce(definition -> 'transitions', '[]')) t;
     UPDATE lowcode.forms f SET workflow_version_id = current.id WHERE f.app = app AND f.name = form;
-    -- Every session runs the new version from its next statement (the form's cached lookup).
-    PERFORM lowcode.forms_changed();
+    -- (Every session runs the new version from its next statement: the forms_written trigger.)
     RETURN new_version;
 END $$;
 COMMENT ON FUNCTION lowcode.define_workflow(text, text, jsonb) IS 'Attach a workflow (states, transitions, rules) to a form. The definition is checked (see README: workflow format); a bad one is refused with the path of the problem. Returns the workflow version.';

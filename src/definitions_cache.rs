@@ -207,7 +207,39 @@ fn read_one<T: pgrx::FromDatum + pgrx::IntoDatum>(
     query: &str,
     args: &[pgrx::datum::DatumWithOid],
 ) -> Result<Option<T>, pgrx::spi::SpiError> {
-    Spi::connect(|client| client.select(query, Some(1), args)?.first().get_one::<T>())
+    reading(|| Spi::connect(|client| client.select(query, Some(1), args)?.first().get_one::<T>()))
+}
+
+/// Run `read`, a read of lowcode's definitions, where Citus lets it run. On a Citus node the
+/// definitions are reference tables (lowcode.distribute), and a validation may run inside a
+/// query on a shard (a CHECK with lowcode.conforms on a table distributed by tenant), where
+/// Citus refuses queries of distributed tables unless citus.allow_nested_distributed_execution
+/// is on. A reference table's read is answered by the node's own copy, so it is safe: the
+/// setting is on for the read only, and back as it was after. (Without Citus the setting does
+/// not exist and nothing is set; a read only happens on a cache miss.)
+fn reading<T>(read: impl FnOnce() -> T) -> T {
+    const NESTED: &std::ffi::CStr = c"citus.allow_nested_distributed_execution";
+    // SAFETY: GUC lookups and a GUC nest level, undone right after (or by the abort of the
+    // (sub)transaction when `read` raises).
+    unsafe {
+        if pg_sys::GetConfigOption(NESTED.as_ptr(), true, false).is_null() {
+            return read();
+        }
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            NESTED.as_ptr(),
+            c"on".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let result = read();
+        pg_sys::AtEOXact_GUC(true, level);
+        result
+    }
 }
 
 /// Once per statement: take in other sessions' invalidations, and drop the current-version
@@ -238,19 +270,21 @@ pub fn current_form(app: &str, form: &str) -> Result<CurrentForm, CatalogError> 
     // Learn the table's oid first, so an invalidation racing with this read is not missed.
     forms_oid()?;
     let generation = GENERATION.with(Cell::get);
-    let found = Spi::connect(|client| {
-        let row = client
-            .select(
-                "SELECT f.current_version_id, f.workflow_version_id FROM lowcode.forms f \
+    let found = reading(|| {
+        Spi::connect(|client| {
+            let row = client
+                .select(
+                    "SELECT f.current_version_id, f.workflow_version_id FROM lowcode.forms f \
                   WHERE f.app OPERATOR(pg_catalog.=) $1 AND f.name OPERATOR(pg_catalog.=) $2",
-                Some(1),
-                &[app.into(), form.into()],
-            )?
-            .first();
-        Ok::<_, pgrx::spi::SpiError>(match row.get::<i64>(1) {
-            Ok(Some(id)) => Some((id, row.get::<i64>(2)?)),
-            Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => None,
-            Err(error) => return Err(error),
+                    Some(1),
+                    &[app.into(), form.into()],
+                )?
+                .first();
+            Ok::<_, pgrx::spi::SpiError>(match row.get::<i64>(1) {
+                Ok(Some(id)) => Some((id, row.get::<i64>(2)?)),
+                Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => None,
+                Err(error) => return Err(error),
+            })
         })
     });
     let (version_id, workflow_id) = match found {
@@ -337,23 +371,25 @@ pub fn workflow(id: i64) -> Result<Rc<CompiledWorkflow>, CatalogError> {
     if let Some(hit) = WORKFLOWS.with(|w| w.borrow_mut().get(&key)) {
         return Ok(hit);
     }
-    let row = Spi::connect(|client| {
-        let row = client
-            .select(
-                "SELECT w.definition, w.initial_state, w.final_states \
+    let row = reading(|| {
+        Spi::connect(|client| {
+            let row = client
+                .select(
+                    "SELECT w.definition, w.initial_state, w.final_states \
                    FROM lowcode.workflow_versions w WHERE w.id OPERATOR(pg_catalog.=) $1",
-                Some(1),
-                &[id.into()],
-            )?
-            .first();
-        Ok::<_, pgrx::spi::SpiError>(match row.get::<JsonB>(1) {
-            Ok(Some(definition)) => Some((
-                definition.0,
-                row.get::<String>(2)?.unwrap_or_default(),
-                row.get::<Vec<String>>(3)?.unwrap_or_default(),
-            )),
-            Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => None,
-            Err(error) => return Err(error),
+                    Some(1),
+                    &[id.into()],
+                )?
+                .first();
+            Ok::<_, pgrx::spi::SpiError>(match row.get::<JsonB>(1) {
+                Ok(Some(definition)) => Some((
+                    definition.0,
+                    row.get::<String>(2)?.unwrap_or_default(),
+                    row.get::<Vec<String>>(3)?.unwrap_or_default(),
+                )),
+                Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => None,
+                Err(error) => return Err(error),
+            })
         })
     })?;
     let (definition, initial, finals) =

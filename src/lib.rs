@@ -128,10 +128,15 @@ pgrx::extension_sql_file!(
     requires = ["privileges", api::diff_definitions]
 );
 pgrx::extension_sql_file!(
+    "../sql/scale_out.sql",
+    name = "scale_out",
+    requires = ["migrations", api::forms_changed]
+);
+pgrx::extension_sql_file!(
     "../sql/comments.sql",
     name = "comments",
     requires = [
-        "migrations",
+        "scale_out",
         api::check_name,
         api::compile_schema,
         api::view_columns,
