@@ -101,6 +101,7 @@ ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SET search_path = pg_ca
 ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.decide(bigint, text, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.withdraw(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.run_due_timers(int) SET search_path = pg_catalog, pg_temp;
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates

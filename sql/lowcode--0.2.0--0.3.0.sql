@@ -281,6 +281,14 @@ CREATE OR REPLACE FUNCTION lowcode.withdraw(
 VOLATILE
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'withdraw_wrapper';
+-- Rust since 0.3.0 (src/timers.rs); replaced in place, so its grants stay.
+CREATE OR REPLACE FUNCTION lowcode.run_due_timers(
+	"max" INT DEFAULT 1000
+) RETURNS INT
+VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'run_due_timers_wrapper';
+COMMENT ON FUNCTION lowcode.run_due_timers(int) IS 'Fire up to max due timers and deadlines (lowcode administrators; runs as the extension''s owner). Safe to run from several schedulers at once (SKIP LOCKED). A timer whose rules fail with a transient error (connection, resources, I/O, cancel) is retried with backoff, up to 5 attempts; any other error marks it failed with the error; the others still fire.';
 ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
 DROP FUNCTION lowcode.approval_task(lowcode.approvals, text);
 DROP FUNCTION lowcode.require_claimer(lowcode.tasks, text);
@@ -622,8 +630,8 @@ SELECT lowcode.worker_note_changed();
 
 -- ---------------------------------------------------------------- the one topic matcher and the one retry policy (src/api.rs, crates/core/src/topics.rs, retry.rs)
 -- topic_matches was SQL and disagreed with webhook delivery on '*' and on an empty list; it is
--- now the Rust matcher both use. nack_event and run_due_timers take their waits from
--- retry_delay. (hardening below pins and grants them again.)
+-- now the Rust matcher both use. nack_event takes its waits from retry_delay, run_due_timers
+-- (Rust since 0.3.0, above) from the same policy. (hardening below pins and grants them again.)
 CREATE OR REPLACE FUNCTION lowcode.topic_matches(
 	"topic" TEXT,
 	"topics" TEXT[]
@@ -684,87 +692,6 @@ BEGIN
         UPDATE lowcode.leases x SET events[p] = NULL, open = l.open - 1 WHERE x.id = l.id;
     END IF;
     RETURN CASE WHEN dead THEN 'dead' ELSE 'retry' END;
-END $$;
-
-CREATE OR REPLACE FUNCTION lowcode.run_due_timers(max int DEFAULT 1000) RETURNS int
-LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    t        lowcode.timers;
-    batch    lowcode.timers[];
-    fired    int := 0;
-    message  text;
-    state    text;
-    sort_was text;
-    wait     interval;
-BEGIN
-    PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'run timers');
-    -- One statement locks the due timers and marks them fired (batch holds them as they were
-    -- before). It never waits: timers that another run holds are skipped, and so are timers
-    -- whose record someone else is changing (a transition that cancels the timer waits for
-    -- us while holding the record: waiting for the record here would be a deadlock); the
-    -- next run fires those, unless that change cancelled them.
-    -- Planned without a full sort, so that it reads about max timers through timers_due_idx
-    -- (in fire_at order, ties sorted by id) instead of sorting every due timer: with a
-    -- backlog of due timers the statistics often promise one.
-    sort_was := current_setting('enable_sort');
-    PERFORM set_config('enable_sort', 'off', true);
-    WITH due AS (
-        SELECT x AS t FROM lowcode.timers x
-         WHERE x.status = 'pending' AND x.fire_at <= now()
-         ORDER BY x.fire_at, x.id
-         LIMIT max
-           FOR UPDATE SKIP LOCKED
-    ), free AS (
-        SELECT d.t FROM due d JOIN lowcode.records r ON r.id = (d.t).record_id
-           FOR NO KEY UPDATE OF r SKIP LOCKED
-    ), marked AS (
-        UPDATE lowcode.timers x SET status = 'fired', fired_at = now()
-          FROM free WHERE x.id = (free.t).id
-        RETURNING free.t
-    )
-    SELECT array_agg(m.t ORDER BY (m.t).fire_at, (m.t).id) INTO batch FROM marked m;
-    PERFORM set_config('enable_sort', sort_was, true);
-    IF batch IS NULL THEN
-        RETURN 0;
-    END IF;
-    -- Then their rules, in due order. First all of them in one subtransaction: nearly always
-    -- none fails. If one does, that subtransaction is undone and they run again below, each in
-    -- a subtransaction of its own, so that only the failing ones are undone.
-    BEGIN
-        PERFORM lowcode.fire_timers(ARRAY(SELECT b.id FROM unnest(batch) b));
-        RETURN cardinality(batch);
-    EXCEPTION WHEN OTHERS THEN
-        NULL;                              -- one of them failed: one by one, below
-    END;
-    FOREACH t IN ARRAY batch LOOP
-        BEGIN
-            PERFORM lowcode.fire_timers(ARRAY[t.id]);
-            fired := fired + 1;
-        EXCEPTION WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
-            -- Lost a race with a concurrent change of the record (e.g. a transition that
-            -- cancels this timer): its effects are undone and it stays pending for the next run.
-            UPDATE lowcode.timers x SET status = t.status, fired_at = t.fired_at WHERE x.id = t.id;
-        WHEN OTHERS THEN
-            -- One failing rule must not stop the others: its effects are undone. A transient
-            -- error (a connection, resources, I/O, a cancelled statement: classes 08, 53, 58 and
-            -- 57014) is tried again later, after 30 s, 1 min, 2 min, 4 min; the fifth failure, or
-            -- any other error, marks the timer failed with the error.
-            -- (The one retry policy, crates/core/src/retry.rs: NULL after the fifth attempt.)
-            GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
-            wait := lowcode.retry_delay('timer', t.attempts + 1);
-            IF (left(state, 2) IN ('08', '53', '58') OR state = '57014') AND wait IS NOT NULL THEN
-                UPDATE lowcode.timers x
-                   SET status = 'pending', fired_at = NULL, error = message, attempts = t.attempts + 1,
-                       fire_at = now() + wait
-                 WHERE x.id = t.id;
-            ELSE
-                UPDATE lowcode.timers x SET status = 'failed', fired_at = now(), error = message, attempts = t.attempts + 1
-                 WHERE x.id = t.id;
-            END IF;
-        END;
-    END LOOP;
-    RETURN fired;
 END $$;
 
 -- ---------------------------------------------------------------- validation issues (src/api.rs)
@@ -894,6 +821,7 @@ ALTER FUNCTION lowcode.update_record(bigint, jsonb, int) SET search_path = pg_ca
 ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.decide(bigint, text, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.withdraw(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.run_due_timers(int) SET search_path = pg_catalog, pg_temp;
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates

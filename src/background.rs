@@ -1,5 +1,6 @@
-//! Running Rust in a background worker's own transactions (the worker and its webhook
-//! deliveries): each unit of work commits or rolls back alone, and an ERROR is a value.
+//! Running Rust in a transaction or subtransaction of its own, where an ERROR is a value: a
+//! background worker's units of work (the worker and its webhook deliveries) each commit or
+//! roll back alone, and `run_due_timers` undoes a failing timer's work only.
 
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
@@ -39,4 +40,57 @@ pub fn in_transaction<R>(
         }
     }
     result
+}
+
+/// An ERROR caught by [`in_subtransaction`]: its SQLSTATE (five characters) and message.
+pub struct Caught {
+    pub sqlstate: String,
+    pub message: String,
+}
+
+/// Runs `body` in a subtransaction, as a PL/pgSQL `BEGIN ... EXCEPTION` block does: an ERROR
+/// rolls back what `body` did (the engine's buffered rows and state go with it: its
+/// subtransaction callbacks) and comes back as a value; otherwise its work is kept.
+pub fn in_subtransaction<R>(
+    body: impl FnOnce() -> R + UnwindSafe + RefUnwindSafe,
+) -> Result<R, Caught> {
+    // SAFETY: inside a transaction; the memory context and resource owner are the caller's
+    // again afterwards, whichever way the subtransaction ends (as plpgsql's exec_stmt_block).
+    let (context, owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
+    unsafe {
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+    }
+    let result = PgTryBuilder::new(|| Ok(body()))
+        .catch_others(|error| {
+            let report = match &error {
+                pg_sys::panic::CaughtError::PostgresError(report)
+                | pg_sys::panic::CaughtError::ErrorReport(report) => report,
+                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport,
+            };
+            Err(Caught {
+                sqlstate: sqlstate(report.sql_error_code()),
+                message: report.message().to_string(),
+            })
+        })
+        .execute();
+    // SAFETY: ends the subtransaction begun above (pgrx flushed the error state).
+    unsafe {
+        if result.is_ok() {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(context);
+        pg_sys::CurrentResourceOwner = owner;
+    }
+    result
+}
+
+/// The five characters of a SQLSTATE.
+fn sqlstate(code: pgrx::PgSqlErrorCode) -> String {
+    // SAFETY: unpack_sql_state writes the five characters into a static buffer.
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::unpack_sql_state(code as i32)) }
+        .to_string_lossy()
+        .into_owned()
 }

@@ -218,28 +218,7 @@ fn read_one<T: pgrx::FromDatum + pgrx::IntoDatum>(
 /// setting is on for the read only, and back as it was after. (Without Citus the setting does
 /// not exist and nothing is set; a read only happens on a cache miss.)
 fn reading<T>(read: impl FnOnce() -> T) -> T {
-    const NESTED: &std::ffi::CStr = c"citus.allow_nested_distributed_execution";
-    // SAFETY: GUC lookups and a GUC nest level, undone right after (or by the abort of the
-    // (sub)transaction when `read` raises).
-    unsafe {
-        if pg_sys::GetConfigOption(NESTED.as_ptr(), true, false).is_null() {
-            return read();
-        }
-        let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            NESTED.as_ptr(),
-            c"on".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        let result = read();
-        pg_sys::AtEOXact_GUC(true, level);
-        result
-    }
+    crate::settings::with_setting(c"citus.allow_nested_distributed_execution", c"on", read)
 }
 
 /// Once per statement: take in other sessions' invalidations, and drop the current-version

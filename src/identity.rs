@@ -203,16 +203,7 @@ pub fn sandboxed<R>(target: pg_sys::Oid, body: impl FnOnce() -> R) -> R {
                 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
                 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
+        crate::settings::save(c"search_path", c"pg_catalog, pg_temp");
     }
     let result = body();
     // Whatever the body SET (locally or not) goes back to what it was.

@@ -170,6 +170,7 @@ pgrx::extension_sql_file!(
         privileges::refuse,
         rules::fire,
         timers::fire_timers,
+        timers::run_due_timers,
         tasks::claim_task,
         tasks::claim_task_by_id,
         tasks::complete_task,

@@ -81,6 +81,37 @@ pub fn again(tried: u32, max_attempts: u32) -> bool {
     tried < max_attempts
 }
 
+/// What becomes of a timer whose rules failed with SQLSTATE `state`, tried `tried` times
+/// before (`run_due_timers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerFailure {
+    /// Lost a race with a concurrent change of its record (a deadlock, a serialization
+    /// failure, a lock not available): pending again as it was, for the next run.
+    PutBack,
+    /// A transient error (class 08 connection, 53 resources, 58 system, or 57014 a cancelled
+    /// statement): pending again after this wait (30 s, 1 min, 2 min, 4 min).
+    RetryIn(Duration),
+    /// Any other error, or the fifth failure: failed, with the error.
+    Failed,
+}
+
+/// The decision for a timer's failure: see [`TimerFailure`].
+pub fn timer_failure(state: &str, tried: u32) -> TimerFailure {
+    if matches!(state, "40P01" | "40001" | "55P03") {
+        return TimerFailure::PutBack;
+    }
+    let transient = ["08", "53", "58"]
+        .iter()
+        .any(|class| state.starts_with(class))
+        || state == "57014";
+    let attempt = tried.saturating_add(1);
+    if transient && again(attempt, TIMER_ATTEMPTS) {
+        TimerFailure::RetryIn(delay(&TIMER, attempt, &[], 0))
+    } else {
+        TimerFailure::Failed
+    }
+}
+
 fn splitmix64(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -91,6 +122,29 @@ fn splitmix64(seed: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timer_failure_is_put_back_retried_or_failed() {
+        assert_eq!(timer_failure("40P01", 0), TimerFailure::PutBack);
+        assert_eq!(timer_failure("40001", 4), TimerFailure::PutBack);
+        assert_eq!(timer_failure("55P03", 9), TimerFailure::PutBack);
+        assert_eq!(
+            timer_failure("08006", 0),
+            TimerFailure::RetryIn(Duration::from_secs(30))
+        );
+        assert_eq!(
+            timer_failure("53200", 1),
+            TimerFailure::RetryIn(Duration::from_secs(60))
+        );
+        assert_eq!(
+            timer_failure("57014", 3),
+            TimerFailure::RetryIn(Duration::from_secs(240))
+        );
+        // The fifth failure, and any other error, fail it.
+        assert_eq!(timer_failure("58030", 4), TimerFailure::Failed);
+        assert_eq!(timer_failure("P0001", 0), TimerFailure::Failed);
+        assert_eq!(timer_failure("57P01", 0), TimerFailure::Failed);
+    }
 
     #[test]
     fn timers_wait_30_s_doubling() {
