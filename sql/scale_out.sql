@@ -51,6 +51,9 @@ BEGIN
         EXECUTE 'SELECT pg_catalog.create_reference_table($1)' USING pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass;
         made := made OPERATOR(pg_catalog.||) t;
     END LOOP;
+    -- A node added since has no copies yet: Citus makes them (blocking writes to the
+    -- definitions while it copies; they are small).
+    PERFORM pg_catalog.replicate_reference_tables('block_writes');
     RETURN made;
 END $$;
-COMMENT ON FUNCTION lowcode.distribute() IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms. Idempotent: run it again after adding a node or updating lowcode. Returns the tables it made reference tables. The runtime tables stay on the coordinator (docs/scale-out.md).';
+COMMENT ON FUNCTION lowcode.distribute() IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms. Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference tables. The runtime tables stay on the coordinator (docs/scale-out.md).';

@@ -53,14 +53,20 @@ SELECT citus_add_node('127.0.0.1', $(sys_port w2));
 SQL
 }
 
-step "CREATE EXTENSION lowcode on the coordinator of a Citus cluster: propagated to both workers"
-cluster_db app
+step "CREATE EXTENSION lowcode on the coordinator of a Citus cluster: propagated to the workers"
+# app: w2 comes later (a node added to a distributed install).
+for n in "${NODES[@]}"; do
+    sys_psql "$n" -d postgres -c "CREATE DATABASE app" || fail "CREATE DATABASE app on $n"
+    sys_psql "$n" -d app -c "CREATE EXTENSION citus" >/dev/null || fail "CREATE EXTENSION citus on $n/app"
+done
+sys_psql coord -d app >/dev/null <<SQL || fail "adding w1 to app"
+SELECT citus_set_coordinator_host('127.0.0.1', $(sys_port coord));
+SELECT citus_add_node('127.0.0.1', $(sys_port w1));
+SQL
 sys_psql coord -d app -c "CREATE EXTENSION lowcode" || fail "CREATE EXTENSION lowcode beside Citus"
 version="$(sys_val coord app "SELECT extversion FROM pg_extension WHERE extname = 'lowcode'")"
-for n in w1 w2; do
-    check sys_expect "lowcode on $n" "$version" "$n" app \
-        "SELECT extversion FROM pg_extension WHERE extname = 'lowcode'"
-done
+check sys_expect "lowcode on w1" "$version" w1 app \
+    "SELECT extversion FROM pg_extension WHERE extname = 'lowcode'"
 
 step "lowcode.distribute(): the definitions become reference tables, on every node"
 sys_psql coord -d app -c "CREATE ROLE dbo LOGIN" || fail "role dbo"
@@ -70,6 +76,13 @@ check sys_expect "the definitions" \
     "apps,call_grants,form_versions,forms,grants,hidden_fields,schemas,transitions,uniques,workflow_versions" coord app \
     "SELECT string_agg(t, ',' ORDER BY t) FROM unnest(lowcode.distribute()) t"
 check sys_expect "again: nothing left to do" "0" coord app "SELECT cardinality(lowcode.distribute())"
+check sys_expect "w2 has no lowcode before it is added" "0" w2 app \
+    "SELECT count(*) FROM pg_namespace WHERE nspname = 'lowcode'"
+sys_psql coord -d app -c "SELECT citus_add_node('127.0.0.1', $(sys_port w2))" >/dev/null || fail "adding w2 to app"
+check sys_expect "lowcode on the added node" "$version" w2 app \
+    "SELECT extversion FROM pg_extension WHERE extname = 'lowcode'"
+check sys_expect "distribute() again, after adding w2: nothing new to make" "0" coord app \
+    "SELECT cardinality(lowcode.distribute())"
 for n in w1 w2; do
     check sys_expect "a copy of each on $n" "10" "$n" app \
         "SET citus.override_table_visibility = off;
