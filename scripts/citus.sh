@@ -67,12 +67,7 @@ esac
 
 # --- checksum and cache key ---------------------------------------------------------------
 [ -f "$tarball" ] || lc_die "no Citus source at $tarball (LOWCODE_CITUS_TARBALL)"
-sums="$(dirname "$tarball")/SHA256SUMS"
-[ -f "$sums" ] || lc_die "no SHA256SUMS beside $tarball"
-want="$(awk -v f="$(basename "$tarball")" '$2 == f || $2 == "*" f { print $1 }' "$sums")"
-[ -n "$want" ] || lc_die "$sums does not list $(basename "$tarball")"
-got="$(sha256sum "$tarball" | cut -d' ' -f1)"
-[ "$got" = "$want" ] || lc_die "$tarball: sha256 $got, but $sums says $want"
+got="$(lc_vendor_sha256 "$tarball")" || exit 1
 # The PostgreSQL build: its version and where it installs (the stage holds absolute paths).
 pg_id="$("$PG_CONFIG" --version) pkglibdir=$("$PG_CONFIG" --pkglibdir) sharedir=$("$PG_CONFIG" --sharedir)"
 recipe="citus-src=$got patch=$CITUS_PATCH configure=${CITUS_CONFIGURE[*]} pg=$pg_id"
@@ -91,19 +86,7 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 if [ "$(cat "$built/$marker" 2>/dev/null)" != "$recipe" ]; then
-    missing=()
-    for p in "${CITUS_APT[@]}"; do
-        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-            missing+=("$p")
-        fi
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        lc_log "apt packages for the Citus build: installing ${missing[*]}" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
-            { apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
-            lc_die "apt-get install ${missing[*]} failed"
-    fi
+    lc_apt_ensure "the Citus build" "${CITUS_APT[@]}"
 
     start=$SECONDS
     rm -rf "${built:?}"

@@ -71,6 +71,38 @@ lc_as_pg() {
     fi
 }
 
+# lc_vendor_sha256 TARBALL — print the sha256 of a vendored source tarball after checking it
+# against the SHA256SUMS beside it (dies when it is missing, unlisted or different).
+lc_vendor_sha256() {
+    local tarball="$1" sums want got
+    [ -f "$tarball" ] || lc_die "no source at $tarball"
+    sums="$(dirname "$tarball")/SHA256SUMS"
+    [ -f "$sums" ] || lc_die "no SHA256SUMS beside $tarball"
+    want="$(awk -v f="$(basename "$tarball")" '$2 == f || $2 == "*" f { print $1 }' "$sums")"
+    [ -n "$want" ] || lc_die "$sums does not list $(basename "$tarball")"
+    got="$(sha256sum "$tarball" | cut -d' ' -f1)"
+    [ "$got" = "$want" ] || lc_die "$tarball: sha256 $got, but $sums says $want"
+    printf '%s\n' "$got"
+}
+
+# lc_apt_ensure WHAT PACKAGE... — install the Debian packages that are missing (for WHAT, in
+# the log line); nothing when all are there.
+lc_apt_ensure() {
+    local what="$1" p missing=()
+    shift
+    for p in "$@"; do
+        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+            missing+=("$p")
+        fi
+    done
+    [ "${#missing[@]}" -gt 0 ] || return 0
+    lc_log "apt packages for $what: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
+        lc_die "apt-get install ${missing[*]} failed"
+}
+
 lc_require_pg_user() {
     id "$PG_OS_USER" >/dev/null 2>&1 ||
         lc_die "OS user '$PG_OS_USER' does not exist (run scripts/setup.sh)"

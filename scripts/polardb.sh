@@ -59,12 +59,7 @@ polardb_version() {
 
 # --- checksum ---------------------------------------------------------------------------
 [ -f "$tarball" ] || lc_die "no PolarDB source at $tarball (LOWCODE_POLARDB_TARBALL)"
-sums="$(dirname "$tarball")/SHA256SUMS"
-[ -f "$sums" ] || lc_die "no SHA256SUMS beside $tarball"
-want="$(awk -v f="$(basename "$tarball")" '$2 == f || $2 == "*" f { print $1 }' "$sums")"
-[ -n "$want" ] || lc_die "$sums does not list $(basename "$tarball")"
-got="$(sha256sum "$tarball" | cut -d' ' -f1)"
-[ "$got" = "$want" ] || lc_die "$tarball: sha256 $got, but $sums says $want"
+got="$(lc_vendor_sha256 "$tarball")" || exit 1
 recipe="polardb-src=$got configure=${POLARDB_CONFIGURE[*]} contrib=${POLARDB_CONTRIB[*]}"
 
 id "$PG_OS_USER" >/dev/null 2>&1 || lc_die "OS user '$PG_OS_USER' does not exist (run scripts/setup.sh)"
@@ -86,19 +81,7 @@ built="$cache/$got/pgsql"
 exec 9>"$cache/.lock"
 flock 9
 if [ "$(cat "$built/$marker" 2>/dev/null)" != "$recipe" ]; then
-    missing=()
-    for p in "${POLARDB_APT[@]}"; do
-        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-            missing+=("$p")
-        fi
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        lc_log "apt packages for the PolarDB build: installing ${missing[*]}" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
-            { apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
-            lc_die "apt-get install ${missing[*]} failed"
-    fi
+    lc_apt_ensure "the PolarDB build" "${POLARDB_APT[@]}"
 
     start=$SECONDS
     rm -rf "${cache:?}/${got:?}"

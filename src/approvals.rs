@@ -165,16 +165,11 @@ fn decide(
             "argument \"task\" must not be NULL".into(),
         )
     };
-    let peek = Spi::connect_mut(|client| {
-        let table = statements::run(client, &TASK, &[id.into()])?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::SpiError>(None);
-        }
-        let row = table.first();
-        Ok(Some((
+    let peek = statements::first_row(&TASK, &[id.into()], |row| {
+        Ok((
             row.get::<String>(1)?.unwrap_or_default(),
             row.get::<i64>(2)?,
-        )))
+        ))
     })
     .unwrap_or_else(|error| crate::report::failed("decide", error));
     let Some((kind, approval)) = peek else {
@@ -212,13 +207,8 @@ fn decide(
         app: String,
         form: String,
     }
-    let locked = Spi::connect_mut(|client| {
-        let table = statements::run(client, &APPROVAL_AND_TASK, &[id.into(), approval.into()])?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::SpiError>(None);
-        }
-        let row = table.first();
-        Ok(Some(Locked {
+    let locked = statements::first_row(&APPROVAL_AND_TASK, &[id.into(), approval.into()], |row| {
+        Ok(Locked {
             status: row.get::<String>(1)?.unwrap_or_default(),
             name: row.get::<String>(2)?.unwrap_or_default(),
             record: row.get::<i64>(3)?.unwrap_or_default(),
@@ -236,7 +226,7 @@ fn decide(
             task_name: row.get::<String>(13)?.unwrap_or_default(),
             app: row.get::<String>(14)?.unwrap_or_default(),
             form: row.get::<String>(15)?.unwrap_or_default(),
-        }))
+        })
     })
     .unwrap_or_else(|error| crate::report::failed("decide", error));
     // (Gone between the look and the lock: deleted with its record.)
@@ -338,18 +328,13 @@ fn withdraw(record: Option<i64>) -> Option<String> {
             .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
     })
     .unwrap_or_else(|error| crate::report::failed("withdraw", error));
-    let r = Spi::connect_mut(|client| {
-        let table = statements::run(client, &RECORD, &[id.into()])?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::SpiError>(None);
-        }
-        let row = table.first();
-        Ok(Some((
+    let r = statements::first_row(&RECORD, &[id.into()], |row| {
+        Ok((
             row.get::<String>(1)?.unwrap_or_default(),
             row.get::<String>(2)?.unwrap_or_default(),
             row.get::<String>(3)?,
             row.get::<String>(4)?,
-        )))
+        ))
     })
     .unwrap_or_else(|error| crate::report::failed("withdraw", error));
     let missing = || -> ! {

@@ -51,6 +51,22 @@ pub fn run<'conn>(
     client.select(&*plan, None, args)
 }
 
+/// Run `statement` in a connection of its own and read its first row with `read`; None when
+/// it returns no row.
+pub fn first_row<T>(
+    statement: &Statement,
+    args: &[DatumWithOid<'_>],
+    read: impl FnOnce(&SpiTupleTable) -> SpiResult<T>,
+) -> SpiResult<Option<T>> {
+    pgrx::spi::Spi::connect_mut(|client| {
+        let table = run(client, statement, args)?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        read(&table.first()).map(Some)
+    })
+}
+
 /// Run a statement whose text is built at run time (identifiers quoted by the caller; one per
 /// typed view), kept prepared like the others; its parameter types are oids (a view's row
 /// type).

@@ -559,13 +559,8 @@ struct Locked {
 }
 
 fn lock_task(task: i64) -> Option<Locked> {
-    Spi::connect_mut(|client| {
-        let table = statements::run(client, &TASK_FOR_UPDATE, &[task.into()])?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::SpiError>(None);
-        }
-        let row = table.first();
-        Ok(Some(Locked {
+    statements::first_row(&TASK_FOR_UPDATE, &[task.into()], |row| {
+        Ok(Locked {
             kind: row.get::<String>(1)?.unwrap_or_default(),
             status: row.get::<String>(2)?.unwrap_or_default(),
             claimed_by: row.get::<String>(3)?,
@@ -577,7 +572,7 @@ fn lock_task(task: i64) -> Option<Locked> {
             result_schema: row.get::<pgrx::JsonB>(9)?.map(|j| j.0),
             events: row.get::<bool>(10)?.unwrap_or(false),
             met_deadline: row.get::<bool>(11)?.unwrap_or(true),
-        }))
+        })
     })
     .unwrap_or_else(|error| crate::report::failed("complete_task", error))
 }
@@ -776,13 +771,8 @@ fn lock_hand_over(task: Option<i64>, doing: &str) -> (i64, HandOver) {
             "argument \"task\" must not be NULL".into(),
         )
     };
-    let found = Spi::connect_mut(|client| {
-        let table = statements::run(client, &TASK_TO_HAND_OVER, &[id.into()])?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::SpiError>(None);
-        }
-        let row = table.first();
-        Ok(Some(HandOver {
+    let found = statements::first_row(&TASK_TO_HAND_OVER, &[id.into()], |row| {
+        Ok(HandOver {
             kind: row.get::<String>(1)?.unwrap_or_default(),
             status: row.get::<String>(2)?.unwrap_or_default(),
             claimed_by: row.get::<String>(3)?,
@@ -791,7 +781,7 @@ fn lock_hand_over(task: Option<i64>, doing: &str) -> (i64, HandOver) {
             record: row.get::<i64>(6)?.unwrap_or_default(),
             pool: row.get::<String>(7)?,
             assignee: row.get::<String>(8)?,
-        }))
+        })
     })
     .unwrap_or_else(|error| crate::report::failed(doing, error));
     match found {
