@@ -301,6 +301,7 @@ fn sync_databases(databases: &[Database], now: i64) {
                     nudge.push(e.latch);
                 }
                 e.excluded = excluded;
+                e.listed = true;
             }
             None => overflow += 1,
         }
@@ -392,7 +393,14 @@ pub extern "C-unwind" fn lowcode_launcher_main(_arg: pg_sys::Datum) {
             no_slot_until = None; // a slot was freed
         }
         let now = worker_registry::now();
-        if last_scan.is_none_or(|at| at.elapsed() >= naptime(&LAUNCHER_NAPTIME)) {
+        // A database created since the last look has an entry (its first commit added it) but
+        // is not listed: look now, so that lowcode.worker_databases applies to it at once.
+        let unlisted = REGISTRY
+            .share()
+            .entries
+            .iter()
+            .any(|e| e.db != 0 && !e.listed && !e.served());
+        if unlisted || last_scan.is_none_or(|at| at.elapsed() >= naptime(&LAUNCHER_NAPTIME)) {
             last_scan = Some(Instant::now());
             match in_transaction(list_databases) {
                 Ok(databases) => sync_databases(&databases, now),

@@ -49,6 +49,9 @@ pub struct Entry {
     pub installed: Installed,
     /// `lowcode.worker_databases` leaves it out.
     pub excluded: bool,
+    /// The launcher's last look at pg_database found it, so `excluded` is known. (A commit in
+    /// a database created since adds its entry: until the launcher lists it, no worker.)
+    pub listed: bool,
     /// The earliest time something is due there (a timer, a webhook retry, a lease that
     /// ends); `NEVER`: nothing known.
     pub next_due: i64,
@@ -86,6 +89,7 @@ impl Entry {
         db: 0,
         installed: Installed::Unknown,
         excluded: false,
+        listed: false,
         next_due: NEVER,
         has_webhooks: false,
         events: false,
@@ -117,9 +121,15 @@ impl Entry {
         self.pid != 0 || self.starting
     }
 
-    /// When it wants a worker; None: never (not a lowcode database, left out, or served).
+    /// When it wants a worker; None: never (not a lowcode database, left out, not listed
+    /// yet, or served).
     pub fn wants_worker_at(&self) -> Option<i64> {
-        if self.db == 0 || self.excluded || self.served() || self.installed == Installed::No {
+        if self.db == 0
+            || !self.listed
+            || self.excluded
+            || self.served()
+            || self.installed == Installed::No
+        {
             return None;
         }
         (self.next_due != NEVER).then_some(self.next_due)
@@ -251,8 +261,29 @@ mod tests {
     fn db(oid: u32, next_due: i64) -> Entry {
         Entry {
             installed: Installed::Yes,
+            listed: true,
             ..Entry::new(oid, next_due)
         }
+    }
+
+    #[test]
+    fn no_worker_before_the_launcher_has_listed_the_database() {
+        let new = Entry {
+            installed: Installed::Yes,
+            ..Entry::new(7, 10)
+        };
+        assert_eq!(new.wants_worker_at(), None);
+        assert_eq!(choose(&[new], 100, 4).0, Vec::<usize>::new());
+        let listed = Entry {
+            listed: true,
+            ..new
+        };
+        assert_eq!(listed.wants_worker_at(), Some(10));
+        let excluded = Entry {
+            excluded: true,
+            ..listed
+        };
+        assert_eq!(excluded.wants_worker_at(), None);
     }
 
     #[test]
@@ -291,7 +322,11 @@ mod tests {
 
     #[test]
     fn an_unknown_database_is_visited_once_to_find_out() {
-        let fresh = Entry::new(7, 100);
+        // (As the launcher lists it.)
+        let fresh = Entry {
+            listed: true,
+            ..Entry::new(7, 100)
+        };
         assert_eq!(choose(&[fresh], 100, 1), (vec![0], 0));
     }
 
