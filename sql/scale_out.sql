@@ -26,6 +26,9 @@ DECLARE
                                          'grants', 'hidden_fields', 'schemas', 'uniques', 'call_grants'];
     t     text;
     made  text[] := '{}';
+    -- The caller's values of the settings set below, given back at the end.
+    unsafe_triggers  text := pg_catalog.current_setting('citus.enable_unsafe_triggers', true);
+    local_fk         text := pg_catalog.current_setting('citus.enable_local_reference_table_foreign_keys', true);
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
         RAISE EXCEPTION 'lowcode: distribute: Citus is not installed in this database'
@@ -54,6 +57,8 @@ BEGIN
     -- A node added since has no copies yet: Citus makes them (blocking writes to the
     -- definitions while it copies; they are small).
     PERFORM pg_catalog.replicate_reference_tables('block_writes');
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
+    PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', local_fk, true);
     RETURN made;
 END $$;
 COMMENT ON FUNCTION lowcode.distribute() IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms. Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference tables. The runtime tables stay on the coordinator (docs/scale-out.md).';

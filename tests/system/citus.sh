@@ -76,6 +76,21 @@ check sys_expect "the definitions" \
     "apps,call_grants,form_versions,forms,grants,hidden_fields,schemas,transitions,uniques,workflow_versions" coord app \
     "SELECT string_agg(t, ',' ORDER BY t) FROM unnest(lowcode.distribute()) t"
 check sys_expect "again: nothing left to do" "0" coord app "SELECT cardinality(lowcode.distribute())"
+# (Its own settings go back as they were: none is left behind for the caller's transaction.)
+settings_undone() {
+    sys_psql coord -d app >/dev/null <<'SQL'
+DO $$
+BEGIN
+    PERFORM lowcode.distribute();
+    IF current_setting('citus.enable_unsafe_triggers') <> 'off'
+       OR current_setting('citus.enable_local_reference_table_foreign_keys') <> 'on' THEN
+        RAISE EXCEPTION 'distribute() left its settings behind: % %', current_setting('citus.enable_unsafe_triggers'),
+                        current_setting('citus.enable_local_reference_table_foreign_keys');
+    END IF;
+END $$;
+SQL
+}
+check settings_undone "distribute() leaves no setting behind"
 check sys_expect "w2 has no lowcode before it is added" "0" w2 app \
     "SELECT count(*) FROM pg_namespace WHERE nspname = 'lowcode'"
 sys_psql coord -d app -c "SELECT citus_add_node('127.0.0.1', $(sys_port w2))" >/dev/null || fail "adding w2 to app"
