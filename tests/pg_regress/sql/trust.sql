@@ -60,7 +60,11 @@ RESET lowcode.rule_chain;
 -- The engine's state is lowcode's own: its functions are not the role's to call.
 SELECT pg_temp.err($$ SELECT lowcode.with_cause('{"migration": 1}') $$);
 SELECT pg_temp.err($$ SELECT lowcode.set_rule_chain('x') $$);
+-- Nor is spreading lowcode over a Citus cluster (superusers only).
+SELECT pg_temp.err($$ SELECT lowcode.distribute() $$);
 RESET ROLE;
+-- A superuser in a database without Citus is told what distribute needs.
+SELECT pg_temp.err($$ SELECT lowcode.distribute() $$);
 -- The rules ran (a task, an event) and history tells the truth.
 SELECT count(*) AS tasks FROM lowcode.tasks WHERE record_id = :f1;
 SELECT count(*) AS events FROM lowcode.events WHERE record_id = :f1;
