@@ -374,6 +374,27 @@ SELECT w.id AS workflow_version_id, x.ord::int AS position, x.r ->> 'name' AS na
 COMMENT ON VIEW lowcode.rules IS 'The rules of each workflow version by position (name, the event they listen to, when, outcome, actions), read from its definition.';
 
 GRANT SELECT ON lowcode.rules TO PUBLIC;
+
+-- lowcode.transitions, likewise: the engine reads a transition from the compiled definition
+-- (src/transitions.rs); the table was a second copy of it.
+ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
+ALTER EXTENSION lowcode DROP TABLE lowcode.transitions;
+DROP TABLE lowcode.transitions;
+ALTER EVENT TRIGGER lowcode_guard_drop ENABLE;
+-- A workflow's transitions are read from its definition too (the engine compiles the same
+-- definition), listed here by name for SQL readers.
+CREATE VIEW lowcode.transitions AS
+SELECT w.id AS workflow_version_id, x.t ->> 'name' AS name,
+       CASE pg_catalog.jsonb_typeof(x.t -> 'from')
+            WHEN 'array' THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(x.t -> 'from'))
+            ELSE ARRAY[x.t ->> 'from'] END AS from_states,
+       x.t ->> 'to' AS to_state,
+       ARRAY(SELECT pg_catalog.jsonb_array_elements_text(COALESCE(x.t -> 'roles', '[]'))) AS roles,
+       x.t -> 'when' AS condition
+  FROM lowcode.workflow_versions w,
+       pg_catalog.jsonb_array_elements(COALESCE(w.definition -> 'transitions', '[]')) AS x(t);
+COMMENT ON VIEW lowcode.transitions IS 'The named transitions of each workflow version (from states, to state, roles, condition), read from its definition.';
+GRANT SELECT ON lowcode.transitions TO PUBLIC;
 CREATE OR REPLACE FUNCTION lowcode.define_workflow(app text, form text, definition jsonb) RETURNS int
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
@@ -438,14 +459,6 @@ BEGIN
                FROM pg_catalog.jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
                     pg_catalog.jsonb_array_elements(coalesce(r -> 'then', '[]')) a
               WHERE a ? 'call') c;
-    INSERT INTO lowcode.transitions (workflow_version_id, name, from_states, to_state, roles, condition)
-    SELECT current.id, t ->> 'name',
-           CASE jsonb_typeof(t -> 'from') WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(t -> 'from'))
-                ELSE ARRAY[t ->> 'from'] END,
-           t ->> 'to',
-           coalesce(ARRAY(SELECT jsonb_array_elements_text(t -> 'roles')), '{}'),
-           t -> 'when'
-      FROM jsonb_array_elements(coalesce(definition -> 'transitions', '[]')) t;
     UPDATE lowcode.forms f SET workflow_version_id = current.id WHERE f.app = app AND f.name = form;
     -- (Every session runs the new version from its next statement: the forms_written trigger.)
     RETURN new_version;
@@ -477,7 +490,7 @@ CREATE TRIGGER forms_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON low
 CREATE FUNCTION lowcode.distribute() RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions', 'transitions',
+    definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions',
                                          'grants', 'hidden_fields', 'schemas', 'uniques', 'call_grants'];
     t     text;
     made  text[] := '{}';

@@ -22,7 +22,7 @@ CREATE TRIGGER forms_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON low
 CREATE FUNCTION lowcode.distribute() RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions', 'transitions',
+    definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions',
                                          'grants', 'hidden_fields', 'schemas', 'uniques', 'call_grants'];
     t     text;
     made  text[] := '{}';

@@ -68,16 +68,19 @@ CREATE TRIGGER call_grants_check BEFORE INSERT OR UPDATE ON lowcode.call_grants
     FOR EACH ROW EXECUTE FUNCTION lowcode.call_grants_check();
 
 
-CREATE TABLE lowcode.transitions (
-    workflow_version_id  bigint NOT NULL REFERENCES lowcode.workflow_versions (id) ON DELETE CASCADE,
-    name                 text NOT NULL,
-    from_states          text[] NOT NULL,
-    to_state             text NOT NULL,
-    roles                text[] NOT NULL DEFAULT '{}',
-    condition            jsonb,
-    PRIMARY KEY (workflow_version_id, name)
-);
-COMMENT ON TABLE lowcode.transitions IS 'The named transitions of each workflow version (derived from its definition).';
+-- A workflow's transitions are read from its definition too (the engine compiles the same
+-- definition), listed here by name for SQL readers.
+CREATE VIEW lowcode.transitions AS
+SELECT w.id AS workflow_version_id, x.t ->> 'name' AS name,
+       CASE pg_catalog.jsonb_typeof(x.t -> 'from')
+            WHEN 'array' THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(x.t -> 'from'))
+            ELSE ARRAY[x.t ->> 'from'] END AS from_states,
+       x.t ->> 'to' AS to_state,
+       ARRAY(SELECT pg_catalog.jsonb_array_elements_text(COALESCE(x.t -> 'roles', '[]'))) AS roles,
+       x.t -> 'when' AS condition
+  FROM lowcode.workflow_versions w,
+       pg_catalog.jsonb_array_elements(COALESCE(w.definition -> 'transitions', '[]')) AS x(t);
+COMMENT ON VIEW lowcode.transitions IS 'The named transitions of each workflow version (from states, to state, roles, condition), read from its definition.';
 
 -- A workflow's rules are read from its definition (one home: the engine compiles the same
 -- definition), listed here by position for SQL readers.
@@ -180,7 +183,6 @@ COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at 
 
 SELECT pg_catalog.pg_extension_config_dump('lowcode.workflow_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.call_grants', '');
-SELECT pg_catalog.pg_extension_config_dump('lowcode.transitions', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.approvals', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.decisions', '');
@@ -257,14 +259,6 @@ BEGIN
                FROM pg_catalog.jsonb_array_elements(coalesce(definition -> 'rules', '[]')) r,
                     pg_catalog.jsonb_array_elements(coalesce(r -> 'then', '[]')) a
               WHERE a ? 'call') c;
-    INSERT INTO lowcode.transitions (workflow_version_id, name, from_states, to_state, roles, condition)
-    SELECT current.id, t ->> 'name',
-           CASE jsonb_typeof(t -> 'from') WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(t -> 'from'))
-                ELSE ARRAY[t ->> 'from'] END,
-           t ->> 'to',
-           coalesce(ARRAY(SELECT jsonb_array_elements_text(t -> 'roles')), '{}'),
-           t -> 'when'
-      FROM jsonb_array_elements(coalesce(definition -> 'transitions', '[]')) t;
     UPDATE lowcode.forms f SET workflow_version_id = current.id WHERE f.app = app AND f.name = form;
     -- (Every session runs the new version from its next statement: the forms_written trigger.)
     RETURN new_version;

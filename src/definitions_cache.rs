@@ -108,6 +108,8 @@ pub struct CompiledWorkflow {
     pub id: i64,
     pub runtime: crate::workflow::Runtime,
     pub conditions: Vec<Option<Rc<validation::Compiled>>>,
+    /// The transitions' conditions compiled as validators (by transition name).
+    pub transition_conditions: HashMap<String, Rc<validation::Compiled>>,
 }
 
 /// Compiled workflow conditions keyed by a hash of their jsonb bytes (the bytes are kept and
@@ -386,10 +388,18 @@ pub fn workflow(id: i64) -> Result<Rc<CompiledWorkflow>, CatalogError> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| CatalogError::Corrupt(id, error.to_string()))?;
+    let transition_conditions = runtime
+        .transitions
+        .iter()
+        .filter_map(|(name, t)| t.when.as_ref().map(|when| (name, when)))
+        .map(|(name, when)| Ok((name.clone(), Rc::new(validation::Compiled::new(when)?))))
+        .collect::<Result<HashMap<_, _>, validation::CompileError>>()
+        .map_err(|error| CatalogError::Corrupt(id, error.to_string()))?;
     let compiled = Rc::new(CompiledWorkflow {
         id,
         runtime,
         conditions,
+        transition_conditions,
     });
     WORKFLOWS.with(|w| w.borrow_mut().insert(key, compiled.clone()));
     Ok(compiled)

@@ -6,8 +6,10 @@
 //! records triggers validate, record (its history row names the transition as the cause) and
 //! hand to the workflow like any other write.
 //!
-//! A transition without a payload (the usual button) reads nothing but the locked record and
-//! its transition; a payload is merged in SQL with `lowcode.keep_hidden`, as an update's data is.
+//! A transition without a payload (the usual button) reads nothing but the locked record: the
+//! transition comes from the form's compiled workflow (`definitions_cache`, the definition
+//! being its one home); a payload is merged in SQL with `lowcode.keep_hidden`, as an update's
+//! data is.
 
 use pgrx::pg_sys::BuiltinOid::{INT8OID, JSONBOID, TEXTOID};
 use pgrx::prelude::*;
@@ -19,24 +21,11 @@ use crate::jsonb::{JsonbBytes, OwnedJsonb};
 use crate::privileges;
 use crate::statements::{self, jsonb_arg, Statement};
 
-// The record locked, and the transition of its form's current workflow (no form: the version
-// is NULL; no such transition: to_state is NULL).
+// The record locked. (Its form's workflow and the transition come from the definitions
+// cache: a join with forms and transitions here cost an eighth of a transition.)
 const RECORD_FOR_UPDATE: Statement = Statement {
-    sql: "SELECT r.app, r.form, r.owner, r.state, r.data, \
-                 f.workflow_version_id, t.to_state, t.from_states, t.roles, t.condition \
-            FROM lowcode.records r \
-            LEFT JOIN lowcode.forms f \
-                   ON f.app OPERATOR(pg_catalog.=) r.app AND f.name OPERATOR(pg_catalog.=) r.form \
-            LEFT JOIN lowcode.transitions t \
-                   ON t.workflow_version_id OPERATOR(pg_catalog.=) f.workflow_version_id \
-                  AND t.name OPERATOR(pg_catalog.=) $2 \
-           WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF r",
-    args: &[INT8OID, TEXTOID],
-};
-// For the error's hint: the transitions there are.
-const NAMES: Statement = Statement {
-    sql: "SELECT pg_catalog.string_agg(x.name, ', ' ORDER BY x.name) FROM lowcode.transitions x \
-          WHERE x.workflow_version_id OPERATOR(pg_catalog.=) $1",
+    sql: "SELECT r.app, r.form, r.owner, r.state, r.data \
+            FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF r",
     args: &[INT8OID],
 };
 // The data a payload makes: the stored data with the payload merged in, the fields hidden from
@@ -168,21 +157,9 @@ struct Locked {
     data: OwnedJsonb,
 }
 
-/// A transition of the form's current workflow.
-struct Transition {
-    to_state: String,
-    from_states: Vec<String>,
-    roles: Vec<String>,
-    condition: Option<OwnedJsonb>,
-}
-
-/// The record locked, and the transition `name` of its form's workflow: Ok, or Err with the
-/// workflow version (to list the transitions it has).
-type Found = (Locked, Result<Transition, Option<i64>>);
-
-fn lock(record: i64, name: &str) -> Option<Found> {
+fn lock(record: i64) -> Option<Locked> {
     Spi::connect_mut(|client| {
-        let table = statements::run(client, &RECORD_FOR_UPDATE, &[record.into(), name.into()])?;
+        let table = statements::run(client, &RECORD_FOR_UPDATE, &[record.into()])?;
         if table.is_empty() {
             return Ok::<_, pgrx::spi::SpiError>(None);
         }
@@ -194,27 +171,13 @@ fn lock(record: i64, name: &str) -> Option<Found> {
         else {
             return Ok(None);
         };
-        let locked = Locked {
+        Ok(Some(Locked {
             app: row.get::<String>(1)?.unwrap_or_default(),
             form: row.get::<String>(2)?.unwrap_or_default(),
             owner: row.get::<String>(3)?,
             state: row.get::<String>(4)?.unwrap_or_default(),
             data,
-        };
-        let version = row.get::<i64>(6)?;
-        let transition = match row.get::<String>(7)? {
-            None => Err(version),
-            Some(to_state) => Ok(Transition {
-                to_state,
-                from_states: row.get::<Vec<String>>(8)?.unwrap_or_default(),
-                roles: row.get::<Vec<String>>(9)?.unwrap_or_default(),
-                condition: row
-                    .get_datum_by_ordinal(10)?
-                    // SAFETY: column 10 is jsonb.
-                    .map(|d| unsafe { OwnedJsonb::from_datum(d) }),
-            }),
-        };
-        Ok(Some((locked, transition)))
+        }))
     })
     .unwrap_or_else(|error| failed(error))
 }
@@ -258,9 +221,7 @@ fn transition(
             None,
         )
     };
-    let Some((r, found)) = lock(id, name) else {
-        missing()
-    };
+    let Some(r) = lock(id) else { missing() };
     let me = identity::invoker_name();
     let own = r.owner.as_deref() == Some(me.as_str());
     let may = |all: &str, mine: &str| {
@@ -270,23 +231,29 @@ fn transition(
     if !may("read_all", "read_own") {
         missing();
     }
-    let t = found.unwrap_or_else(|version| {
-        let names = version.and_then(|v| one::<String>(&NAMES, &[v.into()]));
+    let workflow = crate::definitions_cache::current_workflow(&r.app, &r.form)
+        .unwrap_or_else(|error| crate::report::raise("", error));
+    let Some(t) = workflow
+        .as_ref()
+        .and_then(|wf| wf.runtime.transitions.get(name))
+    else {
+        let names: Vec<&str> = workflow
+            .as_ref()
+            .map(|wf| wf.runtime.transitions.keys().map(String::as_str).collect())
+            .unwrap_or_default();
         refuse(
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             format!("{}.{}: no transition \"{name}\"", r.app, r.form),
             None,
-            Some(
-                names
-                    .map(|n| format!("transitions: {n}"))
-                    .unwrap_or_else(|| {
-                        "the form has no workflow; attach one with lowcode.define_workflow".into()
-                    }),
-            ),
+            Some(match workflow {
+                None => "the form has no workflow; attach one with lowcode.define_workflow".into(),
+                Some(_) if names.is_empty() => "the workflow has no transitions".into(),
+                Some(_) => format!("transitions: {}", names.join(", ")),
+            }),
         )
-    });
-    if !t.from_states.contains(&r.state) {
-        let from: Vec<String> = t.from_states.iter().map(|s| format!("\"{s}\"")).collect();
+    };
+    if !t.from.contains(&r.state) {
+        let from: Vec<String> = t.from.iter().map(|s| format!("\"{s}\"")).collect();
         refuse(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             format!(
@@ -356,10 +323,10 @@ fn transition(
         .unwrap_or_else(|error| failed(error))
         .unwrap_or_else(|| missing())
     };
-    if let Some(condition) = &t.condition {
-        let validator =
-            crate::definitions_cache::condition(condition.container(), || condition.to_json())
-                .unwrap_or_else(|error| crate::report::failed("transition: its condition", error));
+    let validator = workflow
+        .as_ref()
+        .and_then(|wf| wf.transition_conditions.get(name));
+    if let (Some(condition), Some(validator)) = (&t.when, validator) {
         let holds = validator
             .is_valid(
                 new_data.container(),
@@ -369,7 +336,10 @@ fn transition(
         if !holds {
             let detail = one::<String>(
                 &CONDITION_ISSUES,
-                &[jsonb_arg(condition.datum()), jsonb_arg(new_data.datum())],
+                &[
+                    pgrx::JsonB(condition.clone()).into(),
+                    jsonb_arg(new_data.datum()),
+                ],
             );
             refuse(
                 PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
@@ -414,7 +384,7 @@ fn transition(
             statements::null_arg(pg_sys::JSONBOID)
         }
     };
-    let statement = if t.to_state != r.state {
+    let statement = if t.to != r.state {
         &MOVE_LEAVING
     } else {
         &MOVE
@@ -427,7 +397,7 @@ fn transition(
             &[
                 id.into(),
                 jsonb_arg(new_data.datum()),
-                t.to_state.as_str().into(),
+                t.to.as_str().into(),
                 r.state.as_str().into(),
                 actor.as_str().into(),
                 data(&r.data),

@@ -73,7 +73,7 @@ sys_psql coord -d app -c "CREATE ROLE dbo LOGIN" || fail "role dbo"
 check sys_fails "not for a role that is not a superuser" 42501 coord app \
     "SET ROLE dbo; SELECT lowcode.distribute()"
 check sys_expect "the definitions" \
-    "apps,call_grants,form_versions,forms,grants,hidden_fields,schemas,transitions,uniques,workflow_versions" coord app \
+    "apps,call_grants,form_versions,forms,grants,hidden_fields,schemas,uniques,workflow_versions" coord app \
     "SELECT string_agg(t, ',' ORDER BY t) FROM unnest(lowcode.distribute()) t"
 check sys_expect "again: nothing left to do" "0" coord app "SELECT cardinality(lowcode.distribute())"
 # (Its own settings go back as they were: none is left behind for the caller's transaction.)
@@ -99,7 +99,7 @@ check sys_expect "lowcode on the added node" "$version" w2 app \
 check sys_expect "distribute() again, after adding w2: nothing new to make" "0" coord app \
     "SELECT cardinality(lowcode.distribute())"
 for n in w1 w2; do
-    check sys_expect "a copy of each on $n" "10" "$n" app \
+    check sys_expect "a copy of each on $n" "9" "$n" app \
         "SET citus.override_table_visibility = off;
          SELECT count(DISTINCT regexp_replace(relname, '_[0-9]+$', '')) FROM pg_class
           WHERE relnamespace = 'lowcode'::regnamespace AND relkind = 'r' AND relname ~ '_[0-9]+$'"

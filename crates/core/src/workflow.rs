@@ -506,13 +506,24 @@ pub struct RuntimeRule {
     pub actions: Vec<RuntimeAction>,
 }
 
-/// A stored (checked) workflow version, compiled for the engine: its states, and its rules
-/// indexed by the event they listen to, so that finding a write's rules is a map lookup.
+/// A named transition as `lowcode.transition` fires it.
+#[derive(Debug)]
+pub struct RuntimeTransition {
+    pub to: String,
+    pub from: Vec<String>,
+    pub roles: Vec<String>,
+    pub when: Option<Value>,
+}
+
+/// A stored (checked) workflow version, compiled for the engine: its states, its transitions
+/// by name, and its rules indexed by the event they listen to, so that finding a write's
+/// rules (or a transition) is a map lookup.
 #[derive(Debug)]
 pub struct Runtime {
     pub initial: String,
     pub finals: Vec<String>,
     pub states: BTreeSet<String>,
+    pub transitions: BTreeMap<String, RuntimeTransition>,
     pub rules: Vec<RuntimeRule>,
     by_event: BTreeMap<String, Vec<usize>>,
 }
@@ -528,6 +539,22 @@ impl Runtime {
         let parsed: Definition = serde_json::from_value(definition.clone())
             .map_err(|error| invalid("", error.to_string()))?;
         let states = parsed.states.keys().cloned().collect();
+        let transitions = parsed
+            .transitions
+            .into_iter()
+            .map(|t| {
+                let from = t.from.states().into_iter().map(str::to_owned).collect();
+                (
+                    t.name,
+                    RuntimeTransition {
+                        to: t.to,
+                        from,
+                        roles: t.roles,
+                        when: t.when,
+                    },
+                )
+            })
+            .collect();
         let mut rules = Vec::with_capacity(parsed.rules.len());
         let mut by_event: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, rule) in parsed.rules.into_iter().enumerate() {
@@ -562,6 +589,7 @@ impl Runtime {
             initial,
             finals,
             states,
+            transitions,
             rules,
             by_event,
         })
@@ -789,6 +817,31 @@ mod tests {
             json!({"emit": {"topic": "fault.severe"}})
         );
         assert!(route.when.is_some());
+    }
+
+    #[test]
+    fn runtime_finds_transitions_by_name() {
+        let mut d = inspection();
+        d["transitions"][0]["when"] = json!({"required": ["note"]});
+        let rt = runtime(&d);
+        assert_eq!(
+            rt.transitions
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            vec!["claim", "resolve"]
+        );
+        let claim = &rt.transitions["claim"];
+        assert_eq!(
+            (claim.from.as_slice(), claim.to.as_str()),
+            (&["open".to_owned()][..], "claimed")
+        );
+        assert!(claim.roles.is_empty());
+        assert_eq!(claim.when, Some(json!({"required": ["note"]})));
+        let resolve = &rt.transitions["resolve"];
+        assert_eq!(resolve.from, vec!["claimed"]);
+        assert_eq!(resolve.roles, vec!["engineer"]);
+        assert!(resolve.when.is_none());
     }
 
     #[test]

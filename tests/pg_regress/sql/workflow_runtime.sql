@@ -195,6 +195,15 @@ SELECT lowcode.submit('ops', 'parcel', '{}') AS p1 \gset
 SELECT lowcode.submit('ops', 'parcel', '{}') AS p2 \gset
 SELECT lowcode.transition(:p1, 'check') AS after_check, lowcode.transition(:p2, 'hold') AS after_hold;
 
+-- A form whose workflow names no transition: the hint says so.
+SELECT lowcode.define_form('ops', 'note', '{"type": "object"}');
+SELECT lowcode.define_workflow('ops', 'note', '{"states": {"open": {"initial": true}}}');
+SELECT pg_temp.err(format($$ SELECT lowcode.transition(%s, 'accept') $$, lowcode.submit('ops', 'note', '{}')));
+-- lowcode.transitions lists a workflow's transitions from its definition.
+SELECT t.name, t.from_states, t.to_state, t.roles, t.condition IS NOT NULL AS has_condition
+  FROM lowcode.transitions t JOIN lowcode.forms f ON f.workflow_version_id = t.workflow_version_id
+ WHERE f.app = 'ops' AND f.name IN ('ticket', 'note') ORDER BY t.name;
+
 -- Clean up the cluster-wide roles.
 REVOKE ALL ON ALL TABLES IN SCHEMA lowcode FROM lc_wf_ann, lc_wf_bob;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA lowcode FROM lc_wf_ann, lc_wf_bob;
