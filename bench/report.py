@@ -64,6 +64,7 @@ S9_FUNCS = {
     "claim": "lowcode.claim_task + complete_task",
     "transition": "lowcode.transition",
     "update": "lowcode.update_record",
+    "decide": "lowcode.decide (approve: the verdict moves the record)",
 }
 S9_SIZES = ("10k records", "100k records", "1M records")
 S9_FLAT = 1.25   # at most this many times the cost at 10k records, at 1M
@@ -828,14 +829,19 @@ def report(workdir, doc):
         w("")
         w(f"One client, `pgbench -n -M prepared -t 3000` (transition: 2,000 calls), median of {reps} runs "
           "at each size. Form `insp.fault_s9` (the inspection fault report) with scenario 8's workflow "
-          "(`bench/s9_growth.sql`): transitions `start` and `pause`, and a rule that gives a severe "
-          "fault a task in pool `s9` with a one-day deadline. The tables grow through `lowcode.submit` "
-          "itself (every other record severe), so at each size half the records have an open pool "
-          "task and a pending deadline: the pool grows with them. The calls: `submit` (severity 5: "
-          "its task and deadline), `claim_task('s9')` + `complete_task` (the oldest open task of the "
-          "pool, its deadline cancelled), `transition` (1,000 records there and back), "
-          "`update_record` (1,000 records, new data each call). Polling against the outbox's size is "
-          "scenario 5's (10k and 1M events waiting).")
+          "(`bench/s9_growth.sql`): transitions `start` and `pause`, a rule that gives a severe "
+          "fault a task in pool `s9` with a one-day deadline, and one that asks the benchmark's role "
+          "to sign off a fault of severity 3 within a day (an approval, mode `any`). The tables grow "
+          "through `lowcode.submit` itself (every other record severe, every fourth of severity 3), so "
+          "at each size half the records have an open pool task and a pending deadline and a quarter "
+          "a pending approval with its task and deadline: the pool and the approvals grow with them. "
+          "The calls: `submit` (severity 5: its task and deadline), `claim_task('s9')` + "
+          "`complete_task` (the oldest open task of the pool, its deadline cancelled), `transition` "
+          "(1,000 records there and back), `update_record` (1,000 records, new data each call), "
+          "`decide` (approve the approval task of one of 3,000 records of severity 3 submitted just "
+          "before the run: the decision, the task and its deadline, the verdict, the record moved "
+          "to `working`). Polling against the outbox's size is scenario 5's (10k and 1M events "
+          "waiting).")
         w("")
         rows = []
         for func, fn in S9_FUNCS.items():
@@ -851,7 +857,7 @@ def report(workdir, doc):
         w("The tables at each size, before its runs:")
         w("")
         rows = []
-        for what in ("records", "history", "tasks", "open tasks in the pool", "pending timers"):
+        for what in ("records", "history", "tasks", "open tasks in the pool", "pending approvals", "pending timers"):
             rows.append((what, *(fmt(r.med("9", size, "tables", f"rows {what}"), 0) for size in S9_SIZES)))
         w(table(["rows", *S9_SIZES], rows))
         w("")

@@ -419,10 +419,10 @@ if wants 8; then
 fi
 
 # --- 9: cost as the tables grow -------------------------------------------------------------
-# submit, claim + complete, transition and update_record (bench/pgbench/s9_*.sql, one client,
-# a fixed number of calls each) with 10k, 100k and 1M records of one form in lowcode's tables
-# (half with an open pool task and its pending deadline), grown through lowcode.submit
-# (bench/s9_growth.sql). Every repetition at every size.
+# submit, claim + complete, transition, update_record and decide (bench/pgbench/s9_*.sql, one
+# client, a fixed number of calls each) with 10k, 100k and 1M records of one form in lowcode's
+# tables (half with an open pool task and its pending deadline, a quarter with a pending
+# approval), grown through lowcode.submit (bench/s9_growth.sql). Every repetition at every size.
 s9_calls=3000              # calls per run (transition: 2000, every record there and back)
 if wants 9; then
     phase "9: cost as tables grow, prepare"
@@ -438,12 +438,15 @@ if wants 9; then
         sql1 "SELECT bench.s9_sizes('$item')" >/dev/null
         for rep in $(seq 1 "$reps"); do
             phase "9: $item, repetition $rep/$reps"
-            for v in submit claim transition update; do
+            for v in submit claim transition update decide; do
                 calls=$s9_calls
                 [ "$v" != transition ] || calls=2000
                 sql1 "SELECT bench.s9_reset()" >/dev/null
+                decide_first=0
+                [ "$v" != decide ] || decide_first=$(sql1 "SELECT bench.s9_approvals($calls)")
                 name="s9_${v}_$((size / 1000))k_r${rep}"
-                run_pgbench "$name" 1 "s9_$v" -t "$calls" -l --log-prefix="$work/logs/$name" -D n=0 "${s9_vars[@]}"
+                run_pgbench "$name" 1 "s9_$v" -t "$calls" -l --log-prefix="$work/logs/$name" -D n=0 \
+                    -D decide_first="$decide_first" "${s9_vars[@]}"
                 python3 "$LC_ROOT/bench/report.py" pgbench "$work/pgbench/$name.out" "$work/logs/$name" \
                     "9" "$item" "s9_$v" "$rep" >>"$work/results_pgbench.tsv"
                 rm -f "$work/logs/$name".*
