@@ -114,15 +114,20 @@ COMMENT ON TABLE lowcode.approvals IS 'Approval steps: sequential, all (会签),
 
 CREATE TABLE lowcode.tasks (
     id            bigserial PRIMARY KEY,
-    record_id     bigint NOT NULL REFERENCES lowcode.records (id) ON DELETE CASCADE,
+    -- No foreign key and no CHECKs (kind: task or approval; status: open, claimed, completed
+    -- or cancelled): only the engine writes tasks, with its record locked or written by the
+    -- same statement, and the key's check and the CHECKs were a quarter of a submit's own
+    -- work (PostgreSQL parses a table's CHECKs again for every statement). A record's tasks
+    -- go with it (records_after, records_truncated).
+    record_id     bigint NOT NULL,
     name          text NOT NULL,
-    kind          text NOT NULL DEFAULT 'task' CHECK (kind IN ('task', 'approval')),
+    kind          text NOT NULL DEFAULT 'task',
     approval_id   bigint REFERENCES lowcode.approvals (id) ON DELETE CASCADE,
     pool          text,
     role          text,
     assignee      text,
     title         text,
-    status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'claimed', 'completed', 'cancelled')),
+    status        text NOT NULL DEFAULT 'open',
     due_at        timestamptz,
     created_at    timestamptz NOT NULL DEFAULT now(),
     claimed_by    text,
@@ -159,15 +164,17 @@ COMMENT ON TABLE lowcode.decisions IS 'Every approve / reject decision with its 
 
 CREATE TABLE lowcode.timers (
     id         bigserial PRIMARY KEY,
-    record_id  bigint NOT NULL REFERENCES lowcode.records (id) ON DELETE CASCADE,
+    -- No foreign keys and no CHECK (status: pending, fired, cancelled or failed), as for
+    -- tasks: the engine writes a deadline with its task in one statement, a timer with its
+    -- record locked, and both go with their record (records_after, records_truncated).
+    record_id  bigint NOT NULL,
     name       text NOT NULL,
     event      text NOT NULL,
-    -- The task whose deadline this is. No foreign key: the engine writes a deadline with its
-    -- task in one statement, and both go with their record (record_id's key cascades).
+    -- The task whose deadline this is.
     task_id    bigint,
     in_state   text,
     fire_at    timestamptz NOT NULL,
-    status     text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'fired', 'cancelled', 'failed')),
+    status     text NOT NULL DEFAULT 'pending',
     fired_at   timestamptz,
     error      text,
     -- Failed firings so far: a transient error (connection, resources, I/O, cancel) puts the
@@ -178,8 +185,22 @@ CREATE INDEX timers_due_idx ON lowcode.timers (fire_at) WHERE status = 'pending'
 -- A task's deadline, cancelled when the task is completed, released or reassigned: found
 -- without reading every pending timer.
 CREATE INDEX timers_task_idx ON lowcode.timers (task_id) WHERE status = 'pending';
-CREATE INDEX timers_record_idx ON lowcode.timers (record_id) WHERE status = 'pending';
+-- A record's timers: the pending ones of a state it leaves, all of them when it is deleted.
+CREATE INDEX timers_record_idx ON lowcode.timers (record_id);
 COMMENT ON TABLE lowcode.timers IS 'Timers and task deadlines: fire an event at fire_at (lowcode.run_due_timers); a timer set in a state is cancelled when the record leaves it. A transient failure is retried with backoff (attempts, error), up to 5 attempts.';
+
+-- TRUNCATE lowcode.records takes the records' timers with them, as a DELETE does
+-- (records_after). (Their tasks go already: approvals refer to records and tasks to
+-- approvals, so PostgreSQL truncates records only together with both.)
+CREATE FUNCTION lowcode.records_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE lowcode.timers;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION lowcode.records_truncated() IS 'Trigger: TRUNCATE lowcode.records truncates lowcode.timers too (timers have no foreign key to records; tasks are truncated with approvals, which refer to records).';
+CREATE TRIGGER records_truncated AFTER TRUNCATE ON lowcode.records
+    FOR EACH STATEMENT EXECUTE FUNCTION lowcode.records_truncated();
 
 SELECT pg_catalog.pg_extension_config_dump('lowcode.workflow_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('lowcode.call_grants', '');

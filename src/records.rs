@@ -290,6 +290,13 @@ fn records_before<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
     keep(changes.apply(&cols, new))
 }
 
+// A deleted record's tasks and timers (an approval's tasks go with the approval as well).
+const DELETE_WORK: Statement = Statement {
+    sql: "WITH t AS (DELETE FROM lowcode.timers x WHERE x.record_id OPERATOR(pg_catalog.=) $1) \
+          DELETE FROM lowcode.tasks y WHERE y.record_id OPERATOR(pg_catalog.=) $1",
+    args: &[pg_sys::BuiltinOid::INT8OID],
+};
+
 /// AFTER INSERT OR UPDATE OR DELETE on lowcode.records: the change's history row, then the
 /// workflow's events of the write.
 #[pg_trigger]
@@ -333,6 +340,13 @@ fn records_after<'a>(trigger: &'a PgTrigger<'a>) -> TriggerResult<'a> {
             before: Some(&gone.data),
             after: None,
             detail: "{}",
+        });
+        // Its tasks and timers go with it (they have no foreign key: see sql/workflow.sql).
+        Spi::connect_mut(|client| {
+            statements::run(client, &DELETE_WORK, &[gone.id.into()]).map(|_| ())
+        })
+        .unwrap_or_else(|error| {
+            crate::report::failed("deleting a record's tasks and timers", error)
         });
         return Ok(None);
     }

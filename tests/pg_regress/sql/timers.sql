@@ -187,11 +187,21 @@ SELECT count(*) AS events_naming_their_task
   FROM lowcode.events e JOIN lowcode.tasks t ON t.id = (e.payload ->> 'task')::bigint AND t.record_id = e.record_id
  WHERE e.topic = 'crm.task.created' AND e.record_id IN (SELECT id FROM chased);
 
--- Deleting a record takes its tasks and their deadlines with it (the keys on record_id: a
--- deadline has no key of its own to its task).
+-- Deleting a record takes its tasks and their deadlines with it (records_after: tasks and
+-- timers have no foreign keys, the engine deletes them with their record).
 CREATE TEMP TABLE gone AS SELECT id FROM chased ORDER BY id LIMIT 3;
 SELECT count(*) AS deleted FROM gone, LATERAL lowcode.delete_record(gone.id);
 SELECT (SELECT count(*) FROM lowcode.tasks t WHERE t.record_id IN (SELECT id FROM gone)) AS tasks_left,
        (SELECT count(*) FROM lowcode.timers d WHERE d.record_id IN (SELECT id FROM gone)) AS timers_left,
        (SELECT count(*) FROM lowcode.timers d WHERE d.task_id IS NOT NULL
            AND NOT EXISTS (SELECT FROM lowcode.tasks t WHERE t.id = d.task_id)) AS deadlines_without_task;
+
+-- TRUNCATE lowcode.records (CASCADE, for the approvals) takes every task (through approvals)
+-- and timer (records_truncated) with it.
+BEGIN;
+SELECT (SELECT count(*) FROM lowcode.tasks) > 0 AS had_tasks, (SELECT count(*) FROM lowcode.timers) > 0 AS had_timers;
+SET client_min_messages = warning;
+TRUNCATE lowcode.records CASCADE;
+RESET client_min_messages;
+SELECT (SELECT count(*) FROM lowcode.tasks) AS tasks_left, (SELECT count(*) FROM lowcode.timers) AS timers_left;
+ROLLBACK;
