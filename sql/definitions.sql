@@ -146,6 +146,10 @@ BEGIN
         RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
     END IF;
     PERFORM lowcode.authorize(r.app, 'delete', format('delete record %s of form %s', id, r.form));
+    -- Its tasks first, then the record, the order in which completing a task takes them (the
+    -- task, then the record for the rules of its completion): a deletion racing a completion
+    -- waits for it, and deletes what its rules gave the record, instead of deadlocking.
+    PERFORM FROM lowcode.tasks t WHERE t.record_id OPERATOR(pg_catalog.=) id ORDER BY t.id FOR UPDATE;
     DELETE FROM lowcode.records x WHERE x.id = id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';

@@ -322,6 +322,32 @@ END $$;
 COMMENT ON FUNCTION lowcode.records_truncated() IS 'Trigger: TRUNCATE lowcode.records truncates lowcode.timers too (timers have no foreign key to records; tasks are truncated with approvals, which refer to records).';
 CREATE TRIGGER records_truncated AFTER TRUNCATE ON lowcode.records
     FOR EACH STATEMENT EXECUTE FUNCTION lowcode.records_truncated();
+-- A deletion takes the record's tasks before the record, as a completion does.
+CREATE OR REPLACE FUNCTION lowcode.delete_record(id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    r lowcode.records;
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'lowcode: delete_record: argument "id" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    IF NOT FOUND OR NOT lowcode.may_read(r.app, r.owner) THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM lowcode.authorize(r.app, 'delete', format('delete record %s of form %s', id, r.form));
+    -- Its tasks first, then the record, the order in which completing a task takes them (the
+    -- task, then the record for the rules of its completion): a deletion racing a completion
+    -- waits for it, and deletes what its rules gave the record, instead of deadlocking.
+    PERFORM FROM lowcode.tasks t WHERE t.record_id OPERATOR(pg_catalog.=) id ORDER BY t.id FOR UPDATE;
+    DELETE FROM lowcode.records x WHERE x.id = id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.delete_record(bigint) IS 'Delete a record; its history stays.';
 
 -- Rust since 0.3.0 (src/transitions.rs); replaced in place, so its grants stay.
 CREATE OR REPLACE FUNCTION lowcode.transition(

@@ -839,6 +839,14 @@ const READ_RECORD: Statement = Statement {
           WHERE r.id OPERATOR(pg_catalog.=) $1",
     args: &[INT8OID],
 };
+// The same, kept from being deleted until the transaction ends (FOR KEY SHARE, what a foreign
+// key's check takes): rules that run on an event of a record nobody is writing buffer tasks
+// and timers for it, which have no key to it (sql/workflow.sql).
+const READ_RECORD_KEPT: Statement = Statement {
+    sql: "SELECT r.id, r.app, r.form, r.state, r.revision, r.data FROM lowcode.records r \
+          WHERE r.id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE OF r",
+    args: &[INT8OID],
+};
 
 /// A record as the engine passes it along: read once from the trigger's row (or by id when
 /// a rule may have changed it), never re-read for each rule or action.
@@ -854,8 +862,18 @@ pub struct Record {
 
 /// A record by id, as the engine passes it along; None when it does not exist.
 pub fn read_record(id: i64) -> Result<Option<Record>, pgrx::spi::SpiError> {
+    read_record_with(&READ_RECORD, id)
+}
+
+/// A record by id, kept from being deleted until the transaction ends (for the rules of an
+/// event: what they write for it needs it to exist at commit); None when it does not exist.
+pub fn read_record_kept(id: i64) -> Result<Option<Record>, pgrx::spi::SpiError> {
+    read_record_with(&READ_RECORD_KEPT, id)
+}
+
+fn read_record_with(statement: &Statement, id: i64) -> Result<Option<Record>, pgrx::spi::SpiError> {
     Spi::connect_mut(|client| {
-        let table = statements::run(client, &READ_RECORD, &[id.into()])?;
+        let table = statements::run(client, statement, &[id.into()])?;
         if table.is_empty() {
             return Ok::<_, pgrx::spi::SpiError>(None);
         }

@@ -105,13 +105,13 @@ pub fn fire_event(record: i64, form: Option<(&str, &str)>, event: &str, outcome:
                 if wf.runtime.rules_for(event).is_empty() {
                     return Ok(());
                 }
-                let Some(r) = journal::read_record(record)? else {
+                let Some(r) = journal::read_record_kept(record)? else {
                     return Ok(());
                 };
                 (wf, r)
             }
             None => {
-                let Some(r) = journal::read_record(record)? else {
+                let Some(r) = journal::read_record_kept(record)? else {
                     return Ok(());
                 };
                 let Some(wf) = definitions_cache::current_workflow(&r.app, &r.form)? else {

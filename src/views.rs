@@ -45,33 +45,50 @@ fn row_data(
             left_out.push(attr.name().to_owned());
         }
     }
-    let sql = format!(
-        "SELECT pg_catalog.to_jsonb($1::{view}) OPERATOR(pg_catalog.-) $2::pg_catalog.text[]"
-    );
     let row = row_datum(tuple, desc);
-    Spi::connect_mut(|client| {
-        let table = statements::run_typed(
-            client,
-            &sql,
-            &[rowtype, pg_sys::TEXTARRAYOID],
-            &[
-                // SAFETY: a composite datum of the view's row type.
-                unsafe { pgrx::datum::DatumWithOid::new(row, rowtype) },
-                left_out.into(),
-            ],
-        )?;
-        // SAFETY: the one column is jsonb.
-        Ok::<_, pgrx::spi::SpiError>(
-            table
-                .first()
-                .get_datum_by_ordinal(1)?
-                .map(|d| unsafe { OwnedJsonb::from_datum(d) }),
+    // SAFETY: `row` is a composite datum of `rowtype`.
+    let json = unsafe { row_to_jsonb(row, rowtype) };
+    // SAFETY: jsonb_delete_array takes a jsonb and a text[] and returns a jsonb.
+    let data = unsafe {
+        pgrx::direct_function_call_as_datum(
+            pg_sys::jsonb_delete_array,
+            &[Some(json), left_out.into_datum()],
         )
-    })
-    .unwrap_or_else(|error| fail(app, form, error))
-    .unwrap_or_else(|| {
-        crate::report::broken(format_args!("{app}.{form}: the view row gave no data"))
-    })
+    };
+    // SAFETY: a jsonb datum.
+    data.map(|d| unsafe { OwnedJsonb::from_datum(d) })
+        .unwrap_or_else(|| {
+            crate::report::broken(format_args!("{app}.{form}: the row of {view} gave no data"))
+        })
+}
+
+/// `pg_catalog.to_jsonb(row)` for a row of `rowtype`, called as a query would call it (the
+/// function reads its argument's type from the call's expression), without running one.
+///
+/// # Safety
+/// `row` must be a composite datum of type `rowtype`.
+unsafe fn row_to_jsonb(row: pg_sys::Datum, rowtype: pg_sys::Oid) -> pg_sys::Datum {
+    // SAFETY: palloc'd nodes in the current memory context describe the call; fmgr_info
+    // looks to_jsonb up; the call gets a valid composite datum of the type its expression
+    // names.
+    unsafe {
+        let arg = pg_sys::makeNullConst(rowtype, -1, pg_sys::InvalidOid);
+        let mut args = pgrx::PgList::<pg_sys::Node>::new();
+        args.push(arg.cast());
+        let expr = pg_sys::makeFuncExpr(
+            pg_sys::Oid::from(pg_sys::F_TO_JSONB),
+            pg_sys::JSONBOID,
+            args.into_pg(),
+            pg_sys::InvalidOid,
+            pg_sys::InvalidOid,
+            pg_sys::CoercionForm::COERCE_EXPLICIT_CALL,
+        );
+        let flinfo =
+            pg_sys::palloc0(std::mem::size_of::<pg_sys::FmgrInfo>()).cast::<pg_sys::FmgrInfo>();
+        pg_sys::fmgr_info(pg_sys::Oid::from(pg_sys::F_TO_JSONB), flinfo);
+        (*flinfo).fn_expr = expr.cast();
+        pg_sys::FunctionCall1Coll(flinfo, pg_sys::InvalidOid, row)
+    }
 }
 
 /// Whether `INSERT ... RETURNING` may show the row as written (with the record's own columns)
