@@ -68,6 +68,9 @@ if [ "${LOWCODE_SKIP_INSTALL:-0}" != 1 ]; then
     (cd "$LC_ROOT" && cargo pgrx install --release --features bench --pg-config "$PG_CONFIG")
 fi
 [ -f "$so_built" ] || lc_die "no release build at $so_built (run without LOWCODE_SKIP_INSTALL=1)"
+# What was built and installed: the commit, and whether src/ or sql/ differed from it then
+# (read now, not when the report is written: the tree may change during the run).
+built_from="$(cd "$LC_ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$LC_ROOT" && git diff --quiet HEAD -- src sql 2>/dev/null || echo ' (with uncommitted changes in src/ or sql/)')"
 grep -q naive_is_valid_wrapper "$so_built" ||
     lc_die "$so_built was built without the bench feature (run without LOWCODE_SKIP_INSTALL=1)"
 if readelf -S "$so_built" 2>/dev/null | grep -q '\.debug_info'; then
@@ -595,7 +598,7 @@ lc_log_crash_free "$LC_LOGFILE" || lc_die "the server crashed during the benchma
     echo "cpu	$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "postgres	$(sql1 'SHOW server_version')"
     echo "date	$(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "commit	$(cd "$LC_ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$LC_ROOT" && git diff --quiet HEAD -- src sql 2>/dev/null || echo ' (with uncommitted changes in src/ or sql/)')"
+    echo "commit	$built_from"
     echo "library	$(basename "$so_built"), release build with the bench feature, md5 $so_md5…"
     echo "reps	$reps"
     echo "pgbench_seconds	$pgb_seconds"
