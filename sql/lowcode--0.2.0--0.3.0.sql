@@ -407,6 +407,12 @@ COMMENT ON FUNCTION lowcode.submit(text, text, jsonb, int) IS 'Submit as a page 
 COMMENT ON FUNCTION lowcode.check_form_ui(text, text, jsonb) IS 'Internal: raises 22023 (where in it, what is wrong) unless ui is a UI schema for the current version of the form.';
 COMMENT ON FUNCTION lowcode.property_order(text) IS 'Internal: the author''s property order of a schema written as JSON text, per object field ("": the form itself).';
 
+-- An UPDATE through a typed view is Rust since 0.3.0 (src/views.rs): view_change goes.
+COMMENT ON FUNCTION lowcode.view_write() IS 'INSTEAD OF trigger of published views: INSERT submits, UPDATE applies the changed columns with update_record (refused with 40001 when another transaction changed the record meanwhile), DELETE deletes the record.';
+ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
+DROP FUNCTION lowcode.view_change(text, text, jsonb, jsonb);
+ALTER EVENT TRIGGER lowcode_guard_drop ENABLE;
+
 -- lowcode.rules was a table define_workflow wrote and nothing read: now a view of the
 -- definitions (the one home of a rule).
 ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
@@ -590,6 +596,12 @@ COMMENT ON FUNCTION lowcode.worker_note_changed() IS 'Internal: lowcode was inst
 COMMENT ON FUNCTION lowcode.worker_note_due(timestamptz) IS 'Internal: a timer written in this transaction is due then: the worker pool knows it after the commit.';
 COMMENT ON TABLE lowcode.worker_state IS 'What lowcode''s workers did in this database (one row, written by each worker that visits it): the pid of the latest, the role it acts as (the extension''s owner), when its visit began, the last timer run and the timers fired, the last error. Not dumped: it describes running processes.';
 
+-- A webhook's max_attempts is its consumer's (webhook:<name>), which the worker reads; the
+-- webhook's own copy went.
+ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
+ALTER TABLE lowcode.webhooks DROP COLUMN max_attempts;
+ALTER EVENT TRIGGER lowcode_guard_drop ENABLE;
+COMMENT ON TABLE lowcode.webhooks IS 'Webhooks (lowcode.create_webhook): where the worker POSTs the events of their topics (NULL: all), signed with secret; headers, timeout_ms, backoff (NULL: 1 s, 2 s, 4 s ... jittered), rate_limit per second; status active, paused or disabled (410 Gone). Its outbox consumer webhook:<name> keeps its max_attempts (before a dead letter). The secret and headers are readable by lowcode administrators only.';
 CREATE OR REPLACE FUNCTION lowcode.create_webhook(name text, url text, topics text[] DEFAULT NULL, options jsonb DEFAULT '{}')
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER
@@ -616,15 +628,14 @@ BEGIN
     secret := coalesce(o->>'secret',
                        'whsec_' || encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'), 'base64'));
     PERFORM lowcode.webhook_check(url, secret);
-    -- (Checked here, not by the table's CHECK alone: a failing row would be logged with its secret.)
+    -- (Checked here: a failing row would be logged with its secret.)
     IF NOT coalesce((o->>'max_attempts')::int BETWEEN 1 AND 100, true) THEN
         RAISE EXCEPTION 'lowcode: webhook %: max_attempts must be between 1 and 100, not %', name, o->>'max_attempts'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO lowcode.webhooks (name, url, topics, secret, headers, timeout_ms, max_attempts, backoff, rate_limit)
+    INSERT INTO lowcode.webhooks (name, url, topics, secret, headers, timeout_ms, backoff, rate_limit)
     VALUES (name, url, topics, secret, coalesce(o->'headers', '{}'),
             coalesce((extract(epoch FROM (o->>'timeout')::interval) * 1000)::int, 10000),
-            coalesce((o->>'max_attempts')::int, 8),
             (SELECT array_agg(b::interval ORDER BY i) FROM jsonb_array_elements_text(o->'backoff') WITH ORDINALITY x(b, i)),
             (o->>'rate_limit')::int);
     PERFORM lowcode.webhook_consumer(name, o->>'app', topics, coalesce((o->>'max_attempts')::int, 8), true);

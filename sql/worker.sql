@@ -81,14 +81,13 @@ CREATE TABLE lowcode.webhooks (
     secret          text NOT NULL,
     headers         jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(headers) = 'object'),
     timeout_ms      int NOT NULL DEFAULT 10000 CHECK (timeout_ms BETWEEN 100 AND 300000),
-    max_attempts    int NOT NULL DEFAULT 8 CHECK (max_attempts BETWEEN 1 AND 100),
     backoff         interval[],
     rate_limit      int CHECK (rate_limit > 0),
     status          text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'disabled')),
     disabled_reason text,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE lowcode.webhooks IS 'Webhooks (lowcode.create_webhook): where the worker POSTs the events of their topics (NULL: all), signed with secret; headers, timeout_ms, max_attempts before a dead letter, backoff (NULL: 1 s, 2 s, 4 s ... jittered), rate_limit per second; status active, paused or disabled (410 Gone). The secret and headers are readable by lowcode administrators only.';
+COMMENT ON TABLE lowcode.webhooks IS 'Webhooks (lowcode.create_webhook): where the worker POSTs the events of their topics (NULL: all), signed with secret; headers, timeout_ms, backoff (NULL: 1 s, 2 s, 4 s ... jittered), rate_limit per second; status active, paused or disabled (410 Gone). Its outbox consumer webhook:<name> keeps its max_attempts (before a dead letter). The secret and headers are readable by lowcode administrators only.';
 REVOKE ALL ON lowcode.webhooks FROM PUBLIC;
 
 CREATE TABLE lowcode.webhook_attempts (
@@ -147,15 +146,14 @@ BEGIN
     secret := coalesce(o->>'secret',
                        'whsec_' || encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'), 'base64'));
     PERFORM lowcode.webhook_check(url, secret);
-    -- (Checked here, not by the table's CHECK alone: a failing row would be logged with its secret.)
+    -- (Checked here: a failing row would be logged with its secret.)
     IF NOT coalesce((o->>'max_attempts')::int BETWEEN 1 AND 100, true) THEN
         RAISE EXCEPTION 'lowcode: webhook %: max_attempts must be between 1 and 100, not %', name, o->>'max_attempts'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO lowcode.webhooks (name, url, topics, secret, headers, timeout_ms, max_attempts, backoff, rate_limit)
+    INSERT INTO lowcode.webhooks (name, url, topics, secret, headers, timeout_ms, backoff, rate_limit)
     VALUES (name, url, topics, secret, coalesce(o->'headers', '{}'),
             coalesce((extract(epoch FROM (o->>'timeout')::interval) * 1000)::int, 10000),
-            coalesce((o->>'max_attempts')::int, 8),
             (SELECT array_agg(b::interval ORDER BY i) FROM jsonb_array_elements_text(o->'backoff') WITH ORDINALITY x(b, i)),
             (o->>'rate_limit')::int);
     PERFORM lowcode.webhook_consumer(name, o->>'app', topics, coalesce((o->>'max_attempts')::int, 8), true);

@@ -1,15 +1,17 @@
 //! Typed views: the INSTEAD OF trigger of every view `lowcode.publish` makes. INSERT submits
-//! the row's columns as the record's data, UPDATE applies the changed columns
-//! (`lowcode.view_change`), DELETE deletes the record; RETURNING shows the row as stored, as
-//! the writer may see it. The view-specific statements are prepared once per backend.
+//! the row's columns as the record's data, UPDATE applies the changed columns with
+//! `lowcode.update_record` (`change`: the record locked, refused when another transaction
+//! changed it meanwhile), DELETE deletes the record; RETURNING shows the row as stored, as the
+//! writer may see it. The view-specific statements are prepared once per backend.
 
+use pgrx::pg_sys::BuiltinOid::{INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID};
 use pgrx::prelude::*;
-use pgrx::PgTupleDesc;
+use pgrx::{PgSqlErrorCode, PgTupleDesc};
 
 use crate::jsonb::OwnedJsonb;
 use crate::privileges;
 use crate::records::{self, Inserted};
-use crate::statements;
+use crate::statements::{self, jsonb_arg, Statement};
 
 /// The columns a typed view adds to the form's fields.
 const OWN: [&str; 5] = ["id", "state", "revision", "created_at", "updated_at"];
@@ -171,6 +173,166 @@ fn fail(app: &str, form: &str, error: pgrx::spi::SpiError) -> ! {
     )
 }
 
+// An UPDATE through a view: the record locked, with its data, revision and the transaction
+// that wrote it last.
+const LOCK_RECORD: Statement = Statement {
+    sql: "SELECT r.data, r.revision, r.xmin::pg_catalog.text::pg_catalog.int8 FROM lowcode.records r \
+           WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+    args: &[INT8OID],
+};
+// The data after the change: the stored data without the fields hidden from the writer ($4,
+// $5: app, form) and without the columns that changed ($2 the old row, $3 the new, both as
+// jsonb; $6 the view's own columns), then the changed columns that are not NULL.
+const CHANGED_DATA: Statement = Statement {
+    sql: "WITH h AS (SELECT lowcode.hidden($4, $5) AS hide), \
+               n AS (SELECT x.key, x.value FROM pg_catalog.jsonb_each($3) x \
+                      WHERE x.key OPERATOR(pg_catalog.<>) ALL ($6) \
+                        AND x.value IS DISTINCT FROM $2 OPERATOR(pg_catalog.->) x.key) \
+          SELECT COALESCE((SELECT pg_catalog.jsonb_object_agg(d.k, d.v) \
+                             FROM pg_catalog.jsonb_each($1) AS d(k, v), h \
+                            WHERE d.k OPERATOR(pg_catalog.<>) ALL (h.hide) \
+                              AND d.k NOT IN (SELECT n.key FROM n)), '{}'::pg_catalog.jsonb) \
+                 OPERATOR(pg_catalog.||) \
+                 COALESCE((SELECT pg_catalog.jsonb_object_agg(n.key, n.value) FROM n \
+                            WHERE n.value OPERATOR(pg_catalog.<>) 'null'::pg_catalog.jsonb), \
+                          '{}'::pg_catalog.jsonb)",
+    args: &[JSONBOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTARRAYOID],
+};
+const JSON_TYPE: Statement = Statement {
+    sql: "SELECT pg_catalog.jsonb_typeof($1)",
+    args: &[JSONBOID],
+};
+const UPDATE_RECORD: Statement = Statement {
+    sql: "SELECT lowcode.update_record($1, $2)",
+    args: &[INT8OID, JSONBOID],
+};
+
+/// An UPDATE of a view row: applies the columns that changed (old → new, both as jsonb) to
+/// the record with `lowcode.update_record`, keeping the fields the view does not show and
+/// those hidden from the writer; returns the record id.
+fn change(app: &str, form: &str, old_row: &OwnedJsonb, new_row: &OwnedJsonb) -> i64 {
+    let (old_json, new_json) = (old_row.to_json(), new_row.to_json());
+    if ["id", "state", "revision"]
+        .iter()
+        .any(|c| old_json.get(c) != new_json.get(c))
+    {
+        crate::report::refuse(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{app}.{form}: id, state and revision cannot be set through the view"),
+            None,
+            Some("change state with lowcode.transition; revision counts itself".into()),
+        );
+    }
+    let id = old_json
+        .get("id")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or_default();
+    // Lock the record. If another transaction changed it after this statement read OLD, NEW
+    // was computed from stale values (SET balance = balance - 40): refuse, as REPEATABLE READ
+    // would, rather than silently lose that change. Changes by this transaction (a rule run
+    // by an earlier row of the same statement) are kept: only what changed is applied.
+    let locked = Spi::connect_mut(|client| {
+        let table = statements::run(client, &LOCK_RECORD, &[id.into()])?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        let row = table.first();
+        Ok(Some((
+            row.get_datum_by_ordinal(1)?
+                // SAFETY: column 1 is the record's jsonb data.
+                .map(|d| unsafe { OwnedJsonb::from_datum(d) }),
+            row.get::<i32>(2)?,
+            row.get::<i64>(3)?,
+        )))
+    })
+    .unwrap_or_else(|error| fail(app, form, error));
+    let Some((Some(data), revision, writer)) = locked else {
+        // Gone meanwhile: update_record says so.
+        return update_record(id, new_row, app, form);
+    };
+    if !is_object(data.container()) {
+        let kind = Spi::connect_mut(|client| {
+            statements::run(client, &JSON_TYPE, &[jsonb_arg(data.datum())])?
+                .first()
+                .get::<String>(1)
+        })
+        .unwrap_or_else(|error| fail(app, form, error))
+        .unwrap_or_default();
+        crate::report::refuse(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{app}.{form}: record {id} holds a JSON {kind}, not an object, so its view columns cannot be updated"),
+            None,
+            Some("replace its data with lowcode.update_record".into()),
+        );
+    }
+    let seen = old_json.get("revision").and_then(serde_json::Value::as_i64);
+    if revision.map(i64::from) != seen {
+        // We hold the row lock, so its last writer is this transaction (or one of its
+        // subtransactions) or one that has committed.
+        let ours = writer.is_some_and(|xid| {
+            // SAFETY: asks whether a transaction id is this transaction's or a subtransaction's.
+            unsafe {
+                pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::TransactionId::from(xid as u32))
+            }
+        });
+        if !ours {
+            crate::report::refuse(
+                PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+                format!("{app}.{form}: record {id} was changed by another transaction while this UPDATE ran"),
+                None,
+                Some("run the statement again: it will see the other change".into()),
+            );
+        }
+    }
+    let own: Vec<String> = OWN.iter().map(|c| (*c).to_owned()).collect();
+    let merged = Spi::connect_mut(|client| {
+        Ok::<_, pgrx::spi::SpiError>(
+            statements::run(
+                client,
+                &CHANGED_DATA,
+                &[
+                    jsonb_arg(data.datum()),
+                    jsonb_arg(old_row.datum()),
+                    jsonb_arg(new_row.datum()),
+                    app.into(),
+                    form.into(),
+                    own.into(),
+                ],
+            )?
+            .first()
+            .get_datum_by_ordinal(1)?
+            // SAFETY: a jsonb column.
+            .map(|d| unsafe { OwnedJsonb::from_datum(d) }),
+        )
+    })
+    .unwrap_or_else(|error| fail(app, form, error))
+    .unwrap_or_else(|| {
+        crate::report::broken(format_args!("{app}.{form}: no data for record {id}"))
+    });
+    update_record(id, &merged, app, form)
+}
+
+fn update_record(id: i64, data: &OwnedJsonb, app: &str, form: &str) -> i64 {
+    Spi::connect_mut(|client| {
+        statements::run(
+            client,
+            &UPDATE_RECORD,
+            &[id.into(), jsonb_arg(data.datum())],
+        )
+        .map(|_| ())
+    })
+    .unwrap_or_else(|error| fail(app, form, error));
+    id
+}
+
+/// Whether jsonb container bytes hold an object.
+fn is_object(container: &[u8]) -> bool {
+    container
+        .get(..4)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .is_some_and(|header| header & pg_sys::JB_FOBJECT != 0)
+}
+
 /// INSTEAD OF INSERT OR UPDATE OR DELETE on a published view (arguments: app, form).
 #[pg_trigger]
 fn view_write<'a>(
@@ -224,26 +386,14 @@ fn view_write<'a>(
             Some(inserted.id)
         }
         _ => {
-            let sql = format!(
-                "SELECT lowcode.view_change($1, $2, pg_catalog.to_jsonb($3::{view}), pg_catalog.to_jsonb($4::{view}))"
-            );
-            let (old_row, new_row) = (row_datum(old, desc), row_datum(new, desc));
-            Spi::connect_mut(|client| {
-                statements::run_typed(
-                    client,
-                    &sql,
-                    &[pg_sys::TEXTOID, pg_sys::TEXTOID, rowtype, rowtype],
-                    &[
-                        app.into(),
-                        form.into(),
-                        unsafe { pgrx::datum::DatumWithOid::new(old_row, rowtype) },
-                        unsafe { pgrx::datum::DatumWithOid::new(new_row, rowtype) },
-                    ],
-                )?
-                .first()
-                .get::<i64>(1)
-            })
-            .unwrap_or_else(|error| fail(app, form, error))
+            // SAFETY: OLD and NEW are rows of the view, composite datums of its row type.
+            let (old_row, new_row) = unsafe {
+                (
+                    OwnedJsonb::from_datum(row_to_jsonb(row_datum(old, desc), rowtype)),
+                    OwnedJsonb::from_datum(row_to_jsonb(row_datum(new, desc), rowtype)),
+                )
+            };
+            Some(change(app, form, &old_row, &new_row))
         }
     };
     let written = if matches!(op, Ok(PgTriggerOperation::Insert)) {

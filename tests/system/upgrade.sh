@@ -347,7 +347,10 @@ SELECT 'relation', c.relname, c.relkind, c.relpersistence, c.relowner::regrole, 
        coalesce(c.relacl::text, ''), coalesce(obj_description(c.oid, 'pg_class'), '')
   FROM pg_class c WHERE c.relnamespace = 'lowcode'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'p', 'm')
  ORDER BY 2;
-SELECT 'column', c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+-- (A column's place among the live ones, not its attnum: an update that drops a column leaves
+-- a gap there that SELECT *, pg_dump and every reader skip.)
+SELECT 'column', c.relname, pg_catalog.row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) AS place, a.attname,
+       format_type(a.atttypid, a.atttypmod), a.attnotnull,
        coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attidentity, a.attgenerated, coalesce(a.attacl::text, ''),
        coalesce(col_description(c.oid, a.attnum), '')
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
