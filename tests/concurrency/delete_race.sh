@@ -29,28 +29,8 @@ expect "fix tasks claimed by eng" "$RECORDS" "SELECT count(*) FROM lowcode.tasks
 keys="$(val "SELECT string_agg((1000 + id)::text, ' ' ORDER BY id) FROM lowcode.records")"
 # shellcheck disable=SC2086
 barrier_start 2 $keys
-# racer NAME CALL — record by record, pass the barrier and run CALL (rec) as eng.
-racer() {
-    session "$1" -c "SET lowcode.actor = 'eng'" -c "
-        DO \$\$
-        DECLARE rec bigint; result text; st text; msg text;
-        BEGIN
-            FOR rec IN SELECT id FROM lowcode.records ORDER BY id LOOP
-                PERFORM pg_advisory_lock_shared(1000 + rec);
-                PERFORM pg_advisory_unlock_shared(1000 + rec);
-                BEGIN
-                    result := $2;
-                    INSERT INTO outcomes VALUES ('$1', rec, result, NULL, NULL);
-                EXCEPTION WHEN OTHERS THEN
-                    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-                    INSERT INTO outcomes VALUES ('$1', rec, 'error', st, msg);
-                END;
-                COMMIT;
-            END LOOP;
-        END \$\$"
-}
-racer completer "(SELECT 'completed' FROM lowcode.complete_task((SELECT t.id FROM lowcode.tasks t WHERE t.record_id = rec AND t.name = 'fix'), 'done'))"
-racer deleter "(SELECT 'deleted' FROM lowcode.delete_record(rec))"
+race_records completer "SET lowcode.actor = 'eng'" "(SELECT 'completed' FROM lowcode.complete_task((SELECT t.id FROM lowcode.tasks t WHERE t.record_id = rec AND t.name = 'fix'), 'done'))"
+race_records deleter "SET lowcode.actor = 'eng'" "(SELECT 'deleted' FROM lowcode.delete_record(rec))"
 wait_sessions
 
 # The one refusal that may happen: the completion's task is gone (its id NULL: 22004).

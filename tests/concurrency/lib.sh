@@ -16,6 +16,7 @@
 #   barrier_start N KEY...   a session that holds advisory locks KEY... and, key
 #                            by key, lets N waiting sessions go at once; sessions
 #                            pass a barrier with  $(barrier_sql KEY)
+#   race_records NAME SETUP CALL  a session that races record by record (see below)
 #   now_ms                   wall clock in milliseconds
 # Every session is bounded (statement_timeout, client_connection_check_interval), and
 # sessions still running when the test exits are killed, so nothing outlives its timeout.
@@ -151,6 +152,31 @@ barrier_start() {
         sleep 0.025
     done
     fail "barrier $* did not come up"
+}
+
+# race_records NAME SETUP CALL — a session that runs SETUP, then record by record
+# (lowcode.records in id order) passes the record's barrier (key 1000 + id: barrier_start)
+# and runs CALL, a text expression of the record id `rec`, in a transaction of its own. Each
+# outcome goes to the table outcomes (who, record_id, result, sqlstate, message), which the
+# test creates: the result, or 'error' with the SQLSTATE and message.
+race_records() {
+    session "$1" -c "$2" -c "
+        DO \$\$
+        DECLARE rec bigint; result text; st text; msg text;
+        BEGIN
+            FOR rec IN SELECT id FROM lowcode.records ORDER BY id LOOP
+                PERFORM pg_advisory_lock_shared(1000 + rec);
+                PERFORM pg_advisory_unlock_shared(1000 + rec);
+                BEGIN
+                    result := $3;
+                    INSERT INTO outcomes VALUES ('$1', rec, result, NULL, NULL);
+                EXCEPTION WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+                    INSERT INTO outcomes VALUES ('$1', rec, 'error', st, msg);
+                END;
+                COMMIT;
+            END LOOP;
+        END \$\$"
 }
 
 # now_ms — wall clock in milliseconds (for timing checks).

@@ -30,28 +30,8 @@ SQL
 keys="$(val "SELECT string_agg((1000 + id)::text, ' ' ORDER BY id) FROM lowcode.records")"
 # shellcheck disable=SC2086
 barrier_start 2 $keys
-# who CALL — a session that, record by record, passes the barrier and runs CALL (rec).
-racer() {
-    session "$1" -c "SET deadlock_timeout = '100ms'" -c "
-        DO \$\$
-        DECLARE rec bigint; result text; st text; msg text;
-        BEGIN
-            FOR rec IN SELECT id FROM lowcode.records ORDER BY id LOOP
-                PERFORM pg_advisory_lock_shared(1000 + rec);
-                PERFORM pg_advisory_unlock_shared(1000 + rec);
-                BEGIN
-                    result := $2;
-                    INSERT INTO outcomes VALUES ('$1', rec, result, NULL, NULL);
-                EXCEPTION WHEN OTHERS THEN
-                    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-                    INSERT INTO outcomes VALUES ('$1', rec, 'error', st, msg);
-                END;
-                COMMIT;
-            END LOOP;
-        END \$\$"
-}
-racer scheduler "lowcode.run_due_timers(1)::text"
-racer person "lowcode.transition(rec, 'start')"
+race_records scheduler "SET deadlock_timeout = '100ms'" "lowcode.run_due_timers(1)::text"
+race_records person "SET deadlock_timeout = '100ms'" "lowcode.transition(rec, 'start')"
 wait_sessions
 # Timers left pending by a lost race fire (or stay cancelled) on the next run.
 val "SELECT lowcode.run_due_timers()" >/dev/null

@@ -31,28 +31,8 @@ expect "approvals waiting for their last approver" "$RECORDS" "SELECT count(*) F
 keys="$(val "SELECT string_agg((1000 + id)::text, ' ' ORDER BY id) FROM lowcode.records")"
 # shellcheck disable=SC2086
 barrier_start 2 $keys
-# racer NAME ACTOR CALL — record by record, pass the barrier and run CALL (rec) as ACTOR.
-racer() {
-    session "$1" -c "SET lowcode.actor = '$2'" -c "
-        DO \$\$
-        DECLARE rec bigint; result text; st text; msg text;
-        BEGIN
-            FOR rec IN SELECT id FROM lowcode.records ORDER BY id LOOP
-                PERFORM pg_advisory_lock_shared(1000 + rec);
-                PERFORM pg_advisory_unlock_shared(1000 + rec);
-                BEGIN
-                    result := $3;
-                    INSERT INTO outcomes VALUES ('$1', rec, result, NULL, NULL);
-                EXCEPTION WHEN OTHERS THEN
-                    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-                    INSERT INTO outcomes VALUES ('$1', rec, 'error', st, msg);
-                END;
-                COMMIT;
-            END LOOP;
-        END \$\$"
-}
-racer approver a2 "lowcode.decide((SELECT t.id FROM lowcode.tasks t WHERE t.record_id = rec AND t.assignee = 'a2'), 'approve')"
-racer submitter sub "lowcode.withdraw(rec)"
+race_records approver "SET lowcode.actor = 'a2'" "lowcode.decide((SELECT t.id FROM lowcode.tasks t WHERE t.record_id = rec AND t.assignee = 'a2'), 'approve')"
+race_records submitter "SET lowcode.actor = 'sub'" "lowcode.withdraw(rec)"
 wait_sessions
 
 bad="$(val "SELECT string_agg(DISTINCT format('%s: %s %s', who, sqlstate, message), '; ') FROM outcomes
