@@ -91,7 +91,7 @@ const PENDING_APPROVALS: Statement = Statement {
 };
 const RECORD: Statement = Statement {
     sql: "SELECT r.app, r.form, r.owner, r.created_by FROM lowcode.records r \
-           WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+           WHERE r.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
     args: &[INT8OID],
 };
 // The approval withdrawn, its open tasks and their deadlines cancelled; where the record

@@ -546,10 +546,12 @@ fn submit_now(app: &str, form: &str, data: pg_sys::Datum) -> Option<Inserted> {
     })
 }
 
-// update_record: the record locked, with what the checks need.
+// update_record: the record locked, with what the checks need. (NO KEY UPDATE, the lock its
+// UPDATE takes: it waits for other writers of the record, not for the rules of an event that
+// keep the record from being deleted, FOR KEY SHARE.)
 const RECORD_FOR_UPDATE: Statement = Statement {
     sql: "SELECT r.app, r.form, r.owner, r.revision FROM lowcode.records r \
-          WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+          WHERE r.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
     args: &[pgrx::pg_sys::BuiltinOid::INT8OID],
 };
 // The new data, which the triggers validate, record and hand to the workflow.

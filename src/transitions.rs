@@ -21,11 +21,13 @@ use crate::jsonb::{JsonbBytes, OwnedJsonb};
 use crate::privileges;
 use crate::statements::{self, jsonb_arg, Statement};
 
-// The record locked. (Its form's workflow and the transition come from the definitions
-// cache: a join with forms and transitions here cost an eighth of a transition.)
+// The record locked (NO KEY UPDATE, as its UPDATE locks it: other writers wait, the rules of
+// an event that only keep it from being deleted do not). Its form's workflow and the
+// transition come from the definitions cache: a join with forms and transitions here cost an
+// eighth of a transition.
 const RECORD_FOR_UPDATE: Statement = Statement {
     sql: "SELECT r.app, r.form, r.owner, r.state, r.data \
-            FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF r",
+            FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE OF r",
     args: &[INT8OID],
 };
 // The data a payload makes: the stored data with the payload merged in, the fields hidden from

@@ -177,7 +177,7 @@ fn fail(app: &str, form: &str, error: pgrx::spi::SpiError) -> ! {
 // that wrote it last.
 const LOCK_RECORD: Statement = Statement {
     sql: "SELECT r.data, r.revision, r.xmin::pg_catalog.text::pg_catalog.int8 FROM lowcode.records r \
-           WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+           WHERE r.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
     args: &[INT8OID],
 };
 // The data after the change: the stored data without the fields hidden from the writer ($4,
