@@ -189,10 +189,41 @@ fn write_jsonb_text(value: &serde_json::Value, out: &mut String) {
     }
 }
 
+/// The header of a jsonb container (the bytes after the varlena header): its kind and size.
+fn header(container: &[u8]) -> u32 {
+    container
+        .get(..4)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+}
+
+/// Whether a jsonb container holds an object.
+pub fn is_object(container: &[u8]) -> bool {
+    header(container) & pg_sys::JB_FOBJECT != 0
+}
+
+/// Whether a jsonb container holds an empty object.
+pub fn is_empty_object(container: &[u8]) -> bool {
+    is_object(container) && header(container) & pg_sys::JB_CMASK == 0
+}
+
 #[cfg(test)]
 mod tests {
-    use super::jsonb_text;
+    use super::{is_empty_object, is_object, jsonb_text};
+    use pgrx::pg_sys;
     use serde_json::json;
+
+    #[test]
+    fn reads_a_container_header() {
+        let object = |n: u32| (pg_sys::JB_FOBJECT | n).to_ne_bytes();
+        assert!(is_object(&object(0)) && is_empty_object(&object(0)));
+        assert!(is_object(&object(2)) && !is_empty_object(&object(2)));
+        // An array, and 'null' (a raw scalar: an array of one, flagged scalar).
+        let array = (pg_sys::JB_FARRAY | 1).to_ne_bytes();
+        let null = (pg_sys::JB_FARRAY | pg_sys::JB_FSCALAR | 1).to_ne_bytes();
+        assert!(!is_object(&array) && !is_object(&null) && !is_empty_object(&array));
+        assert!(!is_object(&[]));
+    }
 
     #[test]
     fn prints_like_jsonb() {

@@ -17,7 +17,7 @@ use pgrx::PgSqlErrorCode;
 
 use crate::engine_state::{self, Slot};
 use crate::identity;
-use crate::jsonb::{JsonbBytes, OwnedJsonb};
+use crate::jsonb::{self, JsonbBytes, OwnedJsonb};
 use crate::privileges;
 use crate::statements::{self, jsonb_arg, Statement};
 
@@ -119,22 +119,6 @@ fn one<T: FromDatum + IntoDatum>(
         table.first().get::<T>(1)
     })
     .unwrap_or_else(|error| failed(error))
-}
-
-/// The header of a jsonb container: its kind and size.
-fn header(container: &[u8]) -> u32 {
-    container
-        .get(..4)
-        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .unwrap_or(0)
-}
-
-fn is_object(container: &[u8]) -> bool {
-    header(container) & pg_sys::JB_FOBJECT != 0
-}
-
-fn is_empty_object(container: &[u8]) -> bool {
-    is_object(container) && header(container) & pg_sys::JB_CMASK == 0
 }
 
 /// `quote_ident`, as `format('%I')` writes a name.
@@ -297,10 +281,10 @@ fn transition(
         );
     }
     // The data after the transition: the stored data when there is no payload.
-    let unchanged = is_object(r.data.container())
+    let unchanged = jsonb::is_object(r.data.container())
         && payload
             .as_ref()
-            .is_none_or(|p| is_empty_object(p.container()));
+            .is_none_or(|p| jsonb::is_empty_object(p.container()));
     let new_data = if unchanged {
         r.data.clone()
     } else {

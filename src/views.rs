@@ -250,7 +250,7 @@ fn change(app: &str, form: &str, old_row: &OwnedJsonb, new_row: &OwnedJsonb) -> 
         // Gone meanwhile: update_record says so.
         return update_record(id, new_row, app, form);
     };
-    if !is_object(data.container()) {
+    if !crate::jsonb::is_object(data.container()) {
         let kind = Spi::connect_mut(|client| {
             statements::run(client, &JSON_TYPE, &[jsonb_arg(data.datum())])?
                 .first()
@@ -323,14 +323,6 @@ fn update_record(id: i64, data: &OwnedJsonb, app: &str, form: &str) -> i64 {
     })
     .unwrap_or_else(|error| fail(app, form, error));
     id
-}
-
-/// Whether jsonb container bytes hold an object.
-fn is_object(container: &[u8]) -> bool {
-    container
-        .get(..4)
-        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .is_some_and(|header| header & pg_sys::JB_FOBJECT != 0)
 }
 
 /// INSTEAD OF INSERT OR UPDATE OR DELETE on a published view (arguments: app, form).
