@@ -582,11 +582,31 @@ BEGIN
     -- A node added since has no copies yet: Citus makes them (blocking writes to the
     -- definitions while it copies; they are small).
     PERFORM pg_catalog.replicate_reference_tables('block_writes');
+    -- Ids that do not collide across nodes. lowcode's tables belong to the extension, whose
+    -- script made them (and their sequences) on every node, so Citus does not give their
+    -- sequences its per-node ranges as it does for the sequences of tables it creates: each
+    -- node's would start at 1. Each node but the coordinator (group 0) moves its sequences to
+    -- the start of its range, group id << 48, as Citus does; a sequence already in its range
+    -- (distribute() run again, a node that has written since) is left alone.
+    IF EXISTS (SELECT FROM pg_catalog.run_command_on_all_nodes($node$
+                 SELECT pg_catalog.count(pg_catalog.setval(s.oid::pg_catalog.regclass,
+                                         g.groupid::pg_catalog.int8 OPERATOR(pg_catalog.<<) 48, false))
+                   FROM pg_catalog.pg_class s, pg_catalog.pg_dist_local_group g
+                  WHERE s.relkind OPERATOR(pg_catalog.=) 'S'
+                    AND s.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
+                    AND g.groupid OPERATOR(pg_catalog.>) 0
+                    AND COALESCE(pg_catalog.pg_sequence_last_value(s.oid), 0)
+                        OPERATOR(pg_catalog.<) (g.groupid::pg_catalog.int8 OPERATOR(pg_catalog.<<) 48)
+               $node$) r WHERE NOT r.success) THEN
+        RAISE EXCEPTION 'lowcode: distribute: the id ranges of a node could not be set'
+            USING ERRCODE = 'connection_failure',
+                  HINT = 'every node must be reachable from the coordinator (citus_check_cluster_node_health()); run lowcode.distribute() again';
+    END IF;
     PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
     PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', local_fk, true);
     RETURN made;
 END $$;
-COMMENT ON FUNCTION lowcode.distribute() IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms. Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference tables. The runtime tables stay on the coordinator (docs/scale-out.md).';
+COMMENT ON FUNCTION lowcode.distribute() IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms, and gives each node''s lowcode sequences a range of their own (group id << 48, as Citus does), so that ids do not collide across nodes. Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference tables. The runtime tables stay on the coordinator (docs/scale-out.md).';
 
 -- ---------------------------------------------------------------- the worker pool (sql/worker.sql)
 -- A bounded pool of workers serves every database (src/worker.rs, crates/core/src/dispatch.rs): the

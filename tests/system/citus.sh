@@ -98,6 +98,19 @@ check sys_expect "lowcode on the added node" "$version" w2 app \
     "SELECT extversion FROM pg_extension WHERE extname = 'lowcode'"
 check sys_expect "distribute() again, after adding w2: nothing new to make" "0" coord app \
     "SELECT cardinality(lowcode.distribute())"
+# Ids that do not collide across nodes: each worker's lowcode sequences start at its group's
+# range (group id << 48), the added node's too; the coordinator's (group 0) are left as they were.
+for n in w1 w2; do
+    check sys_expect "$n's lowcode sequences in its own range" "t" "$n" app \
+        "SELECT pg_catalog.bool_and(x.v >= (g.groupid::int8 << 48) AND x.v < ((g.groupid::int8 + 1) << 48))
+           FROM pg_dist_local_group g,
+                LATERAL (SELECT last_value AS v FROM lowcode.records_id_seq UNION ALL
+                         SELECT last_value FROM lowcode.history_id_seq UNION ALL
+                         SELECT last_value FROM lowcode.tasks_id_seq UNION ALL
+                         SELECT last_value FROM lowcode.events_id_seq) x WHERE g.groupid > 0"
+done
+check sys_expect "the coordinator's where they were" "t" coord app \
+    "SELECT last_value < (1::int8 << 48) FROM lowcode.records_id_seq"
 for n in w1 w2; do
     check sys_expect "a copy of each on $n" "9" "$n" app \
         "SET citus.override_table_visibility = off;
