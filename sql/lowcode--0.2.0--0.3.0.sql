@@ -816,6 +816,14 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'validate_issues_wrapper';
 COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of data against the form''s current version: path (the instance location), keyword, message, field (the JSON pointer of the field the message belongs to, e.g. the missing one for required), params (the rule''s parameters: limit, missing, pattern, format, expected, allowed, multiple_of, unexpected; for a client''s own or translated message) and schema_path (where the rule is in the schema); no rows when it is valid. Raises nothing for invalid data.';
 
+-- ---------------------------------------------------------------- the tasks policy (sql/privileges.sql)
+-- A task's app is its record's (the engine writes both): the policy reads it from the task
+-- instead of looking the record up for every row.
+ALTER POLICY workers ON lowcode.tasks USING (
+    lowcode.invoker_name() OPERATOR(pg_catalog.=) ANY (ARRAY[claimed_by, assignee])
+    OR app OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('claim') UNION SELECT lowcode.apps_where('decide')
+                                             UNION SELECT lowcode.apps_where('read_all'))));
+
 -- ---------------------------------------------------------------- hardening (sql/hardening.sql, all of it, in its order)
 -- Search paths, SECURITY DEFINER, owners and privileges of every function (new and replaced
 -- ones included), then both guards written again with the privileges and indexes above

@@ -337,9 +337,9 @@ COMMENT ON POLICY readers ON lowcode.records IS 'A role reads the records of app
 GRANT SELECT ON lowcode.consumer_status TO PUBLIC;
 GRANT SELECT ON lowcode.tasks TO PUBLIC;
 ALTER TABLE lowcode.tasks ENABLE ROW LEVEL SECURITY;
+-- A task's app is its record's (the engine writes both).
 CREATE POLICY workers ON lowcode.tasks FOR SELECT USING (
     lowcode.invoker_name() OPERATOR(pg_catalog.=) ANY (ARRAY[claimed_by, assignee])
-    OR (SELECT r.app FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) record_id)
-       OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('claim') UNION SELECT lowcode.apps_where('decide')
-                                         UNION SELECT lowcode.apps_where('read_all'))));
+    OR app OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('claim') UNION SELECT lowcode.apps_where('decide')
+                                             UNION SELECT lowcode.apps_where('read_all'))));
 COMMENT ON POLICY workers ON lowcode.tasks IS 'A role sees the tasks of apps where it may claim, decide or read_all, and the tasks it holds.';
