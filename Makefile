@@ -40,6 +40,8 @@
 #   make demo-worker     the background worker: a signed webhook and an on-time escalation
 #                        (shared_preload_libraries = 'lowcode', a local receiver)
 #   make bench-worker    webhook deliveries/s to a local receiver; timer lateness p50/p99
+#   make bench-citus     a workflow submit on a three-node Citus cluster against the same rows by
+#                        hand, and on one node (docs/benchmarks-citus.md)
 #   make fmt / lint      cargo fmt / module graph + fmt --check + clippy -D warnings (+ shellcheck)
 #   make clean-clusters  stop every PostgreSQL cluster our scripts started
 
@@ -53,7 +55,7 @@ TESTS ?=
 MAJORS ?=
 
 .PHONY: setup build install test unit pgtest regress regress-accept concurrency system demo bench \
-        demo-worker bench-worker \
+        demo-worker bench-worker bench-citus \
         fmt lint clean-clusters test-matrix test-polardb test-citus test-browser release
 
 setup:
@@ -121,6 +123,9 @@ demo-worker: setup
 
 bench-worker: setup
 	@LOWCODE_SKIP_SETUP=1 bash scripts/bench_worker.sh
+
+bench-citus: setup
+	@LOWCODE_SKIP_SETUP=1 bash scripts/bench_citus.sh
 
 fmt:
 	cargo fmt
