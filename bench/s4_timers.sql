@@ -18,9 +18,9 @@ LANGUAGE sql AS $$
                now() - interval '1 hour' + g * interval '1 ms', now() - interval '2 hours',
                'insp', 'fault_wf'
           FROM generate_series(0, n - 1) g
-        RETURNING id, record_id, due_at)
-    INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at)
-    SELECT record_id, 'fix', 'deadline_passed:fix', id, due_at FROM t ORDER BY id;
+        RETURNING id, record_id, due_at, app)
+    INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at, app)
+    SELECT record_id, 'fix', 'deadline_passed:fix', id, due_at, app FROM t ORDER BY id;
     INSERT INTO bench.timers_raw (record_id, event, fire_at)
     SELECT (SELECT min(id) FROM bench.hosts) + g % 1000, 'deadline_passed:fix',
            now() - interval '1 hour' + g * interval '1 ms'

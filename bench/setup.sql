@@ -175,7 +175,8 @@ CREATE TABLE bench.wf_timers_raw (
     status     text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'fired', 'cancelled', 'failed')),
     fired_at   timestamptz,
     error      text,
-    attempts   int NOT NULL DEFAULT 0
+    attempts   int NOT NULL DEFAULT 0,
+    app        text NOT NULL
 );
 CREATE INDEX ON bench.wf_timers_raw (fire_at) WHERE status = 'pending';
 CREATE INDEX ON bench.wf_timers_raw (record_id) WHERE status = 'pending';

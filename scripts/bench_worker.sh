@@ -90,9 +90,11 @@ paced="$(q "SELECT format('%s delivered: commit to delivery p50 %s ms, p99 %s ms
 lc_log "webhooks at 100 events/s: $paced"
 
 lc_log "2: $timers timers due at $rate per second"
-q "INSERT INTO lowcode.timers (record_id, name, event, fire_at)
-   SELECT r.ids[1 + i % 200], 'bench', 'tick', clock_timestamp() + interval '2 seconds' + (i * interval '1 second') / $rate
-     FROM generate_series(0, $timers - 1) i, (SELECT array_agg(id ORDER BY id) ids FROM lowcode.records) r" >/dev/null
+q "INSERT INTO lowcode.timers (record_id, name, event, fire_at, app)
+   SELECT r.ids[1 + i % 200], 'bench', 'tick', clock_timestamp() + interval '2 seconds' + (i * interval '1 second') / $rate,
+          r.apps[1 + i % 200]
+     FROM generate_series(0, $timers - 1) i,
+          (SELECT array_agg(id ORDER BY id) ids, array_agg(app ORDER BY id) apps FROM lowcode.records) r" >/dev/null
 for _ in $(seq 1 $((timers * 4 / rate + 60))); do
     [ "$(q "SELECT count(*) = $timers FROM lowcode.timers WHERE name = 'bench' AND status = 'fired'")" = t ] && break
     sleep 0.5
@@ -126,9 +128,10 @@ for d in $(seq 1 "$ndb"); do
     # Written as lowcode's rules write timers: the due time noted for the worker pool.
     lc_psql -X -q -A -t -d "pool_$d" >/dev/null <<SQL
 BEGIN;
-INSERT INTO lowcode.timers (record_id, name, event, fire_at)
-SELECT r.ids[1 + i % 20], 'bench', 'tick', to_timestamp($start) + (i * interval '1 second') / $rate
-  FROM generate_series(0, $pool_timers - 1) i, (SELECT array_agg(id ORDER BY id) ids FROM lowcode.records) r
+INSERT INTO lowcode.timers (record_id, name, event, fire_at, app)
+SELECT r.ids[1 + i % 20], 'bench', 'tick', to_timestamp($start) + (i * interval '1 second') / $rate, r.apps[1 + i % 20]
+  FROM generate_series(0, $pool_timers - 1) i,
+       (SELECT array_agg(id ORDER BY id) ids, array_agg(app ORDER BY id) apps FROM lowcode.records) r
  WHERE i % $ndb = $d - 1;
 SELECT lowcode.worker_note_due(min(fire_at)) FROM lowcode.timers WHERE name = 'bench' AND status = 'pending';
 COMMIT;

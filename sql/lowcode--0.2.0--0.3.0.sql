@@ -816,6 +816,20 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'validate_issues_wrapper';
 COMMENT ON FUNCTION lowcode.validate(text, text, jsonb) IS 'Every problem of data against the form''s current version: path (the instance location), keyword, message, field (the JSON pointer of the field the message belongs to, e.g. the missing one for required), params (the rule''s parameters: limit, missing, pattern, format, expected, allowed, multiple_of, unexpected; for a client''s own or translated message) and schema_path (where the rule is in the schema); no rows when it is valid. Raises nothing for invalid data.';
 
+-- ---------------------------------------------------------------- the app in every runtime table (sql/workflow.sql)
+-- Approvals, decisions and timers name their record's app, as records, history, tasks and
+-- events do: the key a scaled-out install distributes the runtime by (docs/scale-out.md).
+ALTER TABLE lowcode.approvals ADD COLUMN app text;
+UPDATE lowcode.approvals a SET app = r.app FROM lowcode.records r WHERE r.id = a.record_id;
+ALTER TABLE lowcode.approvals ALTER COLUMN app SET NOT NULL;
+ALTER TABLE lowcode.decisions ADD COLUMN app text;
+UPDATE lowcode.decisions d SET app = a.app FROM lowcode.approvals a WHERE a.id = d.approval_id;
+ALTER TABLE lowcode.decisions ALTER COLUMN app SET NOT NULL;
+ALTER TABLE lowcode.timers ADD COLUMN app text;
+-- (0.2.0's timers had a key to their record: every one has it.)
+UPDATE lowcode.timers t SET app = r.app FROM lowcode.records r WHERE r.id = t.record_id;
+ALTER TABLE lowcode.timers ALTER COLUMN app SET NOT NULL;
+
 -- ---------------------------------------------------------------- the tasks policy (sql/privileges.sql)
 -- A task's app is its record's (the engine writes both): the policy reads it from the task
 -- instead of looking the record up for every row.

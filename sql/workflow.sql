@@ -107,7 +107,10 @@ CREATE TABLE lowcode.approvals (
     approved     int NOT NULL DEFAULT 0,
     rejected     int NOT NULL DEFAULT 0,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    decided_at   timestamptz
+    decided_at   timestamptz,
+    -- The app of its record, as every runtime table has it: what a scaled-out install
+    -- distributes the runtime by (docs/scale-out.md).
+    app          text NOT NULL
 );
 CREATE INDEX approvals_record_idx ON lowcode.approvals (record_id) WHERE status = 'pending';
 COMMENT ON TABLE lowcode.approvals IS 'Approval steps: sequential, all (会签), any (或签) or ratio (required of approvers); rejection sends the record back.';
@@ -158,7 +161,9 @@ CREATE TABLE lowcode.decisions (
     approver     text NOT NULL,
     decision     text NOT NULL CHECK (decision IN ('approve', 'reject')),
     comment      text,
-    decided_at   timestamptz NOT NULL DEFAULT now()
+    decided_at   timestamptz NOT NULL DEFAULT now(),
+    -- The app of its record (see approvals).
+    app          text NOT NULL
 );
 COMMENT ON TABLE lowcode.decisions IS 'Every approve / reject decision with its approver and comment.';
 
@@ -179,7 +184,9 @@ CREATE TABLE lowcode.timers (
     error      text,
     -- Failed firings so far: a transient error (connection, resources, I/O, cancel) puts the
     -- timer back with a backoff; the fifth failure, or any other error, marks it failed.
-    attempts   int NOT NULL DEFAULT 0
+    attempts   int NOT NULL DEFAULT 0,
+    -- The app of its record (see approvals).
+    app        text NOT NULL
 );
 CREATE INDEX timers_due_idx ON lowcode.timers (fire_at) WHERE status = 'pending';
 -- A task's deadline, cancelled when the task is completed, released or reassigned: found

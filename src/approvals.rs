@@ -46,10 +46,16 @@ const APPROVAL_AND_TASK: Statement = Statement {
 // time), the task's deadline cancelled, the approval's counts and verdict; on a verdict ($9)
 // the other approvers' open tasks and their deadlines cancelled; the `approval_decision`
 // history row (as lowcode.log writes it). One statement.
-const DECIDE: Statement = Statement {
-    sql: "WITH decision AS ( \
-            INSERT INTO lowcode.decisions (approval_id, task_id, approver, decision, comment) \
-            VALUES ($1, $2, $3, $4, $5) \
+macro_rules! decide {
+    ($columns:literal, $values:literal) => {
+        concat!(
+            "WITH decision AS ( \
+            INSERT INTO lowcode.decisions (approval_id, task_id, approver, decision, comment",
+            $columns,
+            ") \
+            VALUES ($1, $2, $3, $4, $5",
+            $values,
+            ") \
           ), done AS ( \
             UPDATE lowcode.tasks x \
                SET status = 'completed', outcome = $4, result = pg_catalog.jsonb_build_object('comment', $5), \
@@ -75,7 +81,21 @@ const DECIDE: Statement = Statement {
           SELECT r.id, r.app, r.form, 'approval_decision', r.revision, $3, r.state, r.state, \
                  pg_catalog.jsonb_build_object('approval', $1, 'name', $10, 'decision', $4, 'comment', $5, \
                                                'verdict', $8) \
-            FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) $11",
+            FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) $11"
+        )
+    };
+}
+// $12: the record's app.
+const DECIDE: Statement = Statement {
+    sql: decide!(", app", ", $12"),
+    args: &[
+        INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID, BOOLOID, TEXTOID,
+        INT8OID, TEXTOID,
+    ],
+};
+// 0.2.0's tables (a database not updated yet runs this library): decisions have no app.
+const DECIDE_0_2: Statement = Statement {
+    sql: decide!("", ""),
     args: &[
         INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID, BOOLOID, TEXTOID,
         INT8OID,
@@ -262,24 +282,26 @@ fn decide(
     // Rows buffered before (none, at an entry point) go first, as lowcode.log wrote them.
     crate::journal::flush();
     Spi::connect_mut(|client| {
-        statements::run(
-            client,
-            &DECIDE,
-            &[
-                approval.into(),
-                id.into(),
-                actor.as_str().into(),
-                decision.into(),
-                comment.into(),
-                d.approved.into(),
-                d.rejected.into(),
-                d.verdict.into(),
-                decided.into(),
-                a.name.as_str().into(),
-                a.record.into(),
-            ],
-        )
-        .map(|_| ())
+        let mut args = vec![
+            approval.into(),
+            id.into(),
+            actor.as_str().into(),
+            decision.into(),
+            comment.into(),
+            d.approved.into(),
+            d.rejected.into(),
+            d.verdict.into(),
+            decided.into(),
+            a.name.as_str().into(),
+            a.record.into(),
+        ];
+        let statement = if crate::journal::tasks_have_app() {
+            args.push(a.app.as_str().into());
+            &DECIDE
+        } else {
+            &DECIDE_0_2
+        };
+        statements::run(client, statement, &args).map(|_| ())
     })
     .unwrap_or_else(|error| crate::report::failed("decide", error));
     if let Some(next) = d.next_approver {

@@ -126,10 +126,10 @@ macro_rules! task_rows {
                       t.rs::pg_catalog.jsonb, t.e \
                  FROM ", $t, " \
                 ORDER BY t.id \
-               RETURNING id, record_id, name, due_at), \
+               RETURNING id, record_id, name, due_at, app), \
              deadlines AS ( \
-               INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at) \
-               SELECT k.record_id, k.name, 'deadline_passed:' OPERATOR(pg_catalog.||) k.name, k.id, k.due_at \
+               INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at, app) \
+               SELECT k.record_id, k.name, 'deadline_passed:' OPERATOR(pg_catalog.||) k.name, k.id, k.due_at, k.app \
                  FROM tasks k WHERE k.due_at IS NOT NULL ORDER BY k.id) "
         )
     };
@@ -431,7 +431,8 @@ pub struct NewTask<'a> {
 
 /// Does `lowcode.tasks` have 0.3.0's columns (app, form, outcomes, result_schema, events)? A
 /// database still on 0.2.0's SQL runs this library until ALTER EXTENSION lowcode UPDATE:
-/// the engine's statements must fit the tables it has. (Three syscache lookups.)
+/// the engine's statements must fit the tables it has. The same update gives approvals,
+/// decisions and timers their app, so this answers for them too. (Three syscache lookups.)
 pub fn tasks_have_app() -> bool {
     // SAFETY: catalog lookups by name, inside a transaction.
     unsafe {
@@ -672,7 +673,7 @@ impl Shape<'_> {
                 if due.is_some() {
                     let _ = write!(
                         timers,
-                        "{}({rec}, {name}, 'deadline_passed:' OPERATOR(pg_catalog.||) {name}, {id}, {due_at})",
+                        "{}({rec}, {name}, 'deadline_passed:' OPERATOR(pg_catalog.||) {name}, {id}, {due_at}, {app})",
                         if timers.is_empty() { "" } else { ", " }
                     );
                 }
@@ -685,7 +686,7 @@ impl Shape<'_> {
             if !timers.is_empty() {
                 parts.push(format!(
                     "deadlines AS (INSERT INTO lowcode.timers (record_id, name, event, task_id, \
-                     fire_at) VALUES {timers} RETURNING fire_at)"
+                     fire_at, app) VALUES {timers} RETURNING fire_at)"
                 ));
             }
         }

@@ -13,10 +13,10 @@ WITH rec AS (
     INSERT INTO bench.tasks_plain (record_id, name, pool, title, status, due_at, app, form)
     SELECT rec.id, 'fix', 'engineers', 'fix', 'open', now() + interval '5 minutes', rec.app, rec.form
       FROM rec
-    RETURNING id, record_id, due_at
+    RETURNING id, record_id, due_at, app
 ), deadline AS (
-    INSERT INTO bench.wf_timers_plain (record_id, name, event, task_id, fire_at)
-    SELECT task.record_id, 'fix', 'deadline_passed:' || 'fix', task.id, task.due_at
+    INSERT INTO bench.wf_timers_plain (record_id, name, event, task_id, fire_at, app)
+    SELECT task.record_id, 'fix', 'deadline_passed:' || 'fix', task.id, task.due_at, task.app
       FROM task
 ), hist AS (
     INSERT INTO bench.history_plain (record_id, app, form, action, revision, actor, from_state, to_state, before, after, detail)

@@ -11,7 +11,17 @@ use crate::statements::{self, Statement};
 use crate::workflow::ApprovalDef;
 use lowcode_core::actions::approval as plan;
 
+// The approval; $10 its record's app.
 const CREATE_APPROVAL: Statement = Statement {
+    sql: "INSERT INTO lowcode.approvals (record_id, name, mode, approvers, required, on_approve, on_reject, on_withdraw, due, app) \
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.interval, $10) RETURNING id",
+    args: &[
+        INT8OID, TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID, TEXTOID,
+        TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+    ],
+};
+// 0.2.0's tables (a database not updated yet runs this library): approvals have no app.
+const CREATE_APPROVAL_0_2: Statement = Statement {
     sql: "INSERT INTO lowcode.approvals (record_id, name, mode, approvers, required, on_approve, on_reject, on_withdraw, due) \
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.interval) RETURNING id",
     args: &[
@@ -23,7 +33,7 @@ const CREATE_APPROVAL: Statement = Statement {
 // their approver), each with its deadline timer when the approval has a `due`: one
 // statement. The earliest deadline, for the worker pool.
 macro_rules! approver_tasks {
-    ($columns:literal, $values:literal) => {
+    ($columns:literal, $values:literal, $returning:literal, $timer_columns:literal, $timer_values:literal) => {
         concat!(
             "WITH a AS ( \
                SELECT a.id, a.record_id, a.name, pg_catalog.now() OPERATOR(pg_catalog.+) a.due AS due_at \
@@ -39,23 +49,34 @@ macro_rules! approver_tasks {
             " FROM a JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) a.record_id, \
                       pg_catalog.unnest($2) WITH ORDINALITY AS x(approver, n) \
                 ORDER BY x.n \
-               RETURNING id, record_id, name, due_at \
+               RETURNING id, record_id, name, due_at",
+            $returning,
+            " \
              ), deadline AS ( \
-               INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at) \
-               SELECT t.record_id, t.name, 'deadline_passed:' OPERATOR(pg_catalog.||) t.name, t.id, t.due_at \
-                 FROM task t WHERE t.due_at IS NOT NULL ORDER BY t.id \
+               INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at",
+            $timer_columns,
+            ") \
+               SELECT t.record_id, t.name, 'deadline_passed:' OPERATOR(pg_catalog.||) t.name, t.id, t.due_at",
+            $timer_values,
+            " FROM task t WHERE t.due_at IS NOT NULL ORDER BY t.id \
              ) \
              SELECT pg_catalog.min(t.due_at) FROM task t"
         )
     };
 }
 const APPROVER_TASKS: Statement = Statement {
-    sql: approver_tasks!(", app, form", ", r.app, r.form"),
+    sql: approver_tasks!(
+        ", app, form",
+        ", r.app, r.form",
+        ", app",
+        ", app",
+        ", t.app"
+    ),
     args: &[INT8OID, TEXTARRAYOID],
 };
 // 0.2.0's tables (a database not updated yet runs this library): tasks have no app or form.
 const APPROVER_TASKS_0_2: Statement = Statement {
-    sql: approver_tasks!("", ""),
+    sql: approver_tasks!("", "", "", "", ""),
     args: &[INT8OID, TEXTARRAYOID],
 };
 
@@ -87,23 +108,26 @@ pub fn approver_tasks(
 pub fn apply(r: &Record, rule: &str, def: &ApprovalDef) -> Result<()> {
     let p = plan::plan(def);
     let id: Option<i64> = Spi::connect_mut(|client| {
-        let id = statements::run(
-            client,
-            &CREATE_APPROVAL,
-            &[
-                r.id.into(),
-                p.name.into(),
-                p.mode.into(),
-                p.approvers.to_vec().into(),
-                p.required.into(),
-                Some(p.on_approve).into(),
-                Some(p.on_reject).into(),
-                p.on_withdraw.into(),
-                p.due.into(),
-            ],
-        )?
-        .first()
-        .get::<i64>(1)?;
+        let mut args = vec![
+            r.id.into(),
+            p.name.into(),
+            p.mode.into(),
+            p.approvers.to_vec().into(),
+            p.required.into(),
+            Some(p.on_approve).into(),
+            Some(p.on_reject).into(),
+            p.on_withdraw.into(),
+            p.due.into(),
+        ];
+        let statement = if crate::journal::tasks_have_app() {
+            args.push(r.app.as_str().into());
+            &CREATE_APPROVAL
+        } else {
+            &CREATE_APPROVAL_0_2
+        };
+        let id = statements::run(client, statement, &args)?
+            .first()
+            .get::<i64>(1)?;
         Ok::<_, pgrx::spi::SpiError>(id)
     })?;
     // Every approver's task, or the first approver's of a sequential approval.

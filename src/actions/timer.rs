@@ -16,13 +16,29 @@ use crate::workflow::TimerDef;
 use lowcode_core::actions::rule_action_note;
 use lowcode_core::actions::timer::{self as plan, FireAt};
 
+// The timer, replacing a pending one of the same name; $5 its record's app.
+macro_rules! set_timer {
+    ($columns:literal, $values:literal) => {
+        concat!(
+            "WITH cancelled AS ( \
+               UPDATE lowcode.timers t SET status = 'cancelled' \
+                WHERE t.record_id OPERATOR(pg_catalog.=) $1 AND t.name OPERATOR(pg_catalog.=) $2 \
+                  AND t.status OPERATOR(pg_catalog.=) 'pending' AND t.task_id IS NULL) \
+             INSERT INTO lowcode.timers (record_id, name, event, in_state, fire_at",
+            $columns,
+            ") VALUES ($1, $2, 'timer:' OPERATOR(pg_catalog.||) $2, $3, $4",
+            $values,
+            ")"
+        )
+    };
+}
 const SET_TIMER: Statement = Statement {
-    sql: "WITH cancelled AS ( \
-            UPDATE lowcode.timers t SET status = 'cancelled' \
-             WHERE t.record_id OPERATOR(pg_catalog.=) $1 AND t.name OPERATOR(pg_catalog.=) $2 \
-               AND t.status OPERATOR(pg_catalog.=) 'pending' AND t.task_id IS NULL) \
-          INSERT INTO lowcode.timers (record_id, name, event, in_state, fire_at) \
-          VALUES ($1, $2, 'timer:' OPERATOR(pg_catalog.||) $2, $3, $4)",
+    sql: set_timer!(", app", ", $5"),
+    args: &[INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID],
+};
+// 0.2.0's tables (a database not updated yet runs this library): timers have no app.
+const SET_TIMER_0_2: Statement = Statement {
+    sql: set_timer!("", ""),
     args: &[INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID],
 };
 const TIMER_AFTER: Statement = Statement {
@@ -70,23 +86,33 @@ fn set_timer(r: &Record, rule: &str, def: &TimerDef) -> Result<()> {
     if let Some(at) = fire_at {
         crate::worker_registry::note_due(at.value() as i64);
     }
-    Spi::connect_mut(|client| {
-        statements::run(
-            client,
-            &SET_TIMER,
-            &[
-                r.id.into(),
-                name.into(),
-                r.state.as_str().into(),
-                // SAFETY: a timestamptz datum (by value).
-                unsafe {
-                    pgrx::datum::DatumWithOid::new(
-                        fire_at.unwrap_or(pg_sys::Datum::from(0)),
-                        pg_sys::TIMESTAMPTZOID,
-                    )
-                },
-            ],
+    // SAFETY: a timestamptz datum (by value).
+    let at = unsafe {
+        pgrx::datum::DatumWithOid::new(
+            fire_at.unwrap_or(pg_sys::Datum::from(0)),
+            pg_sys::TIMESTAMPTZOID,
         )
+    };
+    Spi::connect_mut(|client| {
+        if crate::journal::tasks_have_app() {
+            statements::run(
+                client,
+                &SET_TIMER,
+                &[
+                    r.id.into(),
+                    name.into(),
+                    r.state.as_str().into(),
+                    at,
+                    r.app.as_str().into(),
+                ],
+            )
+        } else {
+            statements::run(
+                client,
+                &SET_TIMER_0_2,
+                &[r.id.into(), name.into(), r.state.as_str().into(), at],
+            )
+        }
         .map(|_| ())
     })?;
     Ok(())

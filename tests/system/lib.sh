@@ -287,8 +287,9 @@ sys_replica_checks() {
     # runs none, and what the primary's worker fires reaches the replica by replay.
     sys_wait_true "$primary" app 20 "a worker for app on the primary" \
         "SELECT state = 'on' AND pid IS NOT NULL FROM lowcode.worker_status() WHERE database = 'app'"
-    sys_psql "$primary" -d app -c "INSERT INTO lowcode.timers (record_id, name, event, fire_at)
-        VALUES (2, 'replica_check', 'tick', clock_timestamp() + interval '500 milliseconds')" >/dev/null
+    sys_psql "$primary" -d app -c "INSERT INTO lowcode.timers (record_id, name, event, fire_at, app)
+        SELECT 2, 'replica_check', 'tick', clock_timestamp() + interval '500 milliseconds', r.app
+          FROM lowcode.records r WHERE r.id = 2" >/dev/null
     sys_wait_true "$primary" app 20 "the primary's worker fires the timer" \
         "SELECT status = 'fired' FROM lowcode.timers WHERE name = 'replica_check'"
     sys_wait_replay "$primary" "$replica"

@@ -73,9 +73,10 @@ SELECT lowcode.submit('clock', 'thing', jsonb_build_object('n', i)) FROM generat
 -- n timers from start, rate per second, on the records round-robin; the run's name in `name`.
 CREATE FUNCTION public.add_timers(run text, n int, rate int, start timestamptz) RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO lowcode.timers (record_id, name, event, fire_at)
-    SELECT r.ids[1 + i % 200], run, 'tick', start + (i * interval '1 second') / rate
-      FROM generate_series(0, n - 1) i, (SELECT array_agg(id ORDER BY id) ids FROM lowcode.records) r
+    INSERT INTO lowcode.timers (record_id, name, event, fire_at, app)
+    SELECT r.ids[1 + i % 200], run, 'tick', start + (i * interval '1 second') / rate, r.apps[1 + i % 200]
+      FROM generate_series(0, n - 1) i,
+           (SELECT array_agg(id ORDER BY id) ids, array_agg(app ORDER BY id) apps FROM lowcode.records) r
 $$;
 SQL
 

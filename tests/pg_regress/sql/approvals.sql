@@ -227,3 +227,12 @@ SELECT action, actor, from_state, to_state, detail - 'approval' AS detail FROM l
 SELECT r.data ->> 'amount' AS amount, t.name, d.approver, d.decision
   FROM lowcode.decisions d JOIN lowcode.tasks t ON t.id = d.task_id JOIN lowcode.records r ON r.id = t.record_id
  ORDER BY d.id;
+
+-- Approvals, decisions and their deadline timers name their record's app, as every runtime
+-- row does (what a scaled-out install distributes the runtime by: docs/scale-out.md).
+SELECT count(*) > 0 AS approvals, count(*) FILTER (WHERE a.app IS DISTINCT FROM r.app) AS other_app
+  FROM lowcode.approvals a JOIN lowcode.records r ON r.id = a.record_id;
+SELECT count(*) > 0 AS decisions, count(*) FILTER (WHERE d.app IS DISTINCT FROM a.app) AS other_app
+  FROM lowcode.decisions d JOIN lowcode.approvals a ON a.id = d.approval_id;
+SELECT count(*) > 0 AS deadlines, count(*) FILTER (WHERE x.app IS DISTINCT FROM r.app) AS other_app
+  FROM lowcode.timers x JOIN lowcode.records r ON r.id = x.record_id;

@@ -200,6 +200,10 @@ SELECT (SELECT count(*) FROM lowcode.tasks t WHERE t.record_id IN (SELECT id FRO
 -- and timer (records_truncated) with it.
 BEGIN;
 SELECT (SELECT count(*) FROM lowcode.tasks) > 0 AS had_tasks, (SELECT count(*) FROM lowcode.timers) > 0 AS had_timers;
+-- Timers and task deadlines name their record's app (docs/scale-out.md).
+SELECT count(*) > 0 AS timers, count(*) FILTER (WHERE x.task_id IS NOT NULL) > 0 AS deadlines,
+       count(*) FILTER (WHERE x.app IS DISTINCT FROM r.app) AS other_app
+  FROM lowcode.timers x JOIN lowcode.records r ON r.id = x.record_id;
 SET client_min_messages = warning;
 TRUNCATE lowcode.records CASCADE;
 RESET client_min_messages;
