@@ -185,6 +185,13 @@ done
     echo "Cost of Citus for lowcode: $(pct "$(median "${rate[bench.submit_workflow.4]}")" "$(median "${rate[one.submit_workflow.4]}")") % of the"
     echo "one-node rate with 4 clients (the same server: Citus's planner and executor hooks on every"
     echo "statement of a database where it is installed)."
+    echo
+    echo "The three nodes share two cores, so this shows what distribution costs per"
+    echo "call, not how throughput grows with nodes (docs/scale-out.md says that on paper). The"
+    echo "delegated function is the limit of issue 21's design as Citus runs it today: one round trip"
+    echo "from the coordinator to the app's node, then six single-shard statements planned by Citus"
+    echo "there (a chain of modifying CTEs over distributed tables is planned in steps instead, with a"
+    echo "two-phase commit over every node: about 120 ms a call)."
 } >"$doc_out"
 lc_log "wrote $doc_out"
 cat "$doc_out"
