@@ -7,17 +7,7 @@ SET client_min_messages = warning;
 
 SELECT lowcode.create_app('insp', 'make bench-citus: the write path');
 SELECT lowcode.define_form('insp', 'fault_wf', f.schema) FROM bench.forms f WHERE f.form = 'small';
-SELECT lowcode.define_workflow('insp', 'fault_wf', '{
-  "states": {"open": {"initial": true}, "resolved": {"final": true}},
-  "transitions": [{"name": "resolve", "from": "open", "to": "resolved", "when": {"required": ["resolution"]}}],
-  "rules": [
-    {"name": "route_severe", "on": "created", "when": {"properties": {"severity": {"minimum": 4}}},
-     "then": [{"task": {"name": "fix", "pool": "engineers", "due": "5 minutes"}},
-              {"emit": {"topic": "fault.severe"}}]},
-    {"name": "fixed", "on": "task_completed:fix", "outcome": "fixed",
-     "then": [{"set": {"resolution": "fixed"}}, {"transition": "resolved"}]},
-    {"name": "overdue", "on": "deadline_passed:fix", "then": [{"emit": {"topic": "fault.overdue"}}]}
-  ]}');
+\ir insp_workflow.sql
 
 -- The form's current version, as bench/pgbench/plain_workflow.sql reads it.
 CREATE TABLE bench.forms_raw (app text, name text, current_version_id bigint, PRIMARY KEY (app, name));

@@ -51,17 +51,7 @@ SELECT lowcode.define_form('bench', f.form, f.schema) FROM bench.forms f ORDER B
 SELECT lowcode.create_app('insp', 'make bench: the write path');
 SELECT lowcode.define_form('insp', 'fault', f.schema), lowcode.define_form('insp', 'fault_wf', f.schema)
   FROM bench.forms f WHERE f.form = 'small';
-SELECT lowcode.define_workflow('insp', 'fault_wf', '{
-  "states": {"open": {"initial": true}, "resolved": {"final": true}},
-  "transitions": [{"name": "resolve", "from": "open", "to": "resolved", "when": {"required": ["resolution"]}}],
-  "rules": [
-    {"name": "route_severe", "on": "created", "when": {"properties": {"severity": {"minimum": 4}}},
-     "then": [{"task": {"name": "fix", "pool": "engineers", "due": "5 minutes"}},
-              {"emit": {"topic": "fault.severe"}}]},
-    {"name": "fixed", "on": "task_completed:fix", "outcome": "fixed",
-     "then": [{"set": {"resolution": "fixed"}}, {"transition": "resolved"}]},
-    {"name": "overdue", "on": "deadline_passed:fix", "then": [{"emit": {"topic": "fault.overdue"}}]}
-  ]}');
+\ir insp_workflow.sql
 SELECT lowcode.publish('insp');
 
 -- 1,000 records (severity 2: no rule fires) that the tasks and timers of scenarios 3 and 4 belong to.

@@ -33,7 +33,7 @@ pgbench_bin="$pg_bin/pgbench"
 
 work="$SYS_WORK/bench"
 mkdir -p "$work/pgbench"
-cp "$LC_ROOT"/bench/citus.sql "$work/"
+cp "$LC_ROOT"/bench/{citus,insp_workflow}.sql "$work/"
 cp "$LC_ROOT"/bench/pgbench/{submit_workflow,plain_workflow,citus_byapp}.sql "$work/pgbench/"
 python3 "$LC_ROOT/bench/forms.py" "$work" >/dev/null
 chown -R "$PG_OS_USER:" "$work"
@@ -54,16 +54,10 @@ for n in "${NODES[@]}"; do
         echo "synchronous_commit = on"
     } | sys_conf "$n"
     sys_restart "$n"
-    sys_psql "$n" -d postgres -c "CREATE DATABASE bench" || fail "CREATE DATABASE bench on $n"
-    sys_psql "$n" -d bench -c "CREATE EXTENSION citus" >/dev/null || fail "CREATE EXTENSION citus on $n"
 done
-sys_psql coord -d bench >/dev/null <<SQL || fail "the cluster"
-SELECT citus_set_coordinator_host('127.0.0.1', $(sys_port coord));
-SELECT citus_add_node('127.0.0.1', $(sys_port w1));
-SELECT citus_add_node('127.0.0.1', $(sys_port w2));
-CREATE EXTENSION lowcode;
-SELECT lowcode.distribute();
-SQL
+sys_citus_db bench coord w1 w2
+sys_psql coord -d bench -c "CREATE EXTENSION lowcode" -c "SELECT lowcode.distribute()" >/dev/null ||
+    fail "lowcode, distributed, in bench"
 sys_psql coord -d postgres -c "CREATE DATABASE one" || fail "CREATE DATABASE one"
 sys_psql coord -d one -c "CREATE EXTENSION lowcode" >/dev/null || fail "lowcode in one"
 for db in bench one; do

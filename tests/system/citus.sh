@@ -39,20 +39,6 @@ for n in "${NODES[@]}"; do
     sys_restart "$n"
 done
 
-# cluster DB: a database DB on every node with Citus, the workers added to the coordinator.
-cluster_db() {
-    local db="$1" n
-    for n in "${NODES[@]}"; do
-        sys_psql "$n" -d postgres -c "CREATE DATABASE $db" || fail "CREATE DATABASE $db on $n"
-        sys_psql "$n" -d "$db" -c "CREATE EXTENSION citus" >/dev/null || fail "CREATE EXTENSION citus on $n/$db"
-    done
-    sys_psql coord -d "$db" >/dev/null <<SQL || fail "adding the nodes to $db"
-SELECT citus_set_coordinator_host('127.0.0.1', $(sys_port coord));
-SELECT citus_add_node('127.0.0.1', $(sys_port w1));
-SELECT citus_add_node('127.0.0.1', $(sys_port w2));
-SQL
-}
-
 step "CREATE EXTENSION lowcode on the coordinator of a Citus cluster: propagated to the workers"
 # app: w2 comes later (a node added to a distributed install).
 for n in "${NODES[@]}"; do
@@ -190,7 +176,7 @@ for f in "$LC_ROOT"/examples/*.sql; do
     sys_psql coord -d "${db}_one" -c "CREATE EXTENSION lowcode" >/dev/null || fail "lowcode in ${db}_one"
     lc_as_pg "$pg_bin/psql" -h "$(sys_sock coord)" -p "$(sys_port coord)" -X -v ON_ERROR_STOP=1 \
         -d "${db}_one" --echo-all -f "$copy/$e.sql" >"$single" 2>&1 || fail "$e on one node: $(tail -n 20 "$single")"
-    cluster_db "$db"
+    sys_citus_db "$db" coord w1 w2
     sys_psql coord -d "$db" -c "CREATE EXTENSION lowcode" -c "SELECT lowcode.distribute()" >/dev/null ||
         fail "lowcode, distributed, in $db"
     if ! lc_as_pg "$pg_bin/psql" -h "$(sys_sock coord)" -p "$(sys_port coord)" -X -v ON_ERROR_STOP=1 \

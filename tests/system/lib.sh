@@ -19,6 +19,7 @@
 #   check ASSERTION...           run an assertion (sys_expect, sys_fails, a function) without
 #                                stopping at its failure; `finish` then fails the test
 #   fail MESSAGE / step MESSAGE / finish
+#   sys_citus_db DB COORD WORKER...   database DB with Citus on every node, the workers added
 #
 # Read-only replicas (standby.sh: a streaming hot standby; polardb_ro.sh: a PolarDB read-only
 # node on shared storage) share these:
@@ -121,6 +122,25 @@ finish() {
         printf '    %s\n' "${SYS_FAILED[@]}" >&2
         exit 1
     fi
+}
+
+# --- Citus --------------------------------------------------------------------------------
+
+# sys_citus_db DB COORDINATOR WORKER... — database DB on every node with Citus, the workers
+# added to the coordinator (clusters started with shared_preload_libraries = 'citus,...').
+sys_citus_db() {
+    local db="$1" coord="$2" n
+    shift 2
+    for n in "$coord" "$@"; do
+        sys_psql "$n" -d postgres -c "CREATE DATABASE $db" || fail "CREATE DATABASE $db on $n"
+        sys_psql "$n" -d "$db" -c "CREATE EXTENSION citus" >/dev/null || fail "CREATE EXTENSION citus on $n/$db"
+    done
+    sys_psql "$coord" -d "$db" -c "SELECT citus_set_coordinator_host('127.0.0.1', $(sys_port "$coord"))" >/dev/null ||
+        fail "the coordinator of $db"
+    for n in "$@"; do
+        sys_psql "$coord" -d "$db" -c "SELECT citus_add_node('127.0.0.1', $(sys_port "$n"))" >/dev/null ||
+            fail "adding $n to $db"
+    done
 }
 
 # --- read-only replicas -------------------------------------------------------------------
