@@ -295,12 +295,7 @@ fn decide(
             a.name.as_str().into(),
             a.record.into(),
         ];
-        let statement = if crate::journal::tasks_have_app() {
-            args.push(a.app.as_str().into());
-            &DECIDE
-        } else {
-            &DECIDE_0_2
-        };
+        let statement = crate::journal::with_app(&DECIDE, &DECIDE_0_2, &mut args, &a.app);
         statements::run(client, statement, &args).map(|_| ())
     })
     .unwrap_or_else(|error| crate::report::failed("decide", error));

@@ -446,6 +446,23 @@ pub fn tasks_have_app() -> bool {
     }
 }
 
+/// The statement that fits this database's tables: `current`, its last argument the record's
+/// `app` (appended to `args`), where the runtime tables name their app; else `old`, the same
+/// statement on 0.2.0's tables.
+pub fn with_app<'s, 'a>(
+    current: &'s Statement,
+    old: &'s Statement,
+    args: &mut Vec<pgrx::datum::DatumWithOid<'a>>,
+    app: &'a str,
+) -> &'s Statement {
+    if tasks_have_app() {
+        args.push(app.into());
+        current
+    } else {
+        old
+    }
+}
+
 /// Buffer `task` about `record`; its id.
 pub fn task(record: &Record, task: &NewTask) -> i64 {
     let id = next_id(c"tasks_id_seq");

@@ -119,12 +119,8 @@ pub fn apply(r: &Record, rule: &str, def: &ApprovalDef) -> Result<()> {
             p.on_withdraw.into(),
             p.due.into(),
         ];
-        let statement = if crate::journal::tasks_have_app() {
-            args.push(r.app.as_str().into());
-            &CREATE_APPROVAL
-        } else {
-            &CREATE_APPROVAL_0_2
-        };
+        let statement =
+            crate::journal::with_app(&CREATE_APPROVAL, &CREATE_APPROVAL_0_2, &mut args, &r.app);
         let id = statements::run(client, statement, &args)?
             .first()
             .get::<i64>(1)?;

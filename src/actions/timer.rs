@@ -94,26 +94,9 @@ fn set_timer(r: &Record, rule: &str, def: &TimerDef) -> Result<()> {
         )
     };
     Spi::connect_mut(|client| {
-        if crate::journal::tasks_have_app() {
-            statements::run(
-                client,
-                &SET_TIMER,
-                &[
-                    r.id.into(),
-                    name.into(),
-                    r.state.as_str().into(),
-                    at,
-                    r.app.as_str().into(),
-                ],
-            )
-        } else {
-            statements::run(
-                client,
-                &SET_TIMER_0_2,
-                &[r.id.into(), name.into(), r.state.as_str().into(), at],
-            )
-        }
-        .map(|_| ())
+        let mut args = vec![r.id.into(), name.into(), r.state.as_str().into(), at];
+        let statement = crate::journal::with_app(&SET_TIMER, &SET_TIMER_0_2, &mut args, &r.app);
+        statements::run(client, statement, &args).map(|_| ())
     })?;
     Ok(())
 }
