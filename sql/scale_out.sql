@@ -29,6 +29,7 @@ DECLARE
     -- The caller's values of the settings set below, given back at the end.
     unsafe_triggers  text := pg_catalog.current_setting('citus.enable_unsafe_triggers', true);
     local_fk         text := pg_catalog.current_setting('citus.enable_local_reference_table_foreign_keys', true);
+    unreached        text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
         RAISE EXCEPTION 'lowcode: distribute: Citus is not installed in this database'
@@ -63,7 +64,10 @@ BEGIN
     -- node's would start at 1. Each node but the coordinator (group 0) moves its sequences to
     -- the start of its range, group id << 48, as Citus does; a sequence already in its range
     -- (distribute() run again, a node that has written since) is left alone.
-    IF EXISTS (SELECT FROM pg_catalog.run_command_on_all_nodes($node$
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s (%s)', n.nodename, n.nodeport, r.result), ', '
+                                 ORDER BY n.nodeid)
+      INTO unreached
+      FROM pg_catalog.run_command_on_all_nodes($node$
                  SELECT pg_catalog.count(pg_catalog.setval(s.oid::pg_catalog.regclass,
                                          g.groupid::pg_catalog.int8 OPERATOR(pg_catalog.<<) 48, false))
                    FROM pg_catalog.pg_class s, pg_catalog.pg_dist_local_group g
@@ -72,8 +76,11 @@ BEGIN
                     AND g.groupid OPERATOR(pg_catalog.>) 0
                     AND COALESCE(pg_catalog.pg_sequence_last_value(s.oid), 0)
                         OPERATOR(pg_catalog.<) (g.groupid::pg_catalog.int8 OPERATOR(pg_catalog.<<) 48)
-               $node$) r WHERE NOT r.success) THEN
-        RAISE EXCEPTION 'lowcode: distribute: the id ranges of a node could not be set'
+               $node$) r
+      JOIN pg_catalog.pg_dist_node n ON n.nodeid OPERATOR(pg_catalog.=) r.nodeid
+     WHERE NOT r.success;
+    IF unreached IS NOT NULL THEN
+        RAISE EXCEPTION 'lowcode: distribute: could not give every node its id range: %', unreached
             USING ERRCODE = 'connection_failure',
                   HINT = 'every node must be reachable from the coordinator (citus_check_cluster_node_health()); run lowcode.distribute() again';
     END IF;

@@ -226,4 +226,24 @@ for n in w1 w2; do
     fi
 done
 
+step "a node down: distribute() says which one it could not reach"
+lc_as_pg "$pg_bin/pg_ctl" stop -D "$(sys_data w2)" -m fast -w >/dev/null || fail "stopping w2"
+down_named() {
+    local out
+    out="$(sys_psql coord -d app -v VERBOSITY=sqlstate -c "SELECT lowcode.distribute()" 2>&1)" &&
+        fail "distribute() succeeded with w2 down"
+    case "$out" in
+        *"ERROR:  08006"*) ;;
+        *) fail "distribute() with w2 down: expected SQLSTATE 08006, got: $out" ;;
+    esac
+    out="$(sys_psql coord -d app -c "SELECT lowcode.distribute()" 2>&1)"
+    case "$out" in
+        *"could not give every node its id range: 127.0.0.1:$(sys_port w2) ("*) ;;
+        *) fail "distribute() with w2 down does not name it: $out" ;;
+    esac
+}
+check down_named "distribute() with w2 down: 08006, naming w2"
+lc_as_pg "$pg_bin/pg_ctl" start -D "$(sys_data w2)" -l "$(sys_log w2)" -w >/dev/null || fail "starting w2 again"
+check sys_expect "and with w2 back, nothing left to do" "0" coord app "SELECT cardinality(lowcode.distribute())"
+
 finish
