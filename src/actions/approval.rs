@@ -33,7 +33,7 @@ const CREATE_APPROVAL_0_2: Statement = Statement {
 // their approver), each with its deadline timer when the approval has a `due`: one
 // statement. The earliest deadline, for the worker pool.
 macro_rules! approver_tasks {
-    ($columns:literal, $values:literal, $returning:literal, $timer_columns:literal, $timer_values:literal) => {
+    ($columns:literal, $values:literal, $app:literal, $task_app:literal) => {
         concat!(
             "WITH a AS ( \
                SELECT a.id, a.record_id, a.name, pg_catalog.now() OPERATOR(pg_catalog.+) a.due AS due_at \
@@ -50,14 +50,14 @@ macro_rules! approver_tasks {
                       pg_catalog.unnest($2) WITH ORDINALITY AS x(approver, n) \
                 ORDER BY x.n \
                RETURNING id, record_id, name, due_at",
-            $returning,
+            $app,
             " \
              ), deadline AS ( \
                INSERT INTO lowcode.timers (record_id, name, event, task_id, fire_at",
-            $timer_columns,
+            $app,
             ") \
                SELECT t.record_id, t.name, 'deadline_passed:' OPERATOR(pg_catalog.||) t.name, t.id, t.due_at",
-            $timer_values,
+            $task_app,
             " FROM task t WHERE t.due_at IS NOT NULL ORDER BY t.id \
              ) \
              SELECT pg_catalog.min(t.due_at) FROM task t"
@@ -65,18 +65,12 @@ macro_rules! approver_tasks {
     };
 }
 const APPROVER_TASKS: Statement = Statement {
-    sql: approver_tasks!(
-        ", app, form",
-        ", r.app, r.form",
-        ", app",
-        ", app",
-        ", t.app"
-    ),
+    sql: approver_tasks!(", app, form", ", r.app, r.form", ", app", ", t.app"),
     args: &[INT8OID, TEXTARRAYOID],
 };
 // 0.2.0's tables (a database not updated yet runs this library): tasks have no app or form.
 const APPROVER_TASKS_0_2: Statement = Statement {
-    sql: approver_tasks!("", "", "", "", ""),
+    sql: approver_tasks!("", "", "", ""),
     args: &[INT8OID, TEXTARRAYOID],
 };
 
