@@ -10,6 +10,9 @@
 #   by app        bench/pgbench/citus_byapp.sql: the same rows into plain tables distributed by
 #                 app, one function delegated to the app's node (issue 21's design; on one node
 #                 the same function, local)
+#   distributed   lowcode.submit in a database whose runtime is distributed by app
+#                 (lowcode.distribute(runtime => true)): delegated to the app's node, against
+#                 "by app", the same rows into tables distributed the same way
 # and, for one call of each, the commands the coordinator sent to other nodes and how many
 # nodes they went to (citus.log_remote_commands). Writes docs/benchmarks-citus.md.
 #
@@ -58,11 +61,14 @@ done
 sys_citus_db bench coord w1 w2
 sys_psql coord -d bench -c "CREATE EXTENSION lowcode" -c "SELECT lowcode.distribute()" >/dev/null ||
     fail "lowcode, distributed, in bench"
+sys_citus_db spread coord w1 w2
+sys_psql coord -d spread -c "CREATE EXTENSION lowcode" -c "SELECT lowcode.distribute(runtime => true)" >/dev/null ||
+    fail "lowcode, its runtime distributed, in spread"
 sys_psql coord -d postgres -c "CREATE DATABASE one" || fail "CREATE DATABASE one"
 sys_psql coord -d one -c "CREATE EXTENSION lowcode" >/dev/null || fail "lowcode in one"
-for db in bench one; do
+for db in bench spread one; do
     citus=on
-    [ "$db" = bench ] || citus=off
+    [ "$db" != one ] || citus=off
     sys_psql coord -d "$db" -f "$work/forms.sql" >/dev/null || fail "forms in $db"
     sys_psql coord -d "$db" -v citus="$citus" -f "$work/citus.sql" >/dev/null || fail "bench/citus.sql in $db"
 done
@@ -83,20 +89,22 @@ rows() {
     { echo "BEGIN;"; grep -v '^--' "$work/pgbench/$2.sql"; echo "$count_rows;"; echo "ROLLBACK;"; } |
         sys_psql coord -d "$1" | grep -E '^[0-9]+$' | tail -1
 }
-for db in bench one; do
+# scripts DB — the variants measured in DB (in spread, lowcode only: the baselines are bench's).
+scripts() { if [ "$1" = spread ]; then echo submit_workflow; else echo submit_workflow plain_workflow citus_byapp; fi; }
+for db in bench spread one; do
     base="$(sys_val coord "$db" "$count_rows")"
-    for s in submit_workflow plain_workflow citus_byapp; do
+    for s in $(scripts "$db"); do
         n="$(rows "$db" "$s")"
         [ "$((n - base))" = 7 ] || fail "$db: $s writes $((n - base)) rows, not the 7 of a workflow submit"
     done
 done
 
-# remote SCRIPT — for one call on the coordinator: "<commands sent to other nodes> <nodes>".
+# remote SCRIPT [DB] — for one call on the coordinator: "<commands sent to other nodes> <nodes>".
 remote() {
     { echo "SET citus.log_remote_commands = on; SET client_min_messages = notice;"
       grep -v '^--' "$work/pgbench/$1.sql"; } |
         lc_as_pg env PGOPTIONS="-c lc_messages=C" "$pg_bin/psql" -h "$(sys_sock coord)" -p "$(sys_port coord)" \
-            -U "$PG_OS_USER" -X -q -d bench 2>&1 >/dev/null |
+            -U "$PG_OS_USER" -X -q -d "${2:-bench}" 2>&1 >/dev/null |
         awk '/NOTICE:  issuing/ { n++ } /DETAIL:  on server/ { s[$4] = 1 }
              END { printf "%d %d\n", n, length(s) }'
 }
@@ -114,8 +122,8 @@ declare -A rate=()
 for plan in "1:1" "4:$reps"; do
     clients=${plan%%:*}
     for rep in $(seq 1 "${plan#*:}"); do
-        for db in bench one; do
-            for s in submit_workflow plain_workflow citus_byapp; do
+        for db in bench spread one; do
+            for s in $(scripts "$db"); do
                 t="$(tps "$db" "$s" "$clients")"
                 lc_log "$db $s $clients client(s) run $rep: $t tps"
                 rate[$db.$s.$clients]+="$t "
@@ -131,6 +139,7 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", 100 * a / b }'; }
 read -r lc_cmds lc_nodes <<<"$(remote submit_workflow)"
 read -r pl_cmds pl_nodes <<<"$(remote plain_workflow)"
 read -r ba_cmds ba_nodes <<<"$(remote citus_byapp)"
+read -r sp_cmds sp_nodes <<<"$(remote submit_workflow spread)"
 shards="$(sys_val coord bench "SELECT string_agg(DISTINCT s.nodeport::text, ',') FROM citus_shards s
                                 WHERE s.shardid = get_shard_id_for_distribution_column('bench.records_byapp', 'insp')")"
 for n in "${NODES[@]}"; do
@@ -154,11 +163,14 @@ done
     echo
     echo "| database | variant | 1 client (tps) | 4 clients (tps) | lowcode / it, 4 clients |"
     echo "| --- | --- | ---: | ---: | ---: |"
-    for db in bench one; do
-        label="Citus, 3 nodes"
-        [ "$db" = bench ] || label="one node"
+    for db in bench spread one; do
+        case "$db" in
+            bench) label="Citus, 3 nodes" ;;
+            spread) label="Citus, 3 nodes, runtime distributed" ;;
+            one) label="one node" ;;
+        esac
         lc4="$(median "${rate[$db.submit_workflow.4]}")"
-        for s in submit_workflow plain_workflow citus_byapp; do
+        for s in $(scripts "$db"); do
             case "$s" in
                 submit_workflow) v="lowcode.submit" ;;
                 plain_workflow) v="plain, where lowcode's runtime is" ;;
@@ -168,13 +180,18 @@ done
             r4="$(median "${rate[$db.$s.4]}")"
             ratio="$(pct "$lc4" "$r4") %"
             [ "$s" != submit_workflow ] || ratio=""
+            if [ "$db" = spread ]; then
+                v="lowcode.submit, delegated to the app's node"
+                ratio="$(pct "$r4" "$(median "${rate[bench.citus_byapp.4]}")") % of by app"
+            fi
             echo "| $label | $v | $(median "${rate[$db.$s.1]}") | $r4 | $ratio |"
         done
     done
     echo
     echo "Per call on the coordinator (\`citus.log_remote_commands\`): lowcode.submit sent $lc_cmds commands"
     echo "to $lc_nodes other nodes; the plain statement $pl_cmds to $pl_nodes; the delegated function"
-    echo "$ba_cmds to $ba_nodes (app insp's shards are on the node of port $shards)."
+    echo "$ba_cmds to $ba_nodes (app insp's shards are on the node of port $shards). With the runtime"
+    echo "distributed, lowcode.submit sent $sp_cmds commands to $sp_nodes other nodes."
     echo
     echo "Cost of Citus for lowcode: $(pct "$(median "${rate[bench.submit_workflow.4]}")" "$(median "${rate[one.submit_workflow.4]}")") % of the"
     echo "one-node rate with 4 clients (the same server: Citus's planner and executor hooks on every"

@@ -201,18 +201,37 @@ CREATE TABLE lowcode.uniques (
 COMMENT ON TABLE lowcode.uniques IS 'Unique field combinations of forms (lowcode.add_unique). Each row owns a unique index on lowcode.records, made by a trigger, so pg_restore re-creates the index from the row.';
 SELECT pg_catalog.pg_extension_config_dump('lowcode.uniques', '');
 
+CREATE FUNCTION lowcode.unique_index_ddl(index_name text, app text, form text, fields text[], with_app boolean)
+RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT pg_catalog.format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON lowcode.records (%s%s) WHERE app OPERATOR(pg_catalog.=) %L AND form OPERATOR(pg_catalog.=) %L',
+                             index_name, CASE WHEN with_app THEN 'app, ' ELSE '' END,
+                             (SELECT pg_catalog.string_agg(pg_catalog.format('(data OPERATOR(pg_catalog.->>) %L)', u.f), ', ' ORDER BY u.i)
+                                FROM pg_catalog.unnest(fields) WITH ORDINALITY AS u(f, i)),
+                             app, form)
+$$;
+COMMENT ON FUNCTION lowcode.unique_index_ddl(text, text, text, text[], boolean) IS 'The CREATE UNIQUE INDEX IF NOT EXISTS of a lowcode.uniques row (Citus copying the rows into a reference table fires the trigger again): its fields of its form''s records; with_app, the app first (a distributed runtime: Citus asks a unique index for the distribution column).';
+
 CREATE FUNCTION lowcode.uniques_index() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    worker       boolean := false;
+    distributed  boolean := false;
 BEGIN
+    -- With Citus, the coordinator's copy of lowcode.uniques makes the index (Citus gives it
+    -- to the shards); a worker's copies have nothing to do.
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT g.groupid OPERATOR(pg_catalog.<>) 0, EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) ''lowcode.records''::pg_catalog.regclass)
+                   FROM pg_catalog.pg_dist_local_group g'
+           INTO worker, distributed;
+        IF worker THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     IF TG_OP = 'DELETE' THEN
         EXECUTE format('DROP INDEX IF EXISTS lowcode.%I', OLD.index_name);
         RETURN OLD;
     END IF;
-    EXECUTE format('CREATE UNIQUE INDEX %I ON lowcode.records (%s) WHERE app = %L AND form = %L',
-                   NEW.index_name,
-                   (SELECT string_agg(format('(data ->> %L)', f), ', ' ORDER BY i)
-                      FROM unnest(NEW.fields) WITH ORDINALITY AS u(f, i)),
-                   NEW.app, NEW.form);
+    EXECUTE lowcode.unique_index_ddl(NEW.index_name, NEW.app, NEW.form, NEW.fields, distributed);
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION lowcode.uniques_index() IS 'Trigger: creates (or drops) the unique index a lowcode.uniques row stands for; also runs when pg_restore brings the row back.';

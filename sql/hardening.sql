@@ -173,7 +173,7 @@ GRANT EXECUTE ON FUNCTION
     lowcode.hide_fields(text, text, text, text[]), lowcode.show_fields(text, text, text, text[]),
     lowcode.invoker(), lowcode.invoker_name(), lowcode.actor(), lowcode.actor(text), lowcode.is_admin(),
     lowcode.may(text, text), lowcode.may_read(text, text), lowcode.may_update(text, text),
-    lowcode.apps_where(text), lowcode.hidden(text, text),
+    lowcode.apps_where(text), lowcode.apps_granted(text), lowcode.hidden(text, text),
     -- workflows
     lowcode.define_workflow(text, text, jsonb), lowcode.workflow_diagram(text, text),
     lowcode.transition(bigint, text, jsonb), lowcode.claim_task(text, text),
@@ -289,6 +289,10 @@ BEGIN
         -- triggers and policies (<name>_<shard id>, or <name> on <shard>), as Citus copies them
         -- from the table. (By the name the command reports: inside a function the new shard's
         -- catalog row is not visible here yet.)
+        -- On a Citus worker: what a superuser's command on the coordinator (where this guard
+        -- ruled already: lowcode.distribute) makes Citus run here, on the node's copies of
+        -- lowcode's tables (a policy on a distributed table).
+        CONTINUE WHEN super AND pg_catalog.starts_with(pg_catalog.current_setting('application_name'), 'citus_internal gpid=');
         IF super AND c.object_identity IS NOT NULL THEN
             shard_name := pg_catalog.regexp_replace(c.object_identity, '^.* on ', '');
             CONTINUE WHEN pg_catalog.starts_with(shard_name, 'lowcode.')
@@ -388,6 +392,11 @@ BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
                 WHERE d.object_type OPERATOR(pg_catalog.=) 'extension' AND d.object_identity OPERATOR(pg_catalog.=) 'lowcode')
        OR NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode') THEN
+        RETURN;
+    END IF;
+    -- On a Citus worker: a superuser's command on the coordinator, replayed here by Citus.
+    IF pg_catalog.starts_with(pg_catalog.current_setting('application_name'), 'citus_internal gpid=')
+       AND (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
         RETURN;
     END IF;
     FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() d

@@ -91,6 +91,13 @@ VOLATILE
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'submit_expecting_wrapper';
 
+CREATE FUNCTION lowcode.apps_granted(
+	"privilege" TEXT
+) RETURNS TEXT[]
+STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'apps_granted_wrapper';
+
 CREATE FUNCTION lowcode.claimable_tasks(
 	"pool" TEXT DEFAULT NULL
 ) RETURNS TABLE (
@@ -404,6 +411,7 @@ COMMENT ON FUNCTION lowcode.my_tasks() IS 'An inbox: the tasks the actor holds (
 COMMENT ON FUNCTION lowcode.check_task_result(text, jsonb, jsonb) IS 'Internal: raises 23514 (every issue as JSON in DETAIL) unless data conforms to a task''s result schema.';
 COMMENT ON FUNCTION lowcode.form_schema(text, text, int) IS 'A form for a renderer: {app, form, version, version_id, draft, title, schema, order, ui}. schema is a standard JSON Schema document (explicit $schema; registered $refs embedded under $defs with their $id), order the fields'' order per object ("": the form; the author''s when it was defined from text, the UI schema''s over it), ui the form''s UI schema. The current version, or version.';
 COMMENT ON FUNCTION lowcode.submit(text, text, jsonb, int) IS 'Submit as a page built from expected_version of the form does: 40001 (nothing written) when the form''s current version is another one, also when it changes meanwhile; otherwise as submit(app, form, data).';
+COMMENT ON FUNCTION lowcode.apps_granted(text) IS 'The apps where the invoker holds privilege, as an array: what the row-level security policies of a distributed runtime test (lowcode.distribute(runtime => true); Citus refuses subqueries in policies on distributed tables). Read once per command, kept for the rest of it.';
 COMMENT ON FUNCTION lowcode.check_form_ui(text, text, jsonb) IS 'Internal: raises 22023 (where in it, what is wrong) unless ui is a UI schema for the current version of the form.';
 COMMENT ON FUNCTION lowcode.property_order(text) IS 'Internal: the author''s property order of a schema written as JSON text, per object field ("": the form itself).';
 
@@ -523,6 +531,59 @@ END $$;
 COMMENT ON FUNCTION lowcode.define_workflow(text, text, jsonb) IS 'Attach a workflow (states, transitions, rules) to a form. The definition is checked (see README: workflow format); a bad one is refused with the path of the problem. Returns the workflow version.';
 
 -- ---------------------------------------------------------------- scale-out (sql/scale_out.sql)
+-- A role named by a grant or a hidden field, found by to_regrole (on Citus, a join of a
+-- reference table with pg_roles runs as the invoker, who may not read pg_authid).
+CREATE OR REPLACE FUNCTION lowcode.hidden(app text, form text) RETURNS text[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF lowcode.is_admin() THEN
+        RETURN '{}';
+    END IF;
+    RETURN coalesce((SELECT pg_catalog.array_agg(DISTINCT h.field ORDER BY h.field)
+                       FROM lowcode.hidden_fields h
+                      WHERE h.app OPERATOR(pg_catalog.=) $1 AND h.form OPERATOR(pg_catalog.=) $2
+                        -- (the role by to_regrole, not a join with pg_roles: src/privileges.rs)
+                        AND pg_catalog.pg_has_role(lowcode.invoker(), pg_catalog.to_regrole(pg_catalog.quote_ident(h.role)), 'MEMBER')), '{}');
+END $$;
+COMMENT ON FUNCTION lowcode.hidden(text, text) IS 'The fields of app.form hidden from the invoker (through any role it is a member of); none for lowcode administrators.';
+
+-- A unique field combination's index: one place writes its CREATE INDEX (sql/definitions.sql).
+CREATE FUNCTION lowcode.unique_index_ddl(index_name text, app text, form text, fields text[], with_app boolean)
+RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT pg_catalog.format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON lowcode.records (%s%s) WHERE app OPERATOR(pg_catalog.=) %L AND form OPERATOR(pg_catalog.=) %L',
+                             index_name, CASE WHEN with_app THEN 'app, ' ELSE '' END,
+                             (SELECT pg_catalog.string_agg(pg_catalog.format('(data OPERATOR(pg_catalog.->>) %L)', u.f), ', ' ORDER BY u.i)
+                                FROM pg_catalog.unnest(fields) WITH ORDINALITY AS u(f, i)),
+                             app, form)
+$$;
+COMMENT ON FUNCTION lowcode.unique_index_ddl(text, text, text, text[], boolean) IS 'The CREATE UNIQUE INDEX IF NOT EXISTS of a lowcode.uniques row (Citus copying the rows into a reference table fires the trigger again): its fields of its form''s records; with_app, the app first (a distributed runtime: Citus asks a unique index for the distribution column).';
+
+CREATE OR REPLACE FUNCTION lowcode.uniques_index() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    worker       boolean := false;
+    distributed  boolean := false;
+BEGIN
+    -- With Citus, the coordinator's copy of lowcode.uniques makes the index (Citus gives it
+    -- to the shards); a worker's copies have nothing to do.
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT g.groupid OPERATOR(pg_catalog.<>) 0, EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) ''lowcode.records''::pg_catalog.regclass)
+                   FROM pg_catalog.pg_dist_local_group g'
+           INTO worker, distributed;
+        IF worker THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        EXECUTE format('DROP INDEX IF EXISTS lowcode.%I', OLD.index_name);
+        RETURN OLD;
+    END IF;
+    EXECUTE lowcode.unique_index_ddl(NEW.index_name, NEW.app, NEW.form, NEW.fields, distributed);
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.uniques_index() IS 'Trigger: creates (or drops) the unique index a lowcode.uniques row stands for; also runs when pg_restore brings the row back.';
+
 -- Scale-out on Citus (docs/scale-out.md). lowcode.distribute() makes lowcode's definitions
 -- Citus reference tables: every node then holds every app, form, version, schema, workflow
 -- and grant, so validation (lowcode.conforms in a CHECK on the shards of a table distributed
@@ -543,18 +604,83 @@ COMMENT ON FUNCTION lowcode.forms_written() IS 'Trigger: a statement wrote lowco
 CREATE TRIGGER forms_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON lowcode.forms
     FOR EACH STATEMENT EXECUTE FUNCTION lowcode.forms_written();
 
--- The definitions, in foreign-key order (a reference table may only refer to reference tables).
-CREATE FUNCTION lowcode.distribute() RETURNS text[]
+-- The runtime's keys and policies as Citus asks for them: keys that include the app (a unique
+-- key or a foreign key of a distributed table includes its distribution column), and no
+-- policies (the ones with subqueries; distribute() gives the distributed tables theirs).
+-- Runs on every node, on that node's own tables (the workers' are the ones their CREATE
+-- EXTENSION made, which Citus keeps as they are), with lowcode's guard off in the caller's
+-- transaction; does nothing where it has run.
+CREATE FUNCTION lowcode.runtime_keys() RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    runtime_tables CONSTANT text[] := ARRAY['records', 'history', 'approvals', 'tasks', 'decisions',
+                                            'timers', 'events'];
+    k  record;
+BEGIN
+    IF (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attname)
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+                                        AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
+         WHERE i.indrelid OPERATOR(pg_catalog.=) 'lowcode.records'::pg_catalog.regclass AND i.indisprimary)
+       OPERATOR(pg_catalog.=) ARRAY['app', 'id'] THEN
+        RETURN false;
+    END IF;
+    -- Citus places a row by its app: an event of no record has none.
+    IF EXISTS (SELECT FROM lowcode.events e WHERE e.app IS NULL) THEN
+        RAISE EXCEPTION 'lowcode: distribute: % outbox events name no app', (SELECT pg_catalog.count(*) FROM lowcode.events e WHERE e.app IS NULL)
+            USING ERRCODE = 'not_null_violation',
+                  HINT = 'the runtime is distributed by app: let every consumer pass them, then lowcode.purge_events()';
+    END IF;
+    DROP POLICY IF EXISTS readers ON lowcode.records;
+    DROP POLICY IF EXISTS workers ON lowcode.tasks;
+    FOR k IN SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
+               FROM pg_catalog.pg_constraint c
+              WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+                AND c.confrelid OPERATOR(pg_catalog.=) ANY (ARRAY(
+                      SELECT pg_catalog.format('lowcode.%I', r)::pg_catalog.regclass::pg_catalog.oid
+                        FROM pg_catalog.unnest(runtime_tables) r)) LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', k.rel, k.conname);
+    END LOOP;
+    FOR k IN SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
+               FROM pg_catalog.pg_constraint c
+              WHERE c.contype OPERATOR(pg_catalog.=) 'p'
+                AND c.conrelid OPERATOR(pg_catalog.=) ANY (ARRAY(
+                      SELECT pg_catalog.format('lowcode.%I', r)::pg_catalog.regclass::pg_catalog.oid
+                        FROM pg_catalog.unnest(runtime_tables) r)) LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD PRIMARY KEY (app, id)', k.rel, k.conname);
+    END LOOP;
+    ALTER TABLE lowcode.events ALTER COLUMN app SET NOT NULL;
+    ALTER TABLE lowcode.approvals ADD FOREIGN KEY (app, record_id) REFERENCES lowcode.records (app, id) ON DELETE CASCADE;
+    ALTER TABLE lowcode.tasks ADD FOREIGN KEY (app, approval_id) REFERENCES lowcode.approvals (app, id) ON DELETE CASCADE;
+    ALTER TABLE lowcode.decisions ADD FOREIGN KEY (app, approval_id) REFERENCES lowcode.approvals (app, id) ON DELETE CASCADE,
+                                  ADD FOREIGN KEY (app, task_id) REFERENCES lowcode.tasks (app, id) ON DELETE CASCADE;
+    -- A unique field combination's index (lowcode.add_unique) names the app first.
+    FOR k IN SELECT u.* FROM lowcode.uniques u LOOP
+        EXECUTE pg_catalog.format('DROP INDEX IF EXISTS lowcode.%I', k.index_name);
+        EXECUTE lowcode.unique_index_ddl(k.index_name, k.app, k.form, k.fields, true);
+    END LOOP;
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION lowcode.runtime_keys() IS 'Internal (lowcode.distribute(runtime => true), on every node): gives lowcode''s runtime tables keys and foreign keys that include the app and the add_unique indexes the app first, and drops the policies with subqueries; false where it has run already.';
+
+-- The definitions, in foreign-key order (a reference table may only refer to reference tables);
+-- with runtime, the runtime tables too, distributed by app.
+CREATE FUNCTION lowcode.distribute(runtime boolean DEFAULT false) RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
     definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions',
                                          'grants', 'hidden_fields', 'schemas', 'uniques', 'call_grants'];
+    -- Everything about a record, on the node of its app: records first, the others colocated.
+    runtime_tables CONSTANT text[] := ARRAY['records', 'history', 'approvals', 'tasks', 'decisions',
+                                            'timers', 'events'];
     t     text;
+    k     record;
     made  text[] := '{}';
     -- The caller's values of the settings set below, given back at the end.
     unsafe_triggers  text := pg_catalog.current_setting('citus.enable_unsafe_triggers', true);
     local_fk         text := pg_catalog.current_setting('citus.enable_local_reference_table_foreign_keys', true);
     unreached        text;
+    guards           text[];
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
         RAISE EXCEPTION 'lowcode: distribute: Citus is not installed in this database'
@@ -566,9 +692,10 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'a superuser runs it (Citus copies lowcode''s tables, their triggers and grants onto every node)';
     END IF;
-    -- lowcode's definition tables have triggers (forms_written, forms_in_use, uniques_index,
-    -- call_grants_check, form_versions_immutable): Citus copies them onto every node's copy of
-    -- the table, where they fire too; each of them reads or writes only that node.
+    -- lowcode's tables have triggers (forms_written, forms_in_use, uniques_index,
+    -- call_grants_check, form_versions_immutable; records_before and records_after): Citus
+    -- copies them onto every node's copy or shard of the table, where they fire too; each of
+    -- them reads or writes only that node (the runtime's: the shards of the same app).
     PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
     -- The definitions refer only to each other: made reference tables in key order, their keys
     -- stay as they are (with this on, Citus would drop and re-add them, which lowcode's guard
@@ -609,11 +736,72 @@ BEGIN
             USING ERRCODE = 'connection_failure',
                   HINT = 'every node must be reachable from the coordinator (citus_check_cluster_node_health()); run lowcode.distribute() again';
     END IF;
+    IF runtime AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+                                WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'lowcode.records'::pg_catalog.regclass) THEN
+        -- Changes to lowcode's tables, which its guard refuses outside the extension's
+        -- scripts, to superusers too: it is off for this transaction only (other sessions see
+        -- it on throughout: a catalog change is theirs at commit, and by then it is on
+        -- again). On the workers, what Citus replays of this (the new policies) the guard
+        -- lets through as a superuser's work on the coordinator.
+        guards := ARRAY(SELECT e.evtname::pg_catalog.text FROM pg_catalog.pg_event_trigger e
+                         WHERE e.evtname OPERATOR(pg_catalog.=) ANY (ARRAY['lowcode_guard', 'lowcode_guard_drop'])
+                           AND e.evtenabled OPERATOR(pg_catalog.<>) 'D');
+        FOREACH t IN ARRAY guards LOOP
+            EXECUTE pg_catalog.format('ALTER EVENT TRIGGER %I DISABLE', t);
+        END LOOP;
+        -- Keys with the app, and no policies with subqueries: here, and on every worker's
+        -- copies of the tables first (their policies would be in the way of Citus's).
+        PERFORM lowcode.runtime_keys();
+        SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s (%s)', w.nodename, w.nodeport, w.result), ', ')
+          INTO unreached
+          FROM pg_catalog.run_command_on_workers($node$
+                   BEGIN;
+                   SET LOCAL citus.enable_ddl_propagation = off;
+                   ALTER EVENT TRIGGER lowcode_guard DISABLE;
+                   ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
+                   SELECT lowcode.runtime_keys();
+                   ALTER EVENT TRIGGER lowcode_guard ENABLE;
+                   ALTER EVENT TRIGGER lowcode_guard_drop ENABLE;
+                   COMMIT;
+               $node$) w
+         WHERE NOT w.success;
+        IF unreached IS NOT NULL THEN
+            RAISE EXCEPTION 'lowcode: distribute: could not prepare every node for the runtime: %', unreached
+                USING ERRCODE = 'connection_failure',
+                      HINT = 'every node must be reachable from the coordinator (citus_check_cluster_node_health()); run lowcode.distribute(runtime => true) again';
+        END IF;
+        FOREACH t IN ARRAY runtime_tables LOOP
+            PERFORM pg_catalog.create_distributed_table(pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass, 'app',
+                        colocate_with => CASE t WHEN 'records' THEN 'none' ELSE 'lowcode.records' END);
+            made := made OPERATOR(pg_catalog.||) t;
+        END LOOP;
+        -- The policies of sql/privileges.sql, with the apps as an array (read once per
+        -- command) instead of a subquery.
+        CREATE POLICY readers ON lowcode.records FOR SELECT USING (
+            app OPERATOR(pg_catalog.=) ANY (lowcode.apps_granted('read_all'))
+            OR (owner OPERATOR(pg_catalog.=) lowcode.invoker_name()
+                AND app OPERATOR(pg_catalog.=) ANY (lowcode.apps_granted('read_own'))));
+        CREATE POLICY workers ON lowcode.tasks FOR SELECT USING (
+            lowcode.invoker_name() OPERATOR(pg_catalog.=) ANY (ARRAY[claimed_by, assignee])
+            OR app OPERATOR(pg_catalog.=) ANY (lowcode.apps_granted('claim') OPERATOR(pg_catalog.||) lowcode.apps_granted('decide')
+                                               OPERATOR(pg_catalog.||) lowcode.apps_granted('read_all')));
+        COMMENT ON POLICY readers ON lowcode.records IS 'A role reads the records of apps where it holds read_all, and its own where it holds read_own (distributed runtime: the apps as an array, lowcode.apps_granted).';
+        COMMENT ON POLICY workers ON lowcode.tasks IS 'A role sees the tasks of apps where it may claim, decide or read_all, and the tasks it holds (distributed runtime: the apps as an array, lowcode.apps_granted).';
+        -- A submission runs on the node of its app: one round trip, one local transaction
+        -- there (inside a transaction block too: force_delegation).
+        PERFORM pg_catalog.create_distributed_function('lowcode.submit(text, text, jsonb)'::pg_catalog.regprocedure, '$1',
+                    colocate_with => 'lowcode.records', force_delegation => true);
+        PERFORM pg_catalog.create_distributed_function('lowcode.submit(text, text, jsonb, int)'::pg_catalog.regprocedure, '$1',
+                    colocate_with => 'lowcode.records', force_delegation => true);
+        FOREACH t IN ARRAY guards LOOP
+            EXECUTE pg_catalog.format('ALTER EVENT TRIGGER %I ENABLE', t);
+        END LOOP;
+    END IF;
     PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
     PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', local_fk, true);
     RETURN made;
 END $$;
-COMMENT ON FUNCTION lowcode.distribute() IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms, and gives each node''s lowcode sequences a range of their own (group id << 48, as Citus does), so that ids do not collide across nodes. Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference tables. The runtime tables stay on the coordinator (docs/scale-out.md).';
+COMMENT ON FUNCTION lowcode.distribute(boolean) IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms, and gives each node''s lowcode sequences a range of their own (group id << 48, as Citus does), so that ids do not collide across nodes. With runtime => true, also distributes the runtime (records, history, approvals, tasks, decisions, timers, events) by app, colocated, with keys that include the app and policies without subqueries, and runs lowcode.submit on the node of its app (docs/scale-out.md says what works there so far). Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference or distributed tables.';
 
 -- ---------------------------------------------------------------- the worker pool (sql/worker.sql)
 -- A bounded pool of workers serves every database (src/worker.rs, crates/core/src/dispatch.rs): the
@@ -1025,7 +1213,7 @@ GRANT EXECUTE ON FUNCTION
     lowcode.hide_fields(text, text, text, text[]), lowcode.show_fields(text, text, text, text[]),
     lowcode.invoker(), lowcode.invoker_name(), lowcode.actor(), lowcode.actor(text), lowcode.is_admin(),
     lowcode.may(text, text), lowcode.may_read(text, text), lowcode.may_update(text, text),
-    lowcode.apps_where(text), lowcode.hidden(text, text),
+    lowcode.apps_where(text), lowcode.apps_granted(text), lowcode.hidden(text, text),
     -- workflows
     lowcode.define_workflow(text, text, jsonb), lowcode.workflow_diagram(text, text),
     lowcode.transition(bigint, text, jsonb), lowcode.claim_task(text, text),
@@ -1141,6 +1329,10 @@ BEGIN
         -- triggers and policies (<name>_<shard id>, or <name> on <shard>), as Citus copies them
         -- from the table. (By the name the command reports: inside a function the new shard's
         -- catalog row is not visible here yet.)
+        -- On a Citus worker: what a superuser's command on the coordinator (where this guard
+        -- ruled already: lowcode.distribute) makes Citus run here, on the node's copies of
+        -- lowcode's tables (a policy on a distributed table).
+        CONTINUE WHEN super AND pg_catalog.starts_with(pg_catalog.current_setting('application_name'), 'citus_internal gpid=');
         IF super AND c.object_identity IS NOT NULL THEN
             shard_name := pg_catalog.regexp_replace(c.object_identity, '^.* on ', '');
             CONTINUE WHEN pg_catalog.starts_with(shard_name, 'lowcode.')
@@ -1240,6 +1432,11 @@ BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
                 WHERE d.object_type OPERATOR(pg_catalog.=) 'extension' AND d.object_identity OPERATOR(pg_catalog.=) 'lowcode')
        OR NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'lowcode') THEN
+        RETURN;
+    END IF;
+    -- On a Citus worker: a superuser's command on the coordinator, replayed here by Citus.
+    IF pg_catalog.starts_with(pg_catalog.current_setting('application_name'), 'citus_internal gpid=')
+       AND (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
         RETURN;
     END IF;
     FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() d

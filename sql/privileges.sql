@@ -88,9 +88,10 @@ BEGIN
         RETURN '{}';
     END IF;
     RETURN coalesce((SELECT pg_catalog.array_agg(DISTINCT h.field ORDER BY h.field)
-                       FROM lowcode.hidden_fields h JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) h.role
+                       FROM lowcode.hidden_fields h
                       WHERE h.app OPERATOR(pg_catalog.=) $1 AND h.form OPERATOR(pg_catalog.=) $2
-                        AND pg_catalog.pg_has_role(lowcode.invoker(), r.oid, 'MEMBER')), '{}');
+                        -- (the role by to_regrole, not a join with pg_roles: src/privileges.rs)
+                        AND pg_catalog.pg_has_role(lowcode.invoker(), pg_catalog.to_regrole(pg_catalog.quote_ident(h.role)), 'MEMBER')), '{}');
 END $$;
 COMMENT ON FUNCTION lowcode.hidden(text, text) IS 'The fields of app.form hidden from the invoker (through any role it is a member of); none for lowcode administrators.';
 

@@ -18,18 +18,83 @@ COMMENT ON FUNCTION lowcode.forms_written() IS 'Trigger: a statement wrote lowco
 CREATE TRIGGER forms_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON lowcode.forms
     FOR EACH STATEMENT EXECUTE FUNCTION lowcode.forms_written();
 
--- The definitions, in foreign-key order (a reference table may only refer to reference tables).
-CREATE FUNCTION lowcode.distribute() RETURNS text[]
+-- The runtime's keys and policies as Citus asks for them: keys that include the app (a unique
+-- key or a foreign key of a distributed table includes its distribution column), and no
+-- policies (the ones with subqueries; distribute() gives the distributed tables theirs).
+-- Runs on every node, on that node's own tables (the workers' are the ones their CREATE
+-- EXTENSION made, which Citus keeps as they are), with lowcode's guard off in the caller's
+-- transaction; does nothing where it has run.
+CREATE FUNCTION lowcode.runtime_keys() RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    runtime_tables CONSTANT text[] := ARRAY['records', 'history', 'approvals', 'tasks', 'decisions',
+                                            'timers', 'events'];
+    k  record;
+BEGIN
+    IF (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attname)
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+                                        AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
+         WHERE i.indrelid OPERATOR(pg_catalog.=) 'lowcode.records'::pg_catalog.regclass AND i.indisprimary)
+       OPERATOR(pg_catalog.=) ARRAY['app', 'id'] THEN
+        RETURN false;
+    END IF;
+    -- Citus places a row by its app: an event of no record has none.
+    IF EXISTS (SELECT FROM lowcode.events e WHERE e.app IS NULL) THEN
+        RAISE EXCEPTION 'lowcode: distribute: % outbox events name no app', (SELECT pg_catalog.count(*) FROM lowcode.events e WHERE e.app IS NULL)
+            USING ERRCODE = 'not_null_violation',
+                  HINT = 'the runtime is distributed by app: let every consumer pass them, then lowcode.purge_events()';
+    END IF;
+    DROP POLICY IF EXISTS readers ON lowcode.records;
+    DROP POLICY IF EXISTS workers ON lowcode.tasks;
+    FOR k IN SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
+               FROM pg_catalog.pg_constraint c
+              WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+                AND c.confrelid OPERATOR(pg_catalog.=) ANY (ARRAY(
+                      SELECT pg_catalog.format('lowcode.%I', r)::pg_catalog.regclass::pg_catalog.oid
+                        FROM pg_catalog.unnest(runtime_tables) r)) LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', k.rel, k.conname);
+    END LOOP;
+    FOR k IN SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
+               FROM pg_catalog.pg_constraint c
+              WHERE c.contype OPERATOR(pg_catalog.=) 'p'
+                AND c.conrelid OPERATOR(pg_catalog.=) ANY (ARRAY(
+                      SELECT pg_catalog.format('lowcode.%I', r)::pg_catalog.regclass::pg_catalog.oid
+                        FROM pg_catalog.unnest(runtime_tables) r)) LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD PRIMARY KEY (app, id)', k.rel, k.conname);
+    END LOOP;
+    ALTER TABLE lowcode.events ALTER COLUMN app SET NOT NULL;
+    ALTER TABLE lowcode.approvals ADD FOREIGN KEY (app, record_id) REFERENCES lowcode.records (app, id) ON DELETE CASCADE;
+    ALTER TABLE lowcode.tasks ADD FOREIGN KEY (app, approval_id) REFERENCES lowcode.approvals (app, id) ON DELETE CASCADE;
+    ALTER TABLE lowcode.decisions ADD FOREIGN KEY (app, approval_id) REFERENCES lowcode.approvals (app, id) ON DELETE CASCADE,
+                                  ADD FOREIGN KEY (app, task_id) REFERENCES lowcode.tasks (app, id) ON DELETE CASCADE;
+    -- A unique field combination's index (lowcode.add_unique) names the app first.
+    FOR k IN SELECT u.* FROM lowcode.uniques u LOOP
+        EXECUTE pg_catalog.format('DROP INDEX IF EXISTS lowcode.%I', k.index_name);
+        EXECUTE lowcode.unique_index_ddl(k.index_name, k.app, k.form, k.fields, true);
+    END LOOP;
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION lowcode.runtime_keys() IS 'Internal (lowcode.distribute(runtime => true), on every node): gives lowcode''s runtime tables keys and foreign keys that include the app and the add_unique indexes the app first, and drops the policies with subqueries; false where it has run already.';
+
+-- The definitions, in foreign-key order (a reference table may only refer to reference tables);
+-- with runtime, the runtime tables too, distributed by app.
+CREATE FUNCTION lowcode.distribute(runtime boolean DEFAULT false) RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
     definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions',
                                          'grants', 'hidden_fields', 'schemas', 'uniques', 'call_grants'];
+    -- Everything about a record, on the node of its app: records first, the others colocated.
+    runtime_tables CONSTANT text[] := ARRAY['records', 'history', 'approvals', 'tasks', 'decisions',
+                                            'timers', 'events'];
     t     text;
+    k     record;
     made  text[] := '{}';
     -- The caller's values of the settings set below, given back at the end.
     unsafe_triggers  text := pg_catalog.current_setting('citus.enable_unsafe_triggers', true);
     local_fk         text := pg_catalog.current_setting('citus.enable_local_reference_table_foreign_keys', true);
     unreached        text;
+    guards           text[];
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
         RAISE EXCEPTION 'lowcode: distribute: Citus is not installed in this database'
@@ -41,9 +106,10 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'a superuser runs it (Citus copies lowcode''s tables, their triggers and grants onto every node)';
     END IF;
-    -- lowcode's definition tables have triggers (forms_written, forms_in_use, uniques_index,
-    -- call_grants_check, form_versions_immutable): Citus copies them onto every node's copy of
-    -- the table, where they fire too; each of them reads or writes only that node.
+    -- lowcode's tables have triggers (forms_written, forms_in_use, uniques_index,
+    -- call_grants_check, form_versions_immutable; records_before and records_after): Citus
+    -- copies them onto every node's copy or shard of the table, where they fire too; each of
+    -- them reads or writes only that node (the runtime's: the shards of the same app).
     PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
     -- The definitions refer only to each other: made reference tables in key order, their keys
     -- stay as they are (with this on, Citus would drop and re-add them, which lowcode's guard
@@ -84,8 +150,69 @@ BEGIN
             USING ERRCODE = 'connection_failure',
                   HINT = 'every node must be reachable from the coordinator (citus_check_cluster_node_health()); run lowcode.distribute() again';
     END IF;
+    IF runtime AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+                                WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'lowcode.records'::pg_catalog.regclass) THEN
+        -- Changes to lowcode's tables, which its guard refuses outside the extension's
+        -- scripts, to superusers too: it is off for this transaction only (other sessions see
+        -- it on throughout: a catalog change is theirs at commit, and by then it is on
+        -- again). On the workers, what Citus replays of this (the new policies) the guard
+        -- lets through as a superuser's work on the coordinator.
+        guards := ARRAY(SELECT e.evtname::pg_catalog.text FROM pg_catalog.pg_event_trigger e
+                         WHERE e.evtname OPERATOR(pg_catalog.=) ANY (ARRAY['lowcode_guard', 'lowcode_guard_drop'])
+                           AND e.evtenabled OPERATOR(pg_catalog.<>) 'D');
+        FOREACH t IN ARRAY guards LOOP
+            EXECUTE pg_catalog.format('ALTER EVENT TRIGGER %I DISABLE', t);
+        END LOOP;
+        -- Keys with the app, and no policies with subqueries: here, and on every worker's
+        -- copies of the tables first (their policies would be in the way of Citus's).
+        PERFORM lowcode.runtime_keys();
+        SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s (%s)', w.nodename, w.nodeport, w.result), ', ')
+          INTO unreached
+          FROM pg_catalog.run_command_on_workers($node$
+                   BEGIN;
+                   SET LOCAL citus.enable_ddl_propagation = off;
+                   ALTER EVENT TRIGGER lowcode_guard DISABLE;
+                   ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
+                   SELECT lowcode.runtime_keys();
+                   ALTER EVENT TRIGGER lowcode_guard ENABLE;
+                   ALTER EVENT TRIGGER lowcode_guard_drop ENABLE;
+                   COMMIT;
+               $node$) w
+         WHERE NOT w.success;
+        IF unreached IS NOT NULL THEN
+            RAISE EXCEPTION 'lowcode: distribute: could not prepare every node for the runtime: %', unreached
+                USING ERRCODE = 'connection_failure',
+                      HINT = 'every node must be reachable from the coordinator (citus_check_cluster_node_health()); run lowcode.distribute(runtime => true) again';
+        END IF;
+        FOREACH t IN ARRAY runtime_tables LOOP
+            PERFORM pg_catalog.create_distributed_table(pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass, 'app',
+                        colocate_with => CASE t WHEN 'records' THEN 'none' ELSE 'lowcode.records' END);
+            made := made OPERATOR(pg_catalog.||) t;
+        END LOOP;
+        -- The policies of sql/privileges.sql, with the apps as an array (read once per
+        -- command) instead of a subquery.
+        CREATE POLICY readers ON lowcode.records FOR SELECT USING (
+            app OPERATOR(pg_catalog.=) ANY (lowcode.apps_granted('read_all'))
+            OR (owner OPERATOR(pg_catalog.=) lowcode.invoker_name()
+                AND app OPERATOR(pg_catalog.=) ANY (lowcode.apps_granted('read_own'))));
+        CREATE POLICY workers ON lowcode.tasks FOR SELECT USING (
+            lowcode.invoker_name() OPERATOR(pg_catalog.=) ANY (ARRAY[claimed_by, assignee])
+            OR app OPERATOR(pg_catalog.=) ANY (lowcode.apps_granted('claim') OPERATOR(pg_catalog.||) lowcode.apps_granted('decide')
+                                               OPERATOR(pg_catalog.||) lowcode.apps_granted('read_all')));
+        COMMENT ON POLICY readers ON lowcode.records IS 'A role reads the records of apps where it holds read_all, and its own where it holds read_own (distributed runtime: the apps as an array, lowcode.apps_granted).';
+        COMMENT ON POLICY workers ON lowcode.tasks IS 'A role sees the tasks of apps where it may claim, decide or read_all, and the tasks it holds (distributed runtime: the apps as an array, lowcode.apps_granted).';
+        -- A submission runs on the node of its app: one round trip, one local transaction
+        -- there (inside a transaction block too: force_delegation).
+        PERFORM pg_catalog.create_distributed_function('lowcode.submit(text, text, jsonb)'::pg_catalog.regprocedure, '$1',
+                    colocate_with => 'lowcode.records', force_delegation => true);
+        PERFORM pg_catalog.create_distributed_function('lowcode.submit(text, text, jsonb, int)'::pg_catalog.regprocedure, '$1',
+                    colocate_with => 'lowcode.records', force_delegation => true);
+        FOREACH t IN ARRAY guards LOOP
+            EXECUTE pg_catalog.format('ALTER EVENT TRIGGER %I ENABLE', t);
+        END LOOP;
+    END IF;
     PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
     PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', local_fk, true);
     RETURN made;
 END $$;
-COMMENT ON FUNCTION lowcode.distribute() IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms, and gives each node''s lowcode sequences a range of their own (group id << 48, as Citus does), so that ids do not collide across nodes. Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference tables. The runtime tables stay on the coordinator (docs/scale-out.md).';
+COMMENT ON FUNCTION lowcode.distribute(boolean) IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms, and gives each node''s lowcode sequences a range of their own (group id << 48, as Citus does), so that ids do not collide across nodes. With runtime => true, also distributes the runtime (records, history, approvals, tasks, decisions, timers, events) by app, colocated, with keys that include the app and policies without subqueries, and runs lowcode.submit on the node of its app (docs/scale-out.md says what works there so far). Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference or distributed tables.';

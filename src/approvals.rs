@@ -179,6 +179,7 @@ fn decide(
     decision: Option<&str>,
     comment: default!(Option<&str>, "NULL"),
 ) -> String {
+    crate::placement::not_distributed("decide");
     let Some(id) = task else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -327,6 +328,7 @@ fn decide(
 /// the record's state after (its rules may move it on).
 #[pg_extern(volatile)]
 fn withdraw(record: Option<i64>) -> Option<String> {
+    crate::placement::not_distributed("withdraw");
     let Some(id) = record else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,

@@ -215,12 +215,19 @@ fn current_version(app: &str, form: &str) -> Option<i32> {
     .flatten()
 }
 
-fn version_of_record(id: i64) -> Option<i32> {
+// (By app and id, then the version by its id: with the runtime distributed, a read of the
+// app's shard that Citus routes by the app, as it requires in a call it delegated.)
+fn version_of_record(app: &str, id: i64) -> Option<i32> {
+    let version_id = Spi::get_one_with_args::<i64>(
+        "SELECT r.form_version_id FROM lowcode.records r \
+          WHERE r.app OPERATOR(pg_catalog.=) $2 AND r.id OPERATOR(pg_catalog.=) $1",
+        &[id.into(), app.into()],
+    )
+    .ok()
+    .flatten()?;
     Spi::get_one_with_args::<i32>(
-        "SELECT v.version FROM lowcode.records r
-           JOIN lowcode.form_versions v ON v.id OPERATOR(pg_catalog.=) r.form_version_id
-          WHERE r.id OPERATOR(pg_catalog.=) $1",
-        &[id.into()],
+        "SELECT v.version FROM lowcode.form_versions v WHERE v.id OPERATOR(pg_catalog.=) $1",
+        &[version_id.into()],
     )
     .ok()
     .flatten()
@@ -237,6 +244,25 @@ fn submit_expecting(
     expected_version: Option<i32>,
 ) -> i64 {
     let expected = required(expected_version, "expected_version");
+    let datum = data.as_ref().map(crate::jsonb::JsonbBytes::datum);
+    let Some(on) = app else {
+        return submit_expecting_here(app, form, datum, expected);
+    };
+    crate::placement::here_or_there(
+        on,
+        "submit",
+        || submit_expecting_here(app, form, datum, expected),
+        || crate::placement::send_submit(on, form, datum, Some(expected)),
+    )
+}
+
+/// `submit(app, form, data, expected_version)` where the app's records are.
+fn submit_expecting_here(
+    app: Option<&str>,
+    form: Option<&str>,
+    data: Option<pg_sys::Datum>,
+    expected: i32,
+) -> i64 {
     let subject = format!("{}.{}", app.unwrap_or(""), form.unwrap_or(""));
     if let (Some(a), Some(f)) = (app, form) {
         if let Some(current) = current_version(a, f) {
@@ -245,15 +271,10 @@ fn submit_expecting(
             }
         }
     }
-    let id = crate::records::insert(
-        app,
-        form,
-        data.as_ref().map(crate::jsonb::JsonbBytes::datum),
-    )
-    .id;
+    let id = crate::records::insert(app, form, data).id;
     // The version the record was validated against (a define_form may have committed since
     // the check above): the same, or nothing is written.
-    if let Some(used) = version_of_record(id) {
+    if let Some(used) = app.and_then(|a| version_of_record(a, id)) {
         if used != expected {
             raise(
                 &subject,

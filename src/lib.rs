@@ -16,7 +16,9 @@
 //! running: state only lowcode's own functions can write), `identity` says who is acting and
 //! who owns lowcode (and runs workflow `call`s as the role that published them), `privileges`
 //! decides what the invoker may do, `statements` keeps prepared statements per backend,
-//! `report` turns each module's errors into ereports with a SQLSTATE. Above them: `api`,
+//! `report` turns each module's errors into ereports with a SQLSTATE, `placement` says where an app's
+//! runtime is (here, or on its node when Citus distributes it: sql/scale_out.sql) and sends a
+//! call there. Above them: `api`,
 //! `forms_api` and `views` are the SQL surface.
 //!
 //! The pure logic (definitions, bundling, validation, workflows, diffs, webhook signing, topic
@@ -42,6 +44,7 @@ mod identity;
 mod journal;
 mod jsonb;
 mod outbox;
+mod placement;
 mod privileges;
 mod records;
 mod report;

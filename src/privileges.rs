@@ -11,6 +11,10 @@ use pgrx::PgSqlErrorCode;
 use crate::identity;
 use crate::statements::{self, Statement};
 
+// A grant's role by name: to_regrole (NULL for a role dropped since, which then holds
+// nothing), not a join with pg_roles: on Citus, where lowcode.grants is a reference table,
+// Citus writes such a join out again with the view expanded and runs it as the invoker,
+// who may not read pg_authid.
 const ALL_APPS: Statement = Statement {
     sql: "SELECT a.name FROM lowcode.apps a",
     args: &[],
@@ -18,25 +22,22 @@ const ALL_APPS: Statement = Statement {
 const APPS_GRANTED: Statement = Statement {
     sql: "SELECT a.name FROM lowcode.apps a \
            WHERE EXISTS (SELECT FROM lowcode.grants g \
-                          JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role \
                          WHERE g.app OPERATOR(pg_catalog.=) a.name \
                            AND g.privilege OPERATOR(pg_catalog.=) ANY (ARRAY[$1, 'admin']) \
-                           AND pg_catalog.pg_has_role($2, r.oid, 'MEMBER'))",
+                           AND pg_catalog.pg_has_role($2, pg_catalog.to_regrole(pg_catalog.quote_ident(g.role)), 'MEMBER'))",
     args: &[TEXTOID, OIDOID],
 };
 const HIDES_ANY: Statement = Statement {
     sql: "SELECT EXISTS (SELECT FROM lowcode.hidden_fields h \
-                          JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) h.role \
                          WHERE h.app OPERATOR(pg_catalog.=) $1 AND h.form OPERATOR(pg_catalog.=) $2 \
-                           AND pg_catalog.pg_has_role($3, r.oid, 'MEMBER'))",
+                           AND pg_catalog.pg_has_role($3, pg_catalog.to_regrole(pg_catalog.quote_ident(h.role)), 'MEMBER'))",
     args: &[TEXTOID, TEXTOID, OIDOID],
 };
 const GRANTED: Statement = Statement {
     sql: "SELECT EXISTS (SELECT FROM lowcode.grants g \
-                          JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) g.role \
                          WHERE g.app OPERATOR(pg_catalog.=) $1 \
                            AND g.privilege OPERATOR(pg_catalog.=) ANY (ARRAY[$2, 'admin']) \
-                           AND pg_catalog.pg_has_role($3, r.oid, 'MEMBER'))",
+                           AND pg_catalog.pg_has_role($3, pg_catalog.to_regrole(pg_catalog.quote_ident(g.role)), 'MEMBER'))",
     args: &[TEXTOID, TEXTOID, OIDOID],
 };
 
@@ -177,11 +178,74 @@ pub fn apps_with(privilege: &str) -> Vec<String> {
 /// `app = ANY (ARRAY(SELECT lowcode.apps_where(...)))`, worked out once per query.
 #[pg_extern(stable, parallel_safe)]
 fn apps_where(privilege: Option<&str>) -> SetOfIterator<'static, String> {
-    SetOfIterator::new(privilege.map(apps_with).unwrap_or_else(|| {
-        if admin() {
-            apps_with("")
-        } else {
-            Vec::new()
+    SetOfIterator::new(apps_listed(privilege))
+}
+
+/// What `lowcode.apps_where` answers (no privilege: every app for an administrator, none
+/// for anyone else).
+fn apps_listed(privilege: Option<&str>) -> Vec<String> {
+    privilege
+        .map(apps_with)
+        .unwrap_or_else(|| if admin() { apps_with("") } else { Vec::new() })
+}
+
+/// What [`apps_granted`] answered last in this backend: for which command of which statement,
+/// invoker and privilege.
+#[derive(PartialEq)]
+struct GrantedKey {
+    transaction_started: pg_sys::TimestampTz,
+    statement_started: pg_sys::TimestampTz,
+    command: pg_sys::CommandId,
+    invoker: pg_sys::Oid,
+    privilege: Option<String>,
+}
+
+thread_local! {
+    static ANSWERED: std::cell::RefCell<Vec<(GrantedKey, Vec<String>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The apps where the invoker holds privilege, as an array: what the row-level security
+/// policies of a distributed runtime test (`app = ANY (lowcode.apps_granted(...))`), since
+/// Citus refuses subqueries in policies on distributed tables (lowcode.distribute). A policy
+/// asks for every row; the apps are read once per command and kept until the next one (a
+/// grant or revoke in between is a new command), so a row costs a lookup here, not a query.
+#[pg_extern(stable, parallel_safe)]
+fn apps_granted(privilege: Option<&str>) -> Vec<String> {
+    // SAFETY: reads of the current transaction's and statement's state.
+    let key = unsafe {
+        GrantedKey {
+            transaction_started: pg_sys::GetCurrentTransactionStartTimestamp(),
+            statement_started: pg_sys::GetCurrentStatementStartTimestamp(),
+            command: pg_sys::GetCurrentCommandId(false),
+            invoker: identity::invoker(),
+            privilege: privilege.map(str::to_owned),
         }
-    }))
+    };
+    if let Some(apps) = ANSWERED.with(|g| {
+        let g = g.borrow();
+        g.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, apps)| apps.clone())
+    }) {
+        return apps;
+    }
+    // On a shard the policy runs inside Citus's query of it: the grants are a reference
+    // table, read from this node's copy.
+    let apps =
+        crate::settings::with_setting(c"citus.allow_nested_distributed_execution", c"on", || {
+            apps_listed(privilege)
+        });
+    ANSWERED.with(|g| {
+        let mut g = g.borrow_mut();
+        // Only this command's answers are kept (a policy asks for a few privileges).
+        g.retain(|(k, _)| {
+            k.transaction_started == key.transaction_started
+                && k.statement_started == key.statement_started
+                && k.command == key.command
+                && k.invoker == key.invoker
+        });
+        g.push((key, apps.clone()));
+    });
+    apps
 }

@@ -583,6 +583,7 @@ fn update_record(
     data: Option<crate::jsonb::JsonbBytes>,
     expected_revision: default!(Option<i32>, "NULL"),
 ) -> i32 {
+    crate::placement::not_distributed("update_record");
     let (Some(id), Some(data)) = (id, data) else {
         refuse(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -656,10 +657,14 @@ fn update_record(
 /// record id.
 #[pg_extern(volatile)]
 fn submit(app: Option<&str>, form: Option<&str>, data: Option<crate::jsonb::JsonbBytes>) -> i64 {
-    insert(
-        app,
-        form,
-        data.as_ref().map(crate::jsonb::JsonbBytes::datum),
+    let datum = data.as_ref().map(crate::jsonb::JsonbBytes::datum);
+    let Some(on) = app else {
+        return insert(app, form, datum).id;
+    };
+    crate::placement::here_or_there(
+        on,
+        "submit",
+        || insert(app, form, datum).id,
+        || crate::placement::send_submit(on, form, datum, None),
     )
-    .id
 }

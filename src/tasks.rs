@@ -24,9 +24,7 @@ macro_rules! claimable {
     () => {
         "c.status OPERATOR(pg_catalog.=) 'open' \
          AND (c.role IS NULL OR ($6 OPERATOR(pg_catalog.<>) 0::pg_catalog.oid \
-              AND EXISTS (SELECT FROM pg_catalog.pg_roles pr \
-                           WHERE pr.rolname OPERATOR(pg_catalog.=) c.role \
-                             AND pg_catalog.pg_has_role($6, pr.oid, 'MEMBER')))) \
+              AND pg_catalog.pg_has_role($6, pg_catalog.to_regrole(pg_catalog.quote_ident(c.role)), 'MEMBER'))) \
          AND ($3 OR c.app OPERATOR(pg_catalog.=) ANY ($4))"
     };
 }
@@ -62,9 +60,7 @@ const CLAIM_0_2: Statement = Statement {
                     WHERE c.pool OPERATOR(pg_catalog.>=) $1 AND c.pool OPERATOR(pg_catalog.<=) $1 \
                       AND c.status OPERATOR(pg_catalog.=) 'open' \
                       AND (c.role IS NULL OR ($6 OPERATOR(pg_catalog.<>) 0::pg_catalog.oid \
-                           AND EXISTS (SELECT FROM pg_catalog.pg_roles pr \
-                                        WHERE pr.rolname OPERATOR(pg_catalog.=) c.role \
-                                          AND pg_catalog.pg_has_role($6, pr.oid, 'MEMBER')))) \
+                           AND pg_catalog.pg_has_role($6, pg_catalog.to_regrole(pg_catalog.quote_ident(c.role)), 'MEMBER'))) \
                       AND ($3 OR (SELECT r.app FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) c.record_id) \
                                  OPERATOR(pg_catalog.=) ANY ($4)) \
                     ORDER BY c.pool, c.id \
@@ -300,6 +296,7 @@ fn announce(task: &Claimed, by: &str) {
 /// claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.
 #[pg_extern(volatile)]
 fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Option<i64> {
+    crate::placement::not_distributed("claim_task");
     let Some(pool) = pool else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -340,6 +337,7 @@ fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Opt
 /// the caller's to claim (42501: its app, or a role the claimer is not a member of).
 #[pg_extern(volatile, name = "claim_task")]
 fn claim_task_by_id(task: Option<i64>, worker: default!(Option<&str>, "NULL")) -> bool {
+    crate::placement::not_distributed("claim_task");
     let Some(task) = task else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -451,6 +449,7 @@ fn claimable_tasks(
         name!(created_at, Option<pgrx::datum::TimestampWithTimeZone>),
     ),
 > {
+    crate::placement::not_distributed("claimable_tasks");
     let c = claimer(None, "list tasks to claim");
     let rows = Spi::connect_mut(|client| {
         let table = statements::run(
@@ -508,6 +507,7 @@ fn my_tasks() -> TableIterator<
         name!(outcomes, Option<Vec<String>>),
     ),
 > {
+    crate::placement::not_distributed("my_tasks");
     let c = claimer(None, "list their tasks");
     let rows = Spi::connect_mut(|client| {
         let table = statements::run(
@@ -586,6 +586,7 @@ fn complete_task(
     outcome: Option<&str>,
     data: default!(Option<crate::jsonb::JsonbBytes>, "'{}'"),
 ) {
+    crate::placement::not_distributed("complete_task");
     let Some(id) = task else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -796,6 +797,7 @@ fn lock_hand_over(task: Option<i64>, doing: &str) -> (i64, HandOver) {
 /// Give a claimed pool task back to its pool.
 #[pg_extern(volatile)]
 fn release_task(task: Option<i64>) {
+    crate::placement::not_distributed("release_task");
     let (id, t) = lock_hand_over(task, "release_task");
     let actor = require_claimer(
         id,
@@ -834,6 +836,7 @@ fn release_task(task: Option<i64>) {
 /// Hand an open or claimed task (or an approval decision) to another worker.
 #[pg_extern(volatile)]
 fn reassign_task(task: Option<i64>, to_worker: Option<&str>) {
+    crate::placement::not_distributed("reassign_task");
     let (id, t) = lock_hand_over(task, "reassign_task");
     if !privileges::holds(Some(&t.app), Some("admin")) {
         privileges::refuse_with(

@@ -132,6 +132,7 @@ fn fire_one(t: &Due) -> Result<(), RulesError> {
 /// cancelled when the record has left the timer's state meanwhile. Returns how many it took.
 #[pg_extern(volatile)]
 fn fire_timers(timers: Option<Vec<i64>>) -> i32 {
+    crate::placement::not_distributed("fire_timers");
     fire(&timers.unwrap_or_default())
 }
 
@@ -174,6 +175,7 @@ struct Marked {
 /// up to 5 attempts; any other error marks it failed with the error; the others still fire.
 #[pg_extern(volatile)]
 fn run_due_timers(max: default!(Option<i32>, 1000)) -> i32 {
+    crate::placement::not_distributed("run_due_timers");
     if !crate::privileges::admin() {
         crate::privileges::refuse_with(None, Some("lowcode_admin"), Some("run timers"));
     }

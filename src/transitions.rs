@@ -191,6 +191,7 @@ fn transition(
     name: Option<&str>,
     payload: default!(Option<JsonbBytes>, "'{}'"),
 ) -> Option<String> {
+    crate::placement::not_distributed("transition");
     let (Some(id), Some(name)) = (record, name) else {
         refuse(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,

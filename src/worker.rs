@@ -594,6 +594,14 @@ fn database_wanted_exclusively() -> bool {
 }
 
 fn timer_round(batch: i32) -> TimerRound {
+    // A distributed runtime's timers are on the shards of their apps' nodes, which this
+    // worker does not scan yet (docs/scale-out.md): nothing to fire, nothing pending here.
+    if crate::placement::runtime_distributed() {
+        return TimerRound {
+            fired: 0,
+            next_in: None,
+        };
+    }
     let fired = Spi::get_one_with_args::<i32>("SELECT lowcode.run_due_timers($1)", &[batch.into()])
         .ok()
         .flatten()

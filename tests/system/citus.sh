@@ -226,6 +226,139 @@ for n in w1 w2; do
     fi
 done
 
+step "the runtime distributed by app: lowcode.distribute(runtime => true)"
+# Database rt: every runtime table distributed by app (4 shards over w1 and w2), colocated.
+sys_citus_db rt coord w1 w2
+sys_psql coord -d rt -c "CREATE EXTENSION lowcode" >/dev/null || fail "lowcode in rt"
+# A unique field from before (its index gets the app first).
+sys_psql coord -d rt >/dev/null <<'SQL' || fail "app early in rt"
+SELECT lowcode.create_app('early');
+SELECT lowcode.define_form('early', 'signup', '{"type": "object"}');
+SELECT lowcode.add_unique('early', 'signup', ARRAY['email']);
+SQL
+check sys_expect "the definitions made reference tables, the runtime tables distributed" \
+    "apps,forms,form_versions,workflow_versions,grants,hidden_fields,schemas,uniques,call_grants,records,history,approvals,tasks,decisions,timers,events" \
+    coord rt "SET citus.shard_count = 4; SELECT array_to_string(lowcode.distribute(runtime => true), ',')"
+check sys_expect "by app, colocated with the records" "7" coord rt \
+    "SELECT count(*) FROM pg_dist_partition p WHERE p.partmethod = 'h' AND p.logicalrelid::text LIKE 'lowcode.%'
+        AND p.colocationid = (SELECT q.colocationid FROM pg_dist_partition q WHERE q.logicalrelid = 'lowcode.records'::regclass)"
+check sys_expect "again: nothing left to do" "0" coord rt "SELECT cardinality(lowcode.distribute(runtime => true))"
+check sys_expect "keys with the app, on every node" "3" coord rt \
+    "SELECT count(*) FROM run_command_on_all_nodes(\$\$SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+        WHERE c.conrelid = 'lowcode.history'::regclass AND c.contype = 'p'\$\$) WHERE result = 'PRIMARY KEY (app, id)'"
+check sys_expect "lowcode's guard on again, on every node" "3" coord rt \
+    "SELECT count(*) FROM run_command_on_all_nodes(\$\$SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'lowcode_guard%' AND evtenabled = 'O'\$\$) WHERE result = '2'"
+# Eight apps with a workflow: a task with a deadline and an event for every report.
+sys_psql coord -d rt >/dev/null <<'SQL' || fail "the apps of rt"
+SELECT lowcode.create_app('app' || i) FROM generate_series(1, 8) i;
+SELECT lowcode.define_form('app' || i, 'fault', '{"type": "object", "properties": {"what": {"type": "string"}}, "required": ["what"]}')
+  FROM generate_series(1, 8) i;
+SELECT lowcode.define_workflow('app' || i, 'fault', '{
+  "states": {"open": {"initial": true}, "done": {}},
+  "transitions": [{"name": "finish", "from": "open", "to": "done"}],
+  "rules": [{"name": "pool", "on": "created", "then": [{"task": {"name": "fix", "pool": "engineers", "due": "5 minutes"}}]},
+            {"name": "tell", "on": "created", "then": [{"emit": {"topic": "fault.reported"}}]}]}')
+  FROM generate_series(1, 8) i;
+SQL
+# The first app on each worker.
+node_of() {
+    sys_val coord rt "SELECT 'app' || i FROM generate_series(1, 8) i
+        JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('lowcode.records', 'app' || i)
+        JOIN pg_dist_node n ON n.groupid = p.groupid
+       WHERE n.nodeport = $(sys_port "$1") ORDER BY i LIMIT 1"
+}
+app1="$(node_of w1)"
+app2="$(node_of w2)"
+{ [ -n "$app1" ] && [ -n "$app2" ]; } || fail "no app on each worker (w1: '$app1', w2: '$app2')"
+
+submit_one_node() {
+    local out calls
+    out="$(sys_psql coord -d rt -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" \
+        -c "SELECT lowcode.submit('$app1', 'fault', '{\"what\": \"pump\"}')" 2>&1)" || fail "submit: $out"
+    calls="$(grep -c 'NOTICE:  issuing' <<<"$out")"
+    [ "$calls" = 1 ] || fail "a submit sent $calls commands, not 1: $out"
+    grep -q "issuing SELECT lowcode.submit('$app1'" <<<"$out" || fail "not the submit itself: $out"
+    grep -q "on server [a-z]*@127.0.0.1:$(sys_port w1) " <<<"$out" || fail "not to w1: $out"
+}
+check submit_one_node "a submit is one command, to its app's node (w1)"
+check sys_expect "its record, history, task, deadline and event, all on w1's shards" "1|3|1|1|1" coord rt \
+    "SELECT (SELECT count(*) FROM lowcode.records WHERE app = '$app1') || '|' || (SELECT count(*) FROM lowcode.history WHERE app = '$app1')
+        || '|' || (SELECT count(*) FROM lowcode.tasks WHERE app = '$app1') || '|' || (SELECT count(*) FROM lowcode.timers WHERE app = '$app1')
+        || '|' || (SELECT count(*) FROM lowcode.events WHERE app = '$app1')"
+check sys_expect "written on w1: its id from w1's range" "1" coord rt \
+    "SELECT id >> 48 FROM lowcode.records WHERE app = '$app1'"
+check sys_expect "a call inside a statement is sent too (one per app)" "2" coord rt \
+    "SELECT count(lowcode.submit(a, 'fault', '{\"what\": \"valve\"}')) FROM unnest(ARRAY['$app1', '$app2']) a"
+check sys_expect "and submit with the form's version" "t" coord rt \
+    "SELECT lowcode.submit('$app2', 'fault', '{\"what\": \"fan\"}', 1) > 0"
+check sys_fails "a stale version: 40001, from w2" 40001 coord rt \
+    "SELECT lowcode.submit('$app2', 'fault', '{\"what\": \"fan\"}', 2)"
+check sys_fails "a bad report: 23514, from w2" 23514 coord rt \
+    "SELECT lowcode.submit('$app2', 'fault', '{}')"
+
+check sys_expect "a unique field from before distribute(): one submit" "t" coord rt \
+    "SELECT lowcode.submit('early', 'signup', '{\"email\": \"a@x\"}') > 0"
+check sys_fails "and the same again: 23505" 23505 coord rt \
+    "SELECT lowcode.submit('early', 'signup', '{\"email\": \"a@x\"}')"
+check sys_fails "a unique field added after: 23505 too" 23505 coord rt \
+    "SELECT lowcode.add_unique('$app1', 'fault', ARRAY['what']); SELECT lowcode.submit('$app1', 'fault', '{\"what\": \"pump\"}')"
+
+step "a transaction over two workers' apps: commits and rolls back as one"
+before="$(sys_val coord rt "SELECT count(*) FROM lowcode.records")"
+sys_psql coord -d rt >/dev/null <<SQL || fail "the rolled-back transaction"
+BEGIN;
+SELECT lowcode.submit('$app1', 'fault', '{"what": "a"}');
+SELECT lowcode.submit('$app2', 'fault', '{"what": "b"}');
+ROLLBACK;
+SQL
+check sys_expect "rolled back: nothing on either" "$before" coord rt "SELECT count(*) FROM lowcode.records"
+sys_psql coord -d rt >/dev/null 2>&1 <<SQL && fail "a transaction with a bad report committed"
+BEGIN;
+SELECT lowcode.submit('$app1', 'fault', '{"what": "a"}');
+SELECT lowcode.submit('$app2', 'fault', '{}');
+COMMIT;
+SQL
+check sys_expect "a refused report on w2: nothing on w1 either" "$before" coord rt "SELECT count(*) FROM lowcode.records"
+sys_psql coord -d rt >/dev/null <<SQL || fail "the committed transaction"
+BEGIN;
+SELECT lowcode.submit('$app1', 'fault', '{"what": "a"}');
+SELECT lowcode.submit('$app2', 'fault', '{"what": "b"}');
+COMMIT;
+SQL
+check sys_expect "committed: on both" "$((before + 2))|2" coord rt \
+    "SELECT count(*) || '|' || count(DISTINCT app) FILTER (WHERE data->>'what' IN ('a', 'b')) FROM lowcode.records"
+
+step "an app role on the distributed runtime: what its grants allow, on every shard"
+sys_psql coord -d rt >/dev/null <<SQL || fail "role alice"
+CREATE ROLE alice LOGIN;
+SELECT lowcode.grant('$app1', 'alice', ARRAY['submit', 'read_all', 'claim']);
+SELECT lowcode.grant('$app2', 'alice', ARRAY['submit']);
+SQL
+check sys_expect "alice submits to an app on w2" "t" coord rt \
+    "SET ROLE alice; SELECT lowcode.submit('$app2', 'fault', '{\"what\": \"x\"}') > 0"
+check sys_expect "alice's submit, owned and made by alice on w2" "alice|alice" coord rt \
+    "SELECT owner || '|' || created_by FROM lowcode.records WHERE app = '$app2' AND data->>'what' = 'x'"
+other="$(sys_val coord rt "SELECT 'app' || i FROM generate_series(1, 8) i WHERE 'app' || i NOT IN ('$app1', '$app2') LIMIT 1")"
+check sys_fails "and not to an app where she holds nothing" 42501 coord rt \
+    "SET ROLE alice; SELECT lowcode.submit('$other', 'fault', '{\"what\": \"x\"}')"
+check sys_fails "nor when the call is sent from inside a statement (as alice, not as lowcode)" 42501 coord rt \
+    "SET ROLE alice; SELECT count(lowcode.submit(a, 'fault', '{\"what\": \"x\"}')) FROM unnest(ARRAY['$other']) a"
+check sys_expect "she reads the records of the app she may read, only" "$app1" coord rt \
+    "SET ROLE alice; SELECT string_agg(DISTINCT app, ',') FROM lowcode.records"
+check sys_expect "and its tasks, only" "$app1" coord rt \
+    "SET ROLE alice; SELECT string_agg(DISTINCT app, ',') FROM lowcode.tasks"
+# What does not run on a distributed runtime yet says so (docs/scale-out.md), not Citus.
+for call in "transition((SELECT min(id) FROM lowcode.records WHERE app = '$app1'), 'finish')" \
+    "claim_task('engineers')" "run_due_timers()" \
+    "update_record((SELECT min(id) FROM lowcode.records WHERE app = '$app1'), '{\"what\": \"z\"}')"; do
+    check sys_fails "lowcode.${call%%(*}: not on a distributed runtime yet, 0A000" 0A000 coord rt "SELECT lowcode.$call"
+done
+pump="$(sys_val coord rt "SELECT id FROM lowcode.records WHERE app = '$app1' AND data->>'what' = 'pump'")"
+check sys_expect "reads by id work: get_record, record_history" "pump|3" coord rt \
+    "SELECT (lowcode.get_record($pump)).data->>'what' || '|' || (SELECT count(*) FROM lowcode.record_history($pump))"
+check sys_fails "a typed view's write, which cannot be sent: 0A000" 0A000 coord rt \
+    "SELECT lowcode.publish('$app1'); INSERT INTO ${app1}.fault (what) VALUES ('y')"
+
 step "a node down: distribute() says which one it could not reach"
 lc_as_pg "$pg_bin/pg_ctl" stop -D "$(sys_data w2)" -m fast -w >/dev/null || fail "stopping w2"
 down_named() {
