@@ -84,6 +84,7 @@ ALTER FUNCTION lowcode.create_consumer(text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.drop_consumer(text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.consumer_lag(text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.signal_events() SECURITY DEFINER;
+ALTER FUNCTION lowcode.call_at(text, text, jsonb) SECURITY DEFINER;
 -- The SECURITY DEFINER entry points written in Rust pin their search_path too (the loop above
 -- pins the SQL and PL/pgSQL ones).
 ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
@@ -102,6 +103,7 @@ ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SET search_path = pg_cata
 ALTER FUNCTION lowcode.decide(bigint, text, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.withdraw(bigint) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.run_due_timers(int) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.call_at(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
@@ -180,6 +182,7 @@ GRANT EXECUTE ON FUNCTION
     lowcode.claim_task(bigint, text), lowcode.claimable_tasks(text), lowcode.my_tasks(),
     lowcode.complete_task(bigint, text, jsonb), lowcode.release_task(bigint), lowcode.reassign_task(bigint, text),
     lowcode.decide(bigint, text, text), lowcode.withdraw(bigint), lowcode.run_due_timers(int),
+    lowcode.call_at(text, text, jsonb),
     -- the outbox
     lowcode.create_consumer(text, jsonb), lowcode.drop_consumer(text), lowcode.consumer_lag(text),
     lowcode.poll_events(text, int, interval), lowcode.ack_events(text, bigint[]),

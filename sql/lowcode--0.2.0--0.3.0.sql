@@ -91,6 +91,15 @@ VOLATILE
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'submit_expecting_wrapper';
 
+CREATE FUNCTION lowcode.call_at(
+	"app" TEXT,
+	"call" TEXT,
+	"args" jsonb DEFAULT '{}'
+) RETURNS jsonb
+VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'call_at_wrapper';
+
 CREATE FUNCTION lowcode.apps_granted(
 	"privilege" TEXT
 ) RETURNS TEXT[]
@@ -412,6 +421,7 @@ COMMENT ON FUNCTION lowcode.check_task_result(text, jsonb, jsonb) IS 'Internal: 
 COMMENT ON FUNCTION lowcode.form_schema(text, text, int) IS 'A form for a renderer: {app, form, version, version_id, draft, title, schema, order, ui}. schema is a standard JSON Schema document (explicit $schema; registered $refs embedded under $defs with their $id), order the fields'' order per object ("": the form; the author''s when it was defined from text, the UI schema''s over it), ui the form''s UI schema. The current version, or version.';
 COMMENT ON FUNCTION lowcode.submit(text, text, jsonb, int) IS 'Submit as a page built from expected_version of the form does: 40001 (nothing written) when the form''s current version is another one, also when it changes meanwhile; otherwise as submit(app, form, data).';
 COMMENT ON FUNCTION lowcode.apps_granted(text) IS 'The apps where the invoker holds privilege, as an array: what the row-level security policies of a distributed runtime test (lowcode.distribute(runtime => true); Citus refuses subqueries in policies on distributed tables). Read once per command, kept for the rest of it.';
+COMMENT ON FUNCTION lowcode.call_at(text, text, jsonb) IS 'Run call (transition, update_record, claim_task, complete_task, release_task, reassign_task, decide or withdraw; args: its arguments by name) on the node of app''s records, authorized like the call itself; returns its result as JSON. On a distributed runtime (lowcode.distribute(runtime => true)) the calls that take only an id send themselves as this; a caller that knows the app saves their lookup.';
 COMMENT ON FUNCTION lowcode.check_form_ui(text, text, jsonb) IS 'Internal: raises 22023 (where in it, what is wrong) unless ui is a UI schema for the current version of the form.';
 COMMENT ON FUNCTION lowcode.property_order(text) IS 'Internal: the author''s property order of a schema written as JSON text, per object field ("": the form itself).';
 
@@ -604,6 +614,18 @@ COMMENT ON FUNCTION lowcode.forms_written() IS 'Trigger: a statement wrote lowco
 CREATE TRIGGER forms_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON lowcode.forms
     FOR EACH STATEMENT EXECUTE FUNCTION lowcode.forms_written();
 
+-- An id for a row written on a shard without one. Citus makes shards without their table's
+-- sequence defaults (it draws ids on the coordinator); on a distributed runtime the engine
+-- writes an app's shards itself, on the app's node (src/placement.rs), so the shards of the
+-- runtime tables draw from the node's sequence here, as the table's default would.
+CREATE FUNCTION lowcode.fill_id() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.id := pg_catalog.nextval(TG_ARGV[0]::pg_catalog.regclass);
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.fill_id() IS 'Trigger of a distributed runtime table (lowcode.distribute(runtime => true)), for rows written without an id: the next value of the sequence named by its argument (Citus makes shards without the table''s sequence default).';
+
 -- The runtime's keys and policies as Citus asks for them: keys that include the app (a unique
 -- key or a foreign key of a distributed table includes its distribution column), and no
 -- policies (the ones with subqueries; distribute() gives the distributed tables theirs).
@@ -774,6 +796,10 @@ BEGIN
             PERFORM pg_catalog.create_distributed_table(pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass, 'app',
                         colocate_with => CASE t WHEN 'records' THEN 'none' ELSE 'lowcode.records' END);
             made := made OPERATOR(pg_catalog.||) t;
+            -- Its shards (these and those Citus makes later, in a shard move) get the trigger.
+            EXECUTE pg_catalog.format('CREATE TRIGGER fill_id BEFORE INSERT ON lowcode.%I FOR EACH ROW WHEN (NEW.id IS NULL) '
+                                      'EXECUTE FUNCTION lowcode.fill_id(%L)',
+                                      t, pg_catalog.pg_get_serial_sequence(pg_catalog.format('lowcode.%I', t), 'id'));
         END LOOP;
         -- The policies of sql/privileges.sql, with the apps as an array (read once per
         -- command) instead of a subquery.
@@ -788,10 +814,14 @@ BEGIN
         COMMENT ON POLICY readers ON lowcode.records IS 'A role reads the records of apps where it holds read_all, and its own where it holds read_own (distributed runtime: the apps as an array, lowcode.apps_granted).';
         COMMENT ON POLICY workers ON lowcode.tasks IS 'A role sees the tasks of apps where it may claim, decide or read_all, and the tasks it holds (distributed runtime: the apps as an array, lowcode.apps_granted).';
         -- A submission runs on the node of its app: one round trip, one local transaction
-        -- there (inside a transaction block too: force_delegation).
+        -- there (inside a transaction block too: force_delegation), on the app's shards as on
+        -- one node's tables (src/placement.rs).
         PERFORM pg_catalog.create_distributed_function('lowcode.submit(text, text, jsonb)'::pg_catalog.regprocedure, '$1',
                     colocate_with => 'lowcode.records', force_delegation => true);
         PERFORM pg_catalog.create_distributed_function('lowcode.submit(text, text, jsonb, int)'::pg_catalog.regprocedure, '$1',
+                    colocate_with => 'lowcode.records', force_delegation => true);
+        -- And the calls that take only an id, once they know their app (src/placement.rs).
+        PERFORM pg_catalog.create_distributed_function('lowcode.call_at(text, text, jsonb)'::pg_catalog.regprocedure, '$1',
                     colocate_with => 'lowcode.records', force_delegation => true);
         FOREACH t IN ARRAY guards LOOP
             EXECUTE pg_catalog.format('ALTER EVENT TRIGGER %I ENABLE', t);
@@ -1124,6 +1154,7 @@ ALTER FUNCTION lowcode.create_consumer(text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION lowcode.drop_consumer(text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.consumer_lag(text) SECURITY DEFINER;
 ALTER FUNCTION lowcode.signal_events() SECURITY DEFINER;
+ALTER FUNCTION lowcode.call_at(text, text, jsonb) SECURITY DEFINER;
 -- The SECURITY DEFINER entry points written in Rust pin their search_path too (the loop above
 -- pins the SQL and PL/pgSQL ones).
 ALTER FUNCTION lowcode.submit(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
@@ -1142,6 +1173,7 @@ ALTER FUNCTION lowcode.transition(bigint, text, jsonb) SET search_path = pg_cata
 ALTER FUNCTION lowcode.decide(bigint, text, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.withdraw(bigint) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION lowcode.run_due_timers(int) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION lowcode.call_at(text, text, jsonb) SET search_path = pg_catalog, pg_temp;
 
 -- Installable by a database owner who is not a superuser (trusted = true in lowcode.control):
 -- PostgreSQL then runs this script as the bootstrap superuser, and every object it creates
@@ -1220,6 +1252,7 @@ GRANT EXECUTE ON FUNCTION
     lowcode.claim_task(bigint, text), lowcode.claimable_tasks(text), lowcode.my_tasks(),
     lowcode.complete_task(bigint, text, jsonb), lowcode.release_task(bigint), lowcode.reassign_task(bigint, text),
     lowcode.decide(bigint, text, text), lowcode.withdraw(bigint), lowcode.run_due_timers(int),
+    lowcode.call_at(text, text, jsonb),
     -- the outbox
     lowcode.create_consumer(text, jsonb), lowcode.drop_consumer(text), lowcode.consumer_lag(text),
     lowcode.poll_events(text, int, interval), lowcode.ack_events(text, bigint[]),

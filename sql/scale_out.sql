@@ -18,6 +18,18 @@ COMMENT ON FUNCTION lowcode.forms_written() IS 'Trigger: a statement wrote lowco
 CREATE TRIGGER forms_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON lowcode.forms
     FOR EACH STATEMENT EXECUTE FUNCTION lowcode.forms_written();
 
+-- An id for a row written on a shard without one. Citus makes shards without their table's
+-- sequence defaults (it draws ids on the coordinator); on a distributed runtime the engine
+-- writes an app's shards itself, on the app's node (src/placement.rs), so the shards of the
+-- runtime tables draw from the node's sequence here, as the table's default would.
+CREATE FUNCTION lowcode.fill_id() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.id := pg_catalog.nextval(TG_ARGV[0]::pg_catalog.regclass);
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.fill_id() IS 'Trigger of a distributed runtime table (lowcode.distribute(runtime => true)), for rows written without an id: the next value of the sequence named by its argument (Citus makes shards without the table''s sequence default).';
+
 -- The runtime's keys and policies as Citus asks for them: keys that include the app (a unique
 -- key or a foreign key of a distributed table includes its distribution column), and no
 -- policies (the ones with subqueries; distribute() gives the distributed tables theirs).
@@ -188,6 +200,10 @@ BEGIN
             PERFORM pg_catalog.create_distributed_table(pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass, 'app',
                         colocate_with => CASE t WHEN 'records' THEN 'none' ELSE 'lowcode.records' END);
             made := made OPERATOR(pg_catalog.||) t;
+            -- Its shards (these and those Citus makes later, in a shard move) get the trigger.
+            EXECUTE pg_catalog.format('CREATE TRIGGER fill_id BEFORE INSERT ON lowcode.%I FOR EACH ROW WHEN (NEW.id IS NULL) '
+                                      'EXECUTE FUNCTION lowcode.fill_id(%L)',
+                                      t, pg_catalog.pg_get_serial_sequence(pg_catalog.format('lowcode.%I', t), 'id'));
         END LOOP;
         -- The policies of sql/privileges.sql, with the apps as an array (read once per
         -- command) instead of a subquery.
@@ -202,10 +218,14 @@ BEGIN
         COMMENT ON POLICY readers ON lowcode.records IS 'A role reads the records of apps where it holds read_all, and its own where it holds read_own (distributed runtime: the apps as an array, lowcode.apps_granted).';
         COMMENT ON POLICY workers ON lowcode.tasks IS 'A role sees the tasks of apps where it may claim, decide or read_all, and the tasks it holds (distributed runtime: the apps as an array, lowcode.apps_granted).';
         -- A submission runs on the node of its app: one round trip, one local transaction
-        -- there (inside a transaction block too: force_delegation).
+        -- there (inside a transaction block too: force_delegation), on the app's shards as on
+        -- one node's tables (src/placement.rs).
         PERFORM pg_catalog.create_distributed_function('lowcode.submit(text, text, jsonb)'::pg_catalog.regprocedure, '$1',
                     colocate_with => 'lowcode.records', force_delegation => true);
         PERFORM pg_catalog.create_distributed_function('lowcode.submit(text, text, jsonb, int)'::pg_catalog.regprocedure, '$1',
+                    colocate_with => 'lowcode.records', force_delegation => true);
+        -- And the calls that take only an id, once they know their app (src/placement.rs).
+        PERFORM pg_catalog.create_distributed_function('lowcode.call_at(text, text, jsonb)'::pg_catalog.regprocedure, '$1',
                     colocate_with => 'lowcode.records', force_delegation => true);
         FOREACH t IN ARRAY guards LOOP
             EXECUTE pg_catalog.format('ALTER EVENT TRIGGER %I ENABLE', t);

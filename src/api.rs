@@ -507,3 +507,86 @@ fn retry_delay(
         wait.as_micros().min(i64::MAX as u128) as i64,
     ))
 }
+
+/// Run call (one of transition, update_record, claim_task, complete_task, release_task,
+/// reassign_task, decide, withdraw; args: its arguments by name, as JSON) on the node of
+/// app's records, and return its result as JSON. On a distributed runtime
+/// (lowcode.distribute(runtime => true)) the calls that take only an id send themselves as
+/// this; a caller that knows the app saves their lookup. Authorized like the call itself.
+#[pg_extern(volatile)]
+fn call_at(
+    app: Option<&str>,
+    call: Option<&str>,
+    args: default!(Option<JsonB>, "'{}'"),
+) -> Option<JsonB> {
+    let (Some(app), Some(call)) = (app, call) else {
+        crate::report::refuse(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "call_at: arguments \"app\" and \"call\" must not be NULL".into(),
+            None,
+            None,
+        )
+    };
+    if !crate::placement::CALLS.contains(&call) {
+        crate::report::raise(
+            "",
+            crate::placement::PlacementError::NoCall(call.to_owned()),
+        );
+    }
+    let args = args.map(|a| a.0).unwrap_or_else(|| serde_json::json!({}));
+    crate::placement::here_or_there(
+        app,
+        call,
+        || dispatch(call, &args).map(JsonB),
+        || crate::placement::send_call(app, call, args.clone()).map(JsonB),
+    )
+}
+
+/// One of `call_at`'s calls, with its arguments by name.
+fn dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    let int = |k: &str| args.get(k).and_then(Value::as_i64);
+    let text = |k: &str| args.get(k).and_then(Value::as_str);
+    let json = |k: &str| {
+        args.get(k)
+            .filter(|v| !v.is_null())
+            .map(crate::jsonb::JsonbBytes::from_json)
+    };
+    let or_empty = |v: Option<crate::jsonb::JsonbBytes>| {
+        v.or_else(|| Some(crate::jsonb::JsonbBytes::from_json(&serde_json::json!({}))))
+    };
+    match call {
+        "transition" => {
+            crate::transitions::transition(int("record"), text("name"), or_empty(json("payload")))
+                .map(Value::String)
+        }
+        "update_record" => Some(Value::from(crate::records::update_record(
+            int("id"),
+            json("data"),
+            int("expected_revision").map(|v| v as i32),
+        ))),
+        "claim_task" => Some(Value::Bool(crate::tasks::claim_task_by_id(
+            int("task"),
+            text("worker"),
+        ))),
+        "complete_task" => {
+            crate::tasks::complete_task(int("task"), text("outcome"), or_empty(json("data")));
+            None
+        }
+        "release_task" => {
+            crate::tasks::release_task(int("task"));
+            None
+        }
+        "reassign_task" => {
+            crate::tasks::reassign_task(int("task"), text("to_worker"));
+            None
+        }
+        "decide" => Some(Value::String(crate::approvals::decide(
+            int("task"),
+            text("decision"),
+            text("comment"),
+        ))),
+        "withdraw" => crate::approvals::withdraw(int("record")).map(Value::String),
+        _ => None,
+    }
+}

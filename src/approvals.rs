@@ -174,12 +174,26 @@ fn settle(
 /// Approve or reject an approval task you hold. Returns the approval's verdict so far:
 /// pending, approved (the record moves to on_approve) or rejected (to on_reject).
 #[pg_extern(volatile)]
-fn decide(
+pub(crate) fn decide(
     task: Option<i64>,
     decision: Option<&str>,
     comment: default!(Option<&str>, "NULL"),
 ) -> String {
-    crate::placement::not_distributed("decide");
+    crate::placement::by_id(
+        crate::placement::Of::Task,
+        task,
+        "decide",
+        || decide_here(task, decision, comment),
+        || serde_json::json!({ "task": task, "decision": decision, "comment": comment }),
+        |r| {
+            r.and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        },
+    )
+}
+
+/// `decide` where the record is (see above).
+fn decide_here(task: Option<i64>, decision: Option<&str>, comment: Option<&str>) -> String {
     let Some(id) = task else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -327,8 +341,19 @@ fn decide(
 /// and the record returns to on_withdraw (default: the workflow's initial state). Returns
 /// the record's state after (its rules may move it on).
 #[pg_extern(volatile)]
-fn withdraw(record: Option<i64>) -> Option<String> {
-    crate::placement::not_distributed("withdraw");
+pub(crate) fn withdraw(record: Option<i64>) -> Option<String> {
+    crate::placement::by_id(
+        crate::placement::Of::Record,
+        record,
+        "withdraw",
+        || withdraw_here(record),
+        || serde_json::json!({ "record": record }),
+        |r| r.and_then(|v| v.as_str().map(str::to_owned)),
+    )
+}
+
+/// `withdraw` where the record is (see above).
+fn withdraw_here(record: Option<i64>) -> Option<String> {
     let Some(id) = record else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,

@@ -207,6 +207,20 @@ pub fn is_empty_object(container: &[u8]) -> bool {
     is_object(container) && header(container) & pg_sys::JB_CMASK == 0
 }
 
+impl JsonbBytes {
+    /// A JSON value as a jsonb argument (a call sent as `lowcode.call_at`, its arguments
+    /// by name).
+    pub fn from_json(value: &serde_json::Value) -> JsonbBytes {
+        use pgrx::IntoDatum;
+        let datum = pgrx::JsonB(value.clone())
+            .into_datum()
+            .unwrap_or_else(|| crate::report::broken("a jsonb value gave no datum"));
+        // SAFETY: a non-null jsonb datum just made, in the current memory context.
+        unsafe { JsonbBytes::from_polymorphic_datum(datum, false, pg_sys::JSONBOID) }
+            .unwrap_or_else(|| crate::report::broken("a jsonb value gave NULL"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{is_empty_object, is_object, jsonb_text};

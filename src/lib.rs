@@ -217,6 +217,7 @@ pub extern "C-unwind" fn _PG_init() {
     // first capture; _PG_init runs before any, and before this process starts a thread).
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     definitions_cache::init();
+    placement::init();
     engine_state::init();
     worker::init();
     webhook_delivery::init();

@@ -5,7 +5,11 @@
 //! in-memory state (the journal's buffer, the change being recorded) is that backend's. So a
 //! call made on another node is sent to the app's node as one call (Citus delegates a
 //! distributed function whose distribution argument is a constant: `lowcode.distribute`
-//! makes `submit` one), and runs there in the caller's transaction.
+//! makes `submit` and `call_at` ones), and runs there in the caller's transaction. There the
+//! engine runs on the app's shards as on one node's tables (`statements::on_shards`): every
+//! statement, a lock by id included, is a plain local statement on the app's shards, and so
+//! are those of the triggers on them. A call that takes only an id (`transition`,
+//! `complete_task`, ...) finds its record's or task's app first.
 
 use std::cell::Cell;
 
@@ -24,6 +28,10 @@ pub enum PlacementError {
     Elsewhere { app: String, call: String },
     #[error("{0} does not run on a distributed runtime yet")]
     NotYet(String),
+    #[error("{what} {id} does not exist")]
+    NoSuch { what: &'static str, id: i64 },
+    #[error("call_at: no call \"{0}\"")]
+    NoCall(String),
     #[error("finding the node of app \"{app}\" failed: {error}")]
     Spi { app: String, error: String },
 }
@@ -34,6 +42,8 @@ impl Reportable for PlacementError {
             PlacementError::NotDelegated { .. }
             | PlacementError::Elsewhere { .. }
             | PlacementError::NotYet(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            PlacementError::NoSuch { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            PlacementError::NoCall(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
             PlacementError::Spi { .. } => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -47,30 +57,61 @@ impl Reportable for PlacementError {
                 "lowcode.distribute(runtime => true) makes it a distributed function: run it again".into(),
             ),
             PlacementError::NotYet(_) => Some(
-                "lowcode.distribute(runtime => true) distributes records by app; so far submit, get_record and record_history run there (docs/scale-out.md)"
+                "lowcode.distribute(runtime => true) distributes records by app; so far submit, the calls by id (transition, update_record, the task calls), get_record and record_history run there (docs/scale-out.md)"
                     .into(),
             ),
-            PlacementError::Spi { .. } => None,
+            PlacementError::NoCall(_) => Some(format!("calls: {}", CALLS.join(", "))),
+            PlacementError::Spi { .. } | PlacementError::NoSuch { .. } => None,
         }
     }
 }
 
 thread_local! {
-    /// The runtime is distributed (once seen, for the backend's life: it is not undone).
-    static DISTRIBUTED: Cell<bool> = const { Cell::new(false) };
-    /// When it was last seen not distributed (the start of that transaction): asked again in
-    /// the next one.
-    static CHECKED_IN: Cell<pg_sys::TimestampTz> = const { Cell::new(0) };
+    /// Whether the runtime is distributed, as last seen; None: ask. Citus's change of
+    /// lowcode.records' metadata (distribute) invalidates its relcache entry, which forgets
+    /// the answer ([`init`]).
+    static DISTRIBUTED: Cell<Option<bool>> = const { Cell::new(None) };
     /// A call this backend is sending to the app's node: if it comes back here, Citus did not
     /// send it.
     static SENDING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Forget whether the runtime is distributed when lowcode.records' relcache entry is
+/// invalidated (Citus distributing it does; so does any change to it, rarely).
+pub fn init() {
+    // SAFETY: registers a callback for the life of the backend, from _PG_init.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        );
+    }
+}
+
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if relid == pg_sys::InvalidOid || relid == records_oid() {
+        DISTRIBUTED.with(|d| d.set(None));
+    }
+}
+
+/// lowcode.records' oid (a catalog cache lookup; invalid where lowcode is not installed).
+fn records_oid() -> pg_sys::Oid {
+    // SAFETY: catalog cache lookups by name.
+    unsafe {
+        let schema = pg_sys::get_namespace_oid(c"lowcode".as_ptr(), true);
+        if schema == pg_sys::InvalidOid {
+            return pg_sys::InvalidOid;
+        }
+        pg_sys::get_relname_relid(c"records".as_ptr(), schema)
+    }
+}
+
 /// Is lowcode's runtime distributed (lowcode.records a Citus distributed table)? Without
-/// Citus: a catalog cache lookup and no.
+/// Citus: a catalog cache lookup and no. With Citus: asked once, then again only after
+/// lowcode.records changes.
 pub fn runtime_distributed() -> bool {
-    if DISTRIBUTED.with(Cell::get) {
-        return true;
+    if let Some(known) = DISTRIBUTED.with(Cell::get) {
+        return known;
     }
     // SAFETY: a catalog cache lookup by name.
     let citus = unsafe {
@@ -82,11 +123,6 @@ pub fn runtime_distributed() -> bool {
     if !citus {
         return false;
     }
-    // SAFETY: the current transaction's start.
-    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-    if CHECKED_IN.with(|c| c.get()) == now {
-        return false;
-    }
     let distributed = Spi::get_one::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p \
           WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'lowcode.records'::pg_catalog.regclass \
@@ -95,11 +131,7 @@ pub fn runtime_distributed() -> bool {
     .ok()
     .flatten()
     .unwrap_or(false);
-    if distributed {
-        DISTRIBUTED.with(|d| d.set(true));
-    } else {
-        CHECKED_IN.with(|c| c.set(now));
-    }
+    DISTRIBUTED.with(|d| d.set(Some(distributed)));
     distributed
 }
 
@@ -125,8 +157,9 @@ pub fn runs_here(app: &str) -> Result<bool, PlacementError> {
 
 /// Run `call` about `app` here, or send it to the app's node with `send` (which runs a
 /// statement Citus delegates there: the same call, its distribution argument a constant)
-/// and return what it returned. If the call comes back to this backend, Citus did not send
-/// it: an error, not a loop.
+/// and return what it returned. Here, on a distributed runtime, is on the app's shards of
+/// this node (`statements::on_shards`). If the call comes back to this backend, Citus did
+/// not send it: an error, not a loop.
 pub fn here_or_there<T>(
     app: &str,
     call: &str,
@@ -143,12 +176,164 @@ pub fn here_or_there<T>(
             },
         );
     }
-    if runs_here(app).unwrap_or_else(|error| crate::report::raise("", error)) {
+    if !runtime_distributed() {
         return here();
     }
-    SENDING.with(|s| s.set(true));
-    let _sent = Sent;
-    send()
+    match shards_of(app).unwrap_or_else(|error| crate::report::raise("", error)) {
+        Some(shards) => crate::statements::on_shards(app, shards, here),
+        None => {
+            SENDING.with(|s| s.set(true));
+            let _sent = Sent;
+            send()
+        }
+    }
+}
+
+/// The runtime tables' shards of `app`, when they are on this node: each table's name and its
+/// shard's (`lowcode.records`, `lowcode.records_102008`); None when they are on another node.
+fn shards_of(app: &str) -> Result<Option<Vec<(String, String)>>, PlacementError> {
+    if let Some(shards) = crate::statements::shards_for(app) {
+        return Ok(Some(shards));
+    }
+    let failed = |error: pgrx::spi::SpiError| PlacementError::Spi {
+        app: app.to_owned(),
+        error: error.to_string(),
+    };
+    let rows = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT pg_catalog.format('lowcode.%I', c.relname), \
+                        pg_catalog.format('lowcode.%I', c.relname OPERATOR(pg_catalog.||) '_' \
+                                          OPERATOR(pg_catalog.||) s.shard), \
+                        EXISTS (SELECT FROM pg_catalog.pg_dist_placement l, pg_catalog.pg_dist_local_group g \
+                                 WHERE l.shardid OPERATOR(pg_catalog.=) s.shard \
+                                   AND l.groupid OPERATOR(pg_catalog.=) g.groupid) \
+                   FROM pg_catalog.pg_dist_partition p \
+                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.logicalrelid, \
+                        LATERAL (SELECT pg_catalog.get_shard_id_for_distribution_column(p.logicalrelid, $1) AS shard) s \
+                  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace \
+                    AND p.partmethod OPERATOR(pg_catalog.=) 'h'",
+                None,
+                &[app.into()],
+            )?
+            .map(|row| {
+                Ok((
+                    row.get::<String>(1)?.unwrap_or_default(),
+                    row.get::<String>(2)?.unwrap_or_default(),
+                    row.get::<bool>(3)?.unwrap_or(false),
+                ))
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
+    })
+    .map_err(failed)?;
+    if rows.is_empty() || rows.iter().any(|(_, _, here)| !here) {
+        return Ok(None);
+    }
+    Ok(Some(rows.into_iter().map(|(t, s, _)| (t, s)).collect()))
+}
+
+/// What a call that takes only an id is about.
+#[derive(Clone, Copy)]
+pub enum Of {
+    Record,
+    Task,
+}
+
+/// A call that takes only an id: here as on one node; with the runtime distributed, on the
+/// node of its record's or task's app (found first: a read of every shard), sent there as
+/// `lowcode.call_at(app, call, args)` (`args`: the call's arguments as JSON; `back` turns
+/// what it returned into the call's result).
+pub fn by_id<T>(
+    of: Of,
+    id: Option<i64>,
+    call: &str,
+    here: impl FnOnce() -> T,
+    args: impl FnOnce() -> serde_json::Value,
+    back: impl FnOnce(Option<serde_json::Value>) -> T,
+) -> T {
+    let Some(id) = id else {
+        return here();
+    };
+    if !runtime_distributed() || crate::statements::on_any_shards() {
+        return here();
+    }
+    let (table, what) = match of {
+        Of::Record => ("records", "record"),
+        Of::Task => ("tasks", "task"),
+    };
+    let app = app_of(table, id).unwrap_or_else(|error: pgrx::spi::SpiError| {
+        crate::report::failed(format_args!("finding the app of {what} {id}"), error)
+    });
+    let Some(app) = app else {
+        crate::report::raise("", PlacementError::NoSuch { what, id });
+    };
+    here_or_there(&app, call, here, || back(send_call(&app, call, args())))
+}
+
+/// The app of row `id` of runtime table `table`: from this node's own shards of it first
+/// (plain local reads: a call inside a query Citus pushed onto a shard, `SELECT
+/// lowcode.transition(r.id, ...) FROM lowcode.records r ...`, finds its row there, where a
+/// distributed read is refused), else from every shard.
+fn app_of(table: &str, id: i64) -> Result<Option<String>, pgrx::spi::SpiError> {
+    let first = |sql: &str| {
+        Spi::connect(|client| {
+            let rows = client.select(sql, Some(1), &[id.into()])?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            rows.first().get::<String>(1)
+        })
+    };
+    let local = Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.string_agg(pg_catalog.format( \
+                    'SELECT x.app FROM lowcode.%I x WHERE x.id OPERATOR(pg_catalog.=) $1', \
+                    c.relname OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) s.shardid), ' UNION ALL ') \
+           FROM pg_catalog.pg_dist_shard s \
+           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid \
+           JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid \
+           JOIN pg_catalog.pg_dist_local_group g ON g.groupid OPERATOR(pg_catalog.=) p.groupid \
+          WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace \
+            AND c.relname OPERATOR(pg_catalog.=) $1",
+        &[table.into()],
+    )
+    .ok()
+    .flatten();
+    if let Some(local) = local {
+        if let Some(app) = first(&local)? {
+            return Ok(Some(app));
+        }
+    }
+    first(&format!(
+        "SELECT x.app FROM lowcode.{table} x WHERE x.id OPERATOR(pg_catalog.=) $1"
+    ))
+}
+
+/// The calls `call_at` runs.
+pub const CALLS: [&str; 8] = [
+    "transition",
+    "update_record",
+    "claim_task",
+    "complete_task",
+    "release_task",
+    "reassign_task",
+    "decide",
+    "withdraw",
+];
+
+/// `lowcode.call_at` sent to the app's node (as [`send_submit`]: one statement Citus
+/// delegates, run as the invoker).
+pub fn send_call(app: &str, call: &str, args: serde_json::Value) -> Option<serde_json::Value> {
+    let sql = format!(
+        "SELECT r FROM lowcode.call_at({}, {}, {}::pg_catalog.jsonb) AS r",
+        crate::privileges::literal(Some(app)),
+        crate::privileges::literal(Some(call)),
+        crate::privileges::literal(Some(&args.to_string())),
+    );
+    crate::identity::sandboxed(crate::identity::invoker(), || {
+        Spi::get_one::<pgrx::JsonB>(&sql)
+    })
+    .unwrap_or_else(|error| crate::report::failed(format_args!("{call} in app {app}"), error))
+    .map(|j| j.0)
 }
 
 /// Ends [`here_or_there`]'s sending, also when the call raised.

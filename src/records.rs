@@ -578,12 +578,29 @@ const UPDATE_DATA_KEEPING_HIDDEN: Statement = Statement {
 /// stored values (naming one is refused with 42501). With expected_revision, refuses (SQLSTATE
 /// 40001) when someone else changed it first. Returns the new revision.
 #[pg_extern(volatile)]
-fn update_record(
+pub(crate) fn update_record(
     id: Option<i64>,
     data: Option<crate::jsonb::JsonbBytes>,
     expected_revision: default!(Option<i32>, "NULL"),
 ) -> i32 {
-    crate::placement::not_distributed("update_record");
+    let json = crate::placement::runtime_distributed()
+        .then(|| data.as_ref().and_then(|d| d.to_json().ok()));
+    crate::placement::by_id(
+        crate::placement::Of::Record,
+        id,
+        "update_record",
+        || update_record_here(id, data, expected_revision),
+        || serde_json::json!({ "id": id, "data": json.flatten(), "expected_revision": expected_revision }),
+        |r| r.and_then(|v| v.as_i64()).unwrap_or_default() as i32,
+    )
+}
+
+/// `update_record` where the record is (see above).
+fn update_record_here(
+    id: Option<i64>,
+    data: Option<crate::jsonb::JsonbBytes>,
+    expected_revision: Option<i32>,
+) -> i32 {
     let (Some(id), Some(data)) = (id, data) else {
         refuse(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,

@@ -20,6 +20,10 @@ pub struct Statement {
 }
 
 thread_local! {
+    /// While a call runs on the shards of one app of a distributed runtime
+    /// ([`on_shards`]): lowcode's runtime tables by the names their shards of that app have on
+    /// this node, `lowcode.records` as `lowcode.records_102008`.
+    static SHARDS: RefCell<Option<Rc<Shards>>> = const { RefCell::new(None) };
     static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> =
         RefCell::new(HashMap::new());
     // Statements whose text is built at run time (one per typed view), least recently used
@@ -47,8 +51,102 @@ pub fn run<'conn>(
     statement: &Statement,
     args: &[DatumWithOid<'_>],
 ) -> SpiResult<SpiTupleTable<'conn>> {
+    if on_any_shards() {
+        let types: Vec<pg_sys::Oid> = statement
+            .args
+            .iter()
+            .map(|&o| PgOid::BuiltIn(o).value())
+            .collect();
+        return run_typed(client, statement.sql, &types, args);
+    }
     let plan = plan(client, statement)?;
     client.select(&*plan, None, args)
+}
+
+/// The app whose shards the engine runs on, and each runtime table's name with its shard's.
+struct Shards {
+    app: String,
+    names: Vec<(String, String)>,
+}
+
+/// Run `body` with lowcode's runtime tables named by their shards of `app` on this node
+/// (`names`: each table's name and its shard's): every statement the engine runs here then
+/// reads and writes that app's shards as one node's tables, locks by id included, and the
+/// triggers on the shards run the engine the same way. Citus refuses manual changes to
+/// shards unless `citus.enable_manual_changes_to_shards` is on: on for the call only (and
+/// so is `citus.allow_nested_distributed_execution`, below).
+pub fn on_shards<T>(app: &str, names: Vec<(String, String)>, body: impl FnOnce() -> T) -> T {
+    let shards = Shards {
+        app: app.to_owned(),
+        names,
+    };
+    let previous = SHARDS.with(|s| s.replace(Some(Rc::new(shards))));
+    let _restore = RestoreShards(previous);
+    crate::settings::with_setting(c"citus.enable_manual_changes_to_shards", c"on", || {
+        // (A call Citus pushed onto a shard with the query that reads it, `SELECT
+        // lowcode.transition(r.id, ...) FROM lowcode.records r`, runs inside Citus's task
+        // there, where Citus refuses even a read of a reference table, lowcode's
+        // definitions and grants, unless this is on. The runtime's statements are the
+        // shards' own here, so what is left for Citus are those reads, of the node's copy.)
+        crate::settings::with_setting(c"citus.allow_nested_distributed_execution", c"on", body)
+    })
+}
+
+/// The shards [`on_shards`] is running on, when they are `app`'s.
+pub fn shards_for(app: &str) -> Option<Vec<(String, String)>> {
+    SHARDS.with(|s| {
+        s.borrow()
+            .as_ref()
+            .filter(|shards| shards.app == app)
+            .map(|shards| shards.names.clone())
+    })
+}
+
+/// Is a call running on some app's shards ([`on_shards`])?
+pub fn on_any_shards() -> bool {
+    SHARDS.with(|s| s.borrow().is_some())
+}
+
+struct RestoreShards(Option<Rc<Shards>>);
+
+impl Drop for RestoreShards {
+    fn drop(&mut self) {
+        SHARDS.with(|s| *s.borrow_mut() = self.0.take());
+    }
+}
+
+/// `sql` with the runtime tables named by their shards, when [`on_shards`] is running; None
+/// otherwise. A table's name is replaced where it is a whole name (`lowcode.records`, not
+/// `lowcode.records_id_seq`); a record passed whole to a function (`keep_hidden(x, ...)`)
+/// is given the table's row type.
+fn on_shard(sql: &str) -> Option<String> {
+    let shards = SHARDS.with(|s| s.borrow().clone())?;
+    Some(rename(sql, &shards.names))
+}
+
+/// `sql` with every whole `from` name of `names` replaced by its `to`.
+pub fn rename(sql: &str, names: &[(String, String)]) -> String {
+    let mut text = sql.replace(
+        "lowcode.keep_hidden(x,",
+        "lowcode.keep_hidden(ROW(x.*)::lowcode.records,",
+    );
+    for (from, to) in names {
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(from.as_str()) {
+            let after = &rest[at + from.len()..];
+            let whole = !after
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            out.push_str(&rest[..at]);
+            out.push_str(if whole { to } else { from });
+            rest = after;
+        }
+        out.push_str(rest);
+        text = out;
+    }
+    text
 }
 
 /// Run `statement` in a connection of its own and read its first row with `read`; None when
@@ -76,6 +174,8 @@ pub fn run_typed<'conn>(
     args: &[pg_sys::Oid],
     values: &[DatumWithOid<'_>],
 ) -> SpiResult<SpiTupleTable<'conn>> {
+    let renamed = on_shard(sql);
+    let sql = renamed.as_deref().unwrap_or(sql);
     // The parameter types are part of the key: a view published again is a new row type
     // under the same name, and a statement prepared for the old one cannot take the new.
     let key = format!("{sql}\n-- {args:?}");
@@ -102,6 +202,9 @@ pub fn run_keyed<'conn>(
     args: &[pg_sys::Oid],
     values: &[DatumWithOid<'_>],
 ) -> SpiResult<SpiTupleTable<'conn>> {
+    if on_any_shards() {
+        return run_typed(client, &text(), args, values);
+    }
     let key = format!("shape {key}\n-- {args:?}");
     let cached = BUILT.with(|b| b.borrow_mut().get(&key));
     let plan = match cached {

@@ -336,8 +336,19 @@ fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Opt
 /// moment (first wins, never blocks). Refused when the task does not exist (42704) or is not
 /// the caller's to claim (42501: its app, or a role the claimer is not a member of).
 #[pg_extern(volatile, name = "claim_task")]
-fn claim_task_by_id(task: Option<i64>, worker: default!(Option<&str>, "NULL")) -> bool {
-    crate::placement::not_distributed("claim_task");
+pub(crate) fn claim_task_by_id(task: Option<i64>, worker: default!(Option<&str>, "NULL")) -> bool {
+    crate::placement::by_id(
+        crate::placement::Of::Task,
+        task,
+        "claim_task",
+        || claim_task_by_id_here(task, worker),
+        || serde_json::json!({ "task": task, "worker": worker }),
+        |r| r.and_then(|v| v.as_bool()).unwrap_or(false),
+    )
+}
+
+/// `claim_task` where the record is (see above).
+fn claim_task_by_id_here(task: Option<i64>, worker: Option<&str>) -> bool {
     let Some(task) = task else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -581,12 +592,29 @@ fn lock_task(task: i64) -> Option<Locked> {
 /// them) and result data (checked against its result schema, 23514): records whether the
 /// deadline was met and fires task_completed:<task>.
 #[pg_extern(volatile)]
-fn complete_task(
+pub(crate) fn complete_task(
     task: Option<i64>,
     outcome: Option<&str>,
     data: default!(Option<crate::jsonb::JsonbBytes>, "'{}'"),
 ) {
-    crate::placement::not_distributed("complete_task");
+    let json = crate::placement::runtime_distributed()
+        .then(|| data.as_ref().and_then(|d| d.to_json().ok()));
+    crate::placement::by_id(
+        crate::placement::Of::Task,
+        task,
+        "complete_task",
+        || complete_task_here(task, outcome, data),
+        || serde_json::json!({ "task": task, "outcome": outcome, "data": json.flatten() }),
+        |_| (),
+    )
+}
+
+/// `complete_task` where the record is (see above).
+fn complete_task_here(
+    task: Option<i64>,
+    outcome: Option<&str>,
+    data: Option<crate::jsonb::JsonbBytes>,
+) {
     let Some(id) = task else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -796,8 +824,19 @@ fn lock_hand_over(task: Option<i64>, doing: &str) -> (i64, HandOver) {
 
 /// Give a claimed pool task back to its pool.
 #[pg_extern(volatile)]
-fn release_task(task: Option<i64>) {
-    crate::placement::not_distributed("release_task");
+pub(crate) fn release_task(task: Option<i64>) {
+    crate::placement::by_id(
+        crate::placement::Of::Task,
+        task,
+        "release_task",
+        || release_task_here(task),
+        || serde_json::json!({ "task": task }),
+        |_| (),
+    )
+}
+
+/// `release_task` where the record is (see above).
+fn release_task_here(task: Option<i64>) {
     let (id, t) = lock_hand_over(task, "release_task");
     let actor = require_claimer(
         id,
@@ -835,8 +874,19 @@ fn release_task(task: Option<i64>) {
 
 /// Hand an open or claimed task (or an approval decision) to another worker.
 #[pg_extern(volatile)]
-fn reassign_task(task: Option<i64>, to_worker: Option<&str>) {
-    crate::placement::not_distributed("reassign_task");
+pub(crate) fn reassign_task(task: Option<i64>, to_worker: Option<&str>) {
+    crate::placement::by_id(
+        crate::placement::Of::Task,
+        task,
+        "reassign_task",
+        || reassign_task_here(task, to_worker),
+        || serde_json::json!({ "task": task, "to_worker": to_worker }),
+        |_| (),
+    )
+}
+
+/// `reassign_task` where the record is (see above).
+fn reassign_task_here(task: Option<i64>, to_worker: Option<&str>) {
     let (id, t) = lock_hand_over(task, "reassign_task");
     if !privileges::holds(Some(&t.app), Some("admin")) {
         privileges::refuse_with(

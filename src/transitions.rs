@@ -186,12 +186,29 @@ fn member_of_any(roles: &[String]) -> bool {
 /// fire it and its condition (on the data merged with payload), then moves the record. Returns
 /// the record's state after the rules it triggered.
 #[pg_extern(volatile)]
-fn transition(
+pub(crate) fn transition(
     record: Option<i64>,
     name: Option<&str>,
     payload: default!(Option<JsonbBytes>, "'{}'"),
 ) -> Option<String> {
-    crate::placement::not_distributed("transition");
+    let json = crate::placement::runtime_distributed()
+        .then(|| payload.as_ref().and_then(|p| p.to_json().ok()));
+    crate::placement::by_id(
+        crate::placement::Of::Record,
+        record,
+        "transition",
+        || transition_here(record, name, payload),
+        || serde_json::json!({ "record": record, "name": name, "payload": json.flatten() }),
+        |r| r.and_then(|v| v.as_str().map(str::to_owned)),
+    )
+}
+
+/// `transition` where the record is (see above).
+fn transition_here(
+    record: Option<i64>,
+    name: Option<&str>,
+    payload: Option<JsonbBytes>,
+) -> Option<String> {
     let (Some(id), Some(name)) = (record, name) else {
         refuse(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,

@@ -348,9 +348,7 @@ check sys_expect "she reads the records of the app she may read, only" "$app1" c
 check sys_expect "and its tasks, only" "$app1" coord rt \
     "SET ROLE alice; SELECT string_agg(DISTINCT app, ',') FROM lowcode.tasks"
 # What does not run on a distributed runtime yet says so (docs/scale-out.md), not Citus.
-for call in "transition((SELECT min(id) FROM lowcode.records WHERE app = '$app1'), 'finish')" \
-    "claim_task('engineers')" "run_due_timers()" \
-    "update_record((SELECT min(id) FROM lowcode.records WHERE app = '$app1'), '{\"what\": \"z\"}')"; do
+for call in "claim_task('engineers')" "run_due_timers()" "claimable_tasks('engineers')"; do
     check sys_fails "lowcode.${call%%(*}: not on a distributed runtime yet, 0A000" 0A000 coord rt "SELECT lowcode.$call"
 done
 pump="$(sys_val coord rt "SELECT id FROM lowcode.records WHERE app = '$app1' AND data->>'what' = 'pump'")"
@@ -358,6 +356,45 @@ check sys_expect "reads by id work: get_record, record_history" "pump|3" coord r
     "SELECT (lowcode.get_record($pump)).data->>'what' || '|' || (SELECT count(*) FROM lowcode.record_history($pump))"
 check sys_fails "a typed view's write, which cannot be sent: 0A000" 0A000 coord rt \
     "SELECT lowcode.publish('$app1'); INSERT INTO ${app1}.fault (what) VALUES ('y')"
+
+step "calls by id on the distributed runtime: run on the node of the record's app, on its shards"
+task="$(sys_val coord rt "SELECT id FROM lowcode.tasks WHERE record_id = $pump")"
+check sys_expect "update_record by id: revision 2" "2" coord rt \
+    "SELECT lowcode.update_record($pump, '{\"what\": \"pump\", \"note\": \"loud\"}')"
+check sys_fails "a stale revision: 40001, from w1" 40001 coord rt \
+    "SELECT lowcode.update_record($pump, '{\"what\": \"pump\"}', 1)"
+check sys_expect "claim_task by id" "t" coord rt "SELECT lowcode.claim_task($task)"
+sys_psql coord -d rt -c "SELECT lowcode.complete_task($task, NULL)" >/dev/null || fail "complete_task $task"
+check sys_expect "complete_task: done, its deadline cancelled" "completed|cancelled" coord rt \
+    "SELECT (SELECT status FROM lowcode.tasks WHERE id = $task) || '|' || (SELECT status FROM lowcode.timers WHERE task_id = $task)"
+check sys_expect "transition by id" "done" coord rt "SELECT lowcode.transition($pump, 'finish')"
+check sys_expect "its history, in order, all on w1" "created,task_created,rule_action,updated,task_claimed,task_completed,transition" coord rt \
+    "SELECT string_agg(action, ',' ORDER BY id) FROM lowcode.record_history($pump)"
+check sys_fails "a record that does not exist: 42704" 42704 coord rt "SELECT lowcode.transition(12345, 'finish')"
+check sys_fails "call_at with a call it does not run: 42883" 42883 coord rt "SELECT lowcode.call_at('$app1', 'drop_everything')"
+call_at_one_node() {
+    local out rec calls
+    rec="$(sys_val coord rt "SELECT min(id) FROM lowcode.records WHERE app = '$app2' AND state = 'open'")"
+    out="$(sys_psql coord -d rt -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" \
+        -c "SELECT lowcode.call_at('$app2', 'transition', '{\"record\": $rec, \"name\": \"finish\"}')" 2>&1)" || fail "call_at: $out"
+    calls="$(grep -c 'NOTICE:  issuing' <<<"$out")"
+    [ "$calls" = 1 ] || fail "call_at sent $calls commands, not 1: $out"
+    grep -q "on server [a-z]*@127.0.0.1:$(sys_port w2) " <<<"$out" || fail "not to w2: $out"
+}
+check call_at_one_node "call_at with the app: one command, to its node (w2)"
+alice_task="$(sys_val coord rt "SELECT min(t.id) FROM lowcode.tasks t WHERE t.app = '$app1' AND t.status = 'open'")"
+check sys_expect "alice claims a task of the app where she may claim, by id" "t" coord rt \
+    "SET ROLE alice; SELECT lowcode.claim_task($alice_task)"
+check sys_expect "as alice" "alice" coord rt "SELECT claimed_by FROM lowcode.tasks WHERE id = $alice_task"
+check sys_fails "and may not fire a transition there (update_all): 42501" 42501 coord rt \
+    "SET ROLE alice; SELECT lowcode.transition((SELECT min(id) FROM lowcode.records WHERE app = '$app1' AND state = 'open'), 'finish')"
+open2="$(sys_val coord rt "SELECT count(*) FROM lowcode.records WHERE app = '$app2' AND state = 'open'")"
+[ "$open2" -gt 1 ] || fail "app $app2 has $open2 open records, not a few"
+check sys_expect "a call by id inside a query Citus runs on the shards of the records it reads" "$open2" coord rt \
+    "SELECT count(*) FILTER (WHERE lowcode.transition(r.id, 'finish') = 'done')
+       FROM lowcode.records r WHERE r.app = '$app2' AND r.state = 'open'"
+check sys_expect "and they are done" "0" coord rt \
+    "SELECT count(*) FROM lowcode.records WHERE app = '$app2' AND state = 'open'"
 
 step "a node down: distribute() says which one it could not reach"
 lc_as_pg "$pg_bin/pg_ctl" stop -D "$(sys_data w2)" -m fast -w >/dev/null || fail "stopping w2"

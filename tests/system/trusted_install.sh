@@ -59,7 +59,7 @@ expect_as "the superuser keeps the C functions that are not SECURITY DEFINER" "0
       WHERE p.pronamespace = 'lowcode'::regnamespace AND l.lanname = 'c' AND NOT p.prosecdef
         AND p.proowner = 'dbo'::regrole"
 expect_as "the SECURITY DEFINER C functions run as dbo" \
-    "claim_task,claim_task,claimable_tasks,complete_task,decide,my_tasks,reassign_task,release_task,run_due_timers,submit,submit,transition,update_record,view_write,withdraw|15" dbo app \
+    "call_at,claim_task,claim_task,claimable_tasks,complete_task,decide,my_tasks,reassign_task,release_task,run_due_timers,submit,submit,transition,update_record,view_write,withdraw|16" dbo app \
     "SELECT string_agg(p.proname, ',' ORDER BY p.proname), count(*) FILTER (WHERE p.proowner = 'dbo'::regrole)
        FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'lowcode'::regnamespace AND l.lanname = 'c' AND p.prosecdef"
