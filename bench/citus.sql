@@ -102,4 +102,61 @@ SELECT create_distributed_table(t, 'app', colocate_with => 'bench.records_byapp'
   FROM unnest(ARRAY['bench.history_byapp', 'bench.tasks_byapp', 'bench.timers_byapp', 'bench.events_byapp']) t;
 SELECT create_distributed_function('bench.submit_byapp(text, jsonb)', '$1',
                                    colocate_with => 'bench.records_byapp', force_delegation => true);
+-- The physical limit of the design on Citus, and what lowcode's runtime does on the app's node
+-- (src/placement.rs): the rows of plain_workflow.sql, by its one statement, written straight
+-- into app insp's shards of the by-app tables (plain tables there: Citus plans nothing), by a
+-- function Citus delegates to their node (bench/pgbench/citus_byapp_shards.sql; PL/pgSQL, whose
+-- statement is planned where it runs: the shards are only on their node). Ids from the tables'
+-- own sequences, which Citus does not give their shards.
+DO $$
+DECLARE
+    s text[] := ARRAY(SELECT pg_catalog.format('bench.%I', c.relname || '_' ||
+                               get_shard_id_for_distribution_column(c.oid, 'insp'))
+                        FROM unnest(ARRAY['bench.records_byapp', 'bench.tasks_byapp', 'bench.timers_byapp',
+                                          'bench.history_byapp', 'bench.events_byapp', 'bench.forms_ref']::regclass[])
+                             WITH ORDINALITY AS t(r, n)
+                        JOIN pg_class c ON c.oid = t.r ORDER BY t.n);
+    q text[] := ARRAY(SELECT pg_catalog.quote_literal(pg_get_serial_sequence(t, 'id'))
+                        FROM unnest(ARRAY['bench.records_byapp', 'bench.tasks_byapp', 'bench.timers_byapp',
+                                          'bench.history_byapp', 'bench.events_byapp']) WITH ORDINALITY AS u(t, n) ORDER BY u.n);
+BEGIN
+    EXECUTE format($fn$
+CREATE FUNCTION bench.submit_byapp_shards(p_app text, p_doc jsonb) RETURNS void
+LANGUAGE plpgsql SET citus.enable_manual_changes_to_shards = on AS $body$
+BEGIN
+WITH rec AS (
+    INSERT INTO %1$s (id, app, form, form_version_id, data, state)
+    SELECT nextval(%7$s), f.app, f.name, f.current_version_id, p_doc, 'open'
+      FROM %6$s f WHERE f.app = p_app AND f.name = 'fault_wf'
+    RETURNING id, app, form, state, revision, data
+), task AS (
+    INSERT INTO %2$s (id, record_id, name, pool, title, status, due_at, app, form)
+    SELECT nextval(%8$s), rec.id, 'fix', 'engineers', 'fix', 'open', now() + interval '5 minutes', rec.app, rec.form
+      FROM rec
+    RETURNING id, record_id, due_at, app
+), deadline AS (
+    INSERT INTO %3$s (id, record_id, name, event, task_id, fire_at, app)
+    SELECT nextval(%9$s), task.record_id, 'fix', 'deadline_passed:' || 'fix', task.id, task.due_at, task.app
+      FROM task
+), hist AS (
+    INSERT INTO %4$s (id, record_id, app, form, action, revision, actor, from_state, to_state, before, after, detail)
+    SELECT nextval(%10$s), rec.id, rec.app, rec.form, h.action, rec.revision, current_user, h.from_state, rec.state, NULL, h.after, h.detail
+      FROM rec, task,
+           LATERAL (VALUES (1, 'created', NULL, rec.data, '{}'::jsonb),
+                           (2, 'task_created', rec.state, NULL, jsonb_build_object('name', 'fix', 'rule', 'route_severe', 'task', task.id)),
+                           (3, 'rule_action', rec.state, NULL, '{"rule": "route_severe", "action": {"emit": {"topic": "fault.severe"}}}'::jsonb))
+                   AS h(n, action, from_state, after, detail)
+     ORDER BY h.n
+)
+INSERT INTO %5$s (id, topic, payload, record_id, app)
+SELECT nextval(%11$s), 'fault.severe',
+       jsonb_build_object('record', rec.id, 'app', rec.app, 'form', rec.form, 'state', rec.state,
+                          'event', 'created', 'rule', 'route_severe', 'data', rec.data),
+       rec.id, rec.app
+  FROM rec;
+END
+$body$ $fn$, s[1], s[2], s[3], s[4], s[5], s[6], q[1], q[2], q[3], q[4], q[5]);
+END $$;
+SELECT create_distributed_function('bench.submit_byapp_shards(text, jsonb)', '$1',
+                                   colocate_with => 'bench.records_byapp', force_delegation => true);
 \endif

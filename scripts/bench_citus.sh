@@ -10,9 +10,12 @@
 #   by app        bench/pgbench/citus_byapp.sql: the same rows into plain tables distributed by
 #                 app, one function delegated to the app's node (issue 21's design; on one node
 #                 the same function, local)
+#   by app, shards bench/pgbench/citus_byapp_shards.sql: the same rows by the plain statement
+#                 straight into the app's shards of those tables, by one function delegated to
+#                 their node: the physical limit of the design (Citus plans nothing there)
 #   distributed   lowcode.submit in a database whose runtime is distributed by app
-#                 (lowcode.distribute(runtime => true)): delegated to the app's node, against
-#                 "by app", the same rows into tables distributed the same way
+#                 (lowcode.distribute(runtime => true)): delegated to the app's node, where it
+#                 writes the app's shards itself, against "by app, shards"
 # and, for one call of each, the commands the coordinator sent to other nodes and how many
 # nodes they went to (citus.log_remote_commands). Writes docs/benchmarks-citus.md.
 #
@@ -37,7 +40,7 @@ pgbench_bin="$pg_bin/pgbench"
 work="$SYS_WORK/bench"
 mkdir -p "$work/pgbench"
 cp "$LC_ROOT"/bench/{citus,insp_workflow}.sql "$work/"
-cp "$LC_ROOT"/bench/pgbench/{submit_workflow,plain_workflow,citus_byapp}.sql "$work/pgbench/"
+cp "$LC_ROOT"/bench/pgbench/{submit_workflow,plain_workflow,citus_byapp,citus_byapp_shards}.sql "$work/pgbench/"
 python3 "$LC_ROOT/bench/forms.py" "$work" >/dev/null
 chown -R "$PG_OS_USER:" "$work"
 
@@ -90,7 +93,13 @@ rows() {
         sys_psql coord -d "$1" | grep -E '^[0-9]+$' | tail -1
 }
 # scripts DB — the variants measured in DB (in spread, lowcode only: the baselines are bench's).
-scripts() { if [ "$1" = spread ]; then echo submit_workflow; else echo submit_workflow plain_workflow citus_byapp; fi; }
+scripts() {
+    case "$1" in
+        bench) echo submit_workflow plain_workflow citus_byapp citus_byapp_shards ;;
+        spread) echo submit_workflow ;;
+        one) echo submit_workflow plain_workflow citus_byapp ;;
+    esac
+}
 for db in bench spread one; do
     base="$(sys_val coord "$db" "$count_rows")"
     for s in $(scripts "$db"); do
@@ -139,6 +148,7 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", 100 * a / b }'; }
 read -r lc_cmds lc_nodes <<<"$(remote submit_workflow)"
 read -r pl_cmds pl_nodes <<<"$(remote plain_workflow)"
 read -r ba_cmds ba_nodes <<<"$(remote citus_byapp)"
+read -r bs_cmds bs_nodes <<<"$(remote citus_byapp_shards)"
 read -r sp_cmds sp_nodes <<<"$(remote submit_workflow spread)"
 shards="$(sys_val coord bench "SELECT string_agg(DISTINCT s.nodeport::text, ',') FROM citus_shards s
                                 WHERE s.shardid = get_shard_id_for_distribution_column('bench.records_byapp', 'insp')")"
@@ -174,7 +184,8 @@ done
             case "$s" in
                 submit_workflow) v="lowcode.submit" ;;
                 plain_workflow) v="plain, where lowcode's runtime is" ;;
-                citus_byapp) v="plain, by app, delegated" ;;
+                citus_byapp) v="plain, by app, delegated (a statement per table, each planned by Citus)" ;;
+                citus_byapp_shards) v="plain, by app, delegated, one statement into the app's shards" ;;
             esac
             [ "$db" = bench ] || [ "$s" != citus_byapp ] || v="plain, the same function, local"
             r4="$(median "${rate[$db.$s.4]}")"
@@ -182,7 +193,8 @@ done
             [ "$s" != submit_workflow ] || ratio=""
             if [ "$db" = spread ]; then
                 v="lowcode.submit, delegated to the app's node"
-                ratio="$(pct "$r4" "$(median "${rate[bench.citus_byapp.4]}")") % of by app"
+                ratio="$(pct "$r4" "$(median "${rate[bench.citus_byapp_shards.4]}")") % of by app, shards"
+                sp_vs_byapp="$(pct "$r4" "$(median "${rate[bench.citus_byapp.4]}")")"
             fi
             echo "| $label | $v | $(median "${rate[$db.$s.1]}") | $r4 | $ratio |"
         done
@@ -190,8 +202,13 @@ done
     echo
     echo "Per call on the coordinator (\`citus.log_remote_commands\`): lowcode.submit sent $lc_cmds commands"
     echo "to $lc_nodes other nodes; the plain statement $pl_cmds to $pl_nodes; the delegated function"
-    echo "$ba_cmds to $ba_nodes (app insp's shards are on the node of port $shards). With the runtime"
-    echo "distributed, lowcode.submit sent $sp_cmds commands to $sp_nodes other nodes."
+    echo "$ba_cmds to $ba_nodes (app insp's shards are on the node of port $shards), the one into the"
+    echo "shards $bs_cmds to $bs_nodes. With the runtime distributed, lowcode.submit sent $sp_cmds commands"
+    echo "to $sp_nodes other nodes."
+    echo
+    echo "With the runtime distributed, lowcode.submit is $sp_vs_byapp % of the delegated function that"
+    echo "writes a statement per table through Citus's planner on the node: lowcode, on the app's node,"
+    echo "writes the app's shards itself (src/placement.rs), as the one-statement limit above does."
     echo
     echo "Cost of Citus for lowcode: $(pct "$(median "${rate[bench.submit_workflow.4]}")" "$(median "${rate[one.submit_workflow.4]}")") % of the"
     echo "one-node rate with 4 clients (the same server: Citus's planner and executor hooks on every"

@@ -508,8 +508,9 @@ fn retry_delay(
     ))
 }
 
-/// Run call (one of transition, update_record, claim_task, complete_task, release_task,
-/// reassign_task, decide, withdraw; args: its arguments by name, as JSON) on the node of
+/// Run call (one of transition, update_record, claim_task (by task, or from a pool),
+/// complete_task, release_task, reassign_task, decide, withdraw; args: its arguments by
+/// name, as JSON) on the node of
 /// app's records, and return its result as JSON. On a distributed runtime
 /// (lowcode.distribute(runtime => true)) the calls that take only an id send themselves as
 /// this; a caller that knows the app saves their lookup. Authorized like the call itself.
@@ -565,10 +566,10 @@ fn dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Value> {
             json("data"),
             int("expected_revision").map(|v| v as i32),
         ))),
-        "claim_task" => Some(Value::Bool(crate::tasks::claim_task_by_id(
-            int("task"),
-            text("worker"),
-        ))),
+        "claim_task" if args.get("task").is_some() => Some(Value::Bool(
+            crate::tasks::claim_task_by_id(int("task"), text("worker")),
+        )),
+        "claim_task" => crate::tasks::claim_task(text("pool"), text("worker")).map(Value::from),
         "complete_task" => {
             crate::tasks::complete_task(int("task"), text("outcome"), or_empty(json("data")));
             None

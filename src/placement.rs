@@ -308,6 +308,52 @@ fn app_of(table: &str, id: i64) -> Result<Option<String>, pgrx::spi::SpiError> {
     ))
 }
 
+/// A claim from a pool: here as on one node; with the runtime distributed, on the node of each
+/// app that has open tasks in the pool (found by a read of every shard), one app after
+/// another, until one gives a task (`lowcode.call_at(app, 'claim_task', {pool, worker})`).
+/// On an app's node the claim takes the oldest claimable task of the pool on that app's
+/// shards (`SKIP LOCKED`, as on one node), so concurrent claimers of one app each get their
+/// own.
+pub fn by_pool(
+    pool: Option<&str>,
+    worker: Option<&str>,
+    here: impl Fn() -> Option<i64>,
+) -> Option<i64> {
+    let Some(pool) = pool else {
+        return here();
+    };
+    if !runtime_distributed() || crate::statements::on_any_shards() {
+        return here();
+    }
+    let apps = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT DISTINCT t.app FROM lowcode.tasks t \
+                  WHERE t.pool OPERATOR(pg_catalog.=) $1 AND t.status OPERATOR(pg_catalog.=) 'open' \
+                  ORDER BY 1",
+                None,
+                &[pool.into()],
+            )?
+            .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap_or_else(|error| crate::report::failed(format_args!("finding the apps of pool {pool}"), error));
+    for app in apps {
+        let claimed = here_or_there(&app, "claim_task", &here, || {
+            send_call(
+                &app,
+                "claim_task",
+                serde_json::json!({ "pool": pool, "worker": worker }),
+            )
+            .and_then(|v| v.as_i64())
+        });
+        if claimed.is_some() {
+            return claimed;
+        }
+    }
+    None
+}
+
 /// The calls `call_at` runs.
 pub const CALLS: [&str; 8] = [
     "transition",

@@ -295,8 +295,15 @@ fn announce(task: &Claimed, by: &str) {
 /// (default: the actor; claiming for someone else needs act_as in the task's app). First
 /// claim wins; never blocks on tasks other claimers hold; NULL when nothing is claimable.
 #[pg_extern(volatile)]
-fn claim_task(pool: Option<&str>, worker: default!(Option<&str>, "NULL")) -> Option<i64> {
-    crate::placement::not_distributed("claim_task");
+pub(crate) fn claim_task(
+    pool: Option<&str>,
+    worker: default!(Option<&str>, "NULL"),
+) -> Option<i64> {
+    crate::placement::by_pool(pool, worker, || claim_task_here(pool, worker))
+}
+
+/// `claim_task(pool)` where the tasks are (see above).
+fn claim_task_here(pool: Option<&str>, worker: Option<&str>) -> Option<i64> {
     let Some(pool) = pool else {
         error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,

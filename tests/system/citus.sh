@@ -348,7 +348,7 @@ check sys_expect "she reads the records of the app she may read, only" "$app1" c
 check sys_expect "and its tasks, only" "$app1" coord rt \
     "SET ROLE alice; SELECT string_agg(DISTINCT app, ',') FROM lowcode.tasks"
 # What does not run on a distributed runtime yet says so (docs/scale-out.md), not Citus.
-for call in "claim_task('engineers')" "run_due_timers()" "claimable_tasks('engineers')"; do
+for call in "run_due_timers()" "claimable_tasks('engineers')" "my_tasks()"; do
     check sys_fails "lowcode.${call%%(*}: not on a distributed runtime yet, 0A000" 0A000 coord rt "SELECT lowcode.$call"
 done
 pump="$(sys_val coord rt "SELECT id FROM lowcode.records WHERE app = '$app1' AND data->>'what' = 'pump'")"
@@ -395,6 +395,38 @@ check sys_expect "a call by id inside a query Citus runs on the shards of the re
        FROM lowcode.records r WHERE r.app = '$app2' AND r.state = 'open'"
 check sys_expect "and they are done" "0" coord rt \
     "SELECT count(*) FROM lowcode.records WHERE app = '$app2' AND state = 'open'"
+
+step "8 claimers on 2,000 tasks of a distributed app: each claimed exactly once"
+sys_psql coord -d rt >/dev/null <<'SQL' || fail "app claims"
+SELECT lowcode.create_app('claims');
+SELECT lowcode.define_form('claims', 'job', '{"type": "object"}');
+SELECT lowcode.define_workflow('claims', 'job', '{"states": {"open": {"initial": true}},
+  "rules": [{"name": "pool", "on": "created", "then": [{"task": {"name": "do", "pool": "crew"}}]}]}');
+SELECT count(lowcode.submit('claims', 'job', pg_catalog.jsonb_build_object('n', i))) FROM generate_series(1, 2000) i;
+CREATE TABLE claimed (session int, task bigint);
+CREATE PROCEDURE claim_all(session int) LANGUAGE plpgsql AS $$
+DECLARE
+    t bigint;
+BEGIN
+    LOOP
+        t := lowcode.claim_task('crew');
+        EXIT WHEN t IS NULL;
+        INSERT INTO claimed VALUES (session, t);
+        COMMIT;
+    END LOOP;
+END $$;
+SQL
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    sys_psql coord -d rt -c "CALL claim_all($i)" >"$SYS_WORK/claimer_$i.log" 2>&1 &
+    pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || fail "a claimer failed: $(cat "$SYS_WORK"/claimer_*.log)"; done
+check sys_expect "2,000 claims, 2,000 tasks, each once" "2000|2000|2000" coord rt \
+    "SELECT count(*) || '|' || count(DISTINCT task) || '|' ||
+            (SELECT count(*) FROM lowcode.tasks WHERE app = 'claims' AND status = 'claimed') FROM claimed"
+check sys_expect "by claimers side by side" "t" coord rt "SELECT count(DISTINCT session) > 1 FROM claimed"
+check sys_expect "and a claim from an empty pool: NULL" "" coord rt "SELECT lowcode.claim_task('crew')"
 
 step "a node down: distribute() says which one it could not reach"
 lc_as_pg "$pg_bin/pg_ctl" stop -D "$(sys_data w2)" -m fast -w >/dev/null || fail "stopping w2"
