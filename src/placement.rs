@@ -66,6 +66,9 @@ impl Reportable for PlacementError {
     }
 }
 
+/// Each runtime table's name with its shard's, for one app on this node.
+type ShardNames = Vec<(String, String)>;
+
 thread_local! {
     /// Whether the runtime is distributed, as last seen; None: ask. Citus's change of
     /// lowcode.records' metadata (distribute) invalidates its relcache entry, which forgets
@@ -74,6 +77,11 @@ thread_local! {
     /// A call this backend is sending to the app's node: if it comes back here, Citus did not
     /// send it.
     static SENDING: Cell<bool> = const { Cell::new(false) };
+    /// Where each app's shards are, as [`shards_of`] found them: their names when they are on
+    /// this node, None when on another. Citus invalidates lowcode.records' relcache entry when
+    /// its shards or their placements change (a move), which empties it ([`init`]).
+    static PLACED: std::cell::RefCell<crate::cache::Lru<String, Option<ShardNames>>> =
+        std::cell::RefCell::new(crate::cache::Lru::new(1024));
 }
 
 /// Forget whether the runtime is distributed when lowcode.records' relcache entry is
@@ -91,6 +99,7 @@ pub fn init() {
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     if relid == pg_sys::InvalidOid || relid == records_oid() {
         DISTRIBUTED.with(|d| d.set(None));
+        PLACED.with(|p| p.borrow_mut().clear());
     }
 }
 
@@ -195,6 +204,16 @@ fn shards_of(app: &str) -> Result<Option<Vec<(String, String)>>, PlacementError>
     if let Some(shards) = crate::statements::shards_for(app) {
         return Ok(Some(shards));
     }
+    if let Some(placed) = PLACED.with(|p| p.borrow_mut().get(&app.to_owned())) {
+        return Ok(placed);
+    }
+    let placed = find_shards(app)?;
+    PLACED.with(|p| p.borrow_mut().insert(app.to_owned(), placed.clone()));
+    Ok(placed)
+}
+
+/// [`shards_of`], asked of the catalog.
+fn find_shards(app: &str) -> Result<Option<Vec<(String, String)>>, PlacementError> {
     let failed = |error: pgrx::spi::SpiError| PlacementError::Spi {
         app: app.to_owned(),
         error: error.to_string(),
@@ -352,6 +371,54 @@ pub fn by_pool(
         }
     }
     None
+}
+
+/// Run `here` on this node's tables: once, as on one node; with the runtime distributed, once
+/// for each group of this node's shards of the runtime tables (a shard of each table, over
+/// the same range of apps), on those shards (`statements::on_shards`), none on a node that
+/// holds none. What the background worker and `run_due_timers` do for every app here.
+pub fn on_local_shards<T>(here: impl Fn() -> T) -> Vec<T> {
+    if !runtime_distributed() || crate::statements::on_any_shards() {
+        return vec![here()];
+    }
+    let rows = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT s.shardminvalue, pg_catalog.format('lowcode.%I', c.relname), \
+                        pg_catalog.format('lowcode.%I', c.relname OPERATOR(pg_catalog.||) '_' \
+                                          OPERATOR(pg_catalog.||) s.shardid) \
+                   FROM pg_catalog.pg_dist_shard s \
+                   JOIN pg_catalog.pg_dist_partition d ON d.logicalrelid OPERATOR(pg_catalog.=) s.logicalrelid \
+                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid \
+                   JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid \
+                   JOIN pg_catalog.pg_dist_local_group g ON g.groupid OPERATOR(pg_catalog.=) p.groupid \
+                  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace \
+                    AND d.partmethod OPERATOR(pg_catalog.=) 'h' \
+                  ORDER BY s.shardminvalue::pg_catalog.int4, c.relname",
+                None,
+                &[],
+            )?
+            .map(|row| {
+                Ok((
+                    row.get::<String>(1)?.unwrap_or_default(),
+                    row.get::<String>(2)?.unwrap_or_default(),
+                    row.get::<String>(3)?.unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
+    })
+    .unwrap_or_else(|error| crate::report::failed("finding this node's shards", error));
+    let mut groups: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for (range, table, shard) in rows {
+        match groups.last_mut() {
+            Some((r, names)) if *r == range => names.push((table, shard)),
+            _ => groups.push((range, vec![(table, shard)])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, names)| crate::statements::on_shards("", names, &here))
+        .collect()
 }
 
 /// The calls `call_at` runs.

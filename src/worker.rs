@@ -593,25 +593,29 @@ fn database_wanted_exclusively() -> bool {
     .unwrap_or(false)
 }
 
+// When the next pending timer is due, in seconds from now (negative: due already).
+const NEXT_TIMER: crate::statements::Statement = crate::statements::Statement {
+    sql: "SELECT pg_catalog.date_part('epoch', pg_catalog.min(t.fire_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8
+            FROM lowcode.timers t WHERE t.status OPERATOR(pg_catalog.=) 'pending'",
+    args: &[],
+};
+
 fn timer_round(batch: i32) -> TimerRound {
-    // A distributed runtime's timers are on the shards of their apps' nodes, which this
-    // worker does not scan yet (docs/scale-out.md): nothing to fire, nothing pending here.
-    if crate::placement::runtime_distributed() {
-        return TimerRound {
-            fired: 0,
-            next_in: None,
-        };
-    }
     let fired = Spi::get_one_with_args::<i32>("SELECT lowcode.run_due_timers($1)", &[batch.into()])
         .ok()
         .flatten()
         .unwrap_or(0);
-    let next_in = Spi::get_one::<f64>(
-        "SELECT pg_catalog.date_part('epoch', pg_catalog.min(t.fire_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8
-           FROM lowcode.timers t WHERE t.status OPERATOR(pg_catalog.=) 'pending'",
-    )
-    .ok()
-    .flatten();
+    // (With the runtime distributed: the timers of this node's shards, as run_due_timers
+    // fires them.)
+    let next_in = crate::placement::on_local_shards(|| {
+        crate::statements::first_row(&NEXT_TIMER, &[], |row| row.get::<f64>(1))
+            .ok()
+            .flatten()
+            .flatten()
+    })
+    .into_iter()
+    .flatten()
+    .reduce(f64::min);
     if fired > 0 {
         let _ = Spi::run_with_args(
             "UPDATE lowcode.worker_state SET last_timer_run = pg_catalog.now(),

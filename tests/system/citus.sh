@@ -29,9 +29,9 @@ for n in "${NODES[@]}"; do
         echo "shared_buffers = 32MB"
         # Citus starts a maintenance worker per database (and lowcode its pool): ten databases.
         echo "max_worker_processes = 64"
-        # The worker serves app only: the examples drive their timers themselves, as in the
-        # examples stage (which runs without the worker).
-        echo "lowcode.worker_databases = 'app'"
+        # The worker serves app and rt only: the examples drive their timers themselves, as in
+        # the examples stage (which runs without the worker).
+        echo "lowcode.worker_databases = 'app, rt'"
         echo "max_prepared_transactions = 20"
         # The clusters have no TLS.
         echo "citus.node_conninfo = 'sslmode=prefer'"
@@ -348,7 +348,7 @@ check sys_expect "she reads the records of the app she may read, only" "$app1" c
 check sys_expect "and its tasks, only" "$app1" coord rt \
     "SET ROLE alice; SELECT string_agg(DISTINCT app, ',') FROM lowcode.tasks"
 # What does not run on a distributed runtime yet says so (docs/scale-out.md), not Citus.
-for call in "run_due_timers()" "claimable_tasks('engineers')" "my_tasks()"; do
+for call in "claimable_tasks('engineers')" "my_tasks()"; do
     check sys_fails "lowcode.${call%%(*}: not on a distributed runtime yet, 0A000" 0A000 coord rt "SELECT lowcode.$call"
 done
 pump="$(sys_val coord rt "SELECT id FROM lowcode.records WHERE app = '$app1' AND data->>'what' = 'pump'")"
@@ -427,6 +427,22 @@ check sys_expect "2,000 claims, 2,000 tasks, each once" "2000|2000|2000" coord r
             (SELECT count(*) FROM lowcode.tasks WHERE app = 'claims' AND status = 'claimed') FROM claimed"
 check sys_expect "by claimers side by side" "t" coord rt "SELECT count(DISTINCT session) > 1 FROM claimed"
 check sys_expect "and a claim from an empty pool: NULL" "" coord rt "SELECT lowcode.claim_task('crew')"
+
+step "timers of a distributed runtime: fired on the workers, by each node's worker"
+sys_psql coord -d rt >/dev/null <<SQL || fail "a timer in two apps"
+SELECT lowcode.define_form(a, 'ticket', '{"type": "object"}') FROM unnest(ARRAY['$app1', '$app2']) a;
+SELECT lowcode.define_workflow(a, 'ticket', '{
+  "states": {"open": {"initial": true}, "late": {}},
+  "rules": [{"name": "wait", "on": "created", "then": [{"timer": {"name": "nudge", "after": "1 second"}}]},
+            {"name": "late", "on": "timer:nudge", "then": [{"transition": "late"}]}]}') FROM unnest(ARRAY['$app1', '$app2']) a;
+SELECT lowcode.submit('$app1', 'ticket', '{}');
+SELECT lowcode.submit('$app2', 'ticket', '{}');
+SQL
+check sys_wait_true coord rt 30 "both timers fired, on w1 and on w2, with nobody calling run_due_timers" \
+    "SELECT count(*) = 2 FROM lowcode.records WHERE form = 'ticket' AND state = 'late'"
+check sys_expect "each fired once" "2|2" coord rt \
+    "SELECT count(*) FILTER (WHERE status = 'fired') || '|' || count(*) FROM lowcode.timers WHERE name = 'nudge'"
+check sys_expect "the coordinator has no shards: its run_due_timers fires nothing" "0" coord rt "SELECT lowcode.run_due_timers()"
 
 step "a node down: distribute() says which one it could not reach"
 lc_as_pg "$pg_bin/pg_ctl" stop -D "$(sys_data w2)" -m fast -w >/dev/null || fail "stopping w2"
