@@ -216,9 +216,10 @@ done
     echo
     echo "The three nodes share two cores, so this shows what distribution costs per"
     echo "call, not how throughput grows with nodes (docs/scale-out.md says that on paper). The"
-    echo "delegated function is the limit of issue 21's design as Citus runs it today: one round trip"
-    echo "from the coordinator to the app's node, then six single-shard statements planned by Citus"
-    echo "there (a chain of modifying CTEs over distributed tables is planned in steps instead, with a"
+    echo "limit of issue 21's design is the delegated function that writes the app's shards by one"
+    echo "statement: one round trip from the coordinator to the app's node, then one local statement"
+    echo "there that Citus does not plan. Through Citus's planner the same rows take a statement per"
+    echo "table (a chain of modifying CTEs over distributed tables is planned in steps instead, with a"
     echo "two-phase commit over every node: about 120 ms a call)."
 } >"$doc_out"
 lc_log "wrote $doc_out"

@@ -7,8 +7,11 @@
 # one node, a form's schema enforced by a CHECK on the shards of a table distributed by
 # tenant, Citus allowed to copy lowcode's tables onto the nodes (the guard lets a superuser's
 # shards, their indexes and grants through, and nothing else), and lowcode's background
-# worker on every node (the coordinator's fires timers; the workers' idle, no errors).
-# lowcode's own tables are not distributed yet (issue 21: lowcode.distribute()).
+# worker on every node (the coordinator's fires timers; the workers' idle, no errors). Then
+# database rt with the runtime distributed by app (lowcode.distribute(runtime => true)): a
+# submit one command to its app's node, a transaction over two workers' apps, an app role's
+# grants on every shard, the calls by id and claims on the app's node, 8 claimers on 2,000
+# tasks, timers fired by the workers' own workers (issue 21; what is missing: docs/scale-out.md).
 #
 # Needs Citus installed in the PostgreSQL of PG_CONFIG: scripts/citus_stage.sh builds it
 # (scripts/citus.sh) and runs this; scripts/system.sh leaves it out unless it is named.
