@@ -115,8 +115,8 @@ fn records_oid() -> pg_sys::Oid {
     }
 }
 
-/// Is lowcode's runtime distributed (lowcode.records a Citus distributed table)? Without
-/// Citus: a catalog cache lookup and no. With Citus: asked once, then again only after
+/// Is lowcode's runtime distributed (lowcode.records a Citus distributed table)? Asked once
+/// (without Citus: a catalog cache lookup; with it, a query), then again only after
 /// lowcode.records changes.
 pub fn runtime_distributed() -> bool {
     if let Some(known) = DISTRIBUTED.with(Cell::get) {
@@ -130,6 +130,8 @@ pub fn runtime_distributed() -> bool {
         ) != pg_sys::InvalidOid
     };
     if !citus {
+        // (Until lowcode.records changes: Citus's distributing it invalidates it.)
+        DISTRIBUTED.with(|d| d.set(Some(false)));
         return false;
     }
     let distributed = Spi::get_one::<bool>(

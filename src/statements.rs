@@ -124,12 +124,34 @@ fn on_shard(sql: &str) -> Option<String> {
     Some(rename(sql, &shards.names))
 }
 
+/// `sql` with a record passed whole to `lowcode.keep_hidden(r, ...)` given the table's row
+/// type, `ROW(r.*)::"lowcode"."records"` (a shard's rows are of the shard's own type; the
+/// name quoted, so that [`rename`] leaves it as it is).
+fn whole_records(sql: &str) -> String {
+    const CALL: &str = "lowcode.keep_hidden(";
+    let mut text = String::with_capacity(sql.len() + 32);
+    let mut rest = sql;
+    while let Some(at) = rest.find(CALL) {
+        let (before, after) = rest.split_at(at + CALL.len());
+        text.push_str(before);
+        let alias_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let alias = &after[..alias_len];
+        if !alias.is_empty() && after[alias_len..].starts_with(',') {
+            text.push_str(&format!("ROW({alias}.*)::\"lowcode\".\"records\""));
+        } else {
+            text.push_str(alias);
+        }
+        rest = &after[alias_len..];
+    }
+    text.push_str(rest);
+    text
+}
+
 /// `sql` with every whole `from` name of `names` replaced by its `to`.
-pub fn rename(sql: &str, names: &[(String, String)]) -> String {
-    let mut text = sql.replace(
-        "lowcode.keep_hidden(x,",
-        "lowcode.keep_hidden(ROW(x.*)::lowcode.records,",
-    );
+fn rename(sql: &str, names: &[(String, String)]) -> String {
+    let mut text = whole_records(sql);
     for (from, to) in names {
         let mut out = String::with_capacity(text.len() + 16);
         let mut rest = text.as_str();
@@ -246,4 +268,50 @@ pub fn jsonb_arg<'a>(datum: pg_sys::Datum) -> DatumWithOid<'a> {
 /// A NULL of `oid`.
 pub fn null_arg<'a>(oid: pg_sys::Oid) -> DatumWithOid<'a> {
     DatumWithOid::null_oid(oid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rename;
+
+    #[test]
+    fn rename_names_whole_tables_only() {
+        let names = vec![
+            (
+                "lowcode.records".to_owned(),
+                "lowcode.records_102008".to_owned(),
+            ),
+            (
+                "lowcode.tasks".to_owned(),
+                "lowcode.tasks_102024".to_owned(),
+            ),
+        ];
+        assert_eq!(
+            rename(
+                "SELECT r.id FROM lowcode.records r JOIN lowcode.tasks t ON t.record_id = r.id \
+                 WHERE pg_catalog.nextval('lowcode.records_id_seq') > 0 AND lowcode.tasks_have_app()",
+                &names
+            ),
+            "SELECT r.id FROM lowcode.records_102008 r JOIN lowcode.tasks_102024 t ON t.record_id = r.id \
+                 WHERE pg_catalog.nextval('lowcode.records_id_seq') > 0 AND lowcode.tasks_have_app()"
+        );
+        assert_eq!(
+            rename("UPDATE lowcode.records x SET data = lowcode.keep_hidden(x, $2, $3)", &names),
+            "UPDATE lowcode.records_102008 x SET data = lowcode.keep_hidden(ROW(x.*)::\"lowcode\".\"records\", $2, $3)"
+        );
+        // Twice is once: a renamed statement passes through again unchanged.
+        let once = rename(
+            "UPDATE lowcode.records x SET data = lowcode.keep_hidden(x, $2, $3) FROM lowcode.tasks y",
+            &names,
+        );
+        assert_eq!(rename(&once, &names), once);
+        assert_eq!(rename("SELECT 1", &[]), "SELECT 1");
+        assert_eq!(
+            rename(
+                "SELECT r.data OPERATOR(pg_catalog.||) lowcode.keep_hidden(r, $2, $3) FROM lowcode.records r",
+                &names
+            ),
+            "SELECT r.data OPERATOR(pg_catalog.||) lowcode.keep_hidden(ROW(r.*)::\"lowcode\".\"records\", $2, $3) FROM lowcode.records_102008 r"
+        );
+    }
 }

@@ -371,6 +371,11 @@ sys_psql coord -d rt -c "SELECT lowcode.complete_task($task, NULL)" >/dev/null |
 check sys_expect "complete_task: done, its deadline cancelled" "completed|cancelled" coord rt \
     "SELECT (SELECT status FROM lowcode.tasks WHERE id = $task) || '|' || (SELECT status FROM lowcode.timers WHERE task_id = $task)"
 check sys_expect "transition by id" "done" coord rt "SELECT lowcode.transition($pump, 'finish')"
+valve="$(sys_val coord rt "SELECT min(id) FROM lowcode.records WHERE app = '$app1' AND data->>'what' = 'valve'")"
+check sys_expect "a transition with a payload" "done" coord rt \
+    "SELECT lowcode.transition($valve, 'finish', '{\"note\": \"bent\"}')"
+check sys_expect "merged into the record's data on w1" "valve|bent" coord rt \
+    "SELECT data->>'what' || '|' || (data->>'note') FROM lowcode.records WHERE id = $valve"
 check sys_expect "its history, in order, all on w1" "created,task_created,rule_action,updated,task_claimed,task_completed,transition" coord rt \
     "SELECT string_agg(action, ',' ORDER BY id) FROM lowcode.record_history($pump)"
 check sys_fails "a record that does not exist: 42704" 42704 coord rt "SELECT lowcode.transition(12345, 'finish')"
