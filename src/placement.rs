@@ -77,6 +77,11 @@ thread_local! {
     /// A call this backend is sending to the app's node: if it comes back here, Citus did not
     /// send it.
     static SENDING: Cell<bool> = const { Cell::new(false) };
+    /// lowcode.records' oid, as [`runtime_distributed`] last found it (the relcache callback
+    /// compares with it: it may run outside a transaction, where no catalog can be read).
+    static RECORDS: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    /// [`PLACED`] is out of date (set by the relcache callback, which touches nothing else).
+    static PLACED_STALE: Cell<bool> = const { Cell::new(false) };
     /// Where each app's shards are, as [`shards_of`] found them: their names when they are on
     /// this node, None when on another. Citus invalidates lowcode.records' relcache entry when
     /// its shards or their placements change (a move), which empties it ([`init`]).
@@ -96,10 +101,13 @@ pub fn init() {
     }
 }
 
+// Called by PostgreSQL while it processes invalidations, also outside a transaction: it only
+// compares and sets flags (no catalog reads, nothing that can raise).
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    if relid == pg_sys::InvalidOid || relid == records_oid() {
+    let records = RECORDS.with(Cell::get);
+    if relid == pg_sys::InvalidOid || (records != pg_sys::InvalidOid && relid == records) {
         DISTRIBUTED.with(|d| d.set(None));
-        PLACED.with(|p| p.borrow_mut().clear());
+        PLACED_STALE.with(|p| p.set(true));
     }
 }
 
@@ -122,6 +130,7 @@ pub fn runtime_distributed() -> bool {
     if let Some(known) = DISTRIBUTED.with(Cell::get) {
         return known;
     }
+    RECORDS.with(|r| r.set(records_oid()));
     // SAFETY: a catalog cache lookup by name.
     let citus = unsafe {
         pg_sys::get_relname_relid(
@@ -205,6 +214,9 @@ pub fn here_or_there<T>(
 fn shards_of(app: &str) -> Result<Option<Vec<(String, String)>>, PlacementError> {
     if let Some(shards) = crate::statements::shards_for(app) {
         return Ok(Some(shards));
+    }
+    if PLACED_STALE.with(|p| p.replace(false)) {
+        PLACED.with(|p| p.borrow_mut().clear());
     }
     if let Some(placed) = PLACED.with(|p| p.borrow_mut().get(&app.to_owned())) {
         return Ok(placed);
