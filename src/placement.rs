@@ -155,26 +155,6 @@ pub fn runtime_distributed() -> bool {
     distributed
 }
 
-/// Does a call about `app` run in this backend? Yes without a distributed runtime, in a call
-/// Citus delegated here, and on the node that holds the app's shard.
-pub fn runs_here(app: &str) -> Result<bool, PlacementError> {
-    if !runtime_distributed() {
-        return Ok(true);
-    }
-    Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_placement p, pg_catalog.pg_dist_local_group g \
-          WHERE p.shardid OPERATOR(pg_catalog.=) \
-                pg_catalog.get_shard_id_for_distribution_column('lowcode.records', $1) \
-            AND p.groupid OPERATOR(pg_catalog.=) g.groupid)",
-        &[app.into()],
-    )
-    .map(|here| here.unwrap_or(false))
-    .map_err(|error| PlacementError::Spi {
-        app: app.to_owned(),
-        error: error.to_string(),
-    })
-}
-
 /// Run `call` about `app` here, or send it to the app's node with `send` (which runs a
 /// statement Citus delegates there: the same call, its distribution argument a constant)
 /// and return what it returned. Here, on a distributed runtime, is on the app's shards of
@@ -456,11 +436,19 @@ pub fn send_call(app: &str, call: &str, args: serde_json::Value) -> Option<serde
         crate::privileges::literal(Some(call)),
         crate::privileges::literal(Some(&args.to_string())),
     );
-    crate::identity::sandboxed(crate::identity::invoker(), || {
-        Spi::get_one::<pgrx::JsonB>(&sql)
-    })
-    .unwrap_or_else(|error| crate::report::failed(format_args!("{call} in app {app}"), error))
-    .map(|j| j.0)
+    delegated::<pgrx::JsonB>(&sql, format_args!("{call} in app {app}")).map(|j| j.0)
+}
+
+/// Run `sql`, one call that Citus delegates to an app's node, as the invoker (in a
+/// security-restricted operation, `identity::sandboxed`), so that Citus connects as the
+/// invoker and the node authorizes and records the same role as a call made there; its one
+/// value.
+fn delegated<T: pgrx::FromDatum + pgrx::IntoDatum>(
+    sql: &str,
+    what: std::fmt::Arguments,
+) -> Option<T> {
+    crate::identity::sandboxed(crate::identity::invoker(), || Spi::get_one::<T>(sql))
+        .unwrap_or_else(|error| crate::report::failed(what, error))
 }
 
 /// Ends [`here_or_there`]'s sending, also when the call raised.
@@ -472,14 +460,16 @@ impl Drop for Sent {
     }
 }
 
-/// Refuse a write about `app` that cannot be sent to its node (a typed view's INSERT).
-pub fn require_here(app: &str, call: &str) {
-    if !runs_here(app).unwrap_or_else(|error| crate::report::raise("", error)) {
+/// Refuse a write about `app` that cannot be sent to its node (a typed view's INSERT, UPDATE
+/// or DELETE: the engine would run it on distributed tables here, not on the app's shards).
+/// `call` names it, for the message.
+pub fn require_here(app: &str, call: impl FnOnce() -> String) {
+    if runtime_distributed() && !crate::statements::on_any_shards() {
         crate::report::raise(
             "",
             PlacementError::Elsewhere {
                 app: app.to_owned(),
-                call: call.to_owned(),
+                call: call(),
             },
         );
     }
@@ -502,8 +492,7 @@ fn jsonb_literal(datum: Option<pg_sys::Datum>) -> String {
 
 /// `lowcode.submit` sent to the app's node: one statement Citus delegates there (the app a
 /// constant, the call in FROM: a PL/pgSQL-style simple expression would not be sent), run
-/// as the invoker, so that Citus connects as the invoker and the node authorizes and records
-/// the same role as a call made there.
+/// as the invoker ([`delegated`]).
 pub fn send_submit(
     app: &str,
     form: Option<&str>,
@@ -519,9 +508,7 @@ pub fn send_submit(
             .map(|v| format!(", {v}"))
             .unwrap_or_default()
     );
-    crate::identity::sandboxed(crate::identity::invoker(), || Spi::get_one::<i64>(&sql))
-        .unwrap_or_else(|error| crate::report::failed(format_args!("submit to app {app}"), error))
-        .unwrap_or_default()
+    delegated::<i64>(&sql, format_args!("submit to app {app}")).unwrap_or_default()
 }
 
 /// Refuse `call` where the runtime is distributed and it does not work there yet (it reads or

@@ -344,7 +344,7 @@ fn view_write<'a>(
     let view = format!("{}.{}", ident(app), ident(form));
     // (A typed view's write is the engine's, here: with the runtime distributed, on the
     // app's node only.)
-    crate::placement::require_here(app, &format!("a write to view {view}"));
+    crate::placement::require_here(app, || format!("a write to view {view}"));
     let op = trigger.op();
     let id: Option<i64> = match op {
         Ok(PgTriggerOperation::Delete) => {
