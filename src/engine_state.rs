@@ -137,12 +137,19 @@ unsafe extern "C-unwind" fn on_xact(
         STATE.with(|s| s.borrow_mut().clear());
         crate::identity::reset();
     }
-    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PREPARE) {
+    if event == XACT_EVENT_COMMIT {
         // (After the commit: publishes what the worker pool must know, never raises.)
         crate::worker_registry::at_commit();
     }
-    if matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
+    if matches!(
+        event,
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_PREPARE
+    ) {
+        // (A prepared transaction's notes would come before its rows are visible: its
+        // COMMIT PREPARED notes instead, worker_registry::process_utility.)
         crate::worker_registry::discard();
+    }
+    if matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
         crate::journal::discard();
     } else if matches!(event, XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE)
         && crate::journal::discard() > 0

@@ -220,6 +220,8 @@ pub extern "C-unwind" fn _PG_init() {
     placement::init();
     engine_state::init();
     worker::init();
+    // (After worker::init, which asks for the worker pool's shared memory when preloaded.)
+    worker_registry::init();
     webhook_delivery::init();
 }
 

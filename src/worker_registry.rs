@@ -128,6 +128,86 @@ thread_local! {
     };
 }
 
+/// The ProcessUtility hook before ours (Citus's, when it is loaded first).
+static mut PREVIOUS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+
+/// Installs [`process_utility`] (from `_PG_init`, with `shared_preload_libraries`).
+pub fn init() {
+    if !preloaded() {
+        return;
+    }
+    // SAFETY: _PG_init runs once per process, before any statement; the previous hook is
+    // kept and called.
+    unsafe {
+        PREVIOUS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+    }
+}
+
+/// A prepared transaction (PREPARE TRANSACTION: Citus's two-phase commit of a transaction over
+/// several nodes, or anyone's) notes nothing when it is prepared (its rows are not visible
+/// until COMMIT PREPARED: a worker that looked then found no webhook and did not look again).
+/// Its COMMIT PREPARED, in whatever session of the database it runs, notes all there is to
+/// note once its own transaction commits: the worker pool looks at timers and webhooks, and
+/// the outbox's listeners are woken. (What the prepared transaction wrote is not known here:
+/// a COMMIT PREPARED costs a database with lowcode one look.)
+#[pg_guard]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    // SAFETY: pstmt is the statement being run; its utilityStmt a node of it.
+    let commit_prepared = unsafe {
+        let stmt = (*pstmt).utilityStmt;
+        !stmt.is_null()
+            && (*stmt).type_ == pg_sys::NodeTag::T_TransactionStmt
+            && (*(stmt as *mut pg_sys::TransactionStmt)).kind
+                == pg_sys::TransactionStmtKind::TRANS_STMT_COMMIT_PREPARED
+    };
+    // SAFETY: the hook's arguments, passed on unchanged; an ERROR comes back as a panic and
+    // goes on as that ERROR at this function's boundary (pg_guard).
+    unsafe {
+        pg_sys::ffi::pg_guard_ffi_boundary(|| match PREVIOUS_UTILITY {
+            Some(previous) => previous(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
+            None => pg_sys::standard_ProcessUtility(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
+        })
+    };
+    // (Only where lowcode is installed: a syscache lookup.)
+    // SAFETY: a catalog cache lookup by name, in a transaction.
+    if commit_prepared
+        && unsafe { pg_sys::get_namespace_oid(c"lowcode".as_ptr(), true) } != pg_sys::InvalidOid
+    {
+        note_due(now());
+        note_events();
+        note_changed();
+    }
+}
+
 /// A timer (or deadline) of this transaction is due at `fire_at`.
 pub fn note_due(fire_at: i64) {
     if enabled() {

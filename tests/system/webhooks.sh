@@ -33,6 +33,7 @@ log="$(sys_log hooks)"
 {
     echo "shared_preload_libraries = 'lowcode'"
     echo "lowcode.launcher_naptime = '500ms'"
+    echo "max_prepared_transactions = 4"
 } | lc_as_pg tee -a "$data/postgresql.conf" >/dev/null
 lc_as_pg "$pg_bin/pg_ctl" restart -D "$data" -l "$log" -m fast -w -t 60 >/dev/null || fail "restart failed"
 
@@ -197,6 +198,22 @@ sleep 2
 check sys_true "nothing sent while paused" test "$(delivered t.ok)" = 50
 sys_val hooks app "SELECT lowcode.resume_webhook('ok')" >/dev/null
 wait_delivered t.ok 60 20
+
+step "a webhook made in a prepared transaction (a two-phase commit, as Citus's over several nodes)"
+# In a database of its own, with no other webhook: its worker has nothing to look at until
+# the webhook is there. The transaction's note to the worker pool waits for COMMIT PREPARED
+# (published at PREPARE, the worker looked, found no webhook yet and did not look again).
+sys_psql hooks -d postgres -c "CREATE DATABASE twophase" >/dev/null || fail "CREATE DATABASE twophase"
+sys_psql hooks -d twophase -c "CREATE EXTENSION lowcode" >/dev/null || fail "lowcode in twophase"
+sys_psql hooks -d twophase >/dev/null <<SQL || fail "the prepared webhook"
+BEGIN;
+SELECT lowcode.create_webhook('prepared', '$url/ok', '{t.prepared}', '{"secret": "$secret"}');
+PREPARE TRANSACTION 'lowcode_webhook';
+SQL
+sleep 1.5
+sys_psql hooks -d twophase -c "COMMIT PREPARED 'lowcode_webhook'" >/dev/null || fail "COMMIT PREPARED"
+sys_val hooks twophase "SELECT count(lowcode.emit('t.prepared', jsonb_build_object('n', i))) FROM generate_series(1, 3) i" >/dev/null
+check sys_true "delivered once committed" wait_delivered t.prepared 3 20
 
 step "the receiver restarted mid-delivery: nothing lost"
 stop_receiver
