@@ -56,6 +56,9 @@ CREATE TABLE lowcode.deliveries (
     acked_at    timestamptz,
     -- The lease that holds it while it is in flight again.
     lease_id    bigint,
+    -- The consumer's app ('' for a consumer of every app): a distributed runtime keeps it with
+    -- the app's events, on the app's node (lowcode.distribute).
+    app         text NOT NULL DEFAULT '',
     PRIMARY KEY (consumer, event_id)
 );
 -- Retries come back in the order they become visible; purging looks deliveries up by event.
@@ -72,7 +75,9 @@ CREATE TABLE lowcode.leases (
     -- The attempt each delivery is (1: the first, from the consumer's batch).
     attempts    int[] NOT NULL,
     open        int NOT NULL,
-    expires_at  timestamptz NOT NULL
+    expires_at  timestamptz NOT NULL,
+    -- The consumer's app ('' for a consumer of every app), as in lowcode.deliveries.
+    app         text NOT NULL DEFAULT ''
 );
 CREATE INDEX leases_consumer_idx ON lowcode.leases (consumer, expires_at);
 COMMENT ON TABLE lowcode.leases IS 'Events in flight: one row per poll, until each of its events is acknowledged or nacked, or its visibility timeout ends (then the rest get rows in lowcode.deliveries and come back).';
@@ -122,11 +127,17 @@ DECLARE
     backoff  interval[] := '{}';
     attempts int := coalesce((options ->> 'max_attempts')::int, 5);
     start    pg_snapshot;
+    routed   jsonb;
 BEGIN
     IF name IS NULL OR name = '' THEN
         RAISE EXCEPTION 'lowcode: create_consumer: name must not be empty' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     options := coalesce(options, '{}');
+    -- On a distributed runtime, made on the node of its app (its snapshots are that node's).
+    routed := lowcode.outbox_at('create_consumer', name, app, jsonb_build_object('options', options));
+    IF routed ? 'r' THEN
+        RETURN;
+    END IF;
     PERFORM lowcode.check_options('create_consumer', options, ARRAY['app', 'topics', 'max_attempts', 'backoff', 'from']);
     IF app IS NULL THEN
         PERFORM lowcode.authorize(NULL, 'lowcode_admin', format('create consumer %s of every app', name));
@@ -175,9 +186,17 @@ CREATE FUNCTION lowcode.drop_consumer(name text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    c lowcode.consumers;
+    c      lowcode.consumers;
+    routed jsonb := lowcode.outbox_at('drop_consumer', name, NULL, '{}');
 BEGIN
-    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = name FOR UPDATE;
+    IF routed ? 'r' THEN
+        RETURN (routed ->> 'r')::boolean;
+    END IF;
+    IF routed ->> 'app' IS NULL THEN
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.name = name FOR UPDATE;
+    ELSE
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = routed ->> 'app' AND x.name = name FOR UPDATE;
+    END IF;
     IF NOT FOUND THEN
         RETURN false;
     END IF;
@@ -186,14 +205,14 @@ BEGIN
     ELSE
         PERFORM lowcode.authorize(c.app, 'admin', format('drop consumer %s', name));
     END IF;
-    DELETE FROM lowcode.consumers x WHERE x.name = name;
+    DELETE FROM lowcode.consumers x WHERE x.name = name AND (c.app IS NULL OR x.app = c.app);
     RETURN true;
 END $$;
 COMMENT ON FUNCTION lowcode.drop_consumer(text) IS 'Drop an outbox consumer with its retries, dead letters and events in flight; true if there was one. Events it alone held back can then be purged.';
 
 -- The consumer, locked, for one of its calls by the invoker: an app's consumers are for the
 -- roles granted consume (or admin) in that app, consumers of every app for administrators.
-CREATE FUNCTION lowcode.consumer_for(name text, doing text) RETURNS lowcode.consumers
+CREATE FUNCTION lowcode.consumer_for(name text, doing text, app text) RETURNS lowcode.consumers
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
@@ -202,7 +221,12 @@ BEGIN
     IF name IS NULL OR name = '' THEN
         RAISE EXCEPTION 'lowcode: %: consumer must not be empty', doing USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = name FOR UPDATE;
+    -- (On a distributed runtime the app's node, which lowcode.outbox_at found, holds it.)
+    IF app IS NULL THEN
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.name = name FOR UPDATE;
+    ELSE
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = app AND x.name = name FOR UPDATE;
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: unknown consumer "%"', name
             USING ERRCODE = 'undefined_object',
@@ -215,7 +239,7 @@ BEGIN
     END IF;
     RETURN c;
 END $$;
-COMMENT ON FUNCTION lowcode.consumer_for(text, text) IS 'Internal: locks a consumer for poll, ack or nack, after checking the invoker may consume its app''s events; 42704 for an unknown consumer.';
+COMMENT ON FUNCTION lowcode.consumer_for(text, text, text) IS 'Internal: locks a consumer for poll, ack or nack (of app, when lowcode.outbox_at names it), after checking the invoker may consume its app''s events; 42704 for an unknown consumer.';
 
 -- A snapshot of now in which this transaction's own uncommitted events are not yet visible
 -- (PostgreSQL leaves the current transaction out of its snapshots' in-progress list).
@@ -248,6 +272,8 @@ DECLARE
     advanced  boolean := false;
     last_txid xid8;
     last_id   bigint;
+    routed    jsonb;
+    capp      text;
 BEGIN
     IF max IS NULL OR max < 1 OR max > 65535 THEN
         RAISE EXCEPTION 'lowcode: poll_events: max must be between 1 and 65535, not %', coalesce(max::text, 'NULL')
@@ -257,33 +283,43 @@ BEGIN
         RAISE EXCEPTION 'lowcode: poll_events: visibility must be an interval of 0 or more, not %', coalesce(visibility::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- On a distributed runtime, on the node of the consumer's app (lowcode.outbox_at).
+    routed := lowcode.outbox_at('poll_events', consumer, NULL, jsonb_build_object('max', max, 'visibility', visibility));
+    IF routed ? 'r' THEN
+        RETURN QUERY SELECT * FROM jsonb_to_recordset(routed -> 'r')
+            AS r(id bigint, topic text, payload jsonb, attempt int, created_at timestamptz, event_id bigint, record_id bigint);
+        RETURN;
+    END IF;
     -- One poll of a consumer at a time: its cursor is one row.
-    c := lowcode.consumer_for(consumer, 'poll events');
+    c := lowcode.consumer_for(consumer, 'poll events', routed ->> 'app');
+    -- (Every statement names the app: on a distributed runtime each is then one shard's.)
+    capp := coalesce(c.app, '');
     -- Leases whose visibility timeout ended: their first deliveries get rows of their own (the
     -- retried ones have theirs) and come back now.
-    INSERT INTO lowcode.deliveries (consumer, event_id, attempt, visible_at, last_error)
-    SELECT c.name, u.e, u.a, now(), 'not acknowledged within its visibility timeout'
+    INSERT INTO lowcode.deliveries (app, consumer, event_id, attempt, visible_at, last_error)
+    SELECT capp, c.name, u.e, u.a, now(), 'not acknowledged within its visibility timeout'
       FROM lowcode.leases l, unnest(l.events, l.attempts) AS u(e, a)
-     WHERE l.consumer = c.name AND l.expires_at <= now() AND u.e IS NOT NULL AND u.a = 1
+     WHERE l.app = capp AND l.consumer = c.name AND l.expires_at <= now() AND u.e IS NOT NULL AND u.a = 1
     ON CONFLICT DO NOTHING;
     UPDATE lowcode.deliveries d SET lease_id = NULL,
            last_error = coalesce(d.last_error, 'not acknowledged within its visibility timeout')
       FROM lowcode.leases l
-     WHERE l.consumer = c.name AND l.expires_at <= now() AND d.consumer = c.name AND d.lease_id = l.id;
-    DELETE FROM lowcode.leases l WHERE l.consumer = c.name AND l.expires_at <= now();
+     WHERE l.app = capp AND l.consumer = c.name AND l.expires_at <= now()
+       AND d.app = capp AND d.consumer = c.name AND d.lease_id = l.id;
+    DELETE FROM lowcode.leases l WHERE l.app = capp AND l.consumer = c.name AND l.expires_at <= now();
     -- Deliveries that used their last attempt and were not acknowledged in time die.
     UPDATE lowcode.deliveries d SET status = 'dead', lease_id = NULL
-     WHERE d.consumer = c.name AND d.status = 'pending' AND d.attempt >= c.max_attempts AND d.visible_at <= now();
+     WHERE d.app = capp AND d.consumer = c.name AND d.status = 'pending' AND d.attempt >= c.max_attempts AND d.visible_at <= now();
     lease := nextval('lowcode.leases_id_seq');
     -- Retries first, in the order they became due.
     WITH due AS (
         SELECT d.event_id FROM lowcode.deliveries d
-         WHERE d.consumer = c.name AND d.status = 'pending' AND d.visible_at <= now()
+         WHERE d.app = capp AND d.consumer = c.name AND d.status = 'pending' AND d.visible_at <= now()
          ORDER BY d.visible_at, d.event_id
          LIMIT max
     ), taken AS (
         UPDATE lowcode.deliveries d SET attempt = d.attempt + 1, visible_at = now() + visibility, lease_id = lease
-          FROM due WHERE d.consumer = c.name AND d.event_id = due.event_id
+          FROM due WHERE d.app = capp AND d.consumer = c.name AND d.event_id = due.event_id
         RETURNING d.event_id, d.attempt
     )
     SELECT coalesce(array_agg(t.event_id ORDER BY t.event_id), '{}'), coalesce(array_agg(t.attempt ORDER BY t.event_id), '{}')
@@ -302,7 +338,7 @@ BEGIN
                    AND (c.app IS NULL OR e.app = c.app)
                    AND (c.topics IS NULL OR lowcode.topic_matches(e.topic, c.topics))
                    -- (a consumer re-reading a restored outbox has rows for its dead letters)
-                   AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.event_id = e.id)
+                   AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.app = capp AND d.consumer = c.name AND d.event_id = e.id)
                  ORDER BY e.txid, e.id
                  LIMIT max - cardinality(ids)) b;
         IF got IS NOT NULL THEN
@@ -331,16 +367,16 @@ BEGIN
     UPDATE lowcode.consumers x
        SET batch_from = c.batch_from, batch_to = c.batch_to, pos_txid = c.pos_txid, pos_id = c.pos_id,
            cursor_xid = pg_snapshot_xmin(c.batch_from)
-     WHERE x.name = c.name;
+     WHERE x.name = c.name AND (c.app IS NULL OR x.app = c.app);
     IF cardinality(ids) = 0 THEN
         RETURN;
     END IF;
-    INSERT INTO lowcode.leases (id, consumer, events, attempts, open, expires_at)
-    VALUES (lease, c.name, ids, tries, cardinality(ids), now() + visibility);
+    INSERT INTO lowcode.leases (id, app, consumer, events, attempts, open, expires_at)
+    VALUES (lease, capp, c.name, ids, tries, cardinality(ids), now() + visibility);
     RETURN QUERY
     SELECT lease * 65536 + u.i, e.topic, e.payload, u.a, e.created_at, e.id, e.record_id
       FROM unnest(ids, tries) WITH ORDINALITY AS u(e_id, a, i)
-      JOIN lowcode.events e ON e.id = u.e_id
+      JOIN lowcode.events e ON e.id = u.e_id AND (c.app IS NULL OR e.app = c.app)
      ORDER BY u.i;
 END $$;
 COMMENT ON FUNCTION lowcode.poll_events(text, int, interval) IS 'Take up to max events for a consumer: retries that are due first, then the next events of its batch (events committed since its last snapshot, in commit batches). Each is in flight for visibility; unacknowledged, it comes back (at least once). id is the delivery id to ack or nack; event_id stays the same across retries. An unknown consumer is an error (42704).';
@@ -349,16 +385,23 @@ CREATE FUNCTION lowcode.ack_events(consumer text, ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    c      lowcode.consumers := lowcode.consumer_for(consumer, 'acknowledge events');
+    routed jsonb := lowcode.outbox_at('ack_events', consumer, NULL, jsonb_build_object('ids', ids));
+    c      lowcode.consumers;
+    capp   text;
     l      lowcode.leases;
     pos    int[];
     acked  int := 0;
 BEGIN
+    IF routed ? 'r' THEN
+        RETURN (routed ->> 'r')::int;
+    END IF;
+    c := lowcode.consumer_for(consumer, 'acknowledge events', routed ->> 'app');
+    capp := coalesce(c.app, '');
     -- A delivery id names its lease and position: a late ack from a poll whose lease already
     -- ended finds no lease and acknowledges nothing (the redelivery has another id).
     FOR l IN
         SELECT x.* FROM lowcode.leases x
-         WHERE x.id = ANY (ARRAY(SELECT DISTINCT i / 65536 FROM unnest(ids) i WHERE i > 0))
+         WHERE x.app = capp AND x.id = ANY (ARRAY(SELECT DISTINCT i / 65536 FROM unnest(ids) i WHERE i > 0))
            AND x.consumer = c.name
          ORDER BY x.id
            FOR UPDATE
@@ -367,16 +410,16 @@ BEGIN
                       WHERE i / 65536 = l.id AND l.events[(i % 65536)::int] IS NOT NULL);
         CONTINUE WHEN cardinality(pos) = 0;
         DELETE FROM lowcode.deliveries d
-         WHERE d.consumer = c.name AND d.lease_id = l.id
+         WHERE d.app = capp AND d.consumer = c.name AND d.lease_id = l.id
            AND d.event_id = ANY (ARRAY(SELECT l.events[p] FROM unnest(pos) p));
         IF l.open = cardinality(pos) THEN
-            DELETE FROM lowcode.leases x WHERE x.id = l.id;
+            DELETE FROM lowcode.leases x WHERE x.app = capp AND x.id = l.id;
         ELSE
             UPDATE lowcode.leases x
                SET events = ARRAY(SELECT CASE WHEN i = ANY (pos) THEN NULL ELSE l.events[i] END
                                     FROM generate_subscripts(l.events, 1) i ORDER BY i),
                    open = l.open - cardinality(pos)
-             WHERE x.id = l.id;
+             WHERE x.app = capp AND x.id = l.id;
         END IF;
         acked := acked + cardinality(pos);
     END LOOP;
@@ -396,13 +439,21 @@ DECLARE
     tried  int;
     wait   interval;
     dead   boolean;
+    routed jsonb;
+    capp   text;
 BEGIN
     IF consumer IS NULL OR id IS NULL THEN
         RAISE EXCEPTION 'lowcode: nack_event: arguments "consumer" and "id" must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    c := lowcode.consumer_for(consumer, 'nack events');
-    SELECT * INTO l FROM lowcode.leases x WHERE x.id = nack_event.id / 65536 AND x.consumer = c.name FOR UPDATE;
+    routed := lowcode.outbox_at('nack_event', consumer, NULL,
+                                jsonb_build_object('id', id, 'error', error, 'retry_after', retry_after));
+    IF routed ? 'r' THEN
+        RETURN routed ->> 'r';
+    END IF;
+    c := lowcode.consumer_for(consumer, 'nack events', routed ->> 'app');
+    capp := coalesce(c.app, '');
+    SELECT * INTO l FROM lowcode.leases x WHERE x.app = capp AND x.id = nack_event.id / 65536 AND x.consumer = c.name FOR UPDATE;
     IF NOT FOUND OR p < 1 OR p > cardinality(l.events) OR l.events[p] IS NULL THEN
         RAISE EXCEPTION 'lowcode: delivery % is not in flight for consumer "%"', id, consumer
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -413,17 +464,17 @@ BEGIN
     -- The wait: the one retry policy (crates/core/src/retry.rs), the consumer's backoff.
     wait := lowcode.retry_delay('consumer', tried, NULL, c.backoff);
     dead := tried >= c.max_attempts;
-    INSERT INTO lowcode.deliveries AS d (consumer, event_id, status, attempt, visible_at, last_error)
-    VALUES (c.name, ev, CASE WHEN dead THEN 'dead' ELSE 'pending' END, tried,
+    INSERT INTO lowcode.deliveries AS d (app, consumer, event_id, status, attempt, visible_at, last_error)
+    VALUES (capp, c.name, ev, CASE WHEN dead THEN 'dead' ELSE 'pending' END, tried,
             now() + coalesce(retry_after, wait, interval '0'),
             error)
     ON CONFLICT ON CONSTRAINT deliveries_pkey DO UPDATE
        SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, visible_at = EXCLUDED.visible_at,
            last_error = EXCLUDED.last_error, lease_id = NULL;
     IF l.open = 1 THEN
-        DELETE FROM lowcode.leases x WHERE x.id = l.id;
+        DELETE FROM lowcode.leases x WHERE x.app = capp AND x.id = l.id;
     ELSE
-        UPDATE lowcode.leases x SET events[p] = NULL, open = l.open - 1 WHERE x.id = l.id;
+        UPDATE lowcode.leases x SET events[p] = NULL, open = l.open - 1 WHERE x.app = capp AND x.id = l.id;
     END IF;
     RETURN CASE WHEN dead THEN 'dead' ELSE 'retry' END;
 END $$;
@@ -434,16 +485,24 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     replayed int;
+    routed   jsonb;
+    c        lowcode.consumers;
 BEGIN
     IF consumer IS NULL THEN
         PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'replay dead letters of every consumer');
+        PERFORM lowcode.outbox_at('replay_dead_letters', NULL, NULL, '{}');
     ELSE
-        PERFORM lowcode.consumer_for(consumer, 'replay dead letters');
+        routed := lowcode.outbox_at('replay_dead_letters', consumer, NULL, jsonb_build_object('topic', topic));
+        IF routed ? 'r' THEN
+            RETURN (routed ->> 'r')::int;
+        END IF;
+        c := lowcode.consumer_for(consumer, 'replay dead letters', routed ->> 'app');
     END IF;
     UPDATE lowcode.deliveries d SET status = 'pending', attempt = 0, visible_at = now(), lease_id = NULL
       FROM lowcode.events e
      WHERE e.id = d.event_id AND d.status = 'dead' AND e.topic = topic
-       AND (consumer IS NULL OR d.consumer = consumer);
+       AND (consumer IS NULL OR (d.consumer = consumer AND d.app = coalesce(c.app, '')
+                                 AND (c.app IS NULL OR e.app = c.app)));
     GET DIAGNOSTICS replayed = ROW_COUNT;
     RETURN replayed;
 END $$;
@@ -457,9 +516,20 @@ RETURNS TABLE (name text, app text, topics text[], lag_events bigint, lag_second
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_variable
 DECLARE
-    c lowcode.consumers;
+    c      lowcode.consumers;
+    routed jsonb := lowcode.outbox_at('consumer_lag', consumer, NULL, '{}');
 BEGIN
-    SELECT * INTO c FROM lowcode.consumers x WHERE x.name = consumer;
+    IF routed ? 'r' THEN
+        RETURN QUERY SELECT * FROM jsonb_to_recordset(routed -> 'r')
+            AS r(name text, app text, topics text[], lag_events bigint, lag_seconds double precision,
+                 in_flight bigint, retrying bigint, dead bigint);
+        RETURN;
+    END IF;
+    IF routed ->> 'app' IS NULL THEN
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.name = consumer;
+    ELSE
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = routed ->> 'app' AND x.name = consumer;
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: unknown consumer "%"', consumer USING ERRCODE = 'undefined_object';
     END IF;
@@ -468,9 +538,9 @@ BEGIN
     END IF;
     RETURN QUERY
     SELECT c.name, c.app, c.topics, count(*), extract(epoch FROM clock_timestamp() - min(e.created_at))::double precision,
-           (SELECT coalesce(sum(l.open), 0)::bigint FROM lowcode.leases l WHERE l.consumer = c.name),
-           (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'pending'),
-           (SELECT count(*) FROM lowcode.deliveries d WHERE d.consumer = c.name AND d.status = 'dead')
+           (SELECT coalesce(sum(l.open), 0)::bigint FROM lowcode.leases l WHERE l.app = coalesce(c.app, '') AND l.consumer = c.name),
+           (SELECT count(*) FROM lowcode.deliveries d WHERE d.app = coalesce(c.app, '') AND d.consumer = c.name AND d.status = 'pending'),
+           (SELECT count(*) FROM lowcode.deliveries d WHERE d.app = coalesce(c.app, '') AND d.consumer = c.name AND d.status = 'dead')
       FROM lowcode.events e
      WHERE e.txid >= pg_snapshot_xmin(c.batch_from)
        AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
@@ -489,6 +559,8 @@ DECLARE
     gone    int;
 BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'purge events');
+    -- (On a distributed runtime each node's transaction ids are its own: not yet, 0A000.)
+    PERFORM lowcode.outbox_at('purge_events', NULL, NULL, '{}');
     -- Every consumer has passed the events of transactions older than its cursor_xid; events
     -- in flight or with retries or dead letters stay.
     SELECT c.cursor_xid INTO passed FROM lowcode.consumers c ORDER BY c.cursor_xid LIMIT 1;

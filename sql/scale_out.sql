@@ -40,7 +40,8 @@ CREATE FUNCTION lowcode.runtime_keys() RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     runtime_tables CONSTANT text[] := ARRAY['records', 'history', 'approvals', 'tasks', 'decisions',
-                                            'timers', 'events'];
+                                            'timers', 'events', 'consumers', 'deliveries', 'leases',
+                                            'webhook_attempts'];
     k  record;
 BEGIN
     IF (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attname)
@@ -57,6 +58,13 @@ BEGIN
             USING ERRCODE = 'not_null_violation',
                   HINT = 'the runtime is distributed by app: let every consumer pass them, then lowcode.purge_events()';
     END IF;
+    -- A consumer lives beside its app's events: one of every app would read every node.
+    IF EXISTS (SELECT FROM lowcode.consumers c WHERE c.app IS NULL) THEN
+        RAISE EXCEPTION 'lowcode: distribute: consumers of every app (%) cannot be distributed by app',
+                        (SELECT pg_catalog.string_agg(c.name, ', ' ORDER BY c.name) FROM lowcode.consumers c WHERE c.app IS NULL)
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'drop them (lowcode.drop_consumer) and make one consumer per app';
+    END IF;
     DROP POLICY IF EXISTS readers ON lowcode.records;
     DROP POLICY IF EXISTS workers ON lowcode.tasks;
     FOR k IN SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
@@ -64,7 +72,7 @@ BEGIN
               WHERE c.contype OPERATOR(pg_catalog.=) 'f'
                 AND c.confrelid OPERATOR(pg_catalog.=) ANY (ARRAY(
                       SELECT pg_catalog.format('lowcode.%I', r)::pg_catalog.regclass::pg_catalog.oid
-                        FROM pg_catalog.unnest(runtime_tables) r)) LOOP
+                        FROM pg_catalog.unnest(runtime_tables OPERATOR(pg_catalog.||) 'webhooks'::pg_catalog.text) r)) LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', k.rel, k.conname);
     END LOOP;
     FOR k IN SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
@@ -73,8 +81,16 @@ BEGIN
                 AND c.conrelid OPERATOR(pg_catalog.=) ANY (ARRAY(
                       SELECT pg_catalog.format('lowcode.%I', r)::pg_catalog.regclass::pg_catalog.oid
                         FROM pg_catalog.unnest(runtime_tables) r)) LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD PRIMARY KEY (app, id)', k.rel, k.conname);
+        EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I PRIMARY KEY (app, %s)',
+                                  k.rel, k.conname, k.conname,
+                                  CASE k.rel WHEN 'lowcode.consumers'::pg_catalog.regclass THEN 'name'
+                                             WHEN 'lowcode.deliveries'::pg_catalog.regclass THEN 'consumer, event_id'
+                                             ELSE 'id' END);
     END LOOP;
+    ALTER TABLE lowcode.consumers ALTER COLUMN app SET NOT NULL;
+    ALTER TABLE lowcode.deliveries ADD FOREIGN KEY (app, consumer) REFERENCES lowcode.consumers (app, name) ON DELETE CASCADE,
+                                   ADD FOREIGN KEY (app, event_id) REFERENCES lowcode.events (app, id) ON DELETE CASCADE;
+    ALTER TABLE lowcode.leases ADD FOREIGN KEY (app, consumer) REFERENCES lowcode.consumers (app, name) ON DELETE CASCADE;
     ALTER TABLE lowcode.events ALTER COLUMN app SET NOT NULL;
     ALTER TABLE lowcode.approvals ADD FOREIGN KEY (app, record_id) REFERENCES lowcode.records (app, id) ON DELETE CASCADE;
     ALTER TABLE lowcode.tasks ADD FOREIGN KEY (app, approval_id) REFERENCES lowcode.approvals (app, id) ON DELETE CASCADE;
@@ -96,9 +112,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
     definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions',
                                          'grants', 'hidden_fields', 'schemas', 'uniques', 'call_grants'];
-    -- Everything about a record, on the node of its app: records first, the others colocated.
+    -- Everything about a record, on the node of its app: records first, the others colocated;
+    -- the outbox's consumers with their app's events, a webhook's attempts with its app's.
     runtime_tables CONSTANT text[] := ARRAY['records', 'history', 'approvals', 'tasks', 'decisions',
-                                            'timers', 'events'];
+                                            'timers', 'events', 'consumers', 'deliveries', 'leases',
+                                            'webhook_attempts'];
     t     text;
     k     record;
     made  text[] := '{}';
@@ -118,6 +136,11 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'a superuser runs it (Citus copies lowcode''s tables, their triggers and grants onto every node)';
     END IF;
+    -- The node's background worker waits while this changes lowcode's tables (each of its
+    -- transactions takes this lock shared first, src/background.rs), and so on every worker
+    -- below: a timer round holding the timers and waiting for the records, altered here, while
+    -- this waited for the timers, was a deadlock.
+    PERFORM pg_catalog.pg_advisory_xact_lock(7813595147465417985);
     -- lowcode's tables have triggers (forms_written, forms_in_use, uniques_index,
     -- call_grants_check, form_versions_immutable; records_before and records_after): Citus
     -- copies them onto every node's copy or shard of the table, where they fire too; each of
@@ -141,19 +164,21 @@ BEGIN
     -- sequences its per-node ranges as it does for the sequences of tables it creates: each
     -- node's would start at 1. Each node but the coordinator (group 0) moves its sequences to
     -- the start of its range, group id << 48, as Citus does; a sequence already in its range
-    -- (distribute() run again, a node that has written since) is left alone.
+    -- (distribute() run again, a node that has written since) is left alone. (Leases: group
+    -- id << 32, as a delivery id is a lease id * 65536 + its position.)
     SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s (%s)', n.nodename, n.nodeport, r.result), ', '
                                  ORDER BY n.nodeid)
       INTO unreached
       FROM pg_catalog.run_command_on_all_nodes($node$
                  SELECT pg_catalog.count(pg_catalog.setval(s.oid::pg_catalog.regclass,
-                                         g.groupid::pg_catalog.int8 OPERATOR(pg_catalog.<<) 48, false))
-                   FROM pg_catalog.pg_class s, pg_catalog.pg_dist_local_group g
+                                         g.groupid::pg_catalog.int8 OPERATOR(pg_catalog.<<) b.bits, false))
+                   FROM pg_catalog.pg_class s, pg_catalog.pg_dist_local_group g,
+                        LATERAL (SELECT CASE s.relname WHEN 'leases_id_seq' THEN 32 ELSE 48 END AS bits) b
                   WHERE s.relkind OPERATOR(pg_catalog.=) 'S'
                     AND s.relnamespace OPERATOR(pg_catalog.=) 'lowcode'::pg_catalog.regnamespace
                     AND g.groupid OPERATOR(pg_catalog.>) 0
                     AND COALESCE(pg_catalog.pg_sequence_last_value(s.oid), 0)
-                        OPERATOR(pg_catalog.<) (g.groupid::pg_catalog.int8 OPERATOR(pg_catalog.<<) 48)
+                        OPERATOR(pg_catalog.<) (g.groupid::pg_catalog.int8 OPERATOR(pg_catalog.<<) b.bits)
                $node$) r
       JOIN pg_catalog.pg_dist_node n ON n.nodeid OPERATOR(pg_catalog.=) r.nodeid
      WHERE NOT r.success;
@@ -182,6 +207,7 @@ BEGIN
           INTO unreached
           FROM pg_catalog.run_command_on_workers($node$
                    BEGIN;
+                   SELECT pg_catalog.pg_advisory_xact_lock(7813595147465417985);
                    SET LOCAL citus.enable_ddl_propagation = off;
                    ALTER EVENT TRIGGER lowcode_guard DISABLE;
                    ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;
@@ -196,11 +222,15 @@ BEGIN
                 USING ERRCODE = 'connection_failure',
                       HINT = 'every node must be reachable from the coordinator (citus_check_cluster_node_health()); run lowcode.distribute(runtime => true) again';
         END IF;
+        -- The webhooks on every node: each node's worker delivers those of its apps.
+        PERFORM pg_catalog.create_reference_table('lowcode.webhooks'::pg_catalog.regclass);
+        made := made OPERATOR(pg_catalog.||) 'webhooks'::pg_catalog.text;
         FOREACH t IN ARRAY runtime_tables LOOP
             PERFORM pg_catalog.create_distributed_table(pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass, 'app',
                         colocate_with => CASE t WHEN 'records' THEN 'none' ELSE 'lowcode.records' END);
             made := made OPERATOR(pg_catalog.||) t;
             -- Its shards (these and those Citus makes later, in a shard move) get the trigger.
+            CONTINUE WHEN t OPERATOR(pg_catalog.=) ANY (ARRAY['consumers', 'deliveries']);
             EXECUTE pg_catalog.format('CREATE TRIGGER fill_id BEFORE INSERT ON lowcode.%I FOR EACH ROW WHEN (NEW.id IS NULL) '
                                       'EXECUTE FUNCTION lowcode.fill_id(%L)',
                                       t, pg_catalog.pg_get_serial_sequence(pg_catalog.format('lowcode.%I', t), 'id'));
@@ -235,4 +265,4 @@ BEGIN
     PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', local_fk, true);
     RETURN made;
 END $$;
-COMMENT ON FUNCTION lowcode.distribute(boolean) IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms, and gives each node''s lowcode sequences a range of their own (group id << 48, as Citus does), so that ids do not collide across nodes. With runtime => true, also distributes the runtime (records, history, approvals, tasks, decisions, timers, events) by app, colocated, with keys that include the app and policies without subqueries, and runs lowcode.submit on the node of its app (docs/scale-out.md says what works there so far). Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference or distributed tables.';
+COMMENT ON FUNCTION lowcode.distribute(boolean) IS 'On a Citus coordinator (superusers): makes lowcode''s definitions (apps, forms, versions, schemas, workflows, grants) reference tables, copied to every node, so that every node validates against the same forms, and gives each node''s lowcode sequences a range of their own (group id << 48, as Citus does), so that ids do not collide across nodes. With runtime => true, also distributes the runtime (records, history, approvals, tasks, decisions, timers, events, the outbox''s consumers, deliveries and leases, webhook attempts) by app, colocated, with keys that include the app and policies without subqueries, makes the webhooks a reference table (every node''s worker delivers those of its apps), and runs lowcode.submit, the calls by id and the outbox calls on the node of their app (docs/scale-out.md says what works there so far). Idempotent: run it again after adding a node (the new node gets its copies) or updating lowcode. Returns the tables it made reference or distributed tables.';

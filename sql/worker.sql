@@ -85,10 +85,26 @@ CREATE TABLE lowcode.webhooks (
     rate_limit      int CHECK (rate_limit > 0),
     status          text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'disabled')),
     disabled_reason text,
-    created_at      timestamptz NOT NULL DEFAULT now()
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    -- The app whose events it sends (NULL: every app), as its consumer's: on a distributed
+    -- runtime, the worker of that app's node delivers it.
+    app             text
 );
 COMMENT ON TABLE lowcode.webhooks IS 'Webhooks (lowcode.create_webhook): where the worker POSTs the events of their topics (NULL: all), signed with secret; headers, timeout_ms, backoff (NULL: 1 s, 2 s, 4 s ... jittered), rate_limit per second; status active, paused or disabled (410 Gone). Its outbox consumer webhook:<name> keeps its max_attempts (before a dead letter). The secret and headers are readable by lowcode administrators only.';
 REVOKE ALL ON lowcode.webhooks FROM PUBLIC;
+
+-- A webhook made, changed or dropped: this node's worker reads the webhooks again. (On a
+-- distributed runtime lowcode.webhooks is a reference table: the trigger fires on every node's
+-- copy, so every node's worker hears of it.)
+CREATE FUNCTION lowcode.webhooks_written() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lowcode.worker_note_changed();
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION lowcode.webhooks_written() IS 'Trigger: lowcode.webhooks changed; the worker of this node reads them again (lowcode.worker_note_changed).';
+CREATE TRIGGER webhooks_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON lowcode.webhooks
+    FOR EACH STATEMENT EXECUTE FUNCTION lowcode.webhooks_written();
 
 CREATE TABLE lowcode.webhook_attempts (
     id            bigserial PRIMARY KEY,
@@ -100,7 +116,10 @@ CREATE TABLE lowcode.webhook_attempts (
     latency_ms    float8 NOT NULL,
     error         text,
     outcome       text NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead', 'gone')),
-    next_try      timestamptz
+    next_try      timestamptz,
+    -- The webhook's app ('' for a webhook of every app): a distributed runtime keeps its
+    -- attempts on the app's node, whose worker made them.
+    app           text NOT NULL DEFAULT ''
 );
 CREATE INDEX webhook_attempts_webhook_idx ON lowcode.webhook_attempts (webhook, id);
 COMMENT ON TABLE lowcode.webhook_attempts IS 'Every webhook delivery attempt: the event, its HTTP status (NULL: no answer), latency, error, outcome (delivered, retry, dead, gone) and next try.';
@@ -130,6 +149,7 @@ DECLARE
     o       jsonb := coalesce(options, '{}');
     secret  text;
     unknown text;
+    backoff interval[];
 BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'create webhooks');
     IF name IS NULL OR url IS NULL THEN
@@ -151,13 +171,14 @@ BEGIN
         RAISE EXCEPTION 'lowcode: webhook %: max_attempts must be between 1 and 100, not %', name, o->>'max_attempts'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO lowcode.webhooks (name, url, topics, secret, headers, timeout_ms, backoff, rate_limit)
+    -- (Apart: on a distributed runtime lowcode.webhooks is a reference table, whose INSERT may
+    -- have no subquery.)
+    backoff := (SELECT array_agg(b::interval ORDER BY i) FROM jsonb_array_elements_text(o->'backoff') WITH ORDINALITY x(b, i));
+    INSERT INTO lowcode.webhooks (name, url, topics, secret, headers, timeout_ms, backoff, rate_limit, app)
     VALUES (name, url, topics, secret, coalesce(o->'headers', '{}'),
             coalesce((extract(epoch FROM (o->>'timeout')::interval) * 1000)::int, 10000),
-            (SELECT array_agg(b::interval ORDER BY i) FROM jsonb_array_elements_text(o->'backoff') WITH ORDINALITY x(b, i)),
-            (o->>'rate_limit')::int);
+            backoff, (o->>'rate_limit')::int, o->>'app');
     PERFORM lowcode.webhook_consumer(name, o->>'app', topics, coalesce((o->>'max_attempts')::int, 8), true);
-    PERFORM lowcode.worker_note_changed();
     RETURN secret;
 END $$;
 COMMENT ON FUNCTION lowcode.create_webhook(text, text, text[], jsonb) IS 'Create a webhook (lowcode administrators): the worker POSTs every event of topics (exact or prefix.*; NULL: all) from now on to url, which lowcode.webhook_allow must allow. options: app (only that app''s events; default every app), secret (whsec_...; default a new one), headers (object), timeout (interval, default 10 s), max_attempts (default 8), backoff (array of intervals), rate_limit (per second). Returns the secret: the only time it is shown.';
@@ -169,6 +190,9 @@ AS $$
 #variable_conflict use_variable
 BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'drop webhooks');
+    -- (Its attempts: by their key on one node; on a distributed runtime, where the attempts are
+    -- on the app's node and the webhooks on every node, without one.)
+    DELETE FROM lowcode.webhook_attempts a WHERE a.webhook = name;
     DELETE FROM lowcode.webhooks w WHERE w.name = name;
     IF NOT FOUND THEN
         RETURN false;
@@ -203,7 +227,6 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: webhook "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
-    PERFORM lowcode.worker_note_changed();
 END $$;
 COMMENT ON FUNCTION lowcode.resume_webhook(text) IS 'Send to a paused or disabled (410 Gone) webhook again (lowcode administrators), from the events that waited.';
 

@@ -509,11 +509,12 @@ fn retry_delay(
 }
 
 /// Run call (one of transition, update_record, claim_task (by task, or from a pool),
-/// complete_task, release_task, reassign_task, decide, withdraw; args: its arguments by
-/// name, as JSON) on the node of
-/// app's records, and return its result as JSON. On a distributed runtime
-/// (lowcode.distribute(runtime => true)) the calls that take only an id send themselves as
-/// this; a caller that knows the app saves their lookup. Authorized like the call itself.
+/// complete_task, release_task, reassign_task, decide, withdraw, or an outbox call of
+/// `crate::outbox::CALLS` with its consumer; args: its arguments by name, as JSON) on the
+/// node of app's records, and return its result as JSON. On a distributed runtime
+/// (lowcode.distribute(runtime => true)) the calls that take only an id, and the outbox calls,
+/// send themselves as this; a caller that knows the app saves their lookup. Authorized like
+/// the call itself.
 #[pg_extern(volatile)]
 fn call_at(
     app: Option<&str>,
@@ -528,10 +529,15 @@ fn call_at(
             None,
         )
     };
-    if !crate::placement::CALLS.contains(&call) {
+    if !crate::placement::CALLS.contains(&call) && !crate::outbox::CALLS.contains(&call) {
         crate::report::raise(
             "",
-            crate::placement::PlacementError::NoCall(call.to_owned()),
+            crate::placement::PlacementError::NoCall {
+                call: call.to_owned(),
+                calls: [&crate::placement::CALLS[..], &crate::outbox::CALLS[..]]
+                    .concat()
+                    .join(", "),
+            },
         );
     }
     let args = args.map(|a| a.0).unwrap_or_else(|| serde_json::json!({}));
@@ -588,6 +594,6 @@ fn dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Value> {
             text("comment"),
         ))),
         "withdraw" => crate::approvals::withdraw(int("record")).map(Value::String),
-        _ => None,
+        _ => crate::outbox::dispatch(call, args),
     }
 }

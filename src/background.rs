@@ -7,8 +7,15 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use pgrx::pg_sys;
 use pgrx::PgTryBuilder;
 
+/// The advisory lock `lowcode.distribute()` holds (exclusively) while it changes lowcode's
+/// tables: 0x6c6f77636f646501, "lowcode" and 1 (sql/scale_out.sql names the same number).
+pub const DISTRIBUTE_LOCK: i64 = 0x6c6f_7763_6f64_6501;
+
 /// Runs `body` in a transaction of its own; an ERROR (or a panic) rolls it back and comes
-/// back as its message instead of ending the worker.
+/// back as its message instead of ending the worker. The transaction first takes
+/// [`DISTRIBUTE_LOCK`] shared (in a database): it waits while `lowcode.distribute()` runs, before it holds
+/// anything (a timer round that held the timers and waited for the records, which distribute
+/// had altered, while distribute waited for the timers, was a deadlock).
 pub fn in_transaction<R>(
     body: impl FnOnce() -> R + UnwindSafe + RefUnwindSafe,
 ) -> Result<R, String> {
@@ -18,17 +25,37 @@ pub fn in_transaction<R>(
         pg_sys::StartTransactionCommand();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
-    let result = PgTryBuilder::new(|| Ok(body()))
-        .catch_others(|error| {
-            Err(match error {
-                pg_sys::panic::CaughtError::PostgresError(report)
-                | pg_sys::panic::CaughtError::ErrorReport(report) => report.message().to_string(),
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => {
-                    ereport.message().to_string()
-                }
-            })
+    let result = PgTryBuilder::new(|| {
+        // (Not for the launcher, which is connected to no database.)
+        // SAFETY: MyDatabaseId is set once, when the worker connects.
+        let in_database = unsafe { pg_sys::MyDatabaseId } != pg_sys::InvalidOid;
+        // Under Citus, a lock wait of the worker's is short: distribute() changes the tables
+        // of every node in one transaction, and a worker that held one of them and waited
+        // for another (on a worker node, where it does not wait for the lock above) made a
+        // distributed deadlock of distribute() and itself. It gives up instead (its work is
+        // done again in its next round).
+        let waited = match in_database {
+            true => pgrx::Spi::run_with_args(
+                "SELECT pg_catalog.pg_advisory_xact_lock_shared($1),
+                        CASE WHEN pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL
+                             THEN pg_catalog.set_config('lock_timeout', '300ms', true) END",
+                &[DISTRIBUTE_LOCK.into()],
+            ),
+            false => Ok(()),
+        };
+        if let Err(e) = waited {
+            crate::report::failed(format_args!("waiting for lowcode.distribute()"), e);
+        }
+        Ok(body())
+    })
+    .catch_others(|error| {
+        Err(match error {
+            pg_sys::panic::CaughtError::PostgresError(report)
+            | pg_sys::panic::CaughtError::ErrorReport(report) => report.message().to_string(),
+            pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
         })
-        .execute();
+    })
+    .execute();
     // SAFETY: ends the transaction started above (the error state was flushed by pgrx).
     unsafe {
         match result {

@@ -65,3 +65,145 @@ pub fn write(topic: &str, payload: serde_json::Value, record: Option<i64>) -> i6
     .unwrap_or_else(|error| crate::report::failed("emit", error))
     .unwrap_or_default()
 }
+
+/// The outbox calls that run on the node of their consumer's app (`lowcode.call_at`).
+pub const CALLS: [&str; 7] = [
+    "create_consumer",
+    "drop_consumer",
+    "poll_events",
+    "ack_events",
+    "nack_event",
+    "consumer_lag",
+    "replay_dead_letters",
+];
+
+/// Internal: where an outbox call runs. On one node: NULL, here. With the runtime distributed
+/// by app, a consumer lives on the node of its app, beside the app's events (its snapshots
+/// and the events' transaction ids are that node's: Citus 13 has no distributed snapshot, so
+/// a consumer's batches are its app's node's commit order). Then `{"app": <app>}`: here, on
+/// the app's shards; or `{"r": <result>}`: the call (`call`, with `args` and the consumer)
+/// ran on the app's node as `lowcode.call_at`, and this is what it returned. The app is the
+/// consumer's (`app` for `create_consumer`, else looked up by name on every shard).
+#[pg_extern(volatile)]
+fn outbox_at(
+    call: Option<&str>,
+    consumer: Option<&str>,
+    app: Option<&str>,
+    args: Option<JsonB>,
+) -> Option<JsonB> {
+    use crate::placement;
+    let Some(call) = call else {
+        crate::report::refuse(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "outbox_at: argument \"call\" must not be NULL".into(),
+            None,
+            None,
+        )
+    };
+    if !placement::runtime_distributed() {
+        return None;
+    }
+    if let Some(here) = statements::shards_app() {
+        return Some(JsonB(serde_json::json!({ "app": here })));
+    }
+    let Some(name) = consumer else {
+        crate::report::raise(
+            "",
+            placement::PlacementError::NotYet(format!("{call} of every consumer")),
+        );
+    };
+    let found = consumer_app(name);
+    let app = match (app, found) {
+        (Some(_), Some(_)) => crate::report::refuse(
+            PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
+            format!("consumer \"{name}\" already exists"),
+            None,
+            Some("drop it first with lowcode.drop_consumer".into()),
+        ),
+        (Some(app), None) => app.to_owned(),
+        (None, Some(app)) => app,
+        (None, None) if call == "create_consumer" => crate::report::refuse(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("consumer \"{name}\": a consumer of every app does not run on a distributed runtime"),
+            Some("each app's events are on its app's node, in that node's commit order".into()),
+            Some("make one consumer per app: lowcode.create_consumer(name, '{\"app\": \"<app>\"}')".into()),
+        ),
+        (None, None) if call == "drop_consumer" => {
+            return Some(JsonB(serde_json::json!({ "r": false })))
+        }
+        (None, None) => crate::report::refuse(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("unknown consumer \"{name}\""),
+            None,
+            Some(format!(
+                "create it with lowcode.create_consumer('{name}', '{{\"app\": \"<app>\", \"topics\": [\"<topic>\"]}}')"
+            )),
+        ),
+    };
+    let mut args = args.map(|a| a.0).unwrap_or_else(|| serde_json::json!({}));
+    if let Some(map) = args.as_object_mut() {
+        map.insert("consumer".into(), name.into());
+    }
+    placement::here_or_there(
+        &app,
+        call,
+        || Some(JsonB(serde_json::json!({ "app": app }))),
+        || {
+            let r = placement::send_call(&app, call, args.clone());
+            Some(JsonB(serde_json::json!({ "r": r })))
+        },
+    )
+}
+
+/// The app of consumer `name` (a read of every shard), None if there is none.
+fn consumer_app(name: &str) -> Option<String> {
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT c.app FROM lowcode.consumers c WHERE c.name OPERATOR(pg_catalog.=) $1 LIMIT 1",
+            Some(1),
+            &[name.into()],
+        )?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        rows.first().get::<String>(1)
+    })
+    .unwrap_or_else(|error: pgrx::spi::SpiError| {
+        crate::report::failed(format_args!("finding consumer {name}"), error)
+    })
+}
+
+/// One of `call_at`'s outbox calls, on the app's node: the SQL function itself (which finds
+/// itself on the app's shards through [`outbox_at`]), its result as JSON.
+pub fn dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Value> {
+    let sql = match call {
+        "create_consumer" => {
+            "SELECT 'null'::pg_catalog.jsonb FROM lowcode.create_consumer($1 ->> 'consumer', $1 -> 'options')"
+        }
+        "drop_consumer" => "SELECT pg_catalog.to_jsonb(lowcode.drop_consumer($1 ->> 'consumer'))",
+        "poll_events" => {
+            "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(p)), '[]') \
+               FROM lowcode.poll_events($1 ->> 'consumer', ($1 ->> 'max')::pg_catalog.int4, \
+                                        ($1 ->> 'visibility')::pg_catalog.interval) p"
+        }
+        "ack_events" => {
+            "SELECT pg_catalog.to_jsonb(lowcode.ack_events($1 ->> 'consumer', \
+                    ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1 -> 'ids')::pg_catalog.int8)))"
+        }
+        "nack_event" => {
+            "SELECT pg_catalog.to_jsonb(lowcode.nack_event($1 ->> 'consumer', ($1 ->> 'id')::pg_catalog.int8, \
+                    $1 ->> 'error', ($1 ->> 'retry_after')::pg_catalog.interval))"
+        }
+        "consumer_lag" => {
+            "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(l)), '[]') \
+               FROM lowcode.consumer_lag($1 ->> 'consumer') l"
+        }
+        "replay_dead_letters" => {
+            "SELECT pg_catalog.to_jsonb(lowcode.replay_dead_letters($1 ->> 'topic', $1 ->> 'consumer'))"
+        }
+        _ => return None,
+    };
+    Spi::get_one_with_args::<JsonB>(sql, &[JsonB(args.clone()).into()])
+        .unwrap_or_else(|error| crate::report::failed(format_args!("{call}"), error))
+        .map(|j| j.0)
+}

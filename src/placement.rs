@@ -30,8 +30,9 @@ pub enum PlacementError {
     NotYet(String),
     #[error("{what} {id} does not exist")]
     NoSuch { what: &'static str, id: i64 },
-    #[error("call_at: no call \"{0}\"")]
-    NoCall(String),
+    /// A call `call_at` does not run; `calls`: those it runs.
+    #[error("call_at: no call \"{call}\"")]
+    NoCall { call: String, calls: String },
     #[error("finding the node of app \"{app}\" failed: {error}")]
     Spi { app: String, error: String },
 }
@@ -43,7 +44,7 @@ impl Reportable for PlacementError {
             | PlacementError::Elsewhere { .. }
             | PlacementError::NotYet(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             PlacementError::NoSuch { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            PlacementError::NoCall(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
+            PlacementError::NoCall { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
             PlacementError::Spi { .. } => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -57,10 +58,10 @@ impl Reportable for PlacementError {
                 "lowcode.distribute(runtime => true) makes it a distributed function: run it again".into(),
             ),
             PlacementError::NotYet(_) => Some(
-                "lowcode.distribute(runtime => true) distributes records by app; so far submit, the calls by id (transition, update_record, the task calls), get_record and record_history run there (docs/scale-out.md)"
+                "docs/scale-out.md lists what runs on a distributed runtime (lowcode.distribute(runtime => true))"
                     .into(),
             ),
-            PlacementError::NoCall(_) => Some(format!("calls: {}", CALLS.join(", "))),
+            PlacementError::NoCall { calls, .. } => Some(format!("calls: {calls}")),
             PlacementError::Spi { .. } | PlacementError::NoSuch { .. } => None,
         }
     }
@@ -187,6 +188,15 @@ pub fn here_or_there<T>(
             send()
         }
     }
+}
+
+/// Does `app`'s runtime live on this node? Always on one node; with the runtime distributed,
+/// when its shards are here (None, every app: on one node only).
+pub fn is_here(app: Option<&str>) -> bool {
+    if !runtime_distributed() {
+        return true;
+    }
+    app.is_some_and(|app| matches!(shards_of(app), Ok(Some(_))))
 }
 
 /// The runtime tables' shards of `app`, when they are on this node: each table's name and its

@@ -102,6 +102,17 @@ pub fn shards_for(app: &str) -> Option<Vec<(String, String)>> {
     })
 }
 
+/// The app whose shards [`on_shards`] is running on (None outside, or on a group of shards of
+/// many apps: the background worker's round).
+pub fn shards_app() -> Option<String> {
+    SHARDS.with(|s| {
+        s.borrow()
+            .as_ref()
+            .filter(|shards| !shards.app.is_empty())
+            .map(|shards| shards.app.clone())
+    })
+}
+
 /// Is a call running on some app's shards ([`on_shards`])?
 pub fn on_any_shards() -> bool {
     SHARDS.with(|s| s.borrow().is_some())

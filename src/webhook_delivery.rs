@@ -96,6 +96,8 @@ struct Config {
     backoff: Vec<Duration>,
     rate_limit: Option<u32>,
     active: bool,
+    /// Its app ('' for every app): its attempts are written with it.
+    app: String,
 }
 
 /// One event on its way to a webhook.
@@ -259,6 +261,7 @@ impl Deliveries {
         hook.in_flight = false;
         let name = finished.hook.clone();
         let backoff = hook.config.backoff.clone();
+        let app = hook.config.app.clone();
         let outcomes = finished.outcomes;
         let attempted: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
         hook.queue.retain(|e| !attempted.contains(&e.id));
@@ -289,7 +292,7 @@ impl Deliveries {
         } else {
             Vec::new()
         };
-        let result = in_transaction(|| outbox::record(&name, &outcomes, &backoff, &rest));
+        let result = in_transaction(|| outbox::record(&name, &app, &outcomes, &backoff, &rest));
         let (retry_in, gone) = match result {
             Ok(Ok(r)) => r,
             failed => {
@@ -428,6 +431,15 @@ impl Deliveries {
         }
         hook.queue.extend(events);
         hook.queue.make_contiguous().sort_by_key(|e| e.event_id);
+    }
+
+    /// The outbox consumers of the active webhooks here.
+    pub fn active_consumers(&self) -> Vec<String> {
+        self.hooks
+            .iter()
+            .filter(|(_, h)| h.config.active)
+            .map(|(name, _)| outbox::consumer(name))
+            .collect()
     }
 
     pub fn shutdown(&mut self) {
@@ -694,7 +706,7 @@ mod outbox {
                         coalesce((SELECT pg_catalog.array_agg((pg_catalog.date_part('epoch', b)
                                             OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8 ORDER BY o)
                                     FROM pg_catalog.unnest(w.backoff) WITH ORDINALITY u(b, o)), '{}'),
-                        w.rate_limit, w.status OPERATOR(pg_catalog.=) 'active'
+                        w.rate_limit, w.status OPERATOR(pg_catalog.=) 'active', w.app
                    FROM lowcode.webhooks w ORDER BY w.name",
                 None,
                 &[],
@@ -702,6 +714,11 @@ mod outbox {
             let mut out = Vec::new();
             for row in rows {
                 let name: String = row.get(1)?.unwrap_or_default();
+                let app: Option<String> = row.get(10)?;
+                // (With the runtime distributed, the worker of its app's node delivers it.)
+                if !crate::placement::is_here(app.as_deref()) {
+                    continue;
+                }
                 let secret: String = row.get(4)?.unwrap_or_default();
                 let Ok(key) = webhook::secret_key(&secret) else {
                     continue; // create_webhook checked it
@@ -737,6 +754,7 @@ mod outbox {
                             .collect(),
                         rate_limit: row.get::<i32>(8)?.map(|r| r.max(1) as u32),
                         active: row.get(9)?.unwrap_or(false),
+                        app: app.unwrap_or_default(),
                     },
                 ));
             }
@@ -787,6 +805,7 @@ mod outbox {
     /// whether the endpoint answered 410 (the webhook is then disabled).
     pub fn record(
         hook: &str,
+        app: &str,
         outcomes: &[Outcome],
         backoff: &[Duration],
         rest: &[i64],
@@ -880,9 +899,9 @@ mod outbox {
         let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
         Spi::run_with_args(
             "INSERT INTO lowcode.webhook_attempts
-                    (webhook, event_id, attempt, attempted_at, status_code, latency_ms, error, outcome, next_try)
+                    (webhook, event_id, attempt, attempted_at, status_code, latency_ms, error, outcome, next_try, app)
              SELECT $1, u.e, u.a, pg_catalog.to_timestamp(u.t), u.c, u.l, u.err, u.k,
-                    pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => u.n)
+                    pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => u.n), $10
                FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.int4[]),
                                pg_catalog.unnest($4::pg_catalog.float8[]), pg_catalog.unnest($5::pg_catalog.int4[]),
                                pg_catalog.unnest($6::pg_catalog.float8[]), pg_catalog.unnest($7::pg_catalog.text[]),
@@ -898,6 +917,7 @@ mod outbox {
                 errors.into(),
                 kinds.into(),
                 next_try.into(),
+                app.into(),
             ],
         )?;
         Ok((held, gone))

@@ -626,29 +626,68 @@ fn timer_round(batch: i32) -> TimerRound {
     TimerRound { fired, next_in }
 }
 
-/// When the next webhook retry is due here (a nacked delivery of an active webhook), in
-/// seconds from now; None: none waits.
-fn next_retry_in() -> Option<f64> {
-    Spi::get_one::<f64>(
-        "SELECT pg_catalog.date_part('epoch', pg_catalog.min(
-                    (SELECT d.visible_at FROM lowcode.deliveries d
-                      WHERE d.consumer OPERATOR(pg_catalog.=) ('webhook:' OPERATOR(pg_catalog.||) w.name)
-                        AND d.status OPERATOR(pg_catalog.=) 'pending'
-                      ORDER BY d.visible_at LIMIT 1))
-                 OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8
-           FROM lowcode.webhooks w WHERE w.status OPERATOR(pg_catalog.=) 'active'",
-    )
-    .ok()
+const NEXT_RETRY: crate::statements::Statement = crate::statements::Statement {
+    sql: "SELECT pg_catalog.date_part('epoch', pg_catalog.min(d.visible_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8
+            FROM lowcode.deliveries d
+           WHERE d.consumer OPERATOR(pg_catalog.=) ANY ($1) AND d.status OPERATOR(pg_catalog.=) 'pending'",
+    args: &[pgrx::pg_sys::BuiltinOid::TEXTARRAYOID],
+};
+
+/// When the next webhook retry is due here (a nacked delivery of an active webhook,
+/// `consumers`), in seconds from now; None: none waits. (With the runtime distributed: on
+/// this node's shards.)
+fn next_retry_in(consumers: &[String]) -> Option<f64> {
+    crate::placement::on_local_shards(|| {
+        crate::statements::first_row(&NEXT_RETRY, &[consumers.to_vec().into()], |row| {
+            row.get::<f64>(1)
+        })
+        .ok()
+        .flatten()
+        .flatten()
+    })
+    .into_iter()
     .flatten()
+    .reduce(f64::min)
 }
 
-/// The webhooks' leases in this database end now: their holder, a worker, is gone.
+const END_LEASES: crate::statements::Statement = crate::statements::Statement {
+    sql: "UPDATE lowcode.leases SET expires_at = pg_catalog.now()
+           WHERE pg_catalog.starts_with(consumer, 'webhook:')
+             AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
+    args: &[],
+};
+
+/// On a Citus worker node (not the coordinator) whose runtime is not distributed, lowcode's
+/// tables hold nothing of any app: the apps' runtime is on the coordinator. The worker leaves
+/// them alone there, and so takes no lock on them while `lowcode.distribute(runtime => true)`,
+/// on the coordinator, changes them in one transaction over every node (a round that did, on
+/// a worker node, made a distributed deadlock of the two: tests/system/citus.sh). Once the
+/// runtime is distributed (the commit invalidates lowcode.records here), it works as on any
+/// node, on this node's shards.
+fn unused_citus_worker() -> bool {
+    let citus = Spi::get_one::<bool>(
+        "SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL",
+    );
+    if !matches!(citus, Ok(Some(true))) {
+        return false;
+    }
+    let worker_node = Spi::get_one::<bool>(
+        "SELECT g.groupid OPERATOR(pg_catalog.>) 0 FROM pg_catalog.pg_dist_local_group g",
+    );
+    matches!(worker_node, Ok(Some(true))) && !crate::placement::runtime_distributed()
+}
+
+/// The webhooks' leases in this database end now: their holder, a worker, is gone. (With the
+/// runtime distributed: those on this node's shards, this node's worker's.)
 fn end_dead_leases() -> Result<(), pgrx::spi::SpiError> {
-    Spi::run(
-        "UPDATE lowcode.leases SET expires_at = pg_catalog.now()
-          WHERE pg_catalog.starts_with(consumer, 'webhook:')
-            AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
-    )
+    if unused_citus_worker() {
+        return Ok(());
+    }
+    crate::placement::on_local_shards(|| {
+        Spi::connect_mut(|client| crate::statements::run(client, &END_LEASES, &[]).map(|_| ()))
+    })
+    .into_iter()
+    .collect()
 }
 
 fn note_error(message: &str) {
@@ -827,7 +866,14 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
             deliveries.refresh();
         }
         let batch = WORKER_BATCH.get().max(1);
-        let round = match in_transaction(|| timer_round(batch)) {
+        let unused = matches!(in_transaction(unused_citus_worker), Ok(true));
+        let round = match in_transaction(|| match unused {
+            true => TimerRound {
+                fired: 0,
+                next_in: None,
+            },
+            false => timer_round(batch),
+        }) {
             Ok(round) => round,
             Err(message) => {
                 if !matches!(in_transaction(installed), Ok(true)) {
@@ -848,7 +894,7 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         };
         // Wake the outbox's listeners (writers never NOTIFY): signal_events in a transaction
         // of its own, a few times a second at most, when events were written.
-        if events && last_signal.elapsed() >= Duration::from_millis(250) {
+        if events && !unused && last_signal.elapsed() >= Duration::from_millis(250) {
             last_signal = Instant::now();
             REGISTRY.exclusive().entries[slot].events = false;
             if let Err(message) = in_transaction(|| Spi::run("SELECT lowcode.signal_events()")) {
@@ -856,7 +902,7 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
             }
         }
         // Webhooks: hand out new deliveries, record finished ones (never waits for HTTP).
-        let busy = webhooks_here && deliveries.step(&dbname, draining.is_some());
+        let busy = webhooks_here && !unused && deliveries.step(&dbname, draining.is_some());
         webhooks_here = busy || deliveries.has_active();
         if busy && draining.is_some_and(|since| since.elapsed() >= DRAIN_AT_MOST) {
             // (A failed event's followers stay leased while it waits for its retry.)
@@ -929,11 +975,12 @@ pub extern "C-unwind" fn lowcode_worker_main(arg: pg_sys::Datum) {
         }
         pause = sleep;
     }
+    let active = deliveries.active_consumers();
     deliveries.shutdown();
     // Retries of the webhooks here are due then; a worker that did not hand its leases back
     // leaves them to run out first.
     if webhooks_here {
-        if let Ok(Some(retry)) = in_transaction(next_retry_in) {
+        if let Ok(Some(retry)) = in_transaction(|| next_retry_in(&active)) {
             later = later.min(seconds_from(worker_registry::now(), retry.max(0.0)));
         }
     }

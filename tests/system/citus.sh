@@ -11,7 +11,9 @@
 # database rt with the runtime distributed by app (lowcode.distribute(runtime => true)): a
 # submit one command to its app's node, a transaction over two workers' apps, an app role's
 # grants on every shard, the calls by id and claims on the app's node, 8 claimers on 2,000
-# tasks, timers fired by the workers' own workers (issue 21; what is missing: docs/scale-out.md).
+# tasks, timers fired by the workers' own workers, an app's outbox consumer on its node polled
+# from the coordinator (in order, once; ack, nack, an app role's consume grant) and its webhook
+# delivered once per event by its node's worker (issue 21; what is missing: docs/scale-out.md).
 #
 # Needs Citus installed in the PostgreSQL of PG_CONFIG: scripts/citus_stage.sh builds it
 # (scripts/citus.sh) and runs this; scripts/system.sh leaves it out unless it is named.
@@ -38,6 +40,10 @@ for n in "${NODES[@]}"; do
         echo "max_prepared_transactions = 20"
         # The clusters have no TLS.
         echo "citus.node_conninfo = 'sslmode=prefer'"
+        # Webhooks go to a receiver of this test on 127.0.0.1.
+        echo "lowcode.webhook_allow = '127.0.0.1'"
+        # (A distributed deadlock, should there be one, with its cycle in the log.)
+        echo "citus.log_distributed_deadlock_detection = on"
     } | sys_conf "$n"
     sys_restart "$n"
 done
@@ -240,9 +246,9 @@ SELECT lowcode.define_form('early', 'signup', '{"type": "object"}');
 SELECT lowcode.add_unique('early', 'signup', ARRAY['email']);
 SQL
 check sys_expect "the definitions made reference tables, the runtime tables distributed" \
-    "apps,forms,form_versions,workflow_versions,grants,hidden_fields,schemas,uniques,call_grants,records,history,approvals,tasks,decisions,timers,events" \
+    "apps,forms,form_versions,workflow_versions,grants,hidden_fields,schemas,uniques,call_grants,webhooks,records,history,approvals,tasks,decisions,timers,events,consumers,deliveries,leases,webhook_attempts" \
     coord rt "SET citus.shard_count = 4; SELECT array_to_string(lowcode.distribute(runtime => true), ',')"
-check sys_expect "by app, colocated with the records" "7" coord rt \
+check sys_expect "by app, colocated with the records" "11" coord rt \
     "SELECT count(*) FROM pg_dist_partition p WHERE p.partmethod = 'h' AND p.logicalrelid::text LIKE 'lowcode.%'
         AND p.colocationid = (SELECT q.colocationid FROM pg_dist_partition q WHERE q.logicalrelid = 'lowcode.records'::regclass)"
 check sys_expect "again: nothing left to do" "0" coord rt "SELECT cardinality(lowcode.distribute(runtime => true))"
@@ -451,6 +457,98 @@ check sys_wait_true coord rt 30 "both timers fired, on w1 and on w2, with nobody
 check sys_expect "each fired once" "2|2" coord rt \
     "SELECT count(*) FILTER (WHERE status = 'fired') || '|' || count(*) FROM lowcode.timers WHERE name = 'nudge'"
 check sys_expect "the coordinator has no shards: its run_due_timers fires nothing" "0" coord rt "SELECT lowcode.run_due_timers()"
+
+step "the outbox of a distributed runtime: an app's consumer on its node, polled from the coordinator"
+sys_psql coord -d rt >/dev/null <<SQL || fail "consumers"
+SELECT lowcode.create_consumer('feed1', '{"app": "$app1", "topics": ["fault.*"], "from": "beginning"}');
+SELECT lowcode.create_consumer('feed2', '{"app": "$app2", "from": "beginning"}');
+SELECT lowcode.grant('$app2', 'alice', ARRAY['consume']);
+SQL
+events1="$(sys_val coord rt "SELECT string_agg(id::text, ',' ORDER BY id) FROM lowcode.events WHERE app = '$app1' AND topic LIKE 'fault.%'")"
+[ -n "$events1" ] || fail "no events in $app1"
+polled="$(sys_val coord rt "SELECT string_agg(event_id::text, ',' ORDER BY id) || '/' || string_agg(id::text, ',' ORDER BY id)
+    FROM lowcode.poll_events('feed1', 1000)")"
+# same WHAT GOT WANT
+same() { [ "$2" = "$3" ] || fail "$1: expected '$3', got '$2'"; }
+check same "every event of its app, once, in order" "${polled%/*}" "$events1"
+check sys_expect "leased: nothing more" "0" coord rt "SELECT count(*) FROM lowcode.poll_events('feed1', 1000)"
+poll_one_node() {
+    local out calls
+    out="$(sys_psql coord -d rt -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" \
+        -c "SELECT count(*) FROM lowcode.poll_events('feed1')" 2>&1)" || fail "poll: $out"
+    # A read of the consumers' shards for its app, then the call, once, to w1 (in a remote
+    # transaction: BEGIN and COMMIT around it).
+    calls="$(grep 'NOTICE:  issuing' <<<"$out" | grep -vc "issuing SELECT app FROM lowcode.consumers_[0-9]* c WHERE\|issuing BEGIN \|issuing COMMIT")"
+    [ "$calls" = 1 ] || fail "a poll sent $calls commands besides the lookup, not 1: $out"
+    grep -A1 "issuing SELECT r FROM lowcode.call_at('$app1'::text, 'poll_events'::text" <<<"$out" |
+        grep -q "on server [a-z]*@127.0.0.1:$(sys_port w1) " || fail "not sent to w1: $out"
+}
+check poll_one_node "a poll is sent to the node of the consumer's app (w1)"
+check sys_expect "each acknowledged" "$(tr ',' '\n' <<<"${polled#*/}" | wc -l)" coord rt \
+    "SELECT lowcode.ack_events('feed1', '{${polled#*/}}')"
+check sys_expect "then none in flight, none behind" "0|0" coord rt \
+    "SELECT in_flight || '|' || lag_events FROM lowcode.consumer_lag('feed1')"
+new1="$(sys_val coord rt "SELECT lowcode.submit('$app1', 'fault', '{\"what\": \"hose\"}')")"
+polled="$(sys_val coord rt "SELECT count(*) || '|' || max(record_id) || '/' || max(id) FROM lowcode.poll_events('feed1')")"
+check same "a new report: its event alone" "${polled%/*}" "1|$new1"
+check sys_expect "nacked: back at once, its second attempt" "retry|2" coord rt \
+    "SELECT lowcode.nack_event('feed1', ${polled#*/}, 'no', '0 seconds') || '|' || (SELECT attempt FROM lowcode.poll_events('feed1'))"
+check sys_fails "the same name in another app: 42710" 42710 coord rt \
+    "SELECT lowcode.create_consumer('feed1', '{\"app\": \"$app2\"}')"
+check sys_fails "a consumer of every app: 0A000 (docs/scale-out.md)" 0A000 coord rt \
+    "SELECT lowcode.create_consumer('everything')"
+check sys_fails "an unknown consumer: 42704" 42704 coord rt "SELECT * FROM lowcode.poll_events('nobody')"
+check sys_fails "purge_events (each node keeps its own events): 0A000" 0A000 coord rt "SELECT lowcode.purge_events('1 day')"
+check sys_expect "alice polls the consumer of the app where she may consume" "t" coord rt \
+    "SET ROLE alice; SELECT count(*) > 0 FROM lowcode.poll_events('feed2')"
+check sys_fails "and not the other: 42501, from w1" 42501 coord rt "SET ROLE alice; SELECT * FROM lowcode.poll_events('feed1')"
+check sys_expect "dropped, on its node; then there is none" "true|false" coord rt \
+    "SELECT lowcode.drop_consumer('feed1') || '|' || lowcode.drop_consumer('feed1')"
+check sys_expect "nothing of it left" "0|0" coord rt \
+    "SELECT (SELECT count(*) FROM lowcode.deliveries WHERE consumer = 'feed1') || '|' || (SELECT count(*) FROM lowcode.leases WHERE consumer = 'feed1')"
+
+step "webhooks of a distributed runtime: each app's events delivered once, by its node's worker"
+rport=28869
+secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+received="$SYS_WORK/received.jsonl"
+: >"$received"
+python3 "$LC_ROOT/tests/system/webhook_receiver.py" "$rport" "$secret" "$received" &
+receiver_pid=$!
+trap 'kill "$receiver_pid" 2>/dev/null || true; lc_cleanup' EXIT
+for _ in $(seq 1 50); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $rport), 0.2)" 2>/dev/null && break
+    sleep 0.1
+done
+sys_psql coord -d rt >/dev/null <<SQL || fail "the webhooks"
+SELECT lowcode.create_webhook('hook' || i, 'http://127.0.0.1:$rport/ok', ARRAY['fault.reported'],
+                              jsonb_build_object('app', a, 'secret', '$secret'))
+  FROM unnest(ARRAY['$app1', '$app2']) WITH ORDINALITY x(a, i);
+SELECT count(lowcode.submit(a, 'fault', jsonb_build_object('what', 'hook', 'n', n)))
+  FROM unnest(ARRAY['$app1', '$app2']) a, generate_series(1, 5) n;
+SQL
+check sys_wait_true coord rt 30 "both webhooks delivered their app's five events" \
+    "SELECT (SELECT count(*) FROM lowcode.webhook_deliveries('hook1') WHERE outcome = 'delivered') = 5
+        AND (SELECT count(*) FROM lowcode.webhook_deliveries('hook2') WHERE outcome = 'delivered') = 5"
+hooks_once() {
+    python3 - "$received" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ids = [r["id"] for r in rows]
+assert len(rows) == 10, f"{len(rows)} requests, not 10"
+assert len(set(ids)) == 10, f"{len(set(ids))} distinct events"
+assert all(r["sig_ok"] and r["status"] == 200 for r in rows), rows
+PY
+}
+check hooks_once "the receiver got ten requests, ten events, signed"
+check sys_expect "each attempt kept on its app's node" "$app1:5,$app2:5" coord rt \
+    "SELECT string_agg(app || ':' || n, ',' ORDER BY app) FROM (SELECT app, count(*) n FROM lowcode.webhook_attempts GROUP BY app) x"
+check sys_expect "drop_webhook" "t" coord rt "SELECT lowcode.drop_webhook('hook1')"
+check sys_expect "its consumer and its attempts gone with it" "0|0" coord rt \
+    "SELECT (SELECT count(*) FROM lowcode.consumers WHERE name = 'webhook:hook1')
+        || '|' || (SELECT count(*) FROM lowcode.webhook_attempts WHERE webhook = 'hook1')"
+check sys_fails "a webhook of every app: 0A000" 0A000 coord rt \
+    "SELECT lowcode.create_webhook('all', 'http://127.0.0.1:$rport/ok')"
+kill "$receiver_pid" 2>/dev/null || true
 
 step "a node down: distribute() says which one it could not reach"
 lc_as_pg "$pg_bin/pg_ctl" stop -D "$(sys_data w2)" -m fast -w >/dev/null || fail "stopping w2"
