@@ -135,13 +135,27 @@ CREATE FUNCTION lowcode.delete_record(id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    r lowcode.records;
+    r      lowcode.records;
+    routed jsonb;
+    on_app text;
 BEGIN
     IF id IS NULL THEN
         RAISE EXCEPTION 'lowcode: delete_record: argument "id" must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    -- On a distributed runtime, on the node of the record's app (lowcode.runtime_at), where
+    -- every statement below names the app.
+    routed := lowcode.runtime_at('delete_record', NULL, id);
+    IF routed ? 'r' THEN
+        RETURN;
+    END IF;
+    on_app := routed ->> 'app';
+    IF on_app IS NULL THEN
+        SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    ELSE
+        -- (The app as a value: Citus runs the statement on the app's shard here.)
+        SELECT * INTO r FROM lowcode.records x WHERE x.app = on_app AND x.id = id;
+    END IF;
     IF NOT FOUND OR NOT lowcode.may_read(r.app, r.owner) THEN
         RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
     END IF;
@@ -149,8 +163,8 @@ BEGIN
     -- Its tasks first, then the record, the order in which completing a task takes them (the
     -- task, then the record for the rules of its completion): a deletion racing a completion
     -- waits for it, and deletes what its rules gave the record, instead of deadlocking.
-    PERFORM FROM lowcode.tasks t WHERE t.record_id OPERATOR(pg_catalog.=) id ORDER BY t.id FOR UPDATE;
-    DELETE FROM lowcode.records x WHERE x.id = id;
+    PERFORM FROM lowcode.tasks t WHERE t.app = r.app AND t.record_id OPERATOR(pg_catalog.=) id ORDER BY t.id FOR UPDATE;
+    DELETE FROM lowcode.records x WHERE x.app = r.app AND x.id = id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
     END IF;

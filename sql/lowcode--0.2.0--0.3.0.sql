@@ -343,13 +343,27 @@ CREATE OR REPLACE FUNCTION lowcode.delete_record(id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    r lowcode.records;
+    r      lowcode.records;
+    routed jsonb;
+    on_app text;
 BEGIN
     IF id IS NULL THEN
         RAISE EXCEPTION 'lowcode: delete_record: argument "id" must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    -- On a distributed runtime, on the node of the record's app (lowcode.runtime_at), where
+    -- every statement below names the app.
+    routed := lowcode.runtime_at('delete_record', NULL, id);
+    IF routed ? 'r' THEN
+        RETURN;
+    END IF;
+    on_app := routed ->> 'app';
+    IF on_app IS NULL THEN
+        SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    ELSE
+        -- (The app as a value: Citus runs the statement on the app's shard here.)
+        SELECT * INTO r FROM lowcode.records x WHERE x.app = on_app AND x.id = id;
+    END IF;
     IF NOT FOUND OR NOT lowcode.may_read(r.app, r.owner) THEN
         RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
     END IF;
@@ -357,8 +371,8 @@ BEGIN
     -- Its tasks first, then the record, the order in which completing a task takes them (the
     -- task, then the record for the rules of its completion): a deletion racing a completion
     -- waits for it, and deletes what its rules gave the record, instead of deadlocking.
-    PERFORM FROM lowcode.tasks t WHERE t.record_id OPERATOR(pg_catalog.=) id ORDER BY t.id FOR UPDATE;
-    DELETE FROM lowcode.records x WHERE x.id = id;
+    PERFORM FROM lowcode.tasks t WHERE t.app = r.app AND t.record_id OPERATOR(pg_catalog.=) id ORDER BY t.id FOR UPDATE;
+    DELETE FROM lowcode.records x WHERE x.app = r.app AND x.id = id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';
     END IF;
@@ -421,7 +435,7 @@ COMMENT ON FUNCTION lowcode.check_task_result(text, jsonb, jsonb) IS 'Internal: 
 COMMENT ON FUNCTION lowcode.form_schema(text, text, int) IS 'A form for a renderer: {app, form, version, version_id, draft, title, schema, order, ui}. schema is a standard JSON Schema document (explicit $schema; registered $refs embedded under $defs with their $id), order the fields'' order per object ("": the form; the author''s when it was defined from text, the UI schema''s over it), ui the form''s UI schema. The current version, or version.';
 COMMENT ON FUNCTION lowcode.submit(text, text, jsonb, int) IS 'Submit as a page built from expected_version of the form does: 40001 (nothing written) when the form''s current version is another one, also when it changes meanwhile; otherwise as submit(app, form, data).';
 COMMENT ON FUNCTION lowcode.apps_granted(text) IS 'The apps where the invoker holds privilege, as an array: what the row-level security policies of a distributed runtime test (lowcode.distribute(runtime => true); Citus refuses subqueries in policies on distributed tables). Read once per command, kept for the rest of it.';
-COMMENT ON FUNCTION lowcode.call_at(text, text, jsonb) IS 'Run call (transition, update_record, claim_task, complete_task, release_task, reassign_task, decide or withdraw, or an outbox call: create_consumer, drop_consumer, poll_events, ack_events, nack_event, consumer_lag, replay_dead_letters with its consumer; args: its arguments by name) on the node of app''s records, authorized like the call itself; returns its result as JSON. On a distributed runtime (lowcode.distribute(runtime => true)) the calls that take only an id send themselves as this; a caller that knows the app saves their lookup.';
+COMMENT ON FUNCTION lowcode.call_at(text, text, jsonb) IS 'Run call (transition, update_record, claim_task, complete_task, release_task, reassign_task, decide or withdraw, delete_record or read_records, or an outbox call: create_consumer, drop_consumer, poll_events, ack_events, nack_event, consumer_lag, replay_dead_letters with its consumer; args: its arguments by name) on the node of app''s records, authorized like the call itself; returns its result as JSON. On a distributed runtime (lowcode.distribute(runtime => true)) the calls that take only an id send themselves as this; a caller that knows the app saves their lookup.';
 COMMENT ON FUNCTION lowcode.check_form_ui(text, text, jsonb) IS 'Internal: raises 22023 (where in it, what is wrong) unless ui is a UI schema for the current version of the form.';
 COMMENT ON FUNCTION lowcode.property_order(text) IS 'Internal: the author''s property order of a schema written as JSON text, per object field ("": the form itself).';
 
@@ -1103,7 +1117,7 @@ ALTER POLICY workers ON lowcode.tasks USING (
     OR app OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT lowcode.apps_where('claim') UNION SELECT lowcode.apps_where('decide')
                                              UNION SELECT lowcode.apps_where('read_all'))));
 
--- ---------------------------------------------------------------- the outbox of a distributed runtime (sql/outbox.sql, sql/worker.sql)
+-- ---------------------------------------------------------------- the outbox of a distributed runtime (sql/outbox.sql, sql/worker.sql); delete_record and read_records there (sql/definitions.sql, sql/privileges.sql)
 -- An outbox call runs on the node of its consumer's app (lowcode.outbox_at): deliveries,
 -- leases and webhook attempts name the app ("" for a consumer or webhook of every app), so
 -- that lowcode.distribute() can keep them with the app's events, and a webhook names the app
@@ -1129,6 +1143,39 @@ CREATE FUNCTION lowcode.outbox_at(
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'outbox_at_wrapper';
 COMMENT ON FUNCTION lowcode.outbox_at(text, text, text, jsonb) IS 'Internal: where an outbox call runs. NULL on one node (here); with the runtime distributed, {"app": ...} on the node of the consumer''s app, or {"r": ...}: the call ran there (lowcode.call_at) and returned this.';
+CREATE FUNCTION lowcode.runtime_at(
+	"call" TEXT,
+	"app" TEXT,
+	"record" bigint,
+	"args" jsonb DEFAULT '{}'
+) RETURNS jsonb
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'runtime_at_wrapper';
+COMMENT ON FUNCTION lowcode.runtime_at(text, text, bigint, jsonb) IS 'Internal: where a call about an app''s records written in SQL (delete_record, read_records) runs. NULL on one node (here); with the runtime distributed, {"app": ...} on the node of the app (given, or that of record), or {"r": ...}: the call ran there (lowcode.call_at) and returned this.';
+CREATE OR REPLACE FUNCTION lowcode.read_records(app text, form text) RETURNS SETOF lowcode.records
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    -- On a distributed runtime, read on the node of the app (lowcode.runtime_at), where the
+    -- fields hidden from the invoker are masked.
+    routed jsonb := lowcode.runtime_at('read_records', app, NULL, jsonb_build_object('form', form));
+BEGIN
+    IF routed ? 'r' THEN
+        RETURN QUERY SELECT * FROM jsonb_populate_recordset(NULL::lowcode.records, routed -> 'r');
+        RETURN;
+    END IF;
+    RETURN QUERY
+    -- (The record as lowcode.records: on a distributed runtime Citus names the app's shard,
+    -- whose row type masked does not take.)
+    SELECT (lowcode.masked(ROW(r.*)::lowcode.records)).*
+      FROM lowcode.records r
+     WHERE r.app = app AND r.form = form
+       -- lowcode.may_read, with the app's privileges worked out once, not per row
+       AND ((SELECT lowcode.may(app, 'read_all'))
+            OR (r.owner = lowcode.invoker_name() AND (SELECT lowcode.may(app, 'read_own'))))
+     ORDER BY r.id;
+END $$;
+COMMENT ON FUNCTION lowcode.read_records(text, text) IS 'The records of a form that the invoker may read, oldest first, without fields hidden from it.';
 CREATE OR REPLACE FUNCTION lowcode.create_consumer(name text, options jsonb DEFAULT '{}') RETURNS void
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
@@ -1198,14 +1245,16 @@ LANGUAGE plpgsql AS $$
 DECLARE
     c      lowcode.consumers;
     routed jsonb := lowcode.outbox_at('drop_consumer', name, NULL, '{}');
+    on_app text := routed ->> 'app';
 BEGIN
     IF routed ? 'r' THEN
         RETURN (routed ->> 'r')::boolean;
     END IF;
-    IF routed ->> 'app' IS NULL THEN
+    IF on_app IS NULL THEN
         SELECT * INTO c FROM lowcode.consumers x WHERE x.name = name FOR UPDATE;
     ELSE
-        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = routed ->> 'app' AND x.name = name FOR UPDATE;
+        -- (The app as a value: Citus runs the statement on the app's shard here.)
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = on_app AND x.name = name FOR UPDATE;
     END IF;
     IF NOT FOUND THEN
         RETURN false;
@@ -1448,6 +1497,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     c      lowcode.consumers;
     routed jsonb := lowcode.outbox_at('consumer_lag', consumer, NULL, '{}');
+    on_app text := routed ->> 'app';
 BEGIN
     IF routed ? 'r' THEN
         RETURN QUERY SELECT * FROM jsonb_to_recordset(routed -> 'r')
@@ -1455,10 +1505,10 @@ BEGIN
                  in_flight bigint, retrying bigint, dead bigint);
         RETURN;
     END IF;
-    IF routed ->> 'app' IS NULL THEN
+    IF on_app IS NULL THEN
         SELECT * INTO c FROM lowcode.consumers x WHERE x.name = consumer;
     ELSE
-        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = routed ->> 'app' AND x.name = consumer;
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = on_app AND x.name = consumer;
     END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: unknown consumer "%"', consumer USING ERRCODE = 'undefined_object';

@@ -188,14 +188,16 @@ LANGUAGE plpgsql AS $$
 DECLARE
     c      lowcode.consumers;
     routed jsonb := lowcode.outbox_at('drop_consumer', name, NULL, '{}');
+    on_app text := routed ->> 'app';
 BEGIN
     IF routed ? 'r' THEN
         RETURN (routed ->> 'r')::boolean;
     END IF;
-    IF routed ->> 'app' IS NULL THEN
+    IF on_app IS NULL THEN
         SELECT * INTO c FROM lowcode.consumers x WHERE x.name = name FOR UPDATE;
     ELSE
-        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = routed ->> 'app' AND x.name = name FOR UPDATE;
+        -- (The app as a value: Citus runs the statement on the app's shard here.)
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = on_app AND x.name = name FOR UPDATE;
     END IF;
     IF NOT FOUND THEN
         RETURN false;
@@ -518,6 +520,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     c      lowcode.consumers;
     routed jsonb := lowcode.outbox_at('consumer_lag', consumer, NULL, '{}');
+    on_app text := routed ->> 'app';
 BEGIN
     IF routed ? 'r' THEN
         RETURN QUERY SELECT * FROM jsonb_to_recordset(routed -> 'r')
@@ -525,10 +528,10 @@ BEGIN
                  in_flight bigint, retrying bigint, dead bigint);
         RETURN;
     END IF;
-    IF routed ->> 'app' IS NULL THEN
+    IF on_app IS NULL THEN
         SELECT * INTO c FROM lowcode.consumers x WHERE x.name = consumer;
     ELSE
-        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = routed ->> 'app' AND x.name = consumer;
+        SELECT * INTO c FROM lowcode.consumers x WHERE x.app = on_app AND x.name = consumer;
     END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'lowcode: unknown consumer "%"', consumer USING ERRCODE = 'undefined_object';

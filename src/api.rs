@@ -509,8 +509,8 @@ fn retry_delay(
 }
 
 /// Run call (one of transition, update_record, claim_task (by task, or from a pool),
-/// complete_task, release_task, reassign_task, decide, withdraw, or an outbox call of
-/// `crate::outbox::CALLS` with its consumer; args: its arguments by name, as JSON) on the
+/// complete_task, release_task, reassign_task, decide, withdraw, delete_record,
+/// read_records, or an outbox call of `crate::outbox::CALLS` with its consumer; args: its arguments by name, as JSON) on the
 /// node of app's records, and return its result as JSON. On a distributed runtime
 /// (lowcode.distribute(runtime => true)) the calls that take only an id, and the outbox calls,
 /// send themselves as this; a caller that knows the app saves their lookup. Authorized like
@@ -529,14 +529,21 @@ fn call_at(
             None,
         )
     };
-    if !crate::placement::CALLS.contains(&call) && !crate::outbox::CALLS.contains(&call) {
+    if !crate::placement::CALLS.contains(&call)
+        && !crate::outbox::CALLS.contains(&call)
+        && !SQL_CALLS.contains(&call)
+    {
         crate::report::raise(
             "",
             crate::placement::PlacementError::NoCall {
                 call: call.to_owned(),
-                calls: [&crate::placement::CALLS[..], &crate::outbox::CALLS[..]]
-                    .concat()
-                    .join(", "),
+                calls: [
+                    &crate::placement::CALLS[..],
+                    &SQL_CALLS[..],
+                    &crate::outbox::CALLS[..],
+                ]
+                .concat()
+                .join(", "),
             },
         );
     }
@@ -594,6 +601,81 @@ fn dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Value> {
             text("comment"),
         ))),
         "withdraw" => crate::approvals::withdraw(int("record")).map(Value::String),
+        "delete_record" | "read_records" => sql_dispatch(call, args),
         _ => crate::outbox::dispatch(call, args),
     }
+}
+
+/// `call_at`'s calls written in SQL (sql/definitions.sql, sql/privileges.sql), which ask
+/// [`runtime_at`] where they run.
+const SQL_CALLS: [&str; 2] = ["delete_record", "read_records"];
+
+/// One of [`SQL_CALLS`] run here, its result as JSON (read_records: its rows).
+fn sql_dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Value> {
+    let sql = match call {
+        "delete_record" => {
+            "SELECT 'null'::pg_catalog.jsonb FROM lowcode.delete_record(($1 ->> 'id')::pg_catalog.int8)"
+        }
+        "read_records" => {
+            "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') \
+               FROM lowcode.read_records($1 ->> 'app', $1 ->> 'form') r"
+        }
+        _ => return None,
+    };
+    Spi::get_one_with_args::<JsonB>(sql, &[JsonB(args.clone()).into()])
+        .unwrap_or_else(|error| crate::report::failed(format_args!("{call}"), error))
+        .map(|j| j.0)
+}
+
+/// Internal: where a call about an app's records that is written in SQL runs
+/// (`delete_record`, `read_records`; the app given, or that of `record`). NULL on one node:
+/// here. With the runtime distributed by app: `{"app": <app>}` here, on the node of the app
+/// (the call's statements then name the app, and Citus runs them on its shards here); or
+/// `{"r": <result>}`: the call (with `args`, and `record` as "id") ran on the app's node as
+/// `lowcode.call_at`, and this is what it returned.
+#[pg_extern(volatile)]
+fn runtime_at(
+    call: Option<&str>,
+    app: Option<&str>,
+    record: Option<i64>,
+    args: default!(Option<JsonB>, "'{}'"),
+) -> Option<JsonB> {
+    use crate::placement;
+    let Some(call) = call else {
+        crate::report::refuse(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "runtime_at: argument \"call\" must not be NULL".into(),
+            None,
+            None,
+        )
+    };
+    if !placement::runtime_distributed() {
+        return None;
+    }
+    if let Some(here) = crate::statements::shards_app() {
+        return Some(JsonB(serde_json::json!({ "app": here })));
+    }
+    let app = match (app, record) {
+        (Some(app), _) => app.to_owned(),
+        (None, Some(id)) => placement::app_of_row(placement::Of::Record, id),
+        // (Nothing to route by: the call reports its NULL argument itself.)
+        (None, None) => return None,
+    };
+    let mut args = args.map(|a| a.0).unwrap_or_else(|| serde_json::json!({}));
+    if let Some(map) = args.as_object_mut() {
+        map.insert("app".into(), serde_json::Value::from(app.as_str()));
+        if let Some(id) = record {
+            map.insert("id".into(), serde_json::Value::from(id));
+        }
+    }
+    placement::here_or_there(
+        &app,
+        call,
+        || Some(JsonB(serde_json::json!({ "app": app }))),
+        || {
+            Some(JsonB(
+                serde_json::json!({ "r": placement::send_call(&app, call, args.clone()) }),
+            ))
+        },
+    )
 }

@@ -280,6 +280,13 @@ pub fn by_id<T>(
     if !runtime_distributed() || crate::statements::on_any_shards() {
         return here();
     }
+    let app = app_of_row(of, id);
+    here_or_there(&app, call, here, || back(send_call(&app, call, args())))
+}
+
+/// The app of record or task `id` on a distributed runtime ([`app_of`]); 42704 when there
+/// is none.
+pub fn app_of_row(of: Of, id: i64) -> String {
     let (table, what) = match of {
         Of::Record => ("records", "record"),
         Of::Task => ("tasks", "task"),
@@ -290,7 +297,7 @@ pub fn by_id<T>(
     let Some(app) = app else {
         crate::report::raise("", PlacementError::NoSuch { what, id });
     };
-    here_or_there(&app, call, here, || back(send_call(&app, call, args())))
+    app
 }
 
 /// The app of row `id` of runtime table `table`: from this node's own shards of it first

@@ -10,7 +10,7 @@
 //! owns them (it decides which pools a user works from); lowcode checks the `claim`
 //! privilege in the task's app.
 
-use pgrx::pg_sys::BuiltinOid::{BOOLOID, INT8OID, JSONBOID, OIDOID, TEXTARRAYOID, TEXTOID};
+use pgrx::pg_sys::BuiltinOid::{BOOLOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
@@ -23,8 +23,8 @@ use crate::statements::{self, Statement};
 macro_rules! claimable {
     () => {
         "c.status OPERATOR(pg_catalog.=) 'open' \
-         AND (c.role IS NULL OR ($6 OPERATOR(pg_catalog.<>) 0::pg_catalog.oid \
-              AND pg_catalog.pg_has_role($6, pg_catalog.to_regrole(pg_catalog.quote_ident(c.role)), 'MEMBER'))) \
+         AND (c.role IS NULL OR ($6::pg_catalog.name IS NOT NULL \
+              AND pg_catalog.pg_has_role($6::pg_catalog.name, pg_catalog.to_regrole(pg_catalog.quote_ident(c.role)), 'MEMBER'))) \
          AND ($3 OR c.app OPERATOR(pg_catalog.=) ANY ($4))"
     };
 }
@@ -59,8 +59,8 @@ const CLAIM_0_2: Statement = Statement {
                    SELECT c.id FROM lowcode.tasks c \
                     WHERE c.pool OPERATOR(pg_catalog.>=) $1 AND c.pool OPERATOR(pg_catalog.<=) $1 \
                       AND c.status OPERATOR(pg_catalog.=) 'open' \
-                      AND (c.role IS NULL OR ($6 OPERATOR(pg_catalog.<>) 0::pg_catalog.oid \
-                           AND pg_catalog.pg_has_role($6, pg_catalog.to_regrole(pg_catalog.quote_ident(c.role)), 'MEMBER'))) \
+                      AND (c.role IS NULL OR ($6::pg_catalog.name IS NOT NULL \
+                           AND pg_catalog.pg_has_role($6::pg_catalog.name, pg_catalog.to_regrole(pg_catalog.quote_ident(c.role)), 'MEMBER'))) \
                       AND ($3 OR (SELECT r.app FROM lowcode.records r WHERE r.id OPERATOR(pg_catalog.=) c.record_id) \
                                  OPERATOR(pg_catalog.=) ANY ($4)) \
                     ORDER BY c.pool, c.id \
@@ -74,7 +74,7 @@ const CLAIM_0_2: Statement = Statement {
               FROM claim c JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) c.record_id \
           ) \
           SELECT c.id, c.record_id, c.name, false, NULL::pg_catalog.text, NULL::pg_catalog.text, NULL::pg_catalog.text FROM claim c",
-    args: &[TEXTOID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, OIDOID],
+    args: &[TEXTOID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, TEXTOID],
 };
 
 // First claim wins: skip rows another claimer holds, never wait for them.
@@ -85,7 +85,7 @@ const CLAIM: Statement = Statement {
         claimable!(),
         " ORDER BY c.pool, c.id LIMIT 1 FOR UPDATE SKIP LOCKED"
     )),
-    args: &[TEXTOID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, OIDOID],
+    args: &[TEXTOID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, TEXTOID],
 };
 
 // The task a person clicked: theirs if nobody has it yet (a concurrent claimer's lock means
@@ -96,7 +96,7 @@ const CLAIM_ONE: Statement = Statement {
         claimable!(),
         " FOR UPDATE SKIP LOCKED"
     )),
-    args: &[INT8OID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, OIDOID],
+    args: &[INT8OID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, TEXTOID],
 };
 
 // Why a task was not claimed: gone, not the caller's to take, or taken.
@@ -110,18 +110,20 @@ const TASK_STATE: Statement = Statement {
 const CLAIMABLE: Statement = Statement {
     sql: concat!(
         "SELECT c.id, c.app, c.form, c.record_id, r.state, c.name, c.title, c.pool, c.due_at, c.created_at \
-           FROM lowcode.tasks c JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) c.record_id \
+           FROM lowcode.tasks c JOIN lowcode.records r \
+                ON r.app OPERATOR(pg_catalog.=) c.app AND r.id OPERATOR(pg_catalog.=) c.record_id \
           WHERE ($1::pg_catalog.text IS NULL OR c.pool OPERATOR(pg_catalog.=) $1) AND ",
         claimable!(),
         " ORDER BY c.id"
     ),
-    args: &[TEXTOID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, OIDOID],
+    args: &[TEXTOID, TEXTOID, BOOLOID, TEXTARRAYOID, TEXTOID, TEXTOID],
 };
 
 const MINE: Statement = Statement {
     sql: "SELECT c.id, c.app, c.form, c.record_id, r.state, c.name, c.title, c.pool, c.due_at, c.created_at, \
                  c.status, c.claimed_at, c.outcomes \
-            FROM lowcode.tasks c JOIN lowcode.records r ON r.id OPERATOR(pg_catalog.=) c.record_id \
+            FROM lowcode.tasks c JOIN lowcode.records r \
+                 ON r.app OPERATOR(pg_catalog.=) c.app AND r.id OPERATOR(pg_catalog.=) c.record_id \
            WHERE (c.claimed_by OPERATOR(pg_catalog.=) $1 OR c.assignee OPERATOR(pg_catalog.=) $1) \
              AND c.status OPERATOR(pg_catalog.=) ANY ('{open,claimed}'::pg_catalog.text[]) \
              AND ($2 OR c.app OPERATOR(pg_catalog.=) ANY ($3)) \
@@ -199,6 +201,9 @@ struct Claimer {
     apps: Vec<String>,
     /// The role whose memberships decide tasks offered to a role (0: none).
     role: pg_sys::Oid,
+    /// Its name (by name: a read of every node's shards runs the membership test on each
+    /// node, where the role's oid is another).
+    role_name: Option<String>,
 }
 
 fn claimer(worker: Option<&str>, doing: &str) -> Claimer {
@@ -242,6 +247,8 @@ fn claimer(worker: Option<&str>, doing: &str) -> Claimer {
             .map(|name| unsafe { pg_sys::get_role_oid(name.as_ptr(), true) })
             .unwrap_or(pg_sys::InvalidOid)
     };
+    let role_name =
+        (role != pg_sys::InvalidOid).then(|| if who == me { me.clone() } else { who.clone() });
     Claimer {
         me,
         acting,
@@ -249,6 +256,7 @@ fn claimer(worker: Option<&str>, doing: &str) -> Claimer {
         admin,
         apps,
         role,
+        role_name,
     }
 }
 
@@ -326,7 +334,7 @@ fn claim_task_here(pool: Option<&str>, worker: Option<&str>) -> Option<i64> {
                 c.admin.into(),
                 c.apps.clone().into(),
                 c.acting.as_str().into(),
-                c.role.into(),
+                c.role_name.as_deref().into(),
             ],
         )?;
         claimed(table)
@@ -373,7 +381,7 @@ fn claim_task_by_id_here(task: Option<i64>, worker: Option<&str>) -> bool {
                 c.admin.into(),
                 c.apps.clone().into(),
                 c.acting.as_str().into(),
-                c.role.into(),
+                c.role_name.as_deref().into(),
             ],
         )?;
         claimed(table)
@@ -467,7 +475,6 @@ fn claimable_tasks(
         name!(created_at, Option<pgrx::datum::TimestampWithTimeZone>),
     ),
 > {
-    crate::placement::not_distributed("claimable_tasks");
     let c = claimer(None, "list tasks to claim");
     let rows = Spi::connect_mut(|client| {
         let table = statements::run(
@@ -479,7 +486,7 @@ fn claimable_tasks(
                 c.admin.into(),
                 c.apps.clone().into(),
                 c.acting.as_str().into(),
-                c.role.into(),
+                c.role_name.as_deref().into(),
             ],
         )?;
         let mut rows = Vec::new();
@@ -525,7 +532,6 @@ fn my_tasks() -> TableIterator<
         name!(outcomes, Option<Vec<String>>),
     ),
 > {
-    crate::placement::not_distributed("my_tasks");
     let c = claimer(None, "list their tasks");
     let rows = Spi::connect_mut(|client| {
         let table = statements::run(

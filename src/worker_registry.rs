@@ -171,20 +171,25 @@ unsafe extern "C-unwind" fn process_utility(
             && (*(stmt as *mut pg_sys::TransactionStmt)).kind
                 == pg_sys::TransactionStmtKind::TRANS_STMT_COMMIT_PREPARED
     };
-    // SAFETY: the hook's arguments, passed on unchanged; an ERROR comes back as a panic and
-    // goes on as that ERROR at this function's boundary (pg_guard).
+    // SAFETY: the hook's arguments, passed on unchanged. An ERROR comes back as a panic and
+    // goes on as that ERROR at this function's boundary (pg_guard): the previous hook, a bare
+    // function pointer, inside a guarded boundary; standard_ProcessUtility, whose binding is
+    // guarded already, not inside a second one (a panic unwinding through the outer
+    // boundary's C frame aborts the process).
     unsafe {
-        pg_sys::ffi::pg_guard_ffi_boundary(|| match PREVIOUS_UTILITY {
-            Some(previous) => previous(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
+        match PREVIOUS_UTILITY {
+            Some(previous) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
+                previous(
+                    pstmt,
+                    query_string,
+                    read_only_tree,
+                    context,
+                    params,
+                    query_env,
+                    dest,
+                    qc,
+                )
+            }),
             None => pg_sys::standard_ProcessUtility(
                 pstmt,
                 query_string,
@@ -195,7 +200,7 @@ unsafe extern "C-unwind" fn process_utility(
                 dest,
                 qc,
             ),
-        })
+        }
     };
     // (Only where lowcode is installed: a syscache lookup.)
     // SAFETY: a catalog cache lookup by name, in a transaction.

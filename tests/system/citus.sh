@@ -356,13 +356,30 @@ check sys_expect "she reads the records of the app she may read, only" "$app1" c
     "SET ROLE alice; SELECT string_agg(DISTINCT app, ',') FROM lowcode.records"
 check sys_expect "and its tasks, only" "$app1" coord rt \
     "SET ROLE alice; SELECT string_agg(DISTINCT app, ',') FROM lowcode.tasks"
-# What does not run on a distributed runtime yet says so (docs/scale-out.md), not Citus.
-for call in "claimable_tasks('engineers')" "my_tasks()"; do
-    check sys_fails "lowcode.${call%%(*}: not on a distributed runtime yet, 0A000" 0A000 coord rt "SELECT lowcode.$call"
-done
+open1="$(sys_val coord rt "SELECT count(*) FROM lowcode.tasks WHERE app = '$app1' AND pool = 'engineers' AND status = 'open'")"
+[ "$open1" -gt 0 ] || fail "no open task in $app1"
+check sys_expect "claimable_tasks: alice's inbox, the open tasks of the app where she may claim, from every shard" "$open1|$app1" coord rt \
+    "SET ROLE alice; SELECT count(*) || '|' || string_agg(DISTINCT app, ',') FROM lowcode.claimable_tasks('engineers')"
 pump="$(sys_val coord rt "SELECT id FROM lowcode.records WHERE app = '$app1' AND data->>'what' = 'pump'")"
 check sys_expect "reads by id work: get_record, record_history" "pump|3" coord rt \
     "SELECT (lowcode.get_record($pump)).data->>'what' || '|' || (SELECT count(*) FROM lowcode.record_history($pump))"
+all1="$(sys_val coord rt "SELECT count(*) FROM lowcode.records WHERE app = '$app1' AND form = 'fault'")"
+check sys_expect "read_records: the app's records, read on its node" "$all1|$all1" coord rt \
+    "SELECT count(*) || '|' || count(DISTINCT id) FROM lowcode.read_records('$app1', 'fault')"
+sys_psql coord -d rt -c "SELECT lowcode.hide_fields('$app1', 'fault', 'alice', ARRAY['what'])" >/dev/null || fail "hide_fields"
+check sys_expect "as alice, without the field hidden from her (masked on the app's node)" "$all1|0" coord rt \
+    "SET ROLE alice; SELECT count(*) || '|' || count(*) FILTER (WHERE data ? 'what') FROM lowcode.read_records('$app1', 'fault')"
+check sys_expect "and nothing of an app where she may not read" "0" coord rt \
+    "SET ROLE alice; SELECT count(*) FROM lowcode.read_records('$app2', 'fault')"
+sys_psql coord -d rt -c "SELECT lowcode.show_fields('$app1', 'fault', 'alice', ARRAY['what'])" >/dev/null || fail "show_fields"
+check sys_fails "delete_record: not for alice, who may read but not delete (42501, from w1)" 42501 coord rt \
+    "SET ROLE alice; SELECT lowcode.delete_record($pump)"
+doomed="$(sys_val coord rt "SELECT lowcode.submit('$app2', 'fault', '{\"what\": \"doomed\"}')")"
+sys_psql coord -d rt -c "SELECT lowcode.delete_record($doomed)" >/dev/null || fail "delete_record $doomed"
+check sys_expect "delete_record on the app's node: the record and its task gone, its history kept" "0|0|true" coord rt \
+    "SELECT (SELECT count(*) FROM lowcode.records WHERE id = $doomed) || '|' || (SELECT count(*) FROM lowcode.tasks WHERE record_id = $doomed)
+        || '|' || ((SELECT count(*) FROM lowcode.history WHERE record_id = $doomed) > 0)"
+check sys_fails "a record that does not exist: 42704" 42704 coord rt "SELECT lowcode.delete_record(12345)"
 check sys_fails "a typed view's write, which cannot be sent: 0A000" 0A000 coord rt \
     "SELECT lowcode.publish('$app1'); INSERT INTO ${app1}.fault (what) VALUES ('y')"
 
@@ -400,6 +417,9 @@ alice_task="$(sys_val coord rt "SELECT min(t.id) FROM lowcode.tasks t WHERE t.ap
 check sys_expect "alice claims a task of the app where she may claim, by id" "t" coord rt \
     "SET ROLE alice; SELECT lowcode.claim_task($alice_task)"
 check sys_expect "as alice" "alice" coord rt "SELECT claimed_by FROM lowcode.tasks WHERE id = $alice_task"
+alice_state="$(sys_val coord rt "SELECT r.state FROM lowcode.tasks t JOIN lowcode.records r ON r.app = t.app AND r.id = t.record_id WHERE t.id = $alice_task")"
+check sys_expect "my_tasks: the task she holds, with its record's state" "$alice_task|$alice_state" coord rt \
+    "SET ROLE alice; SELECT string_agg(id || '|' || record_state, ',') FROM lowcode.my_tasks()"
 check sys_fails "and may not fire a transition there (update_all): 42501" 42501 coord rt \
     "SET ROLE alice; SELECT lowcode.transition((SELECT min(id) FROM lowcode.records WHERE app = '$app1' AND state = 'open'), 'finish')"
 open2="$(sys_val coord rt "SELECT count(*) FROM lowcode.records WHERE app = '$app2' AND state = 'open'")"
