@@ -133,11 +133,6 @@ BEGIN
         RAISE EXCEPTION 'lowcode: create_consumer: name must not be empty' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     options := coalesce(options, '{}');
-    -- On a distributed runtime, made on the node of its app (its snapshots are that node's).
-    routed := lowcode.outbox_at('create_consumer', name, app, jsonb_build_object('options', options));
-    IF routed ? 'r' THEN
-        RETURN;
-    END IF;
     PERFORM lowcode.check_options('create_consumer', options, ARRAY['app', 'topics', 'max_attempts', 'backoff', 'from']);
     IF app IS NULL THEN
         PERFORM lowcode.authorize(NULL, 'lowcode_admin', format('create consumer %s of every app', name));
@@ -146,6 +141,12 @@ BEGIN
             RAISE EXCEPTION 'lowcode: unknown app "%"', app USING ERRCODE = 'undefined_object';
         END IF;
         PERFORM lowcode.authorize(app, 'admin', format('create consumer %s', name));
+    END IF;
+    -- On a distributed runtime, made on the node of its app (its snapshots are that node's);
+    -- authorized first, here (which consumers exist is for those who may make them).
+    routed := lowcode.outbox_at('create_consumer', name, app, jsonb_build_object('options', options));
+    IF routed ? 'r' THEN
+        RETURN;
     END IF;
     IF options ? 'topics' THEN
         IF jsonb_typeof(options -> 'topics') <> 'array'
