@@ -28,23 +28,8 @@ pub fn in_transaction<R>(
     let result = PgTryBuilder::new(|| {
         // (Not for the launcher, which is connected to no database.)
         // SAFETY: MyDatabaseId is set once, when the worker connects.
-        let in_database = unsafe { pg_sys::MyDatabaseId } != pg_sys::InvalidOid;
-        // Under Citus, a lock wait of the worker's is short: distribute() changes the tables
-        // of every node in one transaction, and a worker that held one of them and waited
-        // for another (on a worker node, where it does not wait for the lock above) made a
-        // distributed deadlock of distribute() and itself. It gives up instead (its work is
-        // done again in its next round).
-        let waited = match in_database {
-            true => pgrx::Spi::run_with_args(
-                "SELECT pg_catalog.pg_advisory_xact_lock_shared($1),
-                        CASE WHEN pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL
-                             THEN pg_catalog.set_config('lock_timeout', '300ms', true) END",
-                &[DISTRIBUTE_LOCK.into()],
-            ),
-            false => Ok(()),
-        };
-        if let Err(e) = waited {
-            crate::report::failed(format_args!("waiting for lowcode.distribute()"), e);
+        if unsafe { pg_sys::MyDatabaseId } != pg_sys::InvalidOid {
+            wait_for_distribute();
         }
         Ok(body())
     })
@@ -120,4 +105,52 @@ fn sqlstate(code: pgrx::PgSqlErrorCode) -> String {
     unsafe { std::ffi::CStr::from_ptr(pg_sys::unpack_sql_state(code as i32)) }
         .to_string_lossy()
         .into_owned()
+}
+
+/// Takes [`DISTRIBUTE_LOCK`] shared for the transaction, as
+/// `pg_advisory_xact_lock_shared(DISTRIBUTE_LOCK)` does, without a statement (it comes before
+/// every transaction of a worker). Under Citus, also makes the transaction's lock waits
+/// short: `distribute()` changes the tables of every node in one transaction, and a worker
+/// that held one of them and waited for another (on a worker node, where it does not wait
+/// for this lock) made a distributed deadlock of `distribute()` and itself. It gives up
+/// instead (a timer is put back, a webhook polled again, in its next round).
+fn wait_for_distribute() {
+    let key = DISTRIBUTE_LOCK as u64;
+    let tag = pg_sys::LOCKTAG {
+        // SAFETY: reads a backend global set at connection.
+        locktag_field1: u32::from(unsafe { pg_sys::MyDatabaseId }),
+        locktag_field2: (key >> 32) as u32,
+        locktag_field3: key as u32,
+        // (1: an int8 key; 2 is a pair of int4 keys.)
+        locktag_field4: 1,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    };
+    // SAFETY: in a transaction; a transaction-level lock, released at its end, as
+    // pg_advisory_xact_lock_shared takes it.
+    unsafe {
+        pg_sys::LockAcquire(&tag, pg_sys::ShareLock as pg_sys::LOCKMODE, false, false);
+    }
+    // SAFETY: a catalog cache lookup by name, in a transaction.
+    let citus = unsafe {
+        pg_sys::get_relname_relid(
+            c"pg_dist_partition".as_ptr(),
+            pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE),
+        )
+    } != pg_sys::InvalidOid;
+    if citus {
+        // SAFETY: a setting for this transaction only (SET LOCAL), undone at its end.
+        unsafe {
+            pg_sys::set_config_option(
+                c"lock_timeout".as_ptr(),
+                c"300ms".as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_LOCAL,
+                true,
+                0,
+                false,
+            );
+        }
+    }
 }
