@@ -665,10 +665,15 @@ const END_LEASES: crate::statements::Statement = crate::statements::Statement {
 /// runtime is distributed (the commit invalidates lowcode.records here), it works as on any
 /// node, on this node's shards.
 fn unused_citus_worker() -> bool {
-    let citus = Spi::get_one::<bool>(
-        "SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL",
-    );
-    if !matches!(citus, Ok(Some(true))) {
+    // (Without Citus, a catalog cache lookup per round, no statement.)
+    // SAFETY: a catalog cache lookup by name, in a transaction.
+    let citus = unsafe {
+        pg_sys::get_relname_relid(
+            c"pg_dist_local_group".as_ptr(),
+            pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE),
+        )
+    } != pg_sys::InvalidOid;
+    if !citus {
         return false;
     }
     let worker_node = Spi::get_one::<bool>(
