@@ -747,10 +747,11 @@ BEGIN
                   HINT = 'a superuser runs it (Citus copies lowcode''s tables, their triggers and grants onto every node)';
     END IF;
     -- The node's background worker waits while this changes lowcode's tables (each of its
-    -- transactions takes this lock shared first, src/background.rs), and so on every worker
-    -- below: a timer round holding the timers and waiting for the records, altered here, while
-    -- this waited for the timers, was a deadlock.
-    PERFORM pg_catalog.pg_advisory_xact_lock(7813595147465417985);
+    -- transactions takes ROW SHARE on lowcode.worker_state first, src/background.rs), and so
+    -- on every worker below: a timer round holding the timers and waiting for the records,
+    -- altered here, while this waited for the timers, was a deadlock. (A table of lowcode's,
+    -- which only its owner can lock so: an advisory lock, any role could hold.)
+    LOCK TABLE lowcode.worker_state IN EXCLUSIVE MODE;
     -- lowcode's tables have triggers (forms_written, forms_in_use, uniques_index,
     -- call_grants_check, form_versions_immutable; records_before and records_after): Citus
     -- copies them onto every node's copy or shard of the table, where they fire too; each of
@@ -817,7 +818,7 @@ BEGIN
           INTO unreached
           FROM pg_catalog.run_command_on_workers($node$
                    BEGIN;
-                   SELECT pg_catalog.pg_advisory_xact_lock(7813595147465417985);
+                   LOCK TABLE lowcode.worker_state IN EXCLUSIVE MODE;
                    SET LOCAL citus.enable_ddl_propagation = off;
                    ALTER EVENT TRIGGER lowcode_guard DISABLE;
                    ALTER EVENT TRIGGER lowcode_guard_drop DISABLE;

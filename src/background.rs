@@ -7,15 +7,11 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use pgrx::pg_sys;
 use pgrx::PgTryBuilder;
 
-/// The advisory lock `lowcode.distribute()` holds (exclusively) while it changes lowcode's
-/// tables: 0x6c6f77636f646501, "lowcode" and 1 (sql/scale_out.sql names the same number).
-pub const DISTRIBUTE_LOCK: i64 = 0x6c6f_7763_6f64_6501;
-
 /// Runs `body` in a transaction of its own; an ERROR (or a panic) rolls it back and comes
-/// back as its message instead of ending the worker. The transaction first takes
-/// [`DISTRIBUTE_LOCK`] shared (in a database): it waits while `lowcode.distribute()` runs, before it holds
-/// anything (a timer round that held the timers and waited for the records, which distribute
-/// had altered, while distribute waited for the timers, was a deadlock).
+/// back as its message instead of ending the worker. In a database with lowcode the
+/// transaction first waits while `lowcode.distribute()` runs ([`wait_for_distribute`]), before
+/// it holds anything (a timer round that held the timers and waited for the records, which
+/// distribute had altered, while distribute waited for the timers, was a deadlock).
 pub fn in_transaction<R>(
     body: impl FnOnce() -> R + UnwindSafe + RefUnwindSafe,
 ) -> Result<R, String> {
@@ -107,29 +103,28 @@ fn sqlstate(code: pgrx::PgSqlErrorCode) -> String {
         .into_owned()
 }
 
-/// Takes [`DISTRIBUTE_LOCK`] shared for the transaction, as
-/// `pg_advisory_xact_lock_shared(DISTRIBUTE_LOCK)` does, without a statement (it comes before
-/// every transaction of a worker). Under Citus, also makes the transaction's lock waits
-/// short: `distribute()` changes the tables of every node in one transaction, and a worker
-/// that held one of them and waited for another (on a worker node, where it does not wait
-/// for this lock) made a distributed deadlock of `distribute()` and itself. It gives up
-/// instead (a timer is put back, a webhook polled again, in its next round).
+/// Waits while `lowcode.distribute()` runs: it holds lowcode.worker_state in EXCLUSIVE mode,
+/// and this takes ROW SHARE on it for the transaction, without a statement (it comes before
+/// every transaction of a worker). A table of lowcode's, not an advisory lock: any role may
+/// take an advisory lock and hold it, and would stall the worker; only lowcode's owner can
+/// lock this table in a mode that conflicts (nobody else holds a privilege on it). Under
+/// Citus, also makes the transaction's lock waits short: `distribute()` changes the tables of
+/// every node in one transaction, and a worker that held one of them and waited for another
+/// (on a worker node, before it sees the lock taken) made a distributed deadlock of
+/// `distribute()` and itself. It gives up instead (a timer is put back, a webhook polled
+/// again, in its next round).
 fn wait_for_distribute() {
-    let key = DISTRIBUTE_LOCK as u64;
-    let tag = pg_sys::LOCKTAG {
-        // SAFETY: reads a backend global set at connection.
-        locktag_field1: u32::from(unsafe { pg_sys::MyDatabaseId }),
-        locktag_field2: (key >> 32) as u32,
-        locktag_field3: key as u32,
-        // (1: an int8 key; 2 is a pair of int4 keys.)
-        locktag_field4: 1,
-        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
-        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
-    };
-    // SAFETY: in a transaction; a transaction-level lock, released at its end, as
-    // pg_advisory_xact_lock_shared takes it.
+    // SAFETY: catalog cache lookups by name, in a transaction; a lock held to the transaction's
+    // end, as LOCK TABLE takes it.
     unsafe {
-        pg_sys::LockAcquire(&tag, pg_sys::ShareLock as pg_sys::LOCKMODE, false, false);
+        let schema = pg_sys::get_namespace_oid(c"lowcode".as_ptr(), true);
+        if schema == pg_sys::InvalidOid {
+            return;
+        }
+        let state = pg_sys::get_relname_relid(c"worker_state".as_ptr(), schema);
+        if state != pg_sys::InvalidOid {
+            pg_sys::LockRelationOid(state, pg_sys::RowShareLock as pg_sys::LOCKMODE);
+        }
     }
     // SAFETY: a catalog cache lookup by name, in a transaction.
     let citus = unsafe {

@@ -137,6 +137,24 @@ check sys_expect "the same worker carried on" "$before" worker postgres \
 grep -q 'lowcode worker for database "app": timers: .*permission denied' "$log" ||
     SYS_FAILED+=("the worker's error in the server log")
 
+step "a role without privileges cannot stall the worker by holding a lock it waits on"
+# The worker waits while lowcode.distribute() runs. An advisory lock for that (as a first
+# version had) any role could take and hold: timers stopped while it did.
+sys_psql worker -d app -c "CREATE ROLE intruder LOGIN" >/dev/null
+# (Its own connection: sys_psql sets lc_messages, which only a superuser may.)
+lc_as_pg "$pg_bin/psql" -h "$(sys_sock worker)" -p "$(sys_port worker)" -U intruder -d app -X -q \
+    -c "SELECT pg_advisory_lock(7813595147465417985), pg_sleep(12)" >/dev/null 2>&1 &
+holder=$!
+check sys_fails "nor by locking the table distribute() locks: 42501" 42501 worker app \
+    "SET ROLE intruder; BEGIN; LOCK TABLE lowcode.worker_state IN ACCESS SHARE MODE"
+wait_for "intruder holds the advisory lock" 5 app \
+    "SELECT count(*) = 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+      WHERE l.locktype = 'advisory' AND l.granted AND a.usename = 'intruder'"
+sys_val worker app "SELECT public.add_timers('held', 20, 1000, clock_timestamp())" >/dev/null
+wait_for "the timers fire while another role holds an advisory lock" 8 app \
+    "SELECT count(*) = 20 FROM lowcode.timers WHERE name = 'held' AND status = 'fired'"
+wait "$holder" 2>/dev/null || true
+
 step "CREATE EXTENSION in a new database gets a worker; DROP EXTENSION sends it away"
 sys_psql worker -d postgres -c "CREATE DATABASE app2" >/dev/null
 sys_psql worker -d app2 -c "CREATE EXTENSION lowcode" >/dev/null
