@@ -723,10 +723,11 @@ DECLARE
     definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions',
                                          'grants', 'hidden_fields', 'schemas', 'uniques', 'call_grants'];
     -- Everything about a record, on the node of its app: records first, the others colocated;
-    -- the outbox's consumers with their app's events, a webhook's attempts with its app's.
+    -- the outbox's consumers with their app's events and its epochs, a webhook's attempts with
+    -- its app's.
     runtime_tables CONSTANT text[] := ARRAY['records', 'history', 'approvals', 'tasks', 'decisions',
-                                            'timers', 'events', 'consumers', 'deliveries', 'leases',
-                                            'webhook_attempts'];
+                                            'timers', 'events', 'outbox_epochs', 'consumers', 'deliveries',
+                                            'leases', 'webhook_attempts'];
     t     text;
     k     record;
     made  text[] := '{}';
@@ -840,8 +841,15 @@ BEGIN
             PERFORM pg_catalog.create_distributed_table(pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass, 'app',
                         colocate_with => CASE t WHEN 'records' THEN 'none' ELSE 'lowcode.records' END);
             made := made OPERATOR(pg_catalog.||) t;
-            -- Its shards (these and those Citus makes later, in a shard move) get the trigger.
-            CONTINUE WHEN t OPERATOR(pg_catalog.=) ANY (ARRAY['consumers', 'deliveries']);
+            -- Its shards (these and those Citus makes later, in a shard move) get the trigger;
+            -- an event's also marks its app's epoch (lowcode.outbox_epochs: which node's
+            -- transaction ids its events have, since a shard move).
+            CONTINUE WHEN t OPERATOR(pg_catalog.=) ANY (ARRAY['outbox_epochs', 'consumers', 'deliveries']);
+            IF t OPERATOR(pg_catalog.=) 'events' THEN
+                CREATE TRIGGER outbox_epoch BEFORE INSERT ON lowcode.events FOR EACH ROW WHEN (NEW.id IS NULL)
+                    EXECUTE FUNCTION lowcode.outbox_epoch_mark();
+                CONTINUE;
+            END IF;
             EXECUTE pg_catalog.format('CREATE TRIGGER fill_id BEFORE INSERT ON lowcode.%I FOR EACH ROW WHEN (NEW.id IS NULL) '
                                       'EXECUTE FUNCTION lowcode.fill_id(%L)',
                                       t, pg_catalog.pg_get_serial_sequence(pg_catalog.format('lowcode.%I', t), 'id'));
@@ -1177,6 +1185,81 @@ BEGIN
      ORDER BY r.id;
 END $$;
 COMMENT ON FUNCTION lowcode.read_records(text, text) IS 'The records of a form that the invoker may read, oldest first, without fields hidden from it.';
+-- Outbox epochs: a consumer reads an app's events node by node across shard moves (sql/outbox.sql).
+-- On a distributed runtime an app's events may be written on several nodes over time (its
+-- shards moved by citus_move_shard_placement or the rebalancer), each with transaction ids of
+-- its own, which say nothing about another node's. An epoch is a stretch of an app's events
+-- written on one node: that node's group (origin; the ids it draws are origin << 48 on), and
+-- the first id of the stretch. Epochs follow one another in commit order (a shard move lets
+-- the old node's writes end before the new node's begin), and within one the events are in
+-- that node's commit batches, as on one node: a consumer reads epoch by epoch. The first event
+-- of a stretch writes its epoch (lowcode.outbox_epoch_mark, a trigger lowcode.distribute()
+-- puts on lowcode.events). Empty on one node, where every event is of epoch 0.
+CREATE TABLE lowcode.outbox_epochs (
+    app         text NOT NULL,
+    epoch       int NOT NULL CHECK (epoch > 0),
+    origin      int NOT NULL,
+    first_id    bigint NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (app, epoch)
+);
+COMMENT ON TABLE lowcode.outbox_epochs IS 'Epochs of an app''s outbox events on a distributed runtime: each a stretch of its events written on one node (origin: its group; first_id: the first event''s id), in commit order; consumers read them one after the other. Empty on one node (every event is of epoch 0).';
+ALTER TABLE lowcode.consumers ADD COLUMN epoch int NOT NULL DEFAULT 0;
+CREATE OR REPLACE FUNCTION lowcode.events_restored() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'events' THEN
+        NEW.txid := pg_current_xact_id();
+    ELSE
+        NEW.cursor_xid := '0';
+        NEW.batch_from := '1:1:';
+        NEW.batch_to := '1:1:';
+        NEW.pos_txid := '0';
+        NEW.pos_id := 0;
+        NEW.epoch := 0;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION lowcode.events_restored() IS 'Trigger, only while lowcode.replaying(): re-bases restored events and consumer cursors on this cluster''s transaction ids.';
+CREATE FUNCTION lowcode.outbox_epoch(app text, epoch int,
+    OUT origin int, OUT first_id bigint, OUT until_id bigint, OUT next_epoch int, OUT live boolean, OUT seal pg_snapshot)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    here int;
+    top  xid8;
+BEGIN
+    IF app IS NULL OR epoch IS NULL THEN
+        RETURN;
+    END IF;
+    IF epoch = 0 THEN
+        origin := 0;
+        first_id := 0;
+    ELSE
+        SELECT x.origin, x.first_id INTO origin, first_id FROM lowcode.outbox_epochs x WHERE x.app = app AND x.epoch = epoch;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'lowcode: app "%" has no outbox epoch %', app, epoch USING ERRCODE = 'internal_error';
+        END IF;
+    END IF;
+    SELECT x.epoch INTO next_epoch FROM lowcode.outbox_epochs x WHERE x.app = app AND x.epoch > epoch ORDER BY x.epoch LIMIT 1;
+    SELECT x.first_id INTO until_id FROM lowcode.outbox_epochs x
+     WHERE x.app = app AND x.epoch > epoch AND x.origin = origin ORDER BY x.epoch LIMIT 1;
+    -- (This node's group: Citus's catalog, read only on a distributed runtime.)
+    EXECUTE 'SELECT g.groupid FROM pg_catalog.pg_dist_local_group g' INTO here;
+    live := next_epoch IS NULL AND origin = here;
+    IF NOT live THEN
+        SELECT e.txid INTO top FROM lowcode.events e
+         WHERE e.app = app AND e.id >= first_id AND (until_id IS NULL OR e.id < until_id) AND (e.id >> 48) = origin
+         ORDER BY e.txid DESC LIMIT 1;
+        seal := CASE WHEN top IS NULL THEN '1:1:'
+                     ELSE ((top::text::numeric + 1)::text || ':' || (top::text::numeric + 1)::text || ':') END::pg_snapshot;
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.outbox_epoch(text, int) IS 'Internal (the outbox of a distributed runtime): an epoch of an app''s events: its node, its ids, the next epoch, whether it is live (the last, written on this node), and for one that is not, a snapshot that sees all of it.';
+CREATE FUNCTION lowcode.outbox_epoch_mark() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'outbox_epoch_mark_wrapper';
+COMMENT ON FUNCTION lowcode.outbox_epoch_mark() IS 'Trigger on lowcode.events of a distributed runtime (lowcode.distribute), for an event written on its app''s node: draws its id from the node''s sequence and, after a shard move, begins the app''s next outbox epoch (lowcode.outbox_epochs) with it.';
 CREATE OR REPLACE FUNCTION lowcode.create_consumer(name text, options jsonb DEFAULT '{}') RETURNS void
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
@@ -1187,6 +1270,8 @@ DECLARE
     attempts int := coalesce((options ->> 'max_attempts')::int, 5);
     start    pg_snapshot;
     routed   jsonb;
+    epoch    int := 0;
+    span     record;
 BEGIN
     IF name IS NULL OR name = '' THEN
         RAISE EXCEPTION 'lowcode: create_consumer: name must not be empty' USING ERRCODE = 'null_value_not_allowed';
@@ -1234,8 +1319,17 @@ BEGIN
         RAISE EXCEPTION 'lowcode: consumer "%": from must be ''now'' or ''beginning'', not %', name, options -> 'from'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO lowcode.consumers (name, app, topics, max_attempts, backoff, batch_from, batch_to, pos_txid, cursor_xid)
-    VALUES (name, app, topics, attempts, backoff, start, start, pg_snapshot_xmax(start), pg_snapshot_xmin(start));
+    -- On a distributed runtime, 'now' is in the app's last epoch (lowcode.outbox_epochs): if it
+    -- was written on another node (its shards moved here since), all of it is passed.
+    IF routed ->> 'app' IS NOT NULL AND options ->> 'from' IS DISTINCT FROM 'beginning' THEN
+        epoch := coalesce((SELECT x.epoch FROM lowcode.outbox_epochs x WHERE x.app = app ORDER BY x.epoch DESC LIMIT 1), 0);
+        span := lowcode.outbox_epoch(app, epoch);
+        IF NOT span.live THEN
+            start := span.seal;
+        END IF;
+    END IF;
+    INSERT INTO lowcode.consumers (name, app, topics, max_attempts, backoff, batch_from, batch_to, pos_txid, cursor_xid, epoch)
+    VALUES (name, app, topics, attempts, backoff, start, start, pg_snapshot_xmax(start), pg_snapshot_xmin(start), epoch);
 EXCEPTION WHEN unique_violation THEN
     RAISE EXCEPTION 'lowcode: consumer "%" already exists', name
         USING ERRCODE = 'duplicate_object', HINT = 'drop it first with lowcode.drop_consumer';
@@ -1313,6 +1407,9 @@ DECLARE
     last_id   bigint;
     routed    jsonb;
     capp      text;
+    -- The consumer's epoch, on a distributed runtime whose app's events are of several.
+    epoched   boolean := false;
+    span      record;
 BEGIN
     IF max IS NULL OR max < 1 OR max > 65535 THEN
         RAISE EXCEPTION 'lowcode: poll_events: max must be between 1 and 65535, not %', coalesce(max::text, 'NULL')
@@ -1363,6 +1460,10 @@ BEGIN
     )
     SELECT coalesce(array_agg(t.event_id ORDER BY t.event_id), '{}'), coalesce(array_agg(t.attempt ORDER BY t.event_id), '{}')
       INTO ids, tries FROM taken t;
+    -- On a distributed runtime, the batches are of the consumer's epoch (lowcode.outbox_epochs):
+    -- the events its app wrote on one node, in that node's transaction ids.
+    epoched := routed ->> 'app' IS NOT NULL;
+    span := lowcode.outbox_epoch(CASE WHEN epoched THEN c.app END, c.epoch);
     -- Then the batch, from where the last poll left it; when it is done, the next batch: the
     -- events committed between its snapshot and a new one.
     WHILE cardinality(ids) < max LOOP
@@ -1371,6 +1472,8 @@ BEGIN
           INTO got, last_txid, last_id
           FROM (SELECT e.id, e.txid FROM lowcode.events e
                  WHERE (e.txid, e.id) > (c.pos_txid, c.pos_id)
+                   AND (NOT epoched OR (e.id >= span.first_id AND (span.until_id IS NULL OR e.id < span.until_id)
+                                         AND (e.id >> 48) = span.origin))
                    AND e.txid < pg_snapshot_xmax(c.batch_to)
                    AND pg_visible_in_snapshot(e.txid, c.batch_to)
                    AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
@@ -1387,11 +1490,24 @@ BEGIN
             c.pos_id := last_id;
         END IF;
         EXIT WHEN cardinality(ids) >= max OR advanced;
+        -- An epoch that is not live, read up to its seal: done; the next one (when its first
+        -- event is written) is read from its start.
+        IF epoched AND NOT span.live AND c.batch_to::text = span.seal::text THEN
+            EXIT WHEN span.next_epoch IS NULL;
+            c.epoch := span.next_epoch;
+            span := lowcode.outbox_epoch(c.app, c.epoch);
+            c.batch_from := '1:1:';
+            c.batch_to := CASE WHEN span.live THEN lowcode.batch_snapshot() ELSE span.seal END;
+            c.pos_txid := '0';
+            c.pos_id := 0;
+            CONTINUE;
+        END IF;
         -- This batch is done: the next one starts where it ended. Its first events are those of
-        -- transactions that were still running at the old snapshot and have committed since.
+        -- transactions that were still running at the old snapshot and have committed since
+        -- (of an epoch that is not live: all of its events are committed).
         advanced := true;
         c.batch_from := c.batch_to;
-        c.batch_to := lowcode.batch_snapshot();
+        c.batch_to := CASE WHEN NOT epoched OR span.live THEN lowcode.batch_snapshot() ELSE span.seal END;
         -- (ORDER BY … LIMIT 1, not min(): PostgreSQL 14 has no min(xid8).)
         c.pos_txid := coalesce((SELECT x FROM pg_snapshot_xip(c.batch_from) x
                                  WHERE pg_visible_in_snapshot(x, c.batch_to) ORDER BY x LIMIT 1),
@@ -1405,7 +1521,7 @@ BEGIN
     END IF;
     UPDATE lowcode.consumers x
        SET batch_from = c.batch_from, batch_to = c.batch_to, pos_txid = c.pos_txid, pos_id = c.pos_id,
-           cursor_xid = pg_snapshot_xmin(c.batch_from)
+           cursor_xid = pg_snapshot_xmin(c.batch_from), epoch = c.epoch
      WHERE x.name = c.name AND (c.app IS NULL OR x.app = c.app);
     IF cardinality(ids) = 0 THEN
         RETURN;
@@ -1524,9 +1640,16 @@ BEGIN
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.app = coalesce(c.app, '') AND d.consumer = c.name AND d.status = 'pending'),
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.app = coalesce(c.app, '') AND d.consumer = c.name AND d.status = 'dead')
       FROM lowcode.events e
-     WHERE e.txid >= pg_snapshot_xmin(c.batch_from)
-       AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
-       AND NOT (pg_visible_in_snapshot(e.txid, c.batch_to) AND (e.txid, e.id) <= (c.pos_txid, c.pos_id))
+      -- (On a distributed runtime: the epoch of each event, lowcode.outbox_epochs; the events
+      -- of epochs after the consumer's are all ahead of it.)
+      LEFT JOIN LATERAL (SELECT x.epoch FROM lowcode.outbox_epochs x
+                          WHERE on_app IS NOT NULL AND x.app = on_app AND x.origin = (e.id >> 48) AND x.first_id <= e.id
+                          ORDER BY x.epoch DESC LIMIT 1) k ON true
+     WHERE (on_app IS NOT NULL AND coalesce(k.epoch, 0) > c.epoch
+            OR (on_app IS NULL OR coalesce(k.epoch, 0) = c.epoch)
+               AND e.txid >= pg_snapshot_xmin(c.batch_from)
+               AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
+               AND NOT (pg_visible_in_snapshot(e.txid, c.batch_to) AND (e.txid, e.id) <= (c.pos_txid, c.pos_id)))
        AND (c.app IS NULL OR e.app = c.app)
        AND (c.topics IS NULL OR lowcode.topic_matches(e.topic, c.topics));
 END $$;

@@ -42,8 +42,29 @@ CREATE TABLE lowcode.consumers (
     batch_from    pg_snapshot NOT NULL DEFAULT pg_current_snapshot(),
     batch_to      pg_snapshot NOT NULL DEFAULT pg_current_snapshot(),
     pos_txid      xid8 NOT NULL DEFAULT '0',
-    pos_id        bigint NOT NULL DEFAULT 0
+    pos_id        bigint NOT NULL DEFAULT 0,
+    -- The epoch of its app's events (lowcode.outbox_epochs) its batch is of: 0 on one node.
+    epoch         int NOT NULL DEFAULT 0
 );
+-- On a distributed runtime an app's events may be written on several nodes over time (its
+-- shards moved by citus_move_shard_placement or the rebalancer), each with transaction ids of
+-- its own, which say nothing about another node's. An epoch is a stretch of an app's events
+-- written on one node: that node's group (origin; the ids it draws are origin << 48 on), and
+-- the first id of the stretch. Epochs follow one another in commit order (a shard move lets
+-- the old node's writes end before the new node's begin), and within one the events are in
+-- that node's commit batches, as on one node: a consumer reads epoch by epoch. The first event
+-- of a stretch writes its epoch (lowcode.outbox_epoch_mark, a trigger lowcode.distribute()
+-- puts on lowcode.events). Empty on one node, where every event is of epoch 0.
+CREATE TABLE lowcode.outbox_epochs (
+    app         text NOT NULL,
+    epoch       int NOT NULL CHECK (epoch > 0),
+    origin      int NOT NULL,
+    first_id    bigint NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (app, epoch)
+);
+COMMENT ON TABLE lowcode.outbox_epochs IS 'Epochs of an app''s outbox events on a distributed runtime: each a stretch of its events written on one node (origin: its group; first_id: the first event''s id), in commit order; consumers read them one after the other. Empty on one node (every event is of epoch 0).';
+
 COMMENT ON TABLE lowcode.consumers IS 'Consumers of the outbox (lowcode.create_consumer): the app and topics each reads, its retry policy, and its cursor (two snapshots and a position in the batch between them).';
 
 CREATE TABLE lowcode.deliveries (
@@ -96,6 +117,7 @@ BEGIN
         NEW.batch_to := '1:1:';
         NEW.pos_txid := '0';
         NEW.pos_id := 0;
+        NEW.epoch := 0;
     END IF;
     RETURN NEW;
 END $$;
@@ -128,6 +150,8 @@ DECLARE
     attempts int := coalesce((options ->> 'max_attempts')::int, 5);
     start    pg_snapshot;
     routed   jsonb;
+    epoch    int := 0;
+    span     record;
 BEGIN
     IF name IS NULL OR name = '' THEN
         RAISE EXCEPTION 'lowcode: create_consumer: name must not be empty' USING ERRCODE = 'null_value_not_allowed';
@@ -175,8 +199,17 @@ BEGIN
         RAISE EXCEPTION 'lowcode: consumer "%": from must be ''now'' or ''beginning'', not %', name, options -> 'from'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO lowcode.consumers (name, app, topics, max_attempts, backoff, batch_from, batch_to, pos_txid, cursor_xid)
-    VALUES (name, app, topics, attempts, backoff, start, start, pg_snapshot_xmax(start), pg_snapshot_xmin(start));
+    -- On a distributed runtime, 'now' is in the app's last epoch (lowcode.outbox_epochs): if it
+    -- was written on another node (its shards moved here since), all of it is passed.
+    IF routed ->> 'app' IS NOT NULL AND options ->> 'from' IS DISTINCT FROM 'beginning' THEN
+        epoch := coalesce((SELECT x.epoch FROM lowcode.outbox_epochs x WHERE x.app = app ORDER BY x.epoch DESC LIMIT 1), 0);
+        span := lowcode.outbox_epoch(app, epoch);
+        IF NOT span.live THEN
+            start := span.seal;
+        END IF;
+    END IF;
+    INSERT INTO lowcode.consumers (name, app, topics, max_attempts, backoff, batch_from, batch_to, pos_txid, cursor_xid, epoch)
+    VALUES (name, app, topics, attempts, backoff, start, start, pg_snapshot_xmax(start), pg_snapshot_xmin(start), epoch);
 EXCEPTION WHEN unique_violation THEN
     RAISE EXCEPTION 'lowcode: consumer "%" already exists', name
         USING ERRCODE = 'duplicate_object', HINT = 'drop it first with lowcode.drop_consumer';
@@ -262,6 +295,47 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION lowcode.batch_snapshot() IS 'Internal: the current snapshot, with the calling transaction counted as still running.';
 
+-- An epoch of an app's events (lowcode.outbox_epochs; 0: the events from before the first,
+-- written on the coordinator or on one node): its node (origin), its events' ids (from
+-- first_id, and below until_id, where a later epoch of the same node begins), the epoch after
+-- it, and whether it is live: the app's last epoch, written here. An epoch that is not live has
+-- all its events committed; seal is a snapshot that sees them all (in its node's ids).
+CREATE FUNCTION lowcode.outbox_epoch(app text, epoch int,
+    OUT origin int, OUT first_id bigint, OUT until_id bigint, OUT next_epoch int, OUT live boolean, OUT seal pg_snapshot)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    here int;
+    top  xid8;
+BEGIN
+    IF app IS NULL OR epoch IS NULL THEN
+        RETURN;
+    END IF;
+    IF epoch = 0 THEN
+        origin := 0;
+        first_id := 0;
+    ELSE
+        SELECT x.origin, x.first_id INTO origin, first_id FROM lowcode.outbox_epochs x WHERE x.app = app AND x.epoch = epoch;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'lowcode: app "%" has no outbox epoch %', app, epoch USING ERRCODE = 'internal_error';
+        END IF;
+    END IF;
+    SELECT x.epoch INTO next_epoch FROM lowcode.outbox_epochs x WHERE x.app = app AND x.epoch > epoch ORDER BY x.epoch LIMIT 1;
+    SELECT x.first_id INTO until_id FROM lowcode.outbox_epochs x
+     WHERE x.app = app AND x.epoch > epoch AND x.origin = origin ORDER BY x.epoch LIMIT 1;
+    -- (This node's group: Citus's catalog, read only on a distributed runtime.)
+    EXECUTE 'SELECT g.groupid FROM pg_catalog.pg_dist_local_group g' INTO here;
+    live := next_epoch IS NULL AND origin = here;
+    IF NOT live THEN
+        SELECT e.txid INTO top FROM lowcode.events e
+         WHERE e.app = app AND e.id >= first_id AND (until_id IS NULL OR e.id < until_id) AND (e.id >> 48) = origin
+         ORDER BY e.txid DESC LIMIT 1;
+        seal := CASE WHEN top IS NULL THEN '1:1:'
+                     ELSE ((top::text::numeric + 1)::text || ':' || (top::text::numeric + 1)::text || ':') END::pg_snapshot;
+    END IF;
+END $$;
+COMMENT ON FUNCTION lowcode.outbox_epoch(text, int) IS 'Internal (the outbox of a distributed runtime): an epoch of an app''s events: its node, its ids, the next epoch, whether it is live (the last, written on this node), and for one that is not, a snapshot that sees all of it.';
+
 CREATE FUNCTION lowcode.poll_events(consumer text, max int DEFAULT 100, visibility interval DEFAULT '30 seconds')
 RETURNS TABLE (id bigint, topic text, payload jsonb, attempt int, created_at timestamptz, event_id bigint, record_id bigint)
 LANGUAGE plpgsql AS $$
@@ -277,6 +351,9 @@ DECLARE
     last_id   bigint;
     routed    jsonb;
     capp      text;
+    -- The consumer's epoch, on a distributed runtime whose app's events are of several.
+    epoched   boolean := false;
+    span      record;
 BEGIN
     IF max IS NULL OR max < 1 OR max > 65535 THEN
         RAISE EXCEPTION 'lowcode: poll_events: max must be between 1 and 65535, not %', coalesce(max::text, 'NULL')
@@ -327,6 +404,10 @@ BEGIN
     )
     SELECT coalesce(array_agg(t.event_id ORDER BY t.event_id), '{}'), coalesce(array_agg(t.attempt ORDER BY t.event_id), '{}')
       INTO ids, tries FROM taken t;
+    -- On a distributed runtime, the batches are of the consumer's epoch (lowcode.outbox_epochs):
+    -- the events its app wrote on one node, in that node's transaction ids.
+    epoched := routed ->> 'app' IS NOT NULL;
+    span := lowcode.outbox_epoch(CASE WHEN epoched THEN c.app END, c.epoch);
     -- Then the batch, from where the last poll left it; when it is done, the next batch: the
     -- events committed between its snapshot and a new one.
     WHILE cardinality(ids) < max LOOP
@@ -335,6 +416,8 @@ BEGIN
           INTO got, last_txid, last_id
           FROM (SELECT e.id, e.txid FROM lowcode.events e
                  WHERE (e.txid, e.id) > (c.pos_txid, c.pos_id)
+                   AND (NOT epoched OR (e.id >= span.first_id AND (span.until_id IS NULL OR e.id < span.until_id)
+                                         AND (e.id >> 48) = span.origin))
                    AND e.txid < pg_snapshot_xmax(c.batch_to)
                    AND pg_visible_in_snapshot(e.txid, c.batch_to)
                    AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
@@ -351,11 +434,24 @@ BEGIN
             c.pos_id := last_id;
         END IF;
         EXIT WHEN cardinality(ids) >= max OR advanced;
+        -- An epoch that is not live, read up to its seal: done; the next one (when its first
+        -- event is written) is read from its start.
+        IF epoched AND NOT span.live AND c.batch_to::text = span.seal::text THEN
+            EXIT WHEN span.next_epoch IS NULL;
+            c.epoch := span.next_epoch;
+            span := lowcode.outbox_epoch(c.app, c.epoch);
+            c.batch_from := '1:1:';
+            c.batch_to := CASE WHEN span.live THEN lowcode.batch_snapshot() ELSE span.seal END;
+            c.pos_txid := '0';
+            c.pos_id := 0;
+            CONTINUE;
+        END IF;
         -- This batch is done: the next one starts where it ended. Its first events are those of
-        -- transactions that were still running at the old snapshot and have committed since.
+        -- transactions that were still running at the old snapshot and have committed since
+        -- (of an epoch that is not live: all of its events are committed).
         advanced := true;
         c.batch_from := c.batch_to;
-        c.batch_to := lowcode.batch_snapshot();
+        c.batch_to := CASE WHEN NOT epoched OR span.live THEN lowcode.batch_snapshot() ELSE span.seal END;
         -- (ORDER BY … LIMIT 1, not min(): PostgreSQL 14 has no min(xid8).)
         c.pos_txid := coalesce((SELECT x FROM pg_snapshot_xip(c.batch_from) x
                                  WHERE pg_visible_in_snapshot(x, c.batch_to) ORDER BY x LIMIT 1),
@@ -369,7 +465,7 @@ BEGIN
     END IF;
     UPDATE lowcode.consumers x
        SET batch_from = c.batch_from, batch_to = c.batch_to, pos_txid = c.pos_txid, pos_id = c.pos_id,
-           cursor_xid = pg_snapshot_xmin(c.batch_from)
+           cursor_xid = pg_snapshot_xmin(c.batch_from), epoch = c.epoch
      WHERE x.name = c.name AND (c.app IS NULL OR x.app = c.app);
     IF cardinality(ids) = 0 THEN
         RETURN;
@@ -546,9 +642,16 @@ BEGIN
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.app = coalesce(c.app, '') AND d.consumer = c.name AND d.status = 'pending'),
            (SELECT count(*) FROM lowcode.deliveries d WHERE d.app = coalesce(c.app, '') AND d.consumer = c.name AND d.status = 'dead')
       FROM lowcode.events e
-     WHERE e.txid >= pg_snapshot_xmin(c.batch_from)
-       AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
-       AND NOT (pg_visible_in_snapshot(e.txid, c.batch_to) AND (e.txid, e.id) <= (c.pos_txid, c.pos_id))
+      -- (On a distributed runtime: the epoch of each event, lowcode.outbox_epochs; the events
+      -- of epochs after the consumer's are all ahead of it.)
+      LEFT JOIN LATERAL (SELECT x.epoch FROM lowcode.outbox_epochs x
+                          WHERE on_app IS NOT NULL AND x.app = on_app AND x.origin = (e.id >> 48) AND x.first_id <= e.id
+                          ORDER BY x.epoch DESC LIMIT 1) k ON true
+     WHERE (on_app IS NOT NULL AND coalesce(k.epoch, 0) > c.epoch
+            OR (on_app IS NULL OR coalesce(k.epoch, 0) = c.epoch)
+               AND e.txid >= pg_snapshot_xmin(c.batch_from)
+               AND NOT pg_visible_in_snapshot(e.txid, c.batch_from)
+               AND NOT (pg_visible_in_snapshot(e.txid, c.batch_to) AND (e.txid, e.id) <= (c.pos_txid, c.pos_id)))
        AND (c.app IS NULL OR e.app = c.app)
        AND (c.topics IS NULL OR lowcode.topic_matches(e.topic, c.topics));
 END $$;

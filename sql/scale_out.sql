@@ -113,10 +113,11 @@ DECLARE
     definitions CONSTANT text[] := ARRAY['apps', 'forms', 'form_versions', 'workflow_versions',
                                          'grants', 'hidden_fields', 'schemas', 'uniques', 'call_grants'];
     -- Everything about a record, on the node of its app: records first, the others colocated;
-    -- the outbox's consumers with their app's events, a webhook's attempts with its app's.
+    -- the outbox's consumers with their app's events and its epochs, a webhook's attempts with
+    -- its app's.
     runtime_tables CONSTANT text[] := ARRAY['records', 'history', 'approvals', 'tasks', 'decisions',
-                                            'timers', 'events', 'consumers', 'deliveries', 'leases',
-                                            'webhook_attempts'];
+                                            'timers', 'events', 'outbox_epochs', 'consumers', 'deliveries',
+                                            'leases', 'webhook_attempts'];
     t     text;
     k     record;
     made  text[] := '{}';
@@ -230,8 +231,15 @@ BEGIN
             PERFORM pg_catalog.create_distributed_table(pg_catalog.format('lowcode.%I', t)::pg_catalog.regclass, 'app',
                         colocate_with => CASE t WHEN 'records' THEN 'none' ELSE 'lowcode.records' END);
             made := made OPERATOR(pg_catalog.||) t;
-            -- Its shards (these and those Citus makes later, in a shard move) get the trigger.
-            CONTINUE WHEN t OPERATOR(pg_catalog.=) ANY (ARRAY['consumers', 'deliveries']);
+            -- Its shards (these and those Citus makes later, in a shard move) get the trigger;
+            -- an event's also marks its app's epoch (lowcode.outbox_epochs: which node's
+            -- transaction ids its events have, since a shard move).
+            CONTINUE WHEN t OPERATOR(pg_catalog.=) ANY (ARRAY['outbox_epochs', 'consumers', 'deliveries']);
+            IF t OPERATOR(pg_catalog.=) 'events' THEN
+                CREATE TRIGGER outbox_epoch BEFORE INSERT ON lowcode.events FOR EACH ROW WHEN (NEW.id IS NULL)
+                    EXECUTE FUNCTION lowcode.outbox_epoch_mark();
+                CONTINUE;
+            END IF;
             EXECUTE pg_catalog.format('CREATE TRIGGER fill_id BEFORE INSERT ON lowcode.%I FOR EACH ROW WHEN (NEW.id IS NULL) '
                                       'EXECUTE FUNCTION lowcode.fill_id(%L)',
                                       t, pg_catalog.pg_get_serial_sequence(pg_catalog.format('lowcode.%I', t), 'id'));

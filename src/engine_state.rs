@@ -136,6 +136,7 @@ unsafe extern "C-unwind" fn on_xact(
     ) {
         STATE.with(|s| s.borrow_mut().clear());
         crate::identity::reset();
+        crate::outbox::forget_epochs();
     }
     if event == XACT_EVENT_COMMIT {
         // (After the commit: publishes what the worker pool must know, never raises.)
@@ -171,6 +172,7 @@ unsafe extern "C-unwind" fn on_subxact(
     match event {
         SUBXACT_EVENT_ABORT_SUB => {
             STATE.with(|s| s.borrow_mut().abort_sub(level));
+            crate::outbox::forget_epochs();
             // Notes are written before anything that could start a subtransaction, so the
             // ones waiting now are the aborted subtransaction's.
             crate::journal::discard();

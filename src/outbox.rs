@@ -66,6 +66,76 @@ pub fn write(topic: &str, payload: serde_json::Value, record: Option<i64>) -> i6
     .unwrap_or_default()
 }
 
+thread_local! {
+    /// The apps whose epoch this transaction has made sure of ([`outbox_epoch_mark`]);
+    /// forgotten when it ends or a subtransaction rolls back ([`forget_epochs`]).
+    static EPOCHS_MARKED: std::cell::RefCell<std::collections::HashSet<String>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// The transaction ended, or a subtransaction rolled back (its epoch rows with it).
+pub fn forget_epochs() {
+    EPOCHS_MARKED.with(|m| m.borrow_mut().clear());
+}
+
+/// Internal: the trigger on the shards of `lowcode.events` of a distributed runtime
+/// (`lowcode.distribute`), for an event written on its app's node (Citus makes shards without
+/// the sequence default; a shard move copies the rows with their ids, and does not fire it).
+/// Draws the event's id from this node's sequence (its range: the node's group << 48) and,
+/// for the first event of an app in a transaction, makes sure the app's last epoch
+/// (`lowcode.outbox_epochs`) is this node's and begins at or before it: after a shard move, the
+/// first event written here begins a new epoch, read after those of the node before.
+#[pg_trigger]
+fn outbox_epoch_mark<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, pgrx::datum::TryFromDatumError> {
+    let Some(new) = trigger.new() else {
+        crate::report::broken("outbox_epoch_mark fired without a new row");
+    };
+    let mut new = new.into_owned();
+    let id = crate::journal::next_id(c"events_id_seq");
+    new.set_by_name("id", id)?;
+    let app: Option<String> = new.get_by_name("app").unwrap_or(None);
+    if let Some(app) = app {
+        if !EPOCHS_MARKED.with(|m| m.borrow().contains(&app)) {
+            mark_epoch(&app, id);
+            EPOCHS_MARKED.with(|m| m.borrow_mut().insert(app));
+        }
+    }
+    Ok(Some(new))
+}
+
+/// [`outbox_epoch_mark`]'s epoch: unless the app's last epoch is of this node (`id >> 48`)
+/// and begins at or before `id`, a new one that begins at `id` (or, one of this node's being
+/// made by a transaction that drew a later id, that one begins at `id`). On the app's shard
+/// of `lowcode.outbox_epochs`, beside the event's.
+fn mark_epoch(app: &str, id: i64) {
+    let Some(shard) = crate::placement::shard_here(app, "lowcode.outbox_epochs") else {
+        crate::report::broken(format_args!(
+            "an event of app {app} written where its shards are not"
+        ));
+    };
+    let sql = format!(
+        "INSERT INTO {shard} AS x (app, epoch, origin, first_id) \
+         SELECT $1, CASE WHEN l.origin OPERATOR(pg_catalog.=) $2 THEN l.epoch \
+                         ELSE COALESCE(l.epoch, 0) OPERATOR(pg_catalog.+) 1 END, $2, $3 \
+           FROM (SELECT) o LEFT JOIN LATERAL ( \
+                SELECT y.epoch, y.origin, y.first_id FROM {shard} y \
+                 WHERE y.app OPERATOR(pg_catalog.=) $1 ORDER BY y.epoch DESC LIMIT 1) l ON true \
+          WHERE (l.epoch IS NULL AND $2 OPERATOR(pg_catalog.<>) 0) \
+             OR l.origin OPERATOR(pg_catalog.<>) $2 OR l.first_id OPERATOR(pg_catalog.>) $3 \
+         ON CONFLICT (app, epoch) DO UPDATE SET first_id = LEAST(x.first_id, excluded.first_id) \
+          WHERE x.origin OPERATOR(pg_catalog.=) excluded.origin"
+    );
+    let origin = i32::try_from(id >> 48).unwrap_or(i32::MAX);
+    crate::settings::with_setting(c"citus.enable_manual_changes_to_shards", c"on", || {
+        Spi::run_with_args(&sql, &[app.into(), origin.into(), id.into()])
+    })
+    .unwrap_or_else(|error| {
+        crate::report::failed(format_args!("the outbox epoch of app {app}"), error)
+    });
+}
+
 /// The outbox calls that run on the node of their consumer's app (`lowcode.call_at`).
 pub const CALLS: [&str; 7] = [
     "create_consumer",

@@ -35,6 +35,9 @@ pub enum PlacementError {
     NoCall { call: String, calls: String },
     #[error("finding the node of app \"{app}\" failed: {error}")]
     Spi { app: String, error: String },
+    /// The app's shards moved to another node while the call waited for the move to end.
+    #[error("app \"{app}\": its shards moved to another node while {call} waited")]
+    Moved { app: String, call: String },
 }
 
 impl Reportable for PlacementError {
@@ -46,6 +49,7 @@ impl Reportable for PlacementError {
             PlacementError::NoSuch { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             PlacementError::NoCall { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
             PlacementError::Spi { .. } => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            PlacementError::Moved { .. } => PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
         }
     }
     fn hint(&self) -> Option<String> {
@@ -62,6 +66,9 @@ impl Reportable for PlacementError {
                     .into(),
             ),
             PlacementError::NoCall { calls, .. } => Some(format!("calls: {calls}")),
+            PlacementError::Moved { .. } => {
+                Some("run it again: it goes to the app's new node (nothing of it was written)".into())
+            }
             PlacementError::Spi { .. } | PlacementError::NoSuch { .. } => None,
         }
     }
@@ -83,6 +90,9 @@ thread_local! {
     static RECORDS: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
     /// [`PLACED`] is out of date (set by the relcache callback, which touches nothing else).
     static PLACED_STALE: Cell<bool> = const { Cell::new(false) };
+    /// How many times the relcache callback has found lowcode.records changed (a shard move
+    /// changes its placements): whether one came while a call waited for a shard's lock.
+    static MOVES_SEEN: Cell<u64> = const { Cell::new(0) };
     /// Where each app's shards are, as [`shards_of`] found them: their names when they are on
     /// this node, None when on another. Citus invalidates lowcode.records' relcache entry when
     /// its shards or their placements change (a move), which empties it ([`init`]).
@@ -109,6 +119,7 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     if relid == pg_sys::InvalidOid || (records != pg_sys::InvalidOid && relid == records) {
         DISTRIBUTED.with(|d| d.set(None));
         PLACED_STALE.with(|p| p.set(true));
+        MOVES_SEEN.with(|m| m.set(m.get().wrapping_add(1)));
     }
 }
 
@@ -180,14 +191,111 @@ pub fn here_or_there<T>(
     if !runtime_distributed() {
         return here();
     }
+    let seen = MOVES_SEEN.with(Cell::get);
     match shards_of(app).unwrap_or_else(|error| crate::report::raise("", error)) {
-        Some(shards) => crate::statements::on_shards(app, shards, here),
+        Some(shards) => {
+            let shards = hold_shards(app, shards, seen).unwrap_or_else(|| {
+                crate::report::raise(
+                    "",
+                    PlacementError::Moved {
+                        app: app.to_owned(),
+                        call: call.to_owned(),
+                    },
+                )
+            });
+            crate::statements::on_shards(app, shards, here)
+        }
         None => {
             SENDING.with(|s| s.set(true));
             let _sent = Sent;
             send()
         }
     }
+}
+
+/// The lock Citus's executor takes before it writes a shard, and a shard move takes in
+/// exclusive mode while it copies one (Citus's `LockShardDistributionMetadata`; for the
+/// shards of colocated hash-distributed tables an advisory lock of class 8 on the colocation
+/// and the shard's index, shared by every shard of the group). The engine writes an app's
+/// shards by their names, past Citus's executor, so it takes it itself: a move waits for the
+/// writes under way, and a write that comes during the move waits for it to end. Without
+/// waiting (`wait` false): false when it is held in a mode that conflicts.
+fn lock_shard_metadata(shard: i64, mode: u32, wait: bool) -> bool {
+    let (colocation, index) = metadata_lock_key(shard);
+    // SAFETY: an advisory lock tag filled in as Citus's
+    // SET_LOCKTAG_COLOCATED_SHARDS_METADATA_RESOURCE does, held to the transaction's end
+    // (sessionLock false), in a transaction.
+    unsafe {
+        let tag = pg_sys::LOCKTAG {
+            locktag_field1: pg_sys::MyDatabaseId.to_u32(),
+            locktag_field2: index,
+            locktag_field3: colocation,
+            locktag_field4: 8,
+            locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+            locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+        };
+        pg_sys::LockAcquire(&tag, mode as pg_sys::LOCKMODE, false, !wait)
+            != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+    }
+}
+
+/// A shard's colocation id and index among its table's shards (by range): the key of its
+/// metadata lock. Neither changes for a shard id (a split makes new shards): kept per backend.
+fn metadata_lock_key(shard: i64) -> (u32, u32) {
+    thread_local! {
+        static KEYS: std::cell::RefCell<crate::cache::Lru<i64, (u32, u32)>> =
+            std::cell::RefCell::new(crate::cache::Lru::new(1024));
+    }
+    if let Some(key) = KEYS.with(|k| k.borrow_mut().get(&shard)) {
+        return key;
+    }
+    let key = Spi::connect(|client| {
+        let row = client
+            .select(
+                "SELECT d.colocationid, \
+                        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_shard x \
+                          WHERE x.logicalrelid OPERATOR(pg_catalog.=) s.logicalrelid \
+                            AND x.shardminvalue::pg_catalog.int4 OPERATOR(pg_catalog.<) s.shardminvalue::pg_catalog.int4) \
+                   FROM pg_catalog.pg_dist_shard s \
+                   JOIN pg_catalog.pg_dist_partition d ON d.logicalrelid OPERATOR(pg_catalog.=) s.logicalrelid \
+                  WHERE s.shardid OPERATOR(pg_catalog.=) $1",
+                Some(1),
+                &[shard.into()],
+            )?
+            .first();
+        Ok::<_, pgrx::spi::SpiError>((
+            row.get::<i32>(1)?.unwrap_or_default(),
+            row.get::<i64>(2)?.unwrap_or_default(),
+        ))
+    })
+    .unwrap_or_else(|error| crate::report::failed(format_args!("the metadata lock of shard {shard}"), error));
+    let key = (key.0 as u32, key.1 as u32);
+    KEYS.with(|k| k.borrow_mut().insert(shard, key));
+    key
+}
+
+/// The shard id in a shard's name (`lowcode.records_102008`).
+fn shard_id(names: &[(String, String)]) -> Option<i64> {
+    let (_, shard) = names.iter().find(|(t, _)| t == "lowcode.records")?;
+    shard.rsplit('_').next()?.parse().ok()
+}
+
+/// `app`'s shards here, `names`, held against a shard move (its records shard's metadata lock,
+/// shared) until the transaction ends: the names again if no move came since `seen`; if one
+/// did, where the app's shards are now (None: on another node).
+fn hold_shards(app: &str, names: ShardNames, seen: u64) -> Option<ShardNames> {
+    let Some(shard) = shard_id(&names) else {
+        return Some(names);
+    };
+    lock_shard_metadata(shard, pg_sys::ShareLock, true);
+    // (A move that ended while this waited, or just before, has sent its changes.)
+    // SAFETY: in a transaction, as LockRelationOid does after taking a lock.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
+    if MOVES_SEEN.with(Cell::get) == seen {
+        return Some(names);
+    }
+    PLACED_STALE.with(|p| p.set(true));
+    shards_of(app).unwrap_or_else(|error| crate::report::raise("", error))
 }
 
 /// Does `app`'s runtime live on this node? Always on one node; with the runtime distributed,
@@ -197,6 +305,17 @@ pub fn is_here(app: Option<&str>) -> bool {
         return true;
     }
     app.is_some_and(|app| matches!(shards_of(app), Ok(Some(_))))
+}
+
+/// The name of `table`'s shard (`lowcode.outbox_epochs`: `lowcode.outbox_epochs_102046`) of
+/// `app`, when the app's shards are on this node.
+pub fn shard_here(app: &str, table: &str) -> Option<String> {
+    shards_of(app)
+        .ok()
+        .flatten()?
+        .into_iter()
+        .find(|(t, _)| t == table)
+        .map(|(_, shard)| shard)
 }
 
 /// The runtime tables' shards of `app`, when they are on this node: each table's name and its
@@ -419,6 +538,7 @@ pub fn on_local_shards<T>(here: impl Fn() -> T) -> Vec<T> {
             .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
     })
     .unwrap_or_else(|error| crate::report::failed("finding this node's shards", error));
+    let seen = MOVES_SEEN.with(Cell::get);
     let mut groups: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for (range, table, shard) in rows {
         match groups.last_mut() {
@@ -428,8 +548,33 @@ pub fn on_local_shards<T>(here: impl Fn() -> T) -> Vec<T> {
     }
     groups
         .into_iter()
+        .filter(|(_, names)| held_here(names, seen))
         .map(|(_, names)| crate::statements::on_shards("", names, &here))
         .collect()
+}
+
+/// A group of this node's shards, held against a shard move without waiting for one (the
+/// worker comes back next round): false while one moves them, or if they moved since `seen`.
+fn held_here(names: &[(String, String)], seen: u64) -> bool {
+    let Some(shard) = shard_id(names) else {
+        return true;
+    };
+    if !lock_shard_metadata(shard, pg_sys::ShareLock, false) {
+        return false;
+    }
+    // SAFETY: in a transaction, as LockRelationOid does after taking a lock.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
+    if MOVES_SEEN.with(Cell::get) == seen {
+        return true;
+    }
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_placement p, pg_catalog.pg_dist_local_group g \
+                         WHERE p.shardid OPERATOR(pg_catalog.=) $1 AND p.groupid OPERATOR(pg_catalog.=) g.groupid)",
+        &[shard.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
 
 /// The calls `call_at` runs.

@@ -246,9 +246,9 @@ SELECT lowcode.define_form('early', 'signup', '{"type": "object"}');
 SELECT lowcode.add_unique('early', 'signup', ARRAY['email']);
 SQL
 check sys_expect "the definitions made reference tables, the runtime tables distributed" \
-    "apps,forms,form_versions,workflow_versions,grants,hidden_fields,schemas,uniques,call_grants,webhooks,records,history,approvals,tasks,decisions,timers,events,consumers,deliveries,leases,webhook_attempts" \
+    "apps,forms,form_versions,workflow_versions,grants,hidden_fields,schemas,uniques,call_grants,webhooks,records,history,approvals,tasks,decisions,timers,events,outbox_epochs,consumers,deliveries,leases,webhook_attempts" \
     coord rt "SET citus.shard_count = 4; SELECT array_to_string(lowcode.distribute(runtime => true), ',')"
-check sys_expect "by app, colocated with the records" "11" coord rt \
+check sys_expect "by app, colocated with the records" "12" coord rt \
     "SELECT count(*) FROM pg_dist_partition p WHERE p.partmethod = 'h' AND p.logicalrelid::text LIKE 'lowcode.%'
         AND p.colocationid = (SELECT q.colocationid FROM pg_dist_partition q WHERE q.logicalrelid = 'lowcode.records'::regclass)"
 check sys_expect "again: nothing left to do" "0" coord rt "SELECT cardinality(lowcode.distribute(runtime => true))"
@@ -569,6 +569,77 @@ check sys_expect "its consumer and its attempts gone with it" "0|0" coord rt \
 check sys_fails "a webhook of every app: 0A000" 0A000 coord rt \
     "SELECT lowcode.create_webhook('all', 'http://127.0.0.1:$rport/ok')"
 kill "$receiver_pid" 2>/dev/null || true
+
+step "a shard move of a live app under submits and a consumer: nothing lost, nothing twice, in order"
+# app1's shards (its records, history, events, the consumer ...) go from w1 to w2 and back
+# (citus_move_shard_placement) while one client submits reports, one transaction after
+# another, and a consumer polls and acknowledges. A submit that waited for a move ends with
+# 40001 (run it again: nothing of it was written); every one that returned an id is kept, and
+# its event is delivered once, in the order of the submits: the consumer reads the events
+# written on w1, then those written on w2, then w1's again (lowcode.outbox_epochs).
+shard="$(sys_val coord rt "SELECT get_shard_id_for_distribution_column('lowcode.records', '$app1')")"
+shard_port() {
+    sys_val coord rt "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n ON n.groupid = p.groupid
+                       WHERE p.shardid = $shard"
+}
+[ "$(shard_port)" = "$(sys_port w1)" ] || fail "$app1 is not on w1"
+sys_psql coord -d rt -c "SELECT lowcode.create_consumer('mover', '{\"app\": \"$app1\", \"topics\": [\"fault.reported\"]}')" \
+    >/dev/null || fail "the consumer mover"
+mv="$SYS_WORK/move"
+mkdir -p "$mv"
+: >"$mv/submitted"
+: >"$mv/delivered"
+: >"$mv/errors"
+rm -f "$mv/stop"
+(
+    for i in $(seq 1 200); do
+        sys_val coord rt "SELECT lowcode.submit('$app1', 'fault', '{\"what\": \"move $i\"}')" >>"$mv/submitted" 2>>"$mv/errors" || true
+    done
+    touch "$mv/stop"
+) &
+submitter=$!
+poll_ack="WITH p AS (SELECT * FROM lowcode.poll_events('mover', 50)),
+               a AS (SELECT lowcode.ack_events('mover', ARRAY(SELECT id FROM p)) AS n)
+          SELECT p.record_id FROM p, a ORDER BY p.id"
+(
+    while [ ! -f "$mv/stop" ]; do
+        sys_val coord rt "$poll_ack" >>"$mv/delivered" 2>>"$mv/errors" || true
+        sleep 0.05
+    done
+) &
+poller=$!
+move_to() {
+    sys_val coord rt "SELECT citus_move_shard_placement($shard, '127.0.0.1', $(sys_port "$1"), '127.0.0.1', $(sys_port "$2"),
+                                                       shard_transfer_mode => 'block_writes')" >/dev/null
+}
+sleep 1
+move_to w1 w2 || fail "moving $app1 to w2"
+[ "$(shard_port)" = "$(sys_port w2)" ] || fail "$app1 not on w2 after the move"
+sleep 1
+move_to w2 w1 || fail "moving $app1 back to w1"
+wait "$submitter" "$poller"
+for _ in 1 2 3 4 5; do
+    sys_val coord rt "$poll_ack" >>"$mv/delivered" || fail "polling mover after the moves"
+done
+submitted="$(wc -l <"$mv/submitted")"
+[ "$submitted" -ge 100 ] || fail "only $submitted of 200 submits went through: $(sort "$mv/errors" | uniq -c)"
+moved_errors() {
+    # Only a submit or poll that waited for a move (40001), or a poll in a distributed
+    # deadlock with the move (Citus cancels it; it is polled again).
+    ! grep '^ERROR' "$mv/errors" | grep -v "its shards moved to another node while\|involved in a distributed deadlock"
+}
+check moved_errors "the submits and polls that failed waited for a move ($(grep -c '^ERROR' "$mv/errors") of them)"
+check same "every submitted report's event delivered once, in the order of the submits ($submitted)" \
+    "$(tr '\n' ',' <"$mv/delivered")" "$(tr '\n' ',' <"$mv/submitted")"
+check sys_expect "every submitted report kept, on w1 again" "$submitted" coord rt \
+    "SELECT count(*) FROM lowcode.records WHERE app = '$app1' AND id = ANY ('{$(paste -sd, "$mv/submitted")}')"
+check sys_expect "their history in order: created, one after another as submitted" "$(paste -sd, "$mv/submitted")" coord rt \
+    "SELECT string_agg(record_id::text, ',' ORDER BY at, id) FROM lowcode.history
+      WHERE app = '$app1' AND action = 'created' AND record_id = ANY ('{$(paste -sd, "$mv/submitted")}')"
+check sys_expect "their events written on w1, w2, and w1 again: three epochs" "1,2,1" coord rt \
+    "SELECT string_agg(e.origin::text, ',' ORDER BY e.epoch) FROM lowcode.outbox_epochs e WHERE e.app = '$app1'"
+check sys_expect "the consumer behind by nothing" "0|0" coord rt \
+    "SELECT lag_events || '|' || in_flight FROM lowcode.consumer_lag('mover')"
 
 step "a node down: distribute() says which one it could not reach"
 lc_as_pg "$pg_bin/pg_ctl" stop -D "$(sys_data w2)" -m fast -w >/dev/null || fail "stopping w2"
