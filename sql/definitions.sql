@@ -175,30 +175,44 @@ CREATE FUNCTION lowcode.record_history(record bigint) RETURNS SETOF lowcode.hist
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_variable
 DECLARE
-    r     lowcode.records;
-    hide  text[];
+    r      lowcode.records;
+    hide   text[];
+    -- On a distributed runtime, read on the shards of the record's app only (found on the
+    -- nodes that answer: another node down does not matter). NULL on one node.
+    on_app text := lowcode.app_of_record(record);
 BEGIN
     IF NOT lowcode.is_admin() THEN
         -- A deleted record's history is for those who read all of the app.
-        SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+        IF on_app IS NULL THEN
+            SELECT * INTO r FROM lowcode.records x WHERE x.id = record;
+        ELSE
+            SELECT * INTO r FROM lowcode.records x WHERE x.app = on_app AND x.id = record;
+        END IF;
         IF NOT FOUND THEN
-            SELECT h.app, h.form INTO r.app, r.form FROM lowcode.history h WHERE h.record_id = record LIMIT 1;
+            IF on_app IS NULL THEN
+                SELECT h.app, h.form INTO r.app, r.form FROM lowcode.history h WHERE h.record_id = record LIMIT 1;
+            ELSE
+                SELECT h.app, h.form INTO r.app, r.form FROM lowcode.history h WHERE h.app = on_app AND h.record_id = record LIMIT 1;
+            END IF;
         END IF;
         IF r.app IS NULL OR NOT lowcode.may_read(r.app, r.owner) THEN
             RAISE EXCEPTION 'lowcode: record % does not exist', record USING ERRCODE = 'undefined_object';
         END IF;
         hide := lowcode.hidden(r.app, r.form);
     END IF;
-    IF cardinality(hide) > 0 THEN
-        RETURN QUERY
-        SELECT h.id, h.record_id, h.app, h.form, h.action, h.revision, h.actor, h.at, h.from_state, h.to_state,
-               CASE WHEN jsonb_typeof(h.before) = 'object' THEN h.before - hide ELSE h.before END,
-               CASE WHEN jsonb_typeof(h.after) = 'object' THEN h.after - hide ELSE h.after END,
-               h.detail
-          FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id;
-    ELSE
-        RETURN QUERY SELECT * FROM lowcode.history h WHERE h.record_id = record ORDER BY h.id;
-    END IF;
+    -- (The app named in the statement on a distributed runtime, where Citus then reads its
+    -- shards only.)
+    RETURN QUERY EXECUTE
+        'SELECT h.id, h.record_id, h.app, h.form, h.action, h.revision, h.actor, h.at, h.from_state, h.to_state,
+                CASE WHEN pg_catalog.cardinality($2) > 0 AND pg_catalog.jsonb_typeof(h.before) = ''object''
+                     THEN h.before OPERATOR(pg_catalog.-) $2 ELSE h.before END,
+                CASE WHEN pg_catalog.cardinality($2) > 0 AND pg_catalog.jsonb_typeof(h.after) = ''object''
+                     THEN h.after OPERATOR(pg_catalog.-) $2 ELSE h.after END,
+                h.detail
+           FROM lowcode.history h WHERE h.record_id OPERATOR(pg_catalog.=) $1'
+        || CASE WHEN on_app IS NULL THEN '' ELSE ' AND h.app OPERATOR(pg_catalog.=) $3' END
+        || ' ORDER BY h.id'
+        USING record, hide, on_app;
 END $$;
 COMMENT ON FUNCTION lowcode.record_history(bigint) IS 'A record''s history, oldest first, for those who may read the record (without the fields hidden from them); a deleted record''s history for those who read all of its app.';
 

@@ -285,8 +285,15 @@ LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_variable
 DECLARE
     r lowcode.records;
+    -- On a distributed runtime, read on the shards of the record's app only (found on the
+    -- nodes that answer: another node down does not matter).
+    on_app text := lowcode.app_of_record(id);
 BEGIN
-    SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    IF on_app IS NULL THEN
+        SELECT * INTO r FROM lowcode.records x WHERE x.id = id;
+    ELSE
+        SELECT * INTO r FROM lowcode.records x WHERE x.app = on_app AND x.id = id;
+    END IF;
     IF NOT FOUND OR NOT lowcode.may_read(r.app, r.owner) THEN
         -- The same answer whether it does not exist or may not be read.
         RAISE EXCEPTION 'lowcode: record % does not exist', id USING ERRCODE = 'undefined_object';

@@ -627,6 +627,19 @@ fn sql_dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Valu
         .map(|j| j.0)
 }
 
+/// Internal: the app of record `record` on a distributed runtime (of its history, once the
+/// record is deleted), found on the nodes that answer (a node down: an error naming it, if
+/// none of the others has it); NULL when there is none, and always on one node, where a read
+/// by id needs no app. `get_record` and `record_history` read by it, on the app's shards only.
+#[pg_extern(volatile)]
+fn app_of_record(record: Option<i64>) -> Option<String> {
+    let record = record?;
+    if !crate::placement::runtime_distributed() {
+        return None;
+    }
+    crate::placement::app_of_record(record)
+}
+
 /// Internal: where a call about an app's records that is written in SQL runs
 /// (`delete_record`, `read_records`; the app given, or that of `record`). NULL on one node:
 /// here. With the runtime distributed by app: `{"app": <app>}` here, on the node of the app

@@ -225,22 +225,15 @@ fn outbox_at(
     )
 }
 
-/// The app of consumer `name` (a read of every shard), None if there is none.
+/// The app of consumer `name` (a read of every shard; with a node down, of the nodes that
+/// answer, and an error naming the others if none has it), None if there is none.
 fn consumer_app(name: &str) -> Option<String> {
-    Spi::connect(|client| {
-        let rows = client.select(
-            "SELECT c.app FROM lowcode.consumers c WHERE c.name OPERATOR(pg_catalog.=) $1 LIMIT 1",
-            Some(1),
-            &[name.into()],
-        )?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        rows.first().get::<String>(1)
-    })
-    .unwrap_or_else(|error: pgrx::spi::SpiError| {
-        crate::report::failed(format_args!("finding consumer {name}"), error)
-    })
+    crate::placement::app_where(
+        "consumers",
+        "x.name OPERATOR(pg_catalog.=) $1",
+        name,
+        &format!("consumer \"{name}\""),
+    )
 }
 
 /// One of `call_at`'s outbox calls, on the app's node: the SQL function itself (which finds

@@ -35,6 +35,9 @@ pub enum PlacementError {
     NoCall { call: String, calls: String },
     #[error("finding the node of app \"{app}\" failed: {error}")]
     Spi { app: String, error: String },
+    /// `what` is on none of the nodes that answered, and `nodes` did not.
+    #[error("{what} is not on the nodes that answered, and {nodes} did not answer")]
+    Unreachable { what: String, nodes: String },
     /// The app's shards moved to another node while the call waited for the move to end.
     #[error("app \"{app}\": its shards moved to another node while {call} waited")]
     Moved { app: String, call: String },
@@ -50,6 +53,7 @@ impl Reportable for PlacementError {
             PlacementError::NoCall { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
             PlacementError::Spi { .. } => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             PlacementError::Moved { .. } => PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            PlacementError::Unreachable { .. } => PgSqlErrorCode::ERRCODE_CONNECTION_FAILURE,
         }
     }
     fn hint(&self) -> Option<String> {
@@ -66,6 +70,10 @@ impl Reportable for PlacementError {
                     .into(),
             ),
             PlacementError::NoCall { calls, .. } => Some(format!("calls: {calls}")),
+            PlacementError::Unreachable { .. } => Some(
+                "a node that is down holds the apps named: calls about them work again when it is back (citus_check_cluster_node_health()); other apps are not affected"
+                    .into(),
+            ),
             PlacementError::Moved { .. } => {
                 Some("run it again: it goes to the app's new node (nothing of it was written)".into())
             }
@@ -419,6 +427,21 @@ pub fn app_of_row(of: Of, id: i64) -> String {
     app
 }
 
+/// The app of record `id`, or of its history once it is deleted; None if neither exists.
+pub fn app_of_record(id: i64) -> Option<String> {
+    let found = app_of("records", id).unwrap_or_else(|error| {
+        crate::report::failed(format_args!("finding the app of record {id}"), error)
+    });
+    found.or_else(|| {
+        app_where(
+            "history",
+            "x.record_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+            &id.to_string(),
+            &format!("the history of record {id}"),
+        )
+    })
+}
+
 /// The app of row `id` of runtime table `table`: from this node's own shards of it first
 /// (plain local reads: a call inside a query Citus pushed onto a shard, `SELECT
 /// lowcode.transition(r.id, ...) FROM lowcode.records r ...`, finds its row there, where a
@@ -452,9 +475,131 @@ fn app_of(table: &str, id: i64) -> Result<Option<String>, pgrx::spi::SpiError> {
             return Ok(Some(app));
         }
     }
-    first(&format!(
-        "SELECT x.app FROM lowcode.{table} x WHERE x.id OPERATOR(pg_catalog.=) $1"
+    let what = match table {
+        "tasks" => format!("task {id}"),
+        _ => format!("record {id}"),
+    };
+    Ok(app_where(
+        table,
+        "x.id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+        &id.to_string(),
+        &what,
     ))
+}
+
+/// The app of the row of runtime table `table` that `condition` picks (on `x`, with `$1` its
+/// argument as text), or None; `what` names the row for an error. A read of every shard, and
+/// with a node down, of the nodes that answer ([`apps_where`]): if none of them has it, an
+/// error (08006) names the nodes that did not answer and their apps.
+pub fn app_where(table: &str, condition: &str, arg: &str, what: &str) -> Option<String> {
+    let (apps, down) = apps_where(table, condition, arg, true);
+    if let Some(app) = apps.into_iter().next() {
+        return Some(app);
+    }
+    if !down.is_empty() {
+        raise_unreachable(what, &down);
+    }
+    None
+}
+
+fn raise_unreachable(what: &str, down: &[String]) -> ! {
+    crate::report::raise(
+        "",
+        PlacementError::Unreachable {
+            what: what.to_owned(),
+            nodes: down.join(", "),
+        },
+    )
+}
+
+/// The apps of the rows of runtime table `table` that `condition` picks (on `x`, with `$1` its
+/// argument as text; only the first with `one`), in order: a read of every shard. With a node
+/// down that read fails (Citus: 08006), so then each node that answers is read for the apps
+/// it holds (Citus reads only their shards), and the nodes that do not answer come back too,
+/// each as `host:port (its apps)`: the apps of the nodes that are up keep working.
+fn apps_where(table: &str, condition: &str, arg: &str, one: bool) -> (Vec<String>, Vec<String>) {
+    let limit = if one { " LIMIT 1" } else { "" };
+    let select = |sql: String, apps: Option<Vec<String>>| {
+        move || {
+            Spi::connect(|client| {
+                let rows = match &apps {
+                    None => client.select(&sql, None, &[arg.into()])?,
+                    Some(apps) => client.select(&sql, None, &[arg.into(), apps.clone().into()])?,
+                };
+                rows.map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
+                    .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
+            })
+            .unwrap_or_else(|error| {
+                crate::report::failed(format_args!("finding the app of {table}"), error)
+            })
+        }
+    };
+    let everywhere =
+        format!("SELECT DISTINCT x.app FROM lowcode.{table} x WHERE {condition} ORDER BY 1{limit}");
+    let failed = match crate::background::in_subtransaction(std::panic::AssertUnwindSafe(select(
+        everywhere, None,
+    ))) {
+        Ok(apps) => return (apps, Vec::new()),
+        Err(caught) if caught.sqlstate.starts_with("08") => caught,
+        Err(caught) => crate::report::failed(
+            format_args!("finding the app of {table}"),
+            format_args!("{} ({})", caught.message, caught.sqlstate),
+        ),
+    };
+    let nodes = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT pg_catalog.format('%s:%s', n.nodename, n.nodeport), \
+                        pg_catalog.array_agg(a.name ORDER BY a.name) \
+                   FROM lowcode.apps a \
+                   JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) \
+                        pg_catalog.get_shard_id_for_distribution_column('lowcode.records', a.name) \
+                   JOIN pg_catalog.pg_dist_node n ON n.groupid OPERATOR(pg_catalog.=) p.groupid \
+                                                AND n.noderole OPERATOR(pg_catalog.=) 'primary' \
+                  GROUP BY n.nodename, n.nodeport ORDER BY 1",
+                None,
+                &[],
+            )?
+            .map(|row| {
+                Ok((
+                    row.get::<String>(1)?.unwrap_or_default(),
+                    row.get::<Vec<String>>(2)?.unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
+    })
+    .unwrap_or_else(|error| crate::report::failed("finding each node's apps", error));
+    let on_node = format!(
+        "SELECT DISTINCT x.app FROM lowcode.{table} x \
+          WHERE x.app OPERATOR(pg_catalog.=) ANY ($2) AND {condition} ORDER BY 1{limit}"
+    );
+    let mut found = Vec::new();
+    let mut down = Vec::new();
+    for (node, apps) in nodes {
+        match crate::background::in_subtransaction(std::panic::AssertUnwindSafe(select(
+            on_node.clone(),
+            Some(apps.clone()),
+        ))) {
+            Ok(got) => found.extend(got),
+            Err(caught) if caught.sqlstate.starts_with("08") => {
+                down.push(format!("{node} ({})", apps.join(", ")))
+            }
+            Err(caught) => crate::report::failed(
+                format_args!("finding the app of {table} on {node}"),
+                format_args!("{} ({})", caught.message, caught.sqlstate),
+            ),
+        }
+        if one && !found.is_empty() {
+            break;
+        }
+    }
+    if found.is_empty() && down.is_empty() {
+        // (No node failed this time: the first read's failure was a passing one.)
+        crate::report::failed(format_args!("finding the app of {table}"), failed.message);
+    }
+    found.sort();
+    found.dedup();
+    (found, down)
 }
 
 /// A claim from a pool: here as on one node; with the runtime distributed, on the node of each
@@ -474,19 +619,16 @@ pub fn by_pool(
     if !runtime_distributed() || crate::statements::on_any_shards() {
         return here();
     }
-    let apps = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT DISTINCT t.app FROM lowcode.tasks t \
-                  WHERE t.pool OPERATOR(pg_catalog.=) $1 AND t.status OPERATOR(pg_catalog.=) 'open' \
-                  ORDER BY 1",
-                None,
-                &[pool.into()],
-            )?
-            .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .unwrap_or_else(|error| crate::report::failed(format_args!("finding the apps of pool {pool}"), error));
+    // (With a node down, the apps of the nodes that answer: a claim from them still works.)
+    let (apps, down) = apps_where(
+        "tasks",
+        "x.pool OPERATOR(pg_catalog.=) $1 AND x.status OPERATOR(pg_catalog.=) 'open'",
+        pool,
+        false,
+    );
+    if apps.is_empty() && !down.is_empty() {
+        raise_unreachable(&format!("an open task of pool {pool}"), &down);
+    }
     for app in apps {
         let claimed = here_or_there(&app, "claim_task", &here, || {
             send_call(

@@ -496,9 +496,11 @@ poll_one_node() {
     local out calls
     out="$(sys_psql coord -d rt -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" \
         -c "SELECT count(*) FROM lowcode.poll_events('feed1')" 2>&1)" || fail "poll: $out"
-    # A read of the consumers' shards for its app, then the call, once, to w1 (in a remote
+    # A read of the consumers' shards for its app (in a savepoint: with a node down, the
+    # nodes that answer are read instead), then the call, once, to w1 (in a remote
     # transaction: BEGIN and COMMIT around it).
-    calls="$(grep 'NOTICE:  issuing' <<<"$out" | grep -vc "issuing SELECT app FROM lowcode.consumers_[0-9]* c WHERE\|issuing BEGIN \|issuing COMMIT")"
+    calls="$(grep 'NOTICE:  issuing' <<<"$out" |
+        grep -vc "issuing SELECT DISTINCT app FROM lowcode.consumers_[0-9]* x WHERE\|issuing BEGIN \|issuing COMMIT\|issuing RELEASE SAVEPOINT ")"
     [ "$calls" = 1 ] || fail "a poll sent $calls commands besides the lookup, not 1: $out"
     grep -A1 "issuing SELECT r FROM lowcode.call_at('$app1'::text, 'poll_events'::text" <<<"$out" |
         grep -q "on server [a-z]*@127.0.0.1:$(sys_port w1) " || fail "not sent to w1: $out"
@@ -640,6 +642,42 @@ check sys_expect "their events written on w1, w2, and w1 again: three epochs" "1
     "SELECT string_agg(e.origin::text, ',' ORDER BY e.epoch) FROM lowcode.outbox_epochs e WHERE e.app = '$app1'"
 check sys_expect "the consumer behind by nothing" "0|0" coord rt \
     "SELECT lag_events || '|' || in_flight FROM lowcode.consumer_lag('mover')"
+
+step "a node down: the other node's apps keep working, the down one's fail naming it, nothing lost"
+# Before w2 stops: a report in an app on each worker, and a consumer of each app.
+sys_psql coord -d rt >/dev/null <<SQL || fail "the consumers down1 and down2"
+SELECT lowcode.create_consumer('down1', '{"app": "$app1", "topics": ["fault.reported"]}');
+SELECT lowcode.create_consumer('down2', '{"app": "$app2", "topics": ["fault.reported"]}');
+SQL
+r1="$(sys_val coord rt "SELECT lowcode.submit('$app1', 'fault', '{\"what\": \"before\"}')")"
+r2="$(sys_val coord rt "SELECT lowcode.submit('$app2', 'fault', '{\"what\": \"before\"}')")"
+lc_as_pg "$pg_bin/pg_ctl" stop -D "$(sys_data w2)" -m fast -w >/dev/null || fail "stopping w2"
+during="$(sys_val coord rt "SELECT lowcode.submit('$app1', 'fault', '{\"what\": \"during\"}')")" ||
+    fail "a submit to $app1 (w1) with w2 down"
+check sys_expect "$app1 (w1): a call by id" "done" coord rt "SELECT lowcode.transition($r1, 'finish')"
+check sys_expect "$app1: the record and its history, read by id" "done|done" coord rt \
+    "SELECT (lowcode.get_record($r1)).state || '|' || (SELECT h.to_state FROM lowcode.record_history($r1) h ORDER BY h.id DESC LIMIT 1)"
+check sys_expect "$app1: its consumer polled" "$r1,$during" coord rt \
+    "SELECT string_agg(record_id::text, ',' ORDER BY id) FROM lowcode.poll_events('down1')"
+check sys_expect "a claim from a pool: a task of an app on w1" "t" coord rt \
+    "SELECT lowcode.claim_task('engineers', 'postgres') IS NOT NULL"
+down_error() {
+    local what="$1" query="$2" want="$3" out
+    out="$(sys_psql coord -d rt -v VERBOSITY=verbose -c "$query" 2>&1)" && fail "$what: succeeded with w2 down"
+    grep -q "ERROR:  08006" <<<"$out" || fail "$what: expected SQLSTATE 08006, got: $out"
+    grep -q -- "$want" <<<"$out" || fail "$what: the error does not say '$want': $out"
+}
+check down_error "$app2 (w2): a submit" "SELECT lowcode.submit('$app2', 'fault', '{\"what\": \"during\"}')" \
+    "127.0.0.1:$(sys_port w2)"
+check down_error "$app2: a call by id" "SELECT lowcode.transition($r2, 'finish')" \
+    "record $r2 is not on the nodes that answered, and 127.0.0.1:$(sys_port w2) ([a-z0-9, ]*$app2"
+check down_error "$app2: a read by id" "SELECT lowcode.get_record($r2)" "127.0.0.1:$(sys_port w2) ([a-z0-9, ]*$app2"
+check down_error "$app2: its consumer" "SELECT * FROM lowcode.poll_events('down2')" \
+    "consumer \"down2\" is not on the nodes that answered, and 127.0.0.1:$(sys_port w2)"
+lc_as_pg "$pg_bin/pg_ctl" start -D "$(sys_data w2)" -l "$(sys_log w2)" -w >/dev/null || fail "starting w2 again"
+check sys_expect "w2 back: $app2's report and its event, nothing lost" "open|$r2" coord rt \
+    "SELECT (lowcode.get_record($r2)).state || '|' || (SELECT string_agg(record_id::text, ',') FROM lowcode.poll_events('down2'))"
+check sys_expect "and its calls by id work again" "done" coord rt "SELECT lowcode.transition($r2, 'finish')"
 
 step "a node down: distribute() says which one it could not reach"
 lc_as_pg "$pg_bin/pg_ctl" stop -D "$(sys_data w2)" -m fast -w >/dev/null || fail "stopping w2"
