@@ -622,9 +622,7 @@ fn sql_dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Valu
         }
         _ => return None,
     };
-    Spi::get_one_with_args::<JsonB>(sql, &[JsonB(args.clone()).into()])
-        .unwrap_or_else(|error| crate::report::failed(format_args!("{call}"), error))
-        .map(|j| j.0)
+    crate::statements::call_with_json(call, sql, args)
 }
 
 /// Internal: the app of record `record` on a distributed runtime (of its history, once the

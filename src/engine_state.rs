@@ -136,7 +136,11 @@ unsafe extern "C-unwind" fn on_xact(
     ) {
         STATE.with(|s| s.borrow_mut().clear());
         crate::identity::reset();
-        crate::outbox::forget_epochs();
+        if event == XACT_EVENT_COMMIT {
+            crate::outbox::epochs_committed();
+        } else {
+            crate::outbox::forget_epochs();
+        }
     }
     if event == XACT_EVENT_COMMIT {
         // (After the commit: publishes what the worker pool must know, never raises.)

@@ -66,16 +66,37 @@ pub fn write(topic: &str, payload: serde_json::Value, record: Option<i64>) -> i6
     .unwrap_or_default()
 }
 
+/// An app's epoch as an event made sure of it: the shard moves this backend had seen then
+/// (`placement::moves_seen`) and the event's id (the epoch begins at or before it).
+type Marked = (u64, i64);
+
 thread_local! {
     /// The apps whose epoch this transaction has made sure of ([`outbox_epoch_mark`]);
     /// forgotten when it ends or a subtransaction rolls back ([`forget_epochs`]).
-    static EPOCHS_MARKED: std::cell::RefCell<std::collections::HashSet<String>> =
-        std::cell::RefCell::new(std::collections::HashSet::new());
+    static EPOCHS_MARKED: std::cell::RefCell<std::collections::HashMap<String, Marked>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+    /// Those of committed transactions of this backend ([`epochs_committed`]): while no shard
+    /// move has come since, the app's last epoch is still this node's and begins at or before
+    /// that id (only a move lets another node write the app's events), so a later event needs
+    /// no statement to know it.
+    static EPOCHS_KNOWN: std::cell::RefCell<crate::cache::Lru<String, Marked>> =
+        std::cell::RefCell::new(crate::cache::Lru::new(1024));
 }
 
 /// The transaction ended, or a subtransaction rolled back (its epoch rows with it).
 pub fn forget_epochs() {
     EPOCHS_MARKED.with(|m| m.borrow_mut().clear());
+}
+
+/// The transaction committed: what it made sure of holds for this backend's next ones.
+pub fn epochs_committed() {
+    let marked = EPOCHS_MARKED.with(|m| std::mem::take(&mut *m.borrow_mut()));
+    EPOCHS_KNOWN.with(|k| {
+        let mut known = k.borrow_mut();
+        for (app, mark) in marked {
+            known.insert(app, mark);
+        }
+    });
 }
 
 /// Internal: the trigger on the shards of `lowcode.events` of a distributed runtime
@@ -97,10 +118,16 @@ fn outbox_epoch_mark<'a>(
     new.set_by_name("id", id)?;
     let app: Option<String> = new.get_by_name("app").unwrap_or(None);
     if let Some(app) = app {
-        if !EPOCHS_MARKED.with(|m| m.borrow().contains(&app)) {
+        let moves = crate::placement::moves_seen();
+        let sure = |mark: Option<Marked>| mark.is_some_and(|(m, first)| m == moves && first <= id);
+        if !sure(EPOCHS_MARKED.with(|m| m.borrow().get(&app).copied()))
+            && !sure(EPOCHS_KNOWN.with(|k| k.borrow_mut().get(&app)))
+        {
             mark_epoch(&app, id);
-            EPOCHS_MARKED.with(|m| m.borrow_mut().insert(app));
         }
+        EPOCHS_MARKED.with(|m| {
+            m.borrow_mut().entry(app).or_insert((moves, id));
+        });
     }
     Ok(Some(new))
 }
@@ -266,7 +293,5 @@ pub fn dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Valu
         }
         _ => return None,
     };
-    Spi::get_one_with_args::<JsonB>(sql, &[JsonB(args.clone()).into()])
-        .unwrap_or_else(|error| crate::report::failed(format_args!("{call}"), error))
-        .map(|j| j.0)
+    statements::call_with_json(call, sql, args)
 }

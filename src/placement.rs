@@ -221,6 +221,11 @@ pub fn here_or_there<T>(
     }
 }
 
+/// How many changes of lowcode.records' placements (shard moves) this backend has seen.
+pub fn moves_seen() -> u64 {
+    MOVES_SEEN.with(Cell::get)
+}
+
 /// The lock Citus's executor takes before it writes a shard, and a shard move takes in
 /// exclusive mode while it copies one (Citus's `LockShardDistributionMetadata`; for the
 /// shards of colocated hash-distributed tables an advisory lock of class 8 on the colocation

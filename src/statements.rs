@@ -281,6 +281,18 @@ pub fn null_arg<'a>(oid: pg_sys::Oid) -> DatumWithOid<'a> {
     DatumWithOid::null_oid(oid)
 }
 
+/// One SQL call of `call_at` (`call`) run here: `sql`, with the call's arguments as a jsonb
+/// `$1`, returns its result as jsonb (the outbox calls, `delete_record`, `read_records`).
+pub fn call_with_json(
+    call: &str,
+    sql: &str,
+    args: &serde_json::Value,
+) -> Option<serde_json::Value> {
+    pgrx::spi::Spi::get_one_with_args::<pgrx::JsonB>(sql, &[pgrx::JsonB(args.clone()).into()])
+        .unwrap_or_else(|error| crate::report::failed(format_args!("{call}"), error))
+        .map(|j| j.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::rename;
