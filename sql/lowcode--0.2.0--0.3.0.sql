@@ -1732,10 +1732,35 @@ DECLARE
     passed  xid8;
     leased  bigint;
     gone    int;
+    routed  jsonb;
+    on_app  text;
 BEGIN
     PERFORM lowcode.authorize(NULL, 'lowcode_admin', 'purge events');
-    -- (On a distributed runtime each node's transaction ids are its own: not yet, 0A000.)
-    PERFORM lowcode.outbox_at('purge_events', NULL, NULL, '{}');
+    -- On a distributed runtime, app by app on the app's node (lowcode.outbox_at): each node's
+    -- transaction ids are its own, and an app's consumers read its events epoch by epoch.
+    routed := lowcode.outbox_at('purge_events', NULL, NULL, jsonb_build_object('older_than', older_than));
+    IF routed ? 'r' THEN
+        RETURN (routed ->> 'r')::int;
+    END IF;
+    on_app := routed ->> 'app';
+    IF on_app IS NOT NULL THEN
+        -- An event of the app that every consumer of the app has passed: of an epoch before
+        -- the consumer's, or of its epoch and a transaction older than its cursor_xid.
+        DELETE FROM lowcode.events e
+         WHERE e.app = on_app
+           AND e.created_at < now() - older_than
+           AND NOT EXISTS (SELECT FROM lowcode.deliveries d WHERE d.app = on_app AND d.event_id = e.id)
+           AND NOT EXISTS (SELECT FROM lowcode.leases l WHERE l.app = on_app AND e.id = ANY (l.events))
+           AND NOT EXISTS (
+                 SELECT FROM lowcode.consumers c
+                  CROSS JOIN LATERAL (SELECT coalesce((SELECT x.epoch FROM lowcode.outbox_epochs x
+                                                        WHERE x.app = on_app AND x.origin = (e.id >> 48) AND x.first_id <= e.id
+                                                        ORDER BY x.epoch DESC LIMIT 1), 0) AS epoch) k
+                  WHERE c.app = on_app
+                    AND NOT (k.epoch < c.epoch OR (k.epoch = c.epoch AND e.txid < c.cursor_xid)));
+        GET DIAGNOSTICS gone = ROW_COUNT;
+        RETURN gone;
+    END IF;
     -- Every consumer has passed the events of transactions older than its cursor_xid; events
     -- in flight or with retries or dead letters stay.
     SELECT c.cursor_xid INTO passed FROM lowcode.consumers c ORDER BY c.cursor_xid LIMIT 1;
@@ -1748,7 +1773,7 @@ BEGIN
     GET DIAGNOSTICS gone = ROW_COUNT;
     RETURN gone;
 END $$;
-COMMENT ON FUNCTION lowcode.purge_events(interval) IS 'Delete events older than older_than that every consumer has passed; events in flight, retried or dead stay. Returns how many.';
+COMMENT ON FUNCTION lowcode.purge_events(interval) IS 'Delete events older than older_than that every consumer has passed; events in flight, retried or dead stay. Returns how many. On a distributed runtime, app by app on the app''s node.';
 CREATE OR REPLACE FUNCTION lowcode.drop_webhook(name text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp

@@ -164,7 +164,8 @@ fn mark_epoch(app: &str, id: i64) {
 }
 
 /// The outbox calls that run on the node of their consumer's app (`lowcode.call_at`).
-pub const CALLS: [&str; 7] = [
+pub const CALLS: [&str; 8] = [
+    "purge_events",
     "create_consumer",
     "drop_consumer",
     "poll_events",
@@ -203,6 +204,10 @@ fn outbox_at(
     if let Some(here) = statements::shards_app() {
         return Some(JsonB(serde_json::json!({ "app": here })));
     }
+    let args = args.map(|a| a.0).unwrap_or_else(|| serde_json::json!({}));
+    if call == "purge_events" {
+        return Some(JsonB(serde_json::json!({ "r": purge_every_app(&args) })));
+    }
     let Some(name) = consumer else {
         crate::report::raise(
             "",
@@ -237,7 +242,7 @@ fn outbox_at(
             )),
         ),
     };
-    let mut args = args.map(|a| a.0).unwrap_or_else(|| serde_json::json!({}));
+    let mut args = args;
     if let Some(map) = args.as_object_mut() {
         map.insert("consumer".into(), name.into());
     }
@@ -250,6 +255,34 @@ fn outbox_at(
             Some(JsonB(serde_json::json!({ "r": r })))
         },
     )
+}
+
+/// `purge_events` on a distributed runtime: each app's events, on the app's node, where its
+/// consumers are (`lowcode.call_at` for each app whose shards are elsewhere); how many it
+/// deleted in all.
+fn purge_every_app(args: &serde_json::Value) -> i64 {
+    let apps = Spi::connect(|client| {
+        client
+            .select("SELECT a.name FROM lowcode.apps a ORDER BY 1", None, &[])?
+            .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
+    })
+    .unwrap_or_else(|error| crate::report::failed("purge_events: the apps", error));
+    let mut gone = 0;
+    for app in apps {
+        let mut args = args.clone();
+        if let Some(map) = args.as_object_mut() {
+            map.insert("app".into(), app.as_str().into());
+        }
+        let purged = crate::placement::here_or_there(
+            &app,
+            "purge_events",
+            || dispatch("purge_events", &args),
+            || crate::placement::send_call(&app, "purge_events", args.clone()),
+        );
+        gone += purged.and_then(|v| v.as_i64()).unwrap_or(0);
+    }
+    gone
 }
 
 /// The app of consumer `name` (a read of every shard; with a node down, of the nodes that
@@ -267,6 +300,9 @@ fn consumer_app(name: &str) -> Option<String> {
 /// itself on the app's shards through [`outbox_at`]), its result as JSON.
 pub fn dispatch(call: &str, args: &serde_json::Value) -> Option<serde_json::Value> {
     let sql = match call {
+        "purge_events" => {
+            "SELECT pg_catalog.to_jsonb(lowcode.purge_events(($1 ->> 'older_than')::pg_catalog.interval))"
+        }
         "create_consumer" => {
             "SELECT 'null'::pg_catalog.jsonb FROM lowcode.create_consumer($1 ->> 'consumer', $1 -> 'options')"
         }
