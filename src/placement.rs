@@ -96,14 +96,14 @@ thread_local! {
     /// lowcode.records' oid, as [`runtime_distributed`] last found it (the relcache callback
     /// compares with it: it may run outside a transaction, where no catalog can be read).
     static RECORDS: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
-    /// [`PLACED`] is out of date (set by the relcache callback, which touches nothing else).
-    static PLACED_STALE: Cell<bool> = const { Cell::new(false) };
+    /// [`MOVES_SEEN`] when [`PLACED`] was last emptied: it is out of date once they differ.
+    static PLACED_AT: Cell<u64> = const { Cell::new(0) };
     /// How many times the relcache callback has found lowcode.records changed (a shard move
     /// changes its placements): whether one came while a call waited for a shard's lock.
     static MOVES_SEEN: Cell<u64> = const { Cell::new(0) };
     /// Where each app's shards are, as [`shards_of`] found them: their names when they are on
     /// this node, None when on another. Citus invalidates lowcode.records' relcache entry when
-    /// its shards or their placements change (a move), which empties it ([`init`]).
+    /// its shards or their placements change (a move): then it is emptied ([`PLACED_AT`]).
     static PLACED: std::cell::RefCell<crate::cache::Lru<String, Option<ShardNames>>> =
         std::cell::RefCell::new(crate::cache::Lru::new(1024));
 }
@@ -126,7 +126,6 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     let records = RECORDS.with(Cell::get);
     if relid == pg_sys::InvalidOid || (records != pg_sys::InvalidOid && relid == records) {
         DISTRIBUTED.with(|d| d.set(None));
-        PLACED_STALE.with(|p| p.set(true));
         MOVES_SEEN.with(|m| m.set(m.get().wrapping_add(1)));
     }
 }
@@ -307,7 +306,6 @@ fn hold_shards(app: &str, names: ShardNames, seen: u64) -> Option<ShardNames> {
     if MOVES_SEEN.with(Cell::get) == seen {
         return Some(names);
     }
-    PLACED_STALE.with(|p| p.set(true));
     shards_of(app).unwrap_or_else(|error| crate::report::raise("", error))
 }
 
@@ -337,7 +335,8 @@ fn shards_of(app: &str) -> Result<Option<Vec<(String, String)>>, PlacementError>
     if let Some(shards) = crate::statements::shards_for(app) {
         return Ok(Some(shards));
     }
-    if PLACED_STALE.with(|p| p.replace(false)) {
+    let moves = MOVES_SEEN.with(Cell::get);
+    if PLACED_AT.with(|p| p.replace(moves)) != moves {
         PLACED.with(|p| p.borrow_mut().clear());
     }
     if let Some(placed) = PLACED.with(|p| p.borrow_mut().get(&app.to_owned())) {
